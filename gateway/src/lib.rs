@@ -1,1 +1,15 @@
-//! placeholder
+//! The gateway: a framed TCP ISO 8583 switch that authorizes, converts and holds.
+//!
+//! Layers, from the wire in: [`framing`] splits the stream into frames; [`server`] accepts
+//! connections and runs each request as its own task under an in-flight limit; the
+//! [`switch`] decodes, routes by MTI and answers through the `ledger` and `fx-rates` crates.
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+
+pub mod business_date;
+pub mod config;
+pub mod error;
+pub mod framing;
+
+pub use business_date::BusinessDate;
+pub use error::{ConfigError, Error, FramingError};

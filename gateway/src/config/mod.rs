@@ -1,0 +1,319 @@
+//! Configuration: a TOML file (`gateway serve --config FILE`), validated at load with errors
+//! that name the key at fault.
+//!
+//! Relative paths in the file resolve against `base_dir`, which is itself relative to the
+//! config file's directory and defaults to `".."`: `fixtures/sandbox.toml` names
+//! `var/ledger.db` and `fixtures/cards.json` from the repository root, whatever the working
+//! directory.
+
+mod key_path;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+pub use schema::{
+    AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, LogConfig,
+    LogFormat, OutboundConfig, RatesConfig,
+};
+
+use crate::error::ConfigError;
+use crate::framing::MAX_HEADER_LEN;
+
+/// Reads, parses, validates `path` and resolves its relative paths.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    parse(&text, dir)
+}
+
+/// Parses and validates `text`, resolving relative paths from `config_dir`.
+pub fn parse(text: &str, config_dir: &Path) -> Result<Config, ConfigError> {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let key = e.span().map_or_else(
+            || "(file)".to_owned(),
+            |s| key_path::key_path_at(text, s.start),
+        );
+        ConfigError::Parse {
+            key,
+            reason: e.message().trim().to_owned(),
+        }
+    })?;
+    let base = config_dir.join(config.base_dir.clone().unwrap_or_else(|| "..".into()));
+    config.resolve_paths(&base);
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.ledger.embedded.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.ledger.seed.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.rates.file.as_mut() {
+            fix(p);
+        }
+        for l in &mut self.listeners {
+            // A spec is a built-in name unless it looks like a path.
+            if l.spec.contains('/') || l.spec.ends_with(".toml") || l.spec.ends_with(".json") {
+                let mut p = PathBuf::from(&l.spec);
+                fix(&mut p);
+                l.spec = p.to_string_lossy().into_owned();
+            }
+        }
+    }
+
+    /// Checks what serde cannot: exclusive choices, ranges, loopback admin, time zone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.ledger.embedded, &self.ledger.postgres) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "ledger.postgres",
+                    "set either ledger.embedded or ledger.postgres, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    "ledger",
+                    "set ledger.embedded (a path) or ledger.postgres (a URL)",
+                ))
+            }
+            _ => {}
+        }
+        if self.ledger.pan_key.len() < 16 {
+            return Err(ConfigError::invalid(
+                "ledger.pan_key",
+                "the PAN key must be at least 16 characters",
+            ));
+        }
+        if self.ledger.hold_expiry_days == 0 {
+            return Err(ConfigError::invalid(
+                "ledger.hold_expiry_days",
+                "must be at least 1",
+            ));
+        }
+        match (&self.rates.file, &self.rates.redis) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "rates.redis",
+                    "set either rates.file or rates.redis, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    "rates",
+                    "set rates.file (a CSV path) or rates.redis (a URL)",
+                ))
+            }
+            _ => {}
+        }
+        if self.rates.max_age_s == 0 {
+            return Err(ConfigError::invalid("rates.max_age_s", "must be positive"));
+        }
+        if !self.admin.address.ip().is_loopback() {
+            return Err(ConfigError::invalid(
+                "admin.address",
+                "the admin endpoint is served on loopback only",
+            ));
+        }
+        if jiff::tz::TimeZone::get(&self.business_date.time_zone).is_err() {
+            return Err(ConfigError::invalid(
+                "business_date.time_zone",
+                format!("unknown time zone {:?}", self.business_date.time_zone),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::invalid(
+                "log.level",
+                format!("not a log filter: {:?}", self.log.level),
+            ));
+        }
+        self.validate_limits()?;
+        if self.listeners.is_empty() && self.outbound.is_empty() {
+            return Err(ConfigError::invalid(
+                "listener",
+                "at least one [[listener]] or [[outbound]] is needed",
+            ));
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            let key = |k: &str| format!("listener[{i}].{k}");
+            check_link(&key, &l.name, l.header_len, l.max_frame_len, l.framing)?;
+            if l.deadline_ms == Some(0) {
+                return Err(ConfigError::invalid(key("deadline_ms"), "must be positive"));
+            }
+            if self.listeners[..i].iter().any(|o| o.name == l.name) {
+                return Err(ConfigError::invalid(key("name"), "names must be unique"));
+            }
+        }
+        for (i, o) in self.outbound.iter().enumerate() {
+            let key = |k: &str| format!("outbound[{i}].{k}");
+            check_link(&key, &o.name, o.header_len, o.max_frame_len, o.framing)?;
+            if o.backoff_min_ms == 0 || o.backoff_max_ms < o.backoff_min_ms {
+                return Err(ConfigError::invalid(
+                    key("backoff_max_ms"),
+                    "need 0 < backoff_min_ms <= backoff_max_ms",
+                ));
+            }
+            if o.echo_interval_ms == 0 {
+                return Err(ConfigError::invalid(
+                    key("echo_interval_ms"),
+                    "must be positive",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (k, v) in [
+            ("max_connections", l.max_connections as u64),
+            (
+                "in_flight_per_connection",
+                l.in_flight_per_connection as u64,
+            ),
+            ("deadline_ms", l.deadline_ms),
+            ("idle_timeout_ms", l.idle_timeout_ms),
+            ("read_timeout_ms", l.read_timeout_ms),
+            ("drain_timeout_ms", l.drain_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(
+                    format!("limits.{k}"),
+                    "must be positive",
+                ));
+            }
+        }
+        // Tokio's semaphore caps permits; far above any sane in-flight limit.
+        if l.in_flight_per_connection > 65_536 {
+            return Err(ConfigError::invalid(
+                "limits.in_flight_per_connection",
+                "at most 65536",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_link(
+    key: &dyn Fn(&str) -> String,
+    name: &str,
+    header_len: usize,
+    max_frame_len: usize,
+    framing: crate::framing::LengthPrefix,
+) -> Result<(), ConfigError> {
+    if name.is_empty() {
+        return Err(ConfigError::invalid(key("name"), "must not be empty"));
+    }
+    if header_len > MAX_HEADER_LEN {
+        return Err(ConfigError::invalid(
+            key("header_len"),
+            format!("at most {MAX_HEADER_LEN}"),
+        ));
+    }
+    if max_frame_len == 0 || max_frame_len > framing.max_len() {
+        return Err(ConfigError::invalid(
+            key("max_frame_len"),
+            format!("must be 1..={} for {framing}", framing.max_len()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[ledger]
+embedded = "var/ledger.db"
+pan_key = "sandbox-pan-key-0123456789"
+
+[rates]
+file = "fixtures/rates.csv"
+
+[[listener]]
+name = "visa"
+address = "127.0.0.1:8583"
+"#;
+
+    fn err_key(text: &str) -> String {
+        parse(text, Path::new("/cfg/fixtures"))
+            .unwrap_err()
+            .key()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults_and_resolves_from_the_parent() {
+        let c = parse(MINIMAL, Path::new("/cfg/fixtures")).unwrap();
+        assert_eq!(
+            c.ledger.embedded.unwrap(),
+            Path::new("/cfg/fixtures/../var/ledger.db")
+        );
+        assert_eq!(
+            c.listeners[0].framing,
+            crate::framing::LengthPrefix::Binary2
+        );
+        assert_eq!(c.listeners[0].spec, "iso87-binary");
+        assert_eq!(c.listeners[0].max_frame_len, 8192);
+        assert_eq!(c.ledger.hold_expiry_days, 7);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn wrong_framing_names_the_listener_key() {
+        let t = format!("{MINIMAL}framing = \"binary3\"\n");
+        assert_eq!(err_key(&t), "listener[0].framing");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let t = MINIMAL.replace("[rates]", "[rates]\nmax_agee_s = 3");
+        assert_eq!(err_key(&t), "rates.max_agee_s");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let t = format!("{MINIMAL}\n[limits]\ndeadline_ms = \"soon\"\n");
+        assert_eq!(err_key(&t), "limits.deadline_ms");
+    }
+
+    #[test]
+    fn missing_required_key_names_its_table() {
+        let t = MINIMAL.replace("pan_key = \"sandbox-pan-key-0123456789\"", "");
+        let e = parse(&t, Path::new(".")).unwrap_err();
+        assert_eq!(e.key(), Some("ledger"));
+        assert!(e.to_string().contains("pan_key"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let both = MINIMAL.replace("[ledger]", "[ledger]\npostgres = \"postgres://x\"");
+        assert_eq!(err_key(&both), "ledger.postgres");
+        let tz = format!("{MINIMAL}\n[business_date]\ntime_zone = \"Mars/Olympus\"\n");
+        assert_eq!(err_key(&tz), "business_date.time_zone");
+        let admin = format!("{MINIMAL}\n[admin]\naddress = \"0.0.0.0:9000\"\n");
+        assert_eq!(err_key(&admin), "admin.address");
+        let zero = format!("{MINIMAL}\n[limits]\nin_flight_per_connection = 0\n");
+        assert_eq!(err_key(&zero), "limits.in_flight_per_connection");
+        let big = format!("{MINIMAL}max_frame_len = 70000\n");
+        assert_eq!(err_key(&big), "listener[0].max_frame_len");
+    }
+}

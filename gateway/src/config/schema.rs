@@ -1,0 +1,285 @@
+//! The configuration file's schema (TOML). Every table refuses unknown keys so that a typo
+//! is reported with its name rather than silently ignored.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
+
+/// The whole file. Relative paths resolve against `base_dir` (see [`crate::config::load`]).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where relative paths start; itself relative to the config file's directory. Default
+    /// `".."`: a config in `fixtures/` names files from the repository root.
+    #[serde(default)]
+    pub base_dir: Option<PathBuf>,
+    /// The business date's clock.
+    #[serde(default)]
+    pub business_date: BusinessDateConfig,
+    /// The loopback HTTP endpoint for health and metrics.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Limits and timeouts (reloaded on SIGHUP).
+    #[serde(default)]
+    pub limits: Limits,
+    /// Where decisions and holds are kept.
+    pub ledger: LedgerConfig,
+    /// Where FX rates come from.
+    pub rates: RatesConfig,
+    /// Ports the networks connect to (`[[listener]]`).
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// Networks the switch dials (`[[outbound]]`).
+    #[serde(default, rename = "outbound")]
+    pub outbound: Vec<OutboundConfig>,
+}
+
+/// `[business_date]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessDateConfig {
+    /// IANA time zone whose calendar date is the business date (until a cutover moves it on).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+impl Default for BusinessDateConfig {
+    fn default() -> Self {
+        BusinessDateConfig {
+            time_zone: default_time_zone(),
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
+}
+
+/// `[admin]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Loopback address of `/healthz`, `/readyz` and `/metrics`.
+    #[serde(default = "default_admin_address")]
+    pub address: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: default_admin_address(),
+        }
+    }
+}
+
+fn default_admin_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9583))
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive such as `info` or `gateway=debug,info` (reloaded on SIGHUP).
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+/// `[limits]`: a named limit for everything a peer can make us hold.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections per listener; one more is accepted and closed at once.
+    pub max_connections: usize,
+    /// Requests being processed per connection; beyond it the connection stops reading.
+    pub in_flight_per_connection: usize,
+    /// Processing deadline of a request; must be shorter than the network's own timeout.
+    pub deadline_ms: u64,
+    /// A connection with no frame at all for this long is sent an echo test (half-open
+    /// detection); it is closed if nothing arrives within `read_timeout_ms` after that.
+    pub idle_timeout_ms: u64,
+    /// Time allowed to complete a frame once its first byte has arrived.
+    pub read_timeout_ms: u64,
+    /// Bound on a graceful drain: requests still running after it are abandoned.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 64,
+            in_flight_per_connection: 512,
+            deadline_ms: 2_000,
+            idle_timeout_ms: 60_000,
+            read_timeout_ms: 10_000,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[ledger]`: exactly one of `embedded` and `postgres`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Path of the embedded (SQLite) store.
+    #[serde(default)]
+    pub embedded: Option<PathBuf>,
+    /// PostgreSQL URL of the shared store.
+    #[serde(default)]
+    pub postgres: Option<String>,
+    /// Key of the PAN HMAC (the ledger keeps a keyed hash of the PAN, never the PAN).
+    pub pan_key: String,
+    /// Holds expire after this many days (DESIGN.md: configurable, default 7).
+    #[serde(default = "default_hold_expiry_days")]
+    pub hold_expiry_days: u32,
+    /// Accounts and cards loaded when the ledger is empty (`fixtures/cards.json` form).
+    #[serde(default)]
+    pub seed: Option<PathBuf>,
+}
+
+fn default_hold_expiry_days() -> u32 {
+    7
+}
+
+/// `[rates]`: exactly one of `file` and `redis`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatesConfig {
+    /// A `base,quote,rate` CSV file, reloaded when it changes.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Redis URL where `fx-rates publish` keeps the rate sets.
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// Key namespace in Redis.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// A rate set older than this is not used to convert (the request is answered 91).
+    #[serde(default = "default_max_age_s")]
+    pub max_age_s: u64,
+}
+
+fn default_namespace() -> String {
+    "fx".to_owned()
+}
+
+fn default_max_age_s() -> u64 {
+    // A day and a bit: daily publication with room for a late run.
+    26 * 3600
+}
+
+/// One `[[listener]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// The network's name, shown in logs and metrics.
+    pub name: String,
+    /// Address to bind (SO_REUSEPORT).
+    pub address: SocketAddr,
+    /// `binary2`, `ascii4` or `bcd2`.
+    #[serde(default = "default_framing")]
+    pub framing: LengthPrefix,
+    /// Fixed header bytes after the length, echoed in responses.
+    #[serde(default)]
+    pub header_len: usize,
+    /// Built-in spec name or path of a spec file.
+    #[serde(default = "default_spec")]
+    pub spec: String,
+    /// Largest message accepted.
+    #[serde(default = "default_max_frame_len")]
+    pub max_frame_len: usize,
+    /// This network's deadline, when shorter than `limits.deadline_ms`.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+}
+
+/// One `[[outbound]]`: the switch dials the network and keeps the link up.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// The network's name.
+    pub name: String,
+    /// Address to dial.
+    pub address: String,
+    /// `binary2`, `ascii4` or `bcd2`.
+    #[serde(default = "default_framing")]
+    pub framing: LengthPrefix,
+    /// Fixed header bytes after the length.
+    #[serde(default)]
+    pub header_len: usize,
+    /// Built-in spec name or path.
+    #[serde(default = "default_spec")]
+    pub spec: String,
+    /// Largest message accepted.
+    #[serde(default = "default_max_frame_len")]
+    pub max_frame_len: usize,
+    /// Send an echo test (0800/301) after this long without traffic.
+    #[serde(default = "default_echo_interval_ms")]
+    pub echo_interval_ms: u64,
+    /// First reconnect delay.
+    #[serde(default = "default_backoff_min_ms")]
+    pub backoff_min_ms: u64,
+    /// Cap of the reconnect delay.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Our institution id (DE 33 / DE 32 of network-management messages we originate).
+    #[serde(default)]
+    pub institution_id: Option<String>,
+}
+
+fn default_framing() -> LengthPrefix {
+    LengthPrefix::Binary2
+}
+
+fn default_spec() -> String {
+    "iso87-binary".to_owned()
+}
+
+fn default_max_frame_len() -> usize {
+    DEFAULT_MAX_FRAME_LEN
+}
+
+fn default_echo_interval_ms() -> u64 {
+    30_000
+}
+
+fn default_backoff_min_ms() -> u64 {
+    250
+}
+
+fn default_backoff_max_ms() -> u64 {
+    30_000
+}

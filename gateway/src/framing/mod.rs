@@ -1,0 +1,12 @@
+//! Framing: how one ISO 8583 message is delimited on a TCP stream.
+//!
+//! DESIGN.md: "Default framing `binary2`: 2-byte big-endian length of the message that follows
+//! (not counting itself). Also: `ascii4` (4 ASCII digits), `bcd2` (2-byte BCD). A zero-length
+//! frame is a keep-alive. Every listener has a maximum frame size (default 8192); a larger
+//! header is refused before any allocation of that size."
+
+mod codec;
+mod length;
+
+pub use codec::{Frame, FrameCodec, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
+pub use length::LengthPrefix;
