@@ -10,6 +10,8 @@ pub mod business_date;
 pub mod config;
 pub mod error;
 pub mod framing;
+pub mod metrics;
+pub mod server;
 
 pub use business_date::BusinessDate;
 pub use error::{ConfigError, Error, FramingError};

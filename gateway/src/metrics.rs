@@ -1,0 +1,270 @@
+//! Counters and histograms for `/metrics`, in Prometheus text format.
+//!
+//! Hot-path updates are atomics; the per-(MTI, code) request counters sit behind a mutex held
+//! only for one map increment, never across I/O.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in microseconds.
+const LATENCY_BUCKETS_US: [u64; 13] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000,
+];
+
+/// Upper bounds of the ledger batch-size buckets (requests per commit).
+const BATCH_BUCKETS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/// A cumulative histogram with fixed buckets.
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [u64],
+    counts: Vec<AtomicU64>,
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64]) -> Self {
+        Histogram {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, v: u64) {
+        if let Some(i) = self.bounds.iter().position(|&b| v <= b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(v, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes `name_bucket`, `name_sum`, `name_count`; `scale` divides bounds and sum for
+    /// the exposed unit (microseconds to seconds).
+    fn render(&self, out: &mut String, name: &str, scale: f64) {
+        let mut cum = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cum += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cum}", *b as f64 / scale);
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum.load(Ordering::Relaxed) as f64 / scale
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// The switch's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    latency: Histogram,
+    ledger_batch: Histogram,
+    in_flight: AtomicI64,
+    connections_open: AtomicI64,
+    connections_accepted: AtomicU64,
+    connections_refused: AtomicU64,
+    format_errors: AtomicU64,
+    framing_errors: AtomicU64,
+    deadline_misses: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Mutex::new(BTreeMap::new()),
+            latency: Histogram::new(&LATENCY_BUCKETS_US),
+            ledger_batch: Histogram::new(&BATCH_BUCKETS),
+            in_flight: AtomicI64::new(0),
+            connections_open: AtomicI64::new(0),
+            connections_accepted: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            format_errors: AtomicU64::new(0),
+            framing_errors: AtomicU64::new(0),
+            deadline_misses: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Decrements a gauge when dropped, so a panicking or cancelled task cannot leak a count.
+#[derive(Debug)]
+pub struct GaugeGuard<'a>(&'a AtomicI64);
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, mti: &str, code: &str, latency: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((mti.to_owned(), code.to_owned())).or_insert(0) += 1;
+        }
+        self.latency
+            .observe(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// One more request in flight until the guard drops.
+    pub fn in_flight(&self) -> GaugeGuard<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(&self.in_flight)
+    }
+
+    /// One more open connection until the guard drops.
+    pub fn connection(&self) -> GaugeGuard<'_> {
+        self.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(&self.connections_open)
+    }
+
+    /// A connection refused by the per-listener limit.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message that could not be decoded.
+    pub fn format_error(&self) {
+        self.format_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A stream that could not be framed (connection closed).
+    pub fn framing_error(&self) {
+        self.framing_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request whose ledger call missed its deadline (answered 91).
+    pub fn deadline_miss(&self) {
+        self.deadline_misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests written by one ledger commit.
+    pub fn ledger_batch(&self, size: u64) {
+        self.ledger_batch.observe(size);
+    }
+
+    /// Requests currently in flight.
+    pub fn in_flight_now(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Connections currently open.
+    pub fn connections_now(&self) -> i64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text exposition of everything counted here.
+    pub fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP gateway_requests_total Requests answered, by request MTI and response code.\n",
+        );
+        out.push_str("# TYPE gateway_requests_total counter\n");
+        if let Ok(m) = self.requests.lock() {
+            for ((mti, code), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "gateway_requests_total{{mti=\"{mti}\",code=\"{code}\"}} {n}"
+                );
+            }
+        }
+        out.push_str(
+            "# HELP gateway_request_duration_seconds Time from frame read to response queued.\n",
+        );
+        out.push_str("# TYPE gateway_request_duration_seconds histogram\n");
+        self.latency
+            .render(out, "gateway_request_duration_seconds", 1_000_000.0);
+        out.push_str("# HELP gateway_ledger_batch_size Requests per ledger commit.\n");
+        out.push_str("# TYPE gateway_ledger_batch_size histogram\n");
+        self.ledger_batch
+            .render(out, "gateway_ledger_batch_size", 1.0);
+        let gauges: [(&str, &str, &str, i64); 2] = [
+            (
+                "gateway_in_flight",
+                "gauge",
+                "Requests being processed.",
+                self.in_flight_now(),
+            ),
+            (
+                "gateway_connections",
+                "gauge",
+                "Open network connections.",
+                self.connections_now(),
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        let counters = [
+            (
+                "gateway_connections_accepted_total",
+                "Connections accepted.",
+                &self.connections_accepted,
+            ),
+            (
+                "gateway_connections_refused_total",
+                "Connections refused by the per-listener limit.",
+                &self.connections_refused,
+            ),
+            (
+                "gateway_format_errors_total",
+                "Messages that could not be decoded.",
+                &self.format_errors,
+            ),
+            (
+                "gateway_framing_errors_total",
+                "Streams closed for broken framing.",
+                &self.framing_errors,
+            ),
+            (
+                "gateway_deadline_misses_total",
+                "Ledger calls that missed the request deadline.",
+                &self.deadline_misses,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_counts_requests_and_buckets_latency() {
+        let m = Metrics::default();
+        m.request("0100", "00", Duration::from_micros(300));
+        m.request("0100", "00", Duration::from_millis(3));
+        m.request("0100", "51", Duration::from_secs(10));
+        let g = m.in_flight();
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 2"));
+        assert!(out.contains("gateway_requests_total{mti=\"0100\",code=\"51\"} 1"));
+        assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(out.contains("gateway_in_flight 1"));
+        drop(g);
+        assert_eq!(m.in_flight_now(), 0);
+    }
+}

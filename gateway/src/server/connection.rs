@@ -1,0 +1,331 @@
+//! One connection: a reader that spawns a task per request under an in-flight limit, and a
+//! writer fed by a bounded channel. Responses go out as each request completes.
+//!
+//! Backpressure: the reader takes an in-flight permit *before* reading the next frame, so at
+//! the limit it stops reading and TCP flow control pushes back on the network; nothing is
+//! buffered without bound. The writer's channel holds at most one response per permit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::codec::FramedWrite;
+use tracing::{debug, info, warn};
+
+use super::reader::{FrameReader, ReadOutcome};
+use super::service::{ConnContext, Service};
+use super::shutdown::Shutdown;
+use super::Shared;
+use crate::error::FramingError;
+use crate::framing::{Frame, FrameCodec};
+
+/// Why a connection ended (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed.
+    PeerClosed,
+    /// The drain started.
+    Drain,
+    /// The framing broke (bad length, oversize).
+    Framing,
+    /// A frame started but did not complete in time.
+    ReadTimeout,
+    /// No answer to our echo test after an idle period: the peer is gone.
+    HalfOpen,
+    /// The socket failed.
+    Io,
+}
+
+/// Serves one connection until the peer leaves, the framing breaks, or the drain starts;
+/// in every case each request already read is answered before the writer closes.
+pub async fn serve_connection<S, T>(
+    stream: T,
+    ctx_network: String,
+    peer: std::net::SocketAddr,
+    codec: FrameCodec,
+    service: Arc<S>,
+    shared: Arc<Shared>,
+    mut shutdown: Shutdown,
+) -> CloseReason
+where
+    S: Service,
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let limits = shared.limits.load_full();
+    let in_flight = limits.in_flight_per_connection.max(1);
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let read_timeout = Duration::from_millis(limits.read_timeout_ms);
+    let drain = Duration::from_millis(limits.drain_timeout_ms);
+
+    let (rd, wr) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(rd, codec.clone());
+    // One slot per permit plus a few for our own echo tests.
+    let (tx, rx) = mpsc::channel::<Frame>(in_flight + 4);
+    let writer = tokio::spawn(write_loop(FramedWrite::new(wr, codec), rx));
+    let ctx = Arc::new(ConnContext::new(ctx_network, peer, tx.clone()));
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let mut echo_sent = false;
+
+    let reason = loop {
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break CloseReason::Drain,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break CloseReason::Io,
+            },
+        };
+        // After an echo test the peer has read_timeout to show it is alive.
+        let wait = if echo_sent { read_timeout } else { idle };
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break CloseReason::Drain,
+            r = reader.next(wait, read_timeout) => r,
+        };
+        let frame = match next {
+            ReadOutcome::Frame(f) => f,
+            ReadOutcome::Idle if echo_sent => break CloseReason::HalfOpen,
+            ReadOutcome::Idle => {
+                // Idle: ask the peer whether it is still there.
+                echo_sent = send_echo(&ctx, service.as_ref()).await;
+                if !echo_sent {
+                    break CloseReason::HalfOpen;
+                }
+                continue;
+            }
+            ReadOutcome::ReadTimeout => break CloseReason::ReadTimeout,
+            ReadOutcome::Closed => break CloseReason::PeerClosed,
+            ReadOutcome::Error(FramingError::Io(e)) => {
+                debug!(network = %ctx.network, peer = %ctx.peer, error = %e, "read failed");
+                break CloseReason::Io;
+            }
+            ReadOutcome::Error(e) => {
+                shared.metrics.framing_error();
+                warn!(network = %ctx.network, peer = %ctx.peer, error = %e, "framing broken; closing");
+                break CloseReason::Framing;
+            }
+        };
+        echo_sent = false;
+        if frame.is_keep_alive() {
+            continue;
+        }
+        let (service, ctx, shared, tx) = (service.clone(), ctx.clone(), shared.clone(), tx.clone());
+        tokio::spawn(async move {
+            let _gauge = shared.metrics.in_flight();
+            let Frame { header, body } = frame;
+            if let Some(resp) = service.call(&ctx, body).await {
+                // The permit is held until the response is queued: the channel never holds
+                // more than the in-flight limit.
+                if tx.send(Frame::new(header, resp)).await.is_err() {
+                    debug!("connection writer gone; response dropped");
+                }
+            }
+            drop(permit);
+        });
+    };
+    if reason != CloseReason::PeerClosed {
+        info!(network = %ctx.network, peer = %ctx.peer, ?reason, "closing connection");
+    }
+    // Every request task holds a sender; the writer ends once the last response is queued.
+    drop(tx);
+    drop(ctx);
+    if tokio::time::timeout(drain, writer).await.is_err() {
+        warn!("responses still pending after the drain timeout; connection abandoned");
+    }
+    reason
+}
+
+async fn send_echo<S: Service>(ctx: &ConnContext, service: &S) -> bool {
+    let stan = ctx.next_stan();
+    match service.network_request("301", stan) {
+        Some(body) => ctx.request(stan, body).await.is_some(),
+        None => false,
+    }
+}
+
+async fn write_loop<W>(mut sink: FramedWrite<W, FrameCodec>, mut rx: mpsc::Receiver<Frame>)
+where
+    W: AsyncWrite + Unpin,
+{
+    while let Some(frame) = rx.recv().await {
+        // Feed what is ready, then flush once: fewer syscalls under load.
+        let mut result = sink.feed(frame).await;
+        while result.is_ok() {
+            match rx.try_recv() {
+                Ok(f) => result = sink.feed(f).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = result.and(sink.flush().await) {
+            warn!(error = %e, "write failed; closing connection");
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use crate::framing::LengthPrefix;
+    use crate::server::shutdown::channel;
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// Answers `"<ms>:<tag>"` with `"R<tag>"` after sleeping `ms`; counts concurrency.
+    #[derive(Default)]
+    struct Sleepy {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl Service for Sleepy {
+        async fn call(&self, _conn: &ConnContext, body: Bytes) -> Option<Bytes> {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            let s = std::str::from_utf8(&body).ok()?.to_owned();
+            let (ms, tag) = s.split_once(':')?;
+            tokio::time::sleep(Duration::from_millis(ms.parse().ok()?)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            Some(Bytes::from(format!("R{tag}")))
+        }
+
+        fn network_request(&self, _code: &str, stan: u32) -> Option<Bytes> {
+            Some(Bytes::from(format!("ECHO{stan}")))
+        }
+    }
+
+    fn frame(s: &str) -> Vec<u8> {
+        let mut v = (s.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    async fn read_frame(c: &mut DuplexStream) -> String {
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0; u16::from_be_bytes(len) as usize];
+        c.read_exact(&mut body).await.unwrap();
+        String::from_utf8(body).unwrap()
+    }
+
+    fn start(
+        limits: Limits,
+        svc: Arc<Sleepy>,
+    ) -> (
+        DuplexStream,
+        crate::server::ShutdownTrigger,
+        tokio::task::JoinHandle<CloseReason>,
+    ) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (trigger, sd) = channel();
+        let shared = Arc::new(Shared::new(limits));
+        let codec = FrameCodec::new(LengthPrefix::Binary2, 0, 100);
+        let h = tokio::spawn(serve_connection(
+            server,
+            "test".into(),
+            "127.0.0.1:1".parse().unwrap(),
+            codec,
+            svc,
+            shared,
+            sd,
+        ));
+        (client, trigger, h)
+    }
+
+    #[tokio::test]
+    async fn answers_as_each_request_completes() {
+        let svc = Arc::new(Sleepy::default());
+        let (mut c, _t, _h) = start(Limits::default(), svc);
+        c.write_all(&[frame("200:slow"), frame("10:fast")].concat())
+            .await
+            .unwrap();
+        assert_eq!(read_frame(&mut c).await, "Rfast");
+        assert_eq!(read_frame(&mut c).await, "Rslow");
+    }
+
+    #[tokio::test]
+    async fn in_flight_limit_stops_reading() {
+        let svc = Arc::new(Sleepy::default());
+        let limits = Limits {
+            in_flight_per_connection: 3,
+            ..Limits::default()
+        };
+        let (mut c, _t, _h) = start(limits, svc.clone());
+        let all: Vec<u8> = (0..10).flat_map(|i| frame(&format!("30:{i}"))).collect();
+        c.write_all(&all).await.unwrap();
+        let mut got: Vec<String> = Vec::new();
+        for _ in 0..10 {
+            got.push(read_frame(&mut c).await);
+        }
+        got.sort();
+        let mut want: Vec<String> = (0..10).map(|i| format!("R{i}")).collect();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(svc.peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn drain_answers_what_was_read_then_closes() {
+        let svc = Arc::new(Sleepy::default());
+        let (mut c, trigger, h) = start(Limits::default(), svc);
+        c.write_all(&[frame("150:a"), frame("100:b")].concat())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        trigger.trigger();
+        assert_eq!(read_frame(&mut c).await, "Rb");
+        assert_eq!(read_frame(&mut c).await, "Ra");
+        assert_eq!(h.await.unwrap(), CloseReason::Drain);
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "closed after the last response");
+    }
+
+    #[tokio::test]
+    async fn oversize_frame_closes_the_connection() {
+        let svc = Arc::new(Sleepy::default());
+        let (mut c, _t, h) = start(Limits::default(), svc);
+        c.write_all(&[0xFF, 0xFF]).await.unwrap();
+        assert_eq!(h.await.unwrap(), CloseReason::Framing);
+    }
+
+    #[tokio::test]
+    async fn keep_alives_are_not_answered() {
+        let svc = Arc::new(Sleepy::default());
+        let (mut c, _t, _h) = start(Limits::default(), svc);
+        c.write_all(&[&[0u8, 0][..], &frame("1:x")].concat())
+            .await
+            .unwrap();
+        assert_eq!(read_frame(&mut c).await, "Rx");
+    }
+
+    #[tokio::test]
+    async fn idle_peer_gets_an_echo_then_is_dropped_as_half_open() {
+        let svc = Arc::new(Sleepy::default());
+        let limits = Limits {
+            idle_timeout_ms: 50,
+            read_timeout_ms: 50,
+            ..Limits::default()
+        };
+        let (mut c, _t, h) = start(limits, svc);
+        assert!(read_frame(&mut c).await.starts_with("ECHO"));
+        assert_eq!(h.await.unwrap(), CloseReason::HalfOpen);
+    }
+
+    #[tokio::test]
+    async fn partial_frame_times_out() {
+        let svc = Arc::new(Sleepy::default());
+        let limits = Limits {
+            read_timeout_ms: 50,
+            ..Limits::default()
+        };
+        let (mut c, _t, h) = start(limits, svc);
+        c.write_all(&[0, 10, b'1']).await.unwrap();
+        assert_eq!(h.await.unwrap(), CloseReason::ReadTimeout);
+    }
+}

@@ -1,0 +1,86 @@
+//! What a connection asks of the application, and what the application may ask of it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::framing::Frame;
+
+/// The application behind a listener or outbound link: it turns a request body into a
+/// response body. It is called concurrently for the requests of one connection.
+pub trait Service: Send + Sync + 'static {
+    /// Handles one message body. `None` means nothing is sent back (a response to one of our
+    /// own requests, delivered through [`ConnContext::complete`], or a message that cannot be
+    /// answered at all).
+    fn call(&self, conn: &ConnContext, body: Bytes) -> impl Future<Output = Option<Bytes>> + Send;
+
+    /// A network-management request we originate on this link (0800 with DE 70 = `code`:
+    /// 001 sign-on, 002 sign-off, 301 echo), with STAN `stan`; `None` when the link's spec
+    /// cannot carry one.
+    fn network_request(&self, code: &str, stan: u32) -> Option<Bytes>;
+}
+
+/// Bound on our own outstanding requests per connection (echo tests, sign-on/off): a peer
+/// that never answers cannot make the table grow.
+const MAX_PENDING_OWN_REQUESTS: usize = 64;
+
+/// One connection as the application sees it.
+#[derive(Debug)]
+pub struct ConnContext {
+    /// The network's name (listener or outbound link).
+    pub network: String,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    writer: mpsc::Sender<Frame>,
+    pending: Mutex<HashMap<u32, oneshot::Sender<Bytes>>>,
+    next_stan: AtomicU32,
+}
+
+impl ConnContext {
+    pub(crate) fn new(network: String, peer: SocketAddr, writer: mpsc::Sender<Frame>) -> Self {
+        ConnContext {
+            network,
+            peer,
+            writer,
+            pending: Mutex::new(HashMap::new()),
+            next_stan: AtomicU32::new(rand::random::<u32>() % 900_000),
+        }
+    }
+
+    /// A STAN for a message we originate (1..=999999).
+    pub fn next_stan(&self) -> u32 {
+        self.next_stan.fetch_add(1, Ordering::Relaxed) % 999_999 + 1
+    }
+
+    /// Delivers a response to one of our own requests; false when nobody waits for `stan`.
+    pub fn complete(&self, stan: u32, body: Bytes) -> bool {
+        let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(&stan));
+        match waiter {
+            Some(tx) => tx.send(body).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Sends a request we originate and returns where its response will arrive.
+    pub(crate) async fn request(&self, stan: u32, body: Bytes) -> Option<oneshot::Receiver<Bytes>> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.pending.lock().ok()?;
+            p.retain(|_, w| !w.is_closed());
+            if p.len() >= MAX_PENDING_OWN_REQUESTS {
+                return None;
+            }
+            p.insert(stan, tx);
+        }
+        self.writer
+            .send(Frame::new(Bytes::new(), body))
+            .await
+            .ok()?;
+        Some(rx)
+    }
+}
