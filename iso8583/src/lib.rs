@@ -36,4 +36,4 @@ pub use error::{DecodeError, EncodeError, JsonError, SpecError, TlvError};
 pub use message::Message;
 pub use mti::{InvalidMti, Mti};
 pub use owned::OwnedMessage;
-pub use spec::Spec;
+pub use spec::{Spec, VersionRule};
