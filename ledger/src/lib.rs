@@ -1,1 +1,52 @@
-//! placeholder
+//! The ledger: accounts, currency wallets, cards, decisions and durable authorization holds.
+//!
+//! Two stores behind one [`Store`] handle: [`EmbeddedStore`] (SQLite, WAL,
+//! `synchronous=FULL`, one group-committing writer thread; the default on a single machine)
+//! and [`PgStore`] (PostgreSQL shared by several gateway instances, active-active). Every
+//! operation is atomic and idempotent by the network key `(DE 32, DE 11, DE 7)`, and an
+//! approval is returned only once its hold is durable. The funds decision itself is the
+//! pure [`decide_funds`]; FX comes in through a [`Quoter`], so the ledger never waits on
+//! Redis. The clear PAN is only ever hashed ([`PanHasher`]).
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod approval_code;
+mod card;
+mod decide;
+mod decision;
+mod embedded;
+mod error;
+mod hold;
+mod key;
+mod ops;
+mod pan;
+mod postgres;
+mod quote;
+mod request;
+mod response_code;
+mod rows;
+mod schema;
+mod seed;
+mod store;
+mod tx;
+mod wallet;
+
+pub use approval_code::{approval_code, CODE_SPACE};
+pub use card::{is_expired, CardRecord, CardStatus};
+pub use decide::{check_amount, check_card, decide_funds, pro_rata, Funds};
+pub use decision::{Billing, Decision, DecisionKind};
+pub use embedded::{EmbeddedOptions, EmbeddedStore, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DEPTH};
+pub use error::{LedgerError, Result};
+pub use hold::{Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
+pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
+pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
+pub use postgres::{PgOptions, PgStore, MAX_PG_CONNECTIONS};
+pub use quote::{NoRates, Quote, QuoteError, Quoter};
+pub use request::{
+    AdviceRequest, AuthRequest, BalanceRequest, CaptureRequest, ReversalRequest,
+    TransactionKind, MAX_AMOUNT_MINOR,
+};
+pub use response_code::ResponseCode;
+pub use seed::{to_minor, SeedAccount, SeedData, MAX_SEED_BYTES};
+pub use store::{Store, MAX_EXPIRE_BATCH};
+pub use wallet::{order_for_de54, BalanceAnswer, Wallet};

@@ -1,0 +1,301 @@
+//! [`Tx`] over a rusqlite connection. Every call is synchronous, so the futures are ready at
+//! once; the writer thread drives them with `futures::executor::block_on`.
+
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::rows::{DecisionCols, HoldCols, DECISION_COLUMNS, HOLD_COLUMNS};
+use crate::tx::Tx;
+use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
+
+pub(crate) struct SqliteTx<'c> {
+    pub(crate) conn: &'c Connection,
+}
+
+fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
+    Ok(DecisionCols {
+        nkey: r.get(0)?,
+        kind: r.get(1)?,
+        response_code: r.get(2)?,
+        approval_code: r.get(3)?,
+        account_id: r.get(4)?,
+        amount_minor: r.get(5)?,
+        currency: r.get(6)?,
+        approved_minor: r.get(7)?,
+        billing_amount_minor: r.get(8)?,
+        billing_currency: r.get(9)?,
+        rate: r.get(10)?,
+        de10: r.get(11)?,
+        rate_version: r.get(12)?,
+        wallet_currency: r.get(13)?,
+        original_key: r.get(14)?,
+        business_date: r.get(15)?,
+        created_us: r.get(16)?,
+        updated_us: r.get(17)?,
+        expires_us: r.get(18)?,
+    })
+}
+
+fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldCols> {
+    Ok(HoldCols {
+        nkey: r.get(0)?,
+        original_key: r.get(1)?,
+        account_id: r.get(2)?,
+        currency: r.get(3)?,
+        amount_minor: r.get(4)?,
+        held_minor: r.get(5)?,
+        captured_minor: r.get(6)?,
+        txn_amount_minor: r.get(7)?,
+        txn_currency: r.get(8)?,
+        status: r.get(9)?,
+        business_date: r.get(10)?,
+        rate_version: r.get(11)?,
+        created_us: r.get(12)?,
+        expires_us: r.get(13)?,
+    })
+}
+
+fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
+    Ok(Wallet {
+        account_id: r.get(0)?,
+        currency: r.get(1)?,
+        opening_minor: r.get(2)?,
+        balance_minor: r.get(3)?,
+        held_minor: r.get(4)?,
+        overdraft_minor: r.get(5)?,
+    })
+}
+
+const WALLET_COLUMNS: &str =
+    "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor";
+
+impl SqliteTx<'_> {
+    fn holds_where(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<Hold>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {HOLD_COLUMNS} FROM holds {clause}"))?;
+        let rows = st.query_map(p, hold_row)?;
+        rows.map(|r| r?.into_hold()).collect()
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    async fn decision(&mut self, key: &NetworkKey) -> Result<Option<Decision>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE nkey = ?1"
+        ))?;
+        st.query_row([key.as_db()], decision_row)
+            .optional()?
+            .map(DecisionCols::into_decision)
+            .transpose()
+    }
+
+    async fn insert_decision(&mut self, d: &Decision) -> Result<()> {
+        let c = DecisionCols::from_decision(d);
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO decisions ({DECISION_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        ))?;
+        st.execute(params![
+            c.nkey,
+            c.kind,
+            c.response_code,
+            c.approval_code,
+            c.account_id,
+            c.amount_minor,
+            c.currency,
+            c.approved_minor,
+            c.billing_amount_minor,
+            c.billing_currency,
+            c.rate,
+            c.de10,
+            c.rate_version,
+            c.wallet_currency,
+            c.original_key,
+            c.business_date,
+            c.created_us,
+            c.updated_us,
+            c.expires_us
+        ])?;
+        Ok(())
+    }
+
+    async fn update_decision(&mut self, d: &Decision) -> Result<()> {
+        let c = DecisionCols::from_decision(d);
+        let mut st = self.conn.prepare_cached(
+            "UPDATE decisions SET kind = ?2, response_code = ?3, approval_code = ?4, \
+             approved_minor = ?5, updated_us = ?6 WHERE nkey = ?1",
+        )?;
+        st.execute(params![
+            c.nkey,
+            c.kind,
+            c.response_code,
+            c.approval_code,
+            c.approved_minor,
+            c.updated_us
+        ])?;
+        Ok(())
+    }
+
+    async fn card(&mut self, pan_hash: &str) -> Result<Option<CardRecord>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, a.home_currency \
+             FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = ?1",
+        )?;
+        let row = st
+            .query_row([pan_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(pan_hash, last4, expiry, status, account_id, home_currency)| {
+            Ok(CardRecord {
+                pan_hash,
+                last4,
+                expiry,
+                status: status
+                    .parse()
+                    .map_err(|_| crate::LedgerError::corrupt("cards", "bad status"))?,
+                account_id,
+                home_currency,
+            })
+        })
+        .transpose()
+    }
+
+    async fn wallets(&mut self, account_id: &str, _lock: bool) -> Result<Vec<Wallet>> {
+        // One writer thread: nothing else can change these rows before our commit.
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {WALLET_COLUMNS} FROM wallets WHERE account_id = ?1 ORDER BY currency"
+        ))?;
+        let rows = st.query_map([account_id], wallet_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO wallets ({WALLET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT DO NOTHING"
+        ))?;
+        st.execute(params![
+            w.account_id,
+            w.currency,
+            w.opening_minor,
+            w.balance_minor,
+            w.held_minor,
+            w.overdraft_minor
+        ])?;
+        Ok(())
+    }
+
+    async fn update_wallet(&mut self, w: &Wallet) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE wallets SET balance_minor = ?3, held_minor = ?4 \
+             WHERE account_id = ?1 AND currency = ?2",
+        )?;
+        st.execute(params![w.account_id, w.currency, w.balance_minor, w.held_minor])?;
+        Ok(())
+    }
+
+    async fn insert_hold(&mut self, h: &Hold) -> Result<()> {
+        let c = HoldCols::from_hold(h);
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ))?;
+        st.execute(params![
+            c.nkey,
+            c.original_key,
+            c.account_id,
+            c.currency,
+            c.amount_minor,
+            c.held_minor,
+            c.captured_minor,
+            c.txn_amount_minor,
+            c.txn_currency,
+            c.status,
+            c.business_date,
+            c.rate_version,
+            c.created_us,
+            c.expires_us
+        ])?;
+        Ok(())
+    }
+
+    async fn hold(&mut self, key: &NetworkKey) -> Result<Option<Hold>> {
+        Ok(self
+            .holds_where("WHERE nkey = ?1", [key.as_db()])?
+            .into_iter()
+            .next())
+    }
+
+    async fn active_linked_holds(&mut self, original: &NetworkKey) -> Result<Vec<Hold>> {
+        self.holds_where(
+            "WHERE original_key = ?1 AND status = 'active'",
+            [original.as_db()],
+        )
+    }
+
+    async fn update_hold(&mut self, h: &Hold) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE holds SET held_minor = ?2, captured_minor = ?3, status = ?4 WHERE nkey = ?1",
+        )?;
+        st.execute(params![
+            h.key.as_db(),
+            h.held_minor,
+            h.captured_minor,
+            h.status.as_str()
+        ])?;
+        Ok(())
+    }
+
+    async fn expired_holds(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        self.holds_where(
+            "WHERE status = 'active' AND expires_us <= ?1 ORDER BY expires_us LIMIT ?2",
+            params![now.as_microsecond(), limit as i64],
+        )
+    }
+
+    async fn next_approval_number(&mut self) -> Result<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE meta SET v = v + 1 WHERE k = 'approval' RETURNING v")?;
+        let v: i64 = st.query_row([], |r| r.get(0))?;
+        Ok(v as u64)
+    }
+
+    async fn insert_account(&mut self, id: &str, home_currency: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT INTO accounts (id, home_currency) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [id, home_currency],
+        )?;
+        Ok(n == 1)
+    }
+
+    async fn insert_card(&mut self, c: &CardRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![c.pan_hash, c.last4, c.expiry, c.status.as_str(), c.account_id],
+        )?;
+        Ok(())
+    }
+
+    async fn all_wallets(&mut self) -> Result<Vec<Wallet>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {WALLET_COLUMNS} FROM wallets ORDER BY account_id, currency"
+        ))?;
+        let rows = st.query_map([], wallet_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn all_holds(&mut self) -> Result<Vec<Hold>> {
+        self.holds_where("ORDER BY nkey", [])
+    }
+}

@@ -1,0 +1,80 @@
+//! The ledger's error type.
+//!
+//! Declines (51, 54, 91, ...) are *not* errors: they are decisions, recorded and answered.
+//! An error means the ledger could not decide or could not make its decision durable, so the
+//! gateway must not approve (it answers 91 or drops the request). No variant carries card
+//! data: PANs never reach this type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the ledger.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// The writer queue (embedded) or the worker queues (PostgreSQL) are full: the caller
+    /// should shed load (answer 91) rather than wait. The limit is the configured queue depth.
+    #[error("ledger queue full ({capacity} requests waiting): backpressure")]
+    Backpressure {
+        /// The configured queue depth that was reached.
+        capacity: usize,
+    },
+    /// The store has shut down (its writer thread or worker tasks are gone).
+    #[error("ledger store is closed")]
+    Closed,
+    /// A request field is unusable (never contains card data).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Which request field.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A capture named an original that has no approved authorization.
+    #[error("no approved authorization for original key {0}")]
+    NoHold(String),
+    /// Seeding data could not be read.
+    #[error("seed data: {0}")]
+    Seed(String),
+    /// The PAN key is missing or unusable.
+    #[error("PAN key: {0}")]
+    PanKey(String),
+    /// Data read back from the store does not parse (corruption or a schema mismatch).
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt {
+        /// The table the row came from.
+        table: &'static str,
+        /// What did not parse.
+        reason: String,
+    },
+    /// The batch this request was part of could not be committed, so nothing it decided is
+    /// durable (the message of the underlying error).
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (after retries of serialization failures and deadlocks).
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Opening the store's files failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl LedgerError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        LedgerError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(table: &'static str, reason: impl Into<String>) -> Self {
+        LedgerError::Corrupt {
+            table,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = LedgerError> = std::result::Result<T, E>;

@@ -1,0 +1,89 @@
+//! Authorization holds: funds reserved on a wallet until captured, reversed or expired.
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use crate::NetworkKey;
+
+/// Default life of a hold: "they expire after a configurable period (default 7 days)".
+pub const DEFAULT_HOLD_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// Where a hold is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldStatus {
+    /// Reserving `held_minor` on its wallet.
+    Active,
+    /// Reversed in full.
+    Released,
+    /// Completed (or force-posted by an advice): `captured_minor` left the balance.
+    Captured,
+    /// Released by [`crate::Store::expire`] after `expires_at`.
+    Expired,
+}
+
+impl HoldStatus {
+    /// The word kept in the stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Active => "active",
+            HoldStatus::Released => "released",
+            HoldStatus::Captured => "captured",
+            HoldStatus::Expired => "expired",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> crate::Result<Self> {
+        Ok(match s {
+            "active" => HoldStatus::Active,
+            "released" => HoldStatus::Released,
+            "captured" => HoldStatus::Captured,
+            "expired" => HoldStatus::Expired,
+            _ => return Err(crate::LedgerError::corrupt("holds", "unknown status")),
+        })
+    }
+}
+
+/// One hold, keyed by the decision that placed it: a key has at most one hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// The decision that placed it.
+    pub key: NetworkKey,
+    /// For an incremental authorization: the original it extends.
+    pub original: Option<NetworkKey>,
+    /// Account of the wallet.
+    pub account_id: String,
+    /// Currency of the wallet held on.
+    pub currency: String,
+    /// Amount first held, minor units of `currency`.
+    pub amount_minor: i64,
+    /// Amount held now (after partial reversals); 0 unless active.
+    pub held_minor: i64,
+    /// Amount posted to the balance by a capture or an advice.
+    pub captured_minor: i64,
+    /// The transaction amount behind it (DE 4), minor units of `txn_currency`.
+    pub txn_amount_minor: i64,
+    /// DE 49 alpha.
+    pub txn_currency: String,
+    /// Status.
+    pub status: HoldStatus,
+    /// Business date it was placed on.
+    pub business_date: Date,
+    /// Rate-set version when it was converted.
+    pub rate_version: Option<String>,
+    /// When placed.
+    pub created_at: Timestamp,
+    /// When [`crate::Store::expire`] may release it.
+    pub expires_at: Timestamp,
+}
+
+impl Hold {
+    /// Re-expresses a transaction-currency amount in the wallet's currency at the rate the
+    /// hold was placed at (exact when the currencies are the same).
+    pub(crate) fn wallet_amount(&self, txn_minor: i64) -> i64 {
+        if self.currency == self.txn_currency || self.txn_amount_minor == 0 {
+            txn_minor
+        } else {
+            crate::decide::pro_rata(txn_minor, self.amount_minor, self.txn_amount_minor)
+        }
+    }
+}

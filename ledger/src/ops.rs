@@ -1,0 +1,554 @@
+//! The ledger operations, written once over [`Tx`] and run by both stores inside one
+//! transaction each (or one savepoint each within a group-committed batch).
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::decide::{self, Funds};
+use crate::tx::Tx;
+use crate::{
+    approval_code, order_for_de54, AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest,
+    CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, PanHasher,
+    Quoter, ResponseCode, Result, ReversalRequest, SeedData, Wallet,
+};
+
+/// What every operation needs besides its request.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) hasher: PanHasher,
+    pub(crate) quoter: Arc<dyn Quoter>,
+    pub(crate) hold_ttl: SignedDuration,
+}
+
+/// A write operation queued for a store's writer.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Authorize(AuthRequest),
+    Reverse(ReversalRequest),
+    Advise(AdviceRequest),
+    Capture(CaptureRequest),
+    VoidTimedOut {
+        key: NetworkKey,
+        business_date: Date,
+        now: Timestamp,
+    },
+    Expire {
+        now: Timestamp,
+        limit: usize,
+    },
+    Seed(Box<SeedData>),
+}
+
+/// What a write operation returns.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Decision(Box<Decision>),
+    Count(usize),
+}
+
+impl Output {
+    pub(crate) fn decision(self) -> Result<Decision> {
+        match self {
+            Output::Decision(d) => Ok(*d),
+            Output::Count(_) => Err(LedgerError::corrupt("ops", "expected a decision")),
+        }
+    }
+    pub(crate) fn count(self) -> Result<usize> {
+        match self {
+            Output::Count(n) => Ok(n),
+            Output::Decision(_) => Err(LedgerError::corrupt("ops", "expected a count")),
+        }
+    }
+}
+
+pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> {
+    Ok(match op {
+        Op::Authorize(r) => Output::Decision(Box::new(authorize(t, ctx, r).await?)),
+        Op::Reverse(r) => Output::Decision(Box::new(reverse(t, r).await?)),
+        Op::Advise(r) => Output::Decision(Box::new(advise(t, ctx, r).await?)),
+        Op::Capture(r) => Output::Decision(Box::new(capture(t, r, DecisionKind::Completion).await?)),
+        Op::VoidTimedOut {
+            key,
+            business_date,
+            now,
+        } => Output::Decision(Box::new(void_timed_out(t, key, *business_date, *now).await?)),
+        Op::Expire { now, limit } => Output::Count(expire(t, *now, *limit).await?),
+        Op::Seed(s) => Output::Count(seed(t, s).await?),
+    })
+}
+
+fn replay(mut d: Decision) -> Decision {
+    d.replayed = true;
+    d
+}
+
+async fn record<T: Tx>(t: &mut T, d: Decision) -> Result<Decision> {
+    t.insert_decision(&d).await?;
+    Ok(d)
+}
+
+fn wallet_mut<'w>(wallets: &'w mut [Wallet], currency: &str) -> Result<&'w mut Wallet> {
+    wallets
+        .iter_mut()
+        .find(|w| w.currency == currency)
+        .ok_or_else(|| LedgerError::corrupt("wallets", format!("no {currency} wallet for hold")))
+}
+
+async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decision> {
+    if let Some(d) = t.decision(&r.key).await? {
+        return Ok(replay(d));
+    }
+    let mut d = Decision::new(
+        r.key.clone(),
+        DecisionKind::Authorization,
+        ResponseCode::APPROVED,
+        r.business_date,
+        r.now,
+    );
+    d.amount_minor = r.amount_minor;
+    d.currency = r.currency.clone();
+    d.original = r.original.clone();
+    if let Err(code) = decide::check_amount(r.amount_minor, &r.currency) {
+        d.response_code = code;
+        return record(t, d).await;
+    }
+    let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
+    if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
+        d.account_id = card.map(|c| c.account_id);
+        d.response_code = code;
+        return record(t, d).await;
+    }
+    let Some(card) = card else {
+        return Err(LedgerError::corrupt("cards", "checked card vanished"));
+    };
+    d.account_id = Some(card.account_id.clone());
+    // Lock the wallets before looking at the original: an incremental racing its original's
+    // reversal then sees the reversal's outcome.
+    let mut wallets = t.wallets(&card.account_id, true).await?;
+    if let Some(orig) = &r.original {
+        // "A further 0100 with its own key whose DE 90 names an approved original": anything
+        // else (unknown, declined, reversed, another account) is an invalid transaction.
+        let ok = match t.decision(orig).await? {
+            Some(o) => {
+                o.response_code.is_approval()
+                    && o.account_id.as_deref() == Some(card.account_id.as_str())
+                    && t.hold(orig).await?.is_some_and(|h| h.status == HoldStatus::Active)
+            }
+            None => false,
+        };
+        if !ok {
+            d.response_code = ResponseCode::INVALID_TRANSACTION;
+            return record(t, d).await;
+        }
+    }
+    match decide::decide_funds(
+        r.amount_minor,
+        &r.currency,
+        r.allow_partial,
+        &card.home_currency,
+        &wallets,
+        ctx.quoter.as_ref(),
+    ) {
+        Funds::Decline(code) => {
+            d.response_code = code;
+            record(t, d).await
+        }
+        Funds::Approve {
+            wallet_currency,
+            approved_minor,
+            hold_minor,
+            billing,
+            partial,
+        } => {
+            let expires_at = r.now.saturating_add(ctx.hold_ttl).map_err(|_| {
+                LedgerError::invalid("now", "hold expiry out of range")
+            })?;
+            let w = wallet_mut(&mut wallets, &wallet_currency)?;
+            w.held_minor += hold_minor;
+            t.update_wallet(w).await?;
+            let hold = Hold {
+                key: r.key.clone(),
+                original: r.original.clone(),
+                account_id: card.account_id.clone(),
+                currency: wallet_currency.clone(),
+                amount_minor: hold_minor,
+                held_minor: hold_minor,
+                captured_minor: 0,
+                txn_amount_minor: approved_minor,
+                txn_currency: r.currency.clone(),
+                status: HoldStatus::Active,
+                business_date: r.business_date,
+                rate_version: billing.as_ref().map(|b| b.version.clone()),
+                created_at: r.now,
+                expires_at,
+            };
+            t.insert_hold(&hold).await?;
+            d.response_code = if partial {
+                ResponseCode::PARTIAL_APPROVAL
+            } else {
+                ResponseCode::APPROVED
+            };
+            d.approval_code = Some(approval_code(t.next_approval_number().await?));
+            d.approved_minor = approved_minor;
+            d.billing = billing;
+            d.wallet_currency = Some(wallet_currency);
+            d.expires_at = Some(expires_at);
+            record(t, d).await
+        }
+    }
+}
+
+async fn reverse<T: Tx>(t: &mut T, r: &ReversalRequest) -> Result<Decision> {
+    let own_record = r.key != r.original;
+    if own_record {
+        if let Some(d) = t.decision(&r.key).await? {
+            return Ok(replay(d));
+        }
+    }
+    let mut rec = Decision::new(
+        r.key.clone(),
+        DecisionKind::Reversal,
+        ResponseCode::APPROVED,
+        r.business_date,
+        r.now,
+    );
+    rec.original = Some(r.original.clone());
+    let keep_txn = r.keep_minor.unwrap_or(0).max(0);
+    match t.decision(&r.original).await? {
+        None => {
+            // Remember the reversal so that the late original places no hold.
+            let mut p = Decision::new(
+                r.original.clone(),
+                DecisionKind::ReversedBeforeOriginal,
+                ResponseCode::INVALID_TRANSACTION,
+                r.business_date,
+                r.now,
+            );
+            p.original = Some(r.key.clone());
+            t.insert_decision(&p).await?;
+        }
+        Some(mut orig) => {
+            rec.account_id = orig.account_id.clone();
+            rec.currency = orig.currency.clone();
+            rec.amount_minor = orig.approved_minor - keep_txn.min(orig.approved_minor);
+            if let Some(mut h) = t.hold(&r.original).await? {
+                release_down_to(t, &mut h, keep_txn).await?;
+                orig.updated_at = r.now;
+                t.update_decision(&orig).await?;
+            }
+        }
+    }
+    if own_record {
+        t.insert_decision(&rec).await?;
+    }
+    Ok(rec)
+}
+
+/// Lowers a hold (or, once captured, the captured amount) to `keep_txn` of the transaction
+/// currency, moving the difference back to the wallet. Idempotent: it sets, not subtracts.
+async fn release_down_to<T: Tx>(t: &mut T, h: &mut Hold, keep_txn: i64) -> Result<()> {
+    let keep = h.wallet_amount(keep_txn).max(0);
+    let mut wallets = t.wallets(&h.account_id, true).await?;
+    let w = wallet_mut(&mut wallets, &h.currency)?;
+    match h.status {
+        HoldStatus::Active if keep < h.held_minor => {
+            w.held_minor -= h.held_minor - keep;
+            h.held_minor = keep;
+            if keep == 0 {
+                h.status = HoldStatus::Released;
+            }
+        }
+        // A reversal of a captured amount refunds it: one of the three ways the balance moves.
+        HoldStatus::Captured if keep < h.captured_minor => {
+            w.balance_minor += h.captured_minor - keep;
+            h.captured_minor = keep;
+        }
+        _ => return Ok(()),
+    }
+    t.update_wallet(w).await?;
+    t.update_hold(h).await
+}
+
+async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decision> {
+    if let Some(d) = t.decision(&r.key).await? {
+        return Ok(replay(d));
+    }
+    if let Some(orig) = &r.original {
+        let approved = t
+            .decision(orig)
+            .await?
+            .is_some_and(|o| o.response_code.is_approval());
+        let active = t
+            .hold(orig)
+            .await?
+            .is_some_and(|h| h.status == HoldStatus::Active);
+        if approved && active && r.response_code.is_approval() {
+            let c = CaptureRequest {
+                key: r.key.clone(),
+                original: orig.clone(),
+                amount_minor: r.amount_minor,
+                business_date: r.business_date,
+                now: r.now,
+            };
+            return capture(t, &c, DecisionKind::Completion).await;
+        }
+    }
+    let mut d = Decision::new(
+        r.key.clone(),
+        DecisionKind::Advice,
+        r.response_code,
+        r.business_date,
+        r.now,
+    );
+    d.amount_minor = r.amount_minor;
+    d.currency = r.currency.clone();
+    d.original = r.original.clone();
+    d.approval_code = r.approval_code.clone();
+    let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
+    let postable = r.response_code.is_approval()
+        && decide::check_amount(r.amount_minor, &r.currency).is_ok();
+    let Some(card) = card.filter(|_| postable) else {
+        // A declined advice, or one for a card we do not know, is recorded and moves nothing.
+        return record(t, d).await;
+    };
+    d.account_id = Some(card.account_id.clone());
+    let mut wallets = t.wallets(&card.account_id, true).await?;
+    // Force post: the same wallet choice as an authorization, but never a decline: when
+    // nothing covers it, the transaction-currency wallet (created if missing) goes negative.
+    let (currency, posted, billing) = match decide::decide_funds(
+        r.amount_minor,
+        &r.currency,
+        false,
+        &card.home_currency,
+        &wallets,
+        ctx.quoter.as_ref(),
+    ) {
+        Funds::Approve {
+            wallet_currency,
+            hold_minor,
+            billing,
+            ..
+        } => (wallet_currency, hold_minor, billing),
+        Funds::Decline(_) => (r.currency.clone(), r.amount_minor, None),
+    };
+    if !wallets.iter().any(|w| w.currency == currency) {
+        let w = Wallet {
+            account_id: card.account_id.clone(),
+            currency: currency.clone(),
+            balance_minor: 0,
+            held_minor: 0,
+            overdraft_minor: 0,
+            opening_minor: 0,
+        };
+        t.insert_wallet(&w).await?;
+        wallets.push(w);
+    }
+    let w = wallet_mut(&mut wallets, &currency)?;
+    w.balance_minor -= posted;
+    t.update_wallet(w).await?;
+    // The posting is kept as a hold captured at once, so that a later 0420 finds it and the
+    // balance stays `opening - sum(captured)`.
+    t.insert_hold(&Hold {
+        key: r.key.clone(),
+        original: r.original.clone(),
+        account_id: card.account_id.clone(),
+        currency: currency.clone(),
+        amount_minor: posted,
+        held_minor: 0,
+        captured_minor: posted,
+        txn_amount_minor: r.amount_minor,
+        txn_currency: r.currency.clone(),
+        status: HoldStatus::Captured,
+        business_date: r.business_date,
+        rate_version: billing.as_ref().map(|b| b.version.clone()),
+        created_at: r.now,
+        expires_at: r.now,
+    })
+    .await?;
+    d.approved_minor = r.amount_minor;
+    d.billing = billing;
+    d.wallet_currency = Some(currency);
+    record(t, d).await
+}
+
+async fn capture<T: Tx>(t: &mut T, r: &CaptureRequest, kind: DecisionKind) -> Result<Decision> {
+    if let Some(d) = t.decision(&r.key).await? {
+        return Ok(replay(d));
+    }
+    if r.amount_minor < 0 || r.amount_minor > crate::request::MAX_AMOUNT_MINOR {
+        return Err(LedgerError::invalid("DE 4", "completion amount out of range"));
+    }
+    let orig = t.decision(&r.original).await?;
+    let mut main = match (orig, t.hold(&r.original).await?) {
+        (Some(o), Some(h)) if o.response_code.is_approval() && h.status == HoldStatus::Active => h,
+        _ => return Err(LedgerError::NoHold(r.original.to_string())),
+    };
+    let linked = t.active_linked_holds(&r.original).await?;
+    let mut wallets = t.wallets(&main.account_id, true).await?;
+    // The completion replaces the original and its incremental holds by one posting of the
+    // final amount, converted at the rate the original was held at.
+    let posted = main.wallet_amount(r.amount_minor);
+    for mut h in linked {
+        let w = wallet_mut(&mut wallets, &h.currency)?;
+        w.held_minor -= h.held_minor;
+        h.held_minor = 0;
+        h.status = HoldStatus::Captured;
+        t.update_hold(&h).await?;
+    }
+    let w = wallet_mut(&mut wallets, &main.currency)?;
+    w.held_minor -= main.held_minor;
+    w.balance_minor -= posted;
+    main.held_minor = 0;
+    main.captured_minor = posted;
+    main.status = HoldStatus::Captured;
+    t.update_hold(&main).await?;
+    for w in &wallets {
+        t.update_wallet(w).await?;
+    }
+    let mut d = Decision::new(
+        r.key.clone(),
+        kind,
+        ResponseCode::APPROVED,
+        r.business_date,
+        r.now,
+    );
+    d.account_id = Some(main.account_id.clone());
+    d.amount_minor = r.amount_minor;
+    d.currency = main.txn_currency.clone();
+    d.approved_minor = r.amount_minor;
+    d.wallet_currency = Some(main.currency.clone());
+    d.original = Some(r.original.clone());
+    record(t, d).await
+}
+
+async fn void_timed_out<T: Tx>(
+    t: &mut T,
+    key: &NetworkKey,
+    business_date: Date,
+    now: Timestamp,
+) -> Result<Decision> {
+    match t.decision(key).await? {
+        None => {
+            let d = Decision::new(
+                key.clone(),
+                DecisionKind::TimedOut,
+                ResponseCode::ISSUER_UNAVAILABLE,
+                business_date,
+                now,
+            );
+            record(t, d).await
+        }
+        Some(mut d) if d.response_code.is_approval() && d.kind == DecisionKind::Authorization => {
+            if let Some(mut h) = t.hold(key).await? {
+                release_down_to(t, &mut h, 0).await?;
+            }
+            d.kind = DecisionKind::TimedOut;
+            d.response_code = ResponseCode::ISSUER_UNAVAILABLE;
+            d.approval_code = None;
+            d.approved_minor = 0;
+            d.updated_at = now;
+            t.update_decision(&d).await?;
+            Ok(d)
+        }
+        Some(d) => Ok(replay(d)),
+    }
+}
+
+async fn expire<T: Tx>(t: &mut T, now: Timestamp, limit: usize) -> Result<usize> {
+    let holds = t.expired_holds(now, limit).await?;
+    let n = holds.len();
+    for mut h in holds {
+        let mut wallets = t.wallets(&h.account_id, true).await?;
+        let w = wallet_mut(&mut wallets, &h.currency)?;
+        w.held_minor -= h.held_minor;
+        h.held_minor = 0;
+        h.status = HoldStatus::Expired;
+        t.update_wallet(w).await?;
+        t.update_hold(&h).await?;
+    }
+    Ok(n)
+}
+
+async fn seed<T: Tx>(t: &mut T, s: &SeedData) -> Result<usize> {
+    let mut inserted = 0;
+    for a in &s.accounts {
+        // Existing accounts keep their balances: seeding twice changes nothing.
+        if t.insert_account(&a.id, &a.home_currency).await? {
+            inserted += 1;
+            for w in &a.wallets {
+                t.insert_wallet(w).await?;
+            }
+        }
+    }
+    for c in &s.cards {
+        t.insert_card(c).await?;
+    }
+    Ok(inserted)
+}
+
+/// Balance inquiry: card checks, then the wallets (read only; nothing recorded).
+pub(crate) async fn balance<T: Tx>(
+    t: &mut T,
+    ctx: &Ctx,
+    r: &BalanceRequest,
+) -> Result<BalanceAnswer> {
+    let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
+    if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
+        return Ok(BalanceAnswer {
+            response_code: code,
+            home_currency: card.map(|c| c.home_currency).unwrap_or_default(),
+            wallets: Vec::new(),
+        });
+    }
+    let Some(card) = card else {
+        return Err(LedgerError::corrupt("cards", "checked card vanished"));
+    };
+    let mut wallets = t.wallets(&card.account_id, false).await?;
+    order_for_de54(&mut wallets, &card.home_currency);
+    Ok(BalanceAnswer {
+        response_code: ResponseCode::APPROVED,
+        home_currency: card.home_currency,
+        wallets,
+    })
+}
+
+/// A broken invariant, described for a test failure or an operator.
+pub(crate) async fn invariant_violations<T: Tx>(t: &mut T) -> Result<Vec<String>> {
+    let wallets = t.all_wallets().await?;
+    let holds = t.all_holds().await?;
+    let mut out = Vec::new();
+    for w in &wallets {
+        let mine = holds
+            .iter()
+            .filter(|h| h.account_id == w.account_id && h.currency == w.currency);
+        let active: i64 = mine
+            .clone()
+            .filter(|h| h.status == HoldStatus::Active)
+            .map(|h| h.held_minor)
+            .sum();
+        let captured: i64 = mine.map(|h| h.captured_minor).sum();
+        if w.held_minor != active {
+            out.push(format!(
+                "{}/{}: held {} but active holds sum to {active}",
+                w.account_id, w.currency, w.held_minor
+            ));
+        }
+        if w.balance_minor != w.opening_minor - captured {
+            out.push(format!(
+                "{}/{}: balance {} but opening {} - captured {captured}",
+                w.account_id, w.currency, w.balance_minor, w.opening_minor
+            ));
+        }
+        if w.held_minor < 0 {
+            out.push(format!("{}/{}: negative held", w.account_id, w.currency));
+        }
+    }
+    for h in &holds {
+        if h.status != HoldStatus::Active && h.held_minor != 0 {
+            out.push(format!("hold {}: {} but holds {}", h.key, h.status.as_str(), h.held_minor));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,262 @@
+//! The PostgreSQL store, shared active-active by several gateway instances.
+//!
+//! Concurrency: each operation locks its account's wallet rows (`SELECT ... FOR UPDATE`),
+//! and the primary keys on `decisions.nkey` and `holds.nkey` make a second decision or hold
+//! for one key impossible even when two instances race (the loser gets a unique violation,
+//! rolls back to its savepoint and re-runs, finding the winner's decision). Speed: a few
+//! connections, each owned by a worker task that group-commits like the embedded writer
+//! (up to `max_batch` queued requests per transaction, a savepoint each, one COMMIT).
+//! Serialization failures and deadlocks abort the whole batch, which is retried: nothing
+//! was answered yet and every operation is idempotent by key.
+//!
+//! Portability (checked on paper against the CockroachDB and YugabyteDB SQL references):
+//! plain tables, `ON CONFLICT DO NOTHING`, `SELECT ... FOR UPDATE`, savepoints, one
+//! sequence; no advisory locks, LISTEN/NOTIFY, triggers or PostgreSQL-only types.
+//! CockroachDB runs SERIALIZABLE by default and reports conflicts as 40001, which is
+//! retried; its sequences are slow when uncached and leave gaps when cached, which only
+//! makes approval codes less dense.
+
+mod tx;
+mod worker;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+use crate::ops::{self, Ctx, Op, Output};
+use crate::{
+    BalanceAnswer, BalanceRequest, Decision, LedgerError, NetworkKey, PanHasher, Quoter, Result,
+    Wallet, DEFAULT_HOLD_TTL_SECS,
+};
+pub(crate) use tx::{PgTx, StmtCache};
+
+/// Most connections one store opens: the database, not the pool, is the bottleneck.
+pub const MAX_PG_CONNECTIONS: usize = 64;
+
+/// How to reach and use PostgreSQL.
+#[derive(Clone)]
+pub struct PgOptions {
+    /// `postgres://user@host:port/db` (may hold a password: never logged).
+    pub url: String,
+    /// Schema holding the ledger's tables (created if missing): `[a-z0-9_]`, at most 63.
+    pub schema: String,
+    /// Worker connections (each group-commits its own batches).
+    pub connections: usize,
+    /// Most requests per transaction.
+    pub max_batch: usize,
+    /// Requests that may wait per worker; beyond it, [`LedgerError::Backpressure`].
+    pub queue_depth: usize,
+    /// Life of a hold, seconds.
+    pub hold_ttl_secs: i64,
+}
+
+impl PgOptions {
+    /// Defaults for `url` and `schema`: 4 connections, batches of 64, 4096 waiting each.
+    pub fn new(url: impl Into<String>, schema: impl Into<String>) -> Self {
+        PgOptions {
+            url: url.into(),
+            schema: schema.into(),
+            connections: 4,
+            max_batch: 64,
+            queue_depth: 4096,
+            hold_ttl_secs: DEFAULT_HOLD_TTL_SECS,
+        }
+    }
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("PgOptions")
+            .field("schema", &self.schema)
+            .field("connections", &self.connections)
+            .field("max_batch", &self.max_batch)
+            .field("queue_depth", &self.queue_depth)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    workers: Vec<mpsc::Sender<worker::Job>>,
+    next: AtomicUsize,
+    capacity: usize,
+    reader: Mutex<(Client, StmtCache)>,
+    ctx: Ctx,
+    schema: String,
+}
+
+/// Handle on a PostgreSQL ledger. Cheap to clone; clones share the connections.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.inner.schema)
+            .field("connections", &self.inner.workers.len())
+            .finish()
+    }
+}
+
+async fn open_client(url: &str, schema: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "ledger postgres connection ended");
+        }
+    });
+    client
+        .batch_execute(&format!("SET search_path TO {schema}"))
+        .await?;
+    Ok(client)
+}
+
+fn check_schema_name(s: &str) -> Result<()> {
+    if s.is_empty()
+        || s.len() > 63
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        || s.as_bytes()[0].is_ascii_digit()
+    {
+        return Err(LedgerError::invalid("schema", "expected [a-z_][a-z0-9_]{0,62}"));
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects, creates the schema and tables if missing, and starts the workers. Must be
+    /// called inside a tokio runtime.
+    pub async fn connect(
+        opts: PgOptions,
+        hasher: PanHasher,
+        quoter: Arc<dyn Quoter>,
+    ) -> Result<Self> {
+        check_schema_name(&opts.schema)?;
+        if opts.connections == 0
+            || opts.connections > MAX_PG_CONNECTIONS
+            || opts.max_batch == 0
+            || opts.queue_depth == 0
+        {
+            return Err(LedgerError::invalid(
+                "options",
+                format!("connections 1..={MAX_PG_CONNECTIONS}, max_batch and queue_depth > 0"),
+            ));
+        }
+        let (client, connection) = tokio_postgres::connect(&opts.url, NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "ledger postgres connection ended");
+            }
+        });
+        migrate(&client, &opts.schema).await?;
+        let ctx = Ctx {
+            hasher,
+            quoter,
+            hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
+        };
+        let mut workers = Vec::with_capacity(opts.connections);
+        for _ in 0..opts.connections {
+            let c = open_client(&opts.url, &opts.schema).await?;
+            let (tx, rx) = mpsc::channel(opts.queue_depth);
+            tokio::spawn(worker::run(c, rx, ctx.clone(), opts.max_batch));
+            workers.push(tx);
+        }
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                workers,
+                next: AtomicUsize::new(0),
+                capacity: opts.queue_depth,
+                reader: Mutex::new((client, StmtCache::new())),
+                ctx,
+                schema: opts.schema,
+            }),
+        })
+    }
+
+    /// Drops the schema and everything in it (test clean-up).
+    pub async fn drop_schema(&self) -> Result<()> {
+        let r = self.inner.reader.lock().await;
+        r.0.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.inner.schema))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let n = self.inner.workers.len();
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let mut job = worker::Job { op, reply };
+        // Round robin, skipping full workers; all full is backpressure.
+        for i in 0..n {
+            match self.inner.workers[(start + i) % n].try_send(job) {
+                Ok(()) => return rx.await.map_err(|_| LedgerError::Closed)?,
+                Err(TrySendError::Full(j)) => job = j,
+                Err(TrySendError::Closed(j)) => job = j,
+            }
+        }
+        drop(job);
+        if self.inner.workers.iter().all(|w| w.is_closed()) {
+            return Err(LedgerError::Closed);
+        }
+        Err(LedgerError::Backpressure {
+            capacity: self.inner.capacity,
+        })
+    }
+
+    pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
+        let mut g = self.inner.reader.lock().await;
+        let (client, cache) = &mut *g;
+        ops::balance(&mut PgTx { client, cache }, &self.inner.ctx, &r).await
+    }
+
+    pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
+        let mut g = self.inner.reader.lock().await;
+        let (client, cache) = &mut *g;
+        crate::tx::Tx::decision(&mut PgTx { client, cache }, key).await
+    }
+
+    pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
+        let mut g = self.inner.reader.lock().await;
+        let (client, cache) = &mut *g;
+        crate::tx::Tx::all_wallets(&mut PgTx { client, cache }).await
+    }
+
+    pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
+        let mut g = self.inner.reader.lock().await;
+        let (client, cache) = &mut *g;
+        // One snapshot for wallets and holds, or a concurrent commit could look like a
+        // violation.
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .await?;
+        let r = ops::invariant_violations(&mut PgTx { client, cache }).await;
+        client.batch_execute("COMMIT").await?;
+        r
+    }
+}
+
+async fn migrate(client: &Client, schema: &str) -> Result<()> {
+    // Two instances starting at once may race on CREATE ... IF NOT EXISTS (PostgreSQL can
+    // then report a unique violation on its catalog); the second attempt finds it all.
+    let mut last = None;
+    for _ in 0..3 {
+        let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};");
+        for ddl in crate::schema::TABLES {
+            sql.push_str(ddl);
+            sql.push(';');
+        }
+        sql.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
+        match client.batch_execute(&sql).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map(LedgerError::from).unwrap_or(LedgerError::Closed))
+}

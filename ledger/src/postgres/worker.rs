@@ -1,0 +1,124 @@
+//! A worker owns one connection and group-commits the requests queued to it.
+
+use tokio::sync::mpsc;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+use super::{PgTx, StmtCache};
+use crate::ops::{self, Ctx, Op, Output};
+use crate::{LedgerError, Result};
+
+/// Whole-batch attempts on serialization failures and deadlocks before giving up.
+const MAX_BATCH_ATTEMPTS: usize = 5;
+/// Re-runs of one request after a unique violation (another instance decided the same key
+/// first; the re-run finds its decision).
+const MAX_OP_ATTEMPTS: usize = 3;
+
+pub(crate) struct Job {
+    pub(crate) op: Op,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<Output>>,
+}
+
+pub(super) async fn run(client: Client, mut rx: mpsc::Receiver<Job>, ctx: Ctx, max_batch: usize) {
+    let mut cache = StmtCache::new();
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let results = run_batch(&client, &mut cache, &ctx, &batch).await;
+        // Answers go out only after COMMIT returned.
+        for (job, result) in batch.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn sql_state(e: &LedgerError) -> Option<&SqlState> {
+    match e {
+        LedgerError::Postgres(e) => e.code(),
+        _ => None,
+    }
+}
+
+fn whole_batch_retry(e: &LedgerError) -> bool {
+    matches!(
+        sql_state(e),
+        Some(s) if *s == SqlState::T_R_SERIALIZATION_FAILURE || *s == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+enum Attempt {
+    Done(Vec<Result<Output>>),
+    Retry(LedgerError),
+}
+
+async fn run_batch(
+    client: &Client,
+    cache: &mut StmtCache,
+    ctx: &Ctx,
+    batch: &[Job],
+) -> Vec<Result<Output>> {
+    let mut last = String::new();
+    for _ in 0..MAX_BATCH_ATTEMPTS {
+        match attempt(client, cache, ctx, batch).await {
+            Ok(Attempt::Done(out)) => return out,
+            Ok(Attempt::Retry(e)) => last = e.to_string(),
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                if whole_batch_retry(&e) {
+                    last = e.to_string();
+                    continue;
+                }
+                let msg = e.to_string();
+                return batch
+                    .iter()
+                    .map(|_| Err(LedgerError::CommitFailed(msg.clone())))
+                    .collect();
+            }
+        }
+    }
+    batch
+        .iter()
+        .map(|_| Err(LedgerError::CommitFailed(last.clone())))
+        .collect()
+}
+
+async fn attempt(
+    client: &Client,
+    cache: &mut StmtCache,
+    ctx: &Ctx,
+    batch: &[Job],
+) -> Result<Attempt> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for job in batch {
+        client.batch_execute("SAVEPOINT op").await?;
+        let mut tries = 0;
+        let r = loop {
+            tries += 1;
+            let r = ops::run(&mut PgTx { client, cache }, ctx, &job.op).await;
+            match &r {
+                Err(e) if whole_batch_retry(e) => {
+                    client.batch_execute("ROLLBACK").await?;
+                    return Ok(Attempt::Retry(r.err().unwrap_or(LedgerError::Closed)));
+                }
+                Err(e)
+                    if tries < MAX_OP_ATTEMPTS
+                        && sql_state(e) == Some(&SqlState::UNIQUE_VIOLATION) =>
+                {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT op").await?;
+                }
+                Err(_) => {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT op").await?;
+                    break r;
+                }
+                Ok(_) => break r,
+            }
+        };
+        client.batch_execute("RELEASE SAVEPOINT op").await?;
+        out.push(r);
+    }
+    client.batch_execute("COMMIT").await?;
+    Ok(Attempt::Done(out))
+}
+

@@ -1,0 +1,60 @@
+//! The FX seam: the ledger asks a [`Quoter`] for a conversion and never talks to Redis.
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+/// A fee-free conversion of a transaction amount into the account's home currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// Converted amount in minor units of `currency` ("DE 6, amount, cardholder billing").
+    pub amount_minor: u64,
+    /// Alpha code of the currency converted into.
+    pub currency: String,
+    /// Full-precision rate, from the transaction currency to `currency`.
+    pub rate: Decimal,
+    /// "DE 10, conversion rate, cardholder billing, n 8", `ABBBBBBB`.
+    pub de10: String,
+    /// Version of the rate set the rate came from.
+    pub version: String,
+}
+
+/// Why no quote could be given. Recorded as a decline 91 ("issuer unavailable").
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum QuoteError {
+    /// The rate set is older than allowed.
+    #[error("rates are stale")]
+    Stale,
+    /// No rate (direct, inverse or cross) for the pair, or no rate set at all.
+    #[error("no rate for {from} -> {to}")]
+    Missing {
+        /// From currency.
+        from: String,
+        /// To currency.
+        to: String,
+    },
+    /// Anything else the quoter wants to report (never card data).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Converts amounts at the current fee-free rate. Called synchronously inside the ledger's
+/// decision (on the writer thread or a PostgreSQL worker), so it must not block on I/O: the
+/// gateway implements it over `fx_rates::RateCache`'s in-process snapshot.
+pub trait Quoter: Send + Sync {
+    /// Converts `amount_minor` of `from` into `to` (alpha codes).
+    fn quote(&self, amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError>;
+}
+
+/// A quoter with no rates: every foreign-currency conversion is declined 91. Useful for
+/// single-currency deployments and tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRates;
+
+impl Quoter for NoRates {
+    fn quote(&self, _amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
+        Err(QuoteError::Missing {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! Plain column forms of decisions and holds (text, integers, nulls only), shared by both
+//! stores so that one mapping serves SQLite and PostgreSQL and the schema needs no type the
+//! distributed PostgreSQL-compatible engines lack. Timestamps are microseconds since the
+//! Unix epoch, dates ISO `YYYY-MM-DD` text, rates decimal text.
+
+use std::str::FromStr;
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+
+use crate::{
+    Billing, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, ResponseCode,
+    Result,
+};
+
+/// Column list of `decisions`, in [`DecisionCols`] order.
+pub(crate) const DECISION_COLUMNS: &str = "nkey, kind, response_code, approval_code, \
+    account_id, amount_minor, currency, approved_minor, billing_amount_minor, \
+    billing_currency, rate, de10, rate_version, wallet_currency, original_key, \
+    business_date, created_us, updated_us, expires_us";
+
+/// Column list of `holds`, in [`HoldCols`] order.
+pub(crate) const HOLD_COLUMNS: &str = "nkey, original_key, account_id, currency, \
+    amount_minor, held_minor, captured_minor, txn_amount_minor, txn_currency, status, \
+    business_date, rate_version, created_us, expires_us";
+
+pub(crate) struct DecisionCols {
+    pub(crate) nkey: String,
+    pub(crate) kind: String,
+    pub(crate) response_code: String,
+    pub(crate) approval_code: Option<String>,
+    pub(crate) account_id: Option<String>,
+    pub(crate) amount_minor: i64,
+    pub(crate) currency: String,
+    pub(crate) approved_minor: i64,
+    pub(crate) billing_amount_minor: Option<i64>,
+    pub(crate) billing_currency: Option<String>,
+    pub(crate) rate: Option<String>,
+    pub(crate) de10: Option<String>,
+    pub(crate) rate_version: Option<String>,
+    pub(crate) wallet_currency: Option<String>,
+    pub(crate) original_key: Option<String>,
+    pub(crate) business_date: String,
+    pub(crate) created_us: i64,
+    pub(crate) updated_us: i64,
+    pub(crate) expires_us: Option<i64>,
+}
+
+pub(crate) struct HoldCols {
+    pub(crate) nkey: String,
+    pub(crate) original_key: Option<String>,
+    pub(crate) account_id: String,
+    pub(crate) currency: String,
+    pub(crate) amount_minor: i64,
+    pub(crate) held_minor: i64,
+    pub(crate) captured_minor: i64,
+    pub(crate) txn_amount_minor: i64,
+    pub(crate) txn_currency: String,
+    pub(crate) status: String,
+    pub(crate) business_date: String,
+    pub(crate) rate_version: Option<String>,
+    pub(crate) created_us: i64,
+    pub(crate) expires_us: i64,
+}
+
+fn ts(us: i64, table: &'static str) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|_| LedgerError::corrupt(table, "bad timestamp"))
+}
+
+fn date(s: &str, table: &'static str) -> Result<Date> {
+    Date::from_str(s).map_err(|_| LedgerError::corrupt(table, "bad date"))
+}
+
+impl DecisionCols {
+    pub(crate) fn from_decision(d: &Decision) -> Self {
+        let b = d.billing.as_ref();
+        DecisionCols {
+            nkey: d.key.as_db(),
+            kind: d.kind.as_str().to_owned(),
+            response_code: d.response_code.as_str().to_owned(),
+            approval_code: d.approval_code.clone(),
+            account_id: d.account_id.clone(),
+            amount_minor: d.amount_minor,
+            currency: d.currency.clone(),
+            approved_minor: d.approved_minor,
+            billing_amount_minor: b.map(|b| b.amount_minor),
+            billing_currency: b.map(|b| b.currency.clone()),
+            rate: b.map(|b| b.rate.to_string()),
+            de10: b.map(|b| b.de10.clone()),
+            rate_version: b.map(|b| b.version.clone()),
+            wallet_currency: d.wallet_currency.clone(),
+            original_key: d.original.as_ref().map(NetworkKey::as_db),
+            business_date: d.business_date.to_string(),
+            created_us: d.created_at.as_microsecond(),
+            updated_us: d.updated_at.as_microsecond(),
+            expires_us: d.expires_at.map(|t| t.as_microsecond()),
+        }
+    }
+
+    pub(crate) fn into_decision(self) -> Result<Decision> {
+        const T: &str = "decisions";
+        let billing = match (
+            self.billing_amount_minor,
+            self.billing_currency,
+            self.rate,
+            self.de10,
+            self.rate_version,
+        ) {
+            (Some(amount_minor), Some(currency), Some(rate), Some(de10), Some(version)) => {
+                Some(Billing {
+                    amount_minor,
+                    currency,
+                    rate: Decimal::from_str(&rate)
+                        .map_err(|_| LedgerError::corrupt(T, "bad rate"))?,
+                    de10,
+                    version,
+                })
+            }
+            _ => None,
+        };
+        Ok(Decision {
+            key: NetworkKey::from_db(&self.nkey)?,
+            kind: DecisionKind::parse(&self.kind)?,
+            response_code: ResponseCode::parse(&self.response_code)
+                .map_err(|_| LedgerError::corrupt(T, "bad response code"))?,
+            approval_code: self.approval_code,
+            account_id: self.account_id,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            approved_minor: self.approved_minor,
+            billing,
+            wallet_currency: self.wallet_currency,
+            original: self
+                .original_key
+                .as_deref()
+                .map(NetworkKey::from_db)
+                .transpose()?,
+            business_date: date(&self.business_date, T)?,
+            created_at: ts(self.created_us, T)?,
+            updated_at: ts(self.updated_us, T)?,
+            expires_at: self.expires_us.map(|u| ts(u, T)).transpose()?,
+            replayed: false,
+        })
+    }
+}
+
+impl HoldCols {
+    pub(crate) fn from_hold(h: &Hold) -> Self {
+        HoldCols {
+            nkey: h.key.as_db(),
+            original_key: h.original.as_ref().map(NetworkKey::as_db),
+            account_id: h.account_id.clone(),
+            currency: h.currency.clone(),
+            amount_minor: h.amount_minor,
+            held_minor: h.held_minor,
+            captured_minor: h.captured_minor,
+            txn_amount_minor: h.txn_amount_minor,
+            txn_currency: h.txn_currency.clone(),
+            status: h.status.as_str().to_owned(),
+            business_date: h.business_date.to_string(),
+            rate_version: h.rate_version.clone(),
+            created_us: h.created_at.as_microsecond(),
+            expires_us: h.expires_at.as_microsecond(),
+        }
+    }
+
+    pub(crate) fn into_hold(self) -> Result<Hold> {
+        const T: &str = "holds";
+        Ok(Hold {
+            key: NetworkKey::from_db(&self.nkey)?,
+            original: self
+                .original_key
+                .as_deref()
+                .map(NetworkKey::from_db)
+                .transpose()?,
+            account_id: self.account_id,
+            currency: self.currency,
+            amount_minor: self.amount_minor,
+            held_minor: self.held_minor,
+            captured_minor: self.captured_minor,
+            txn_amount_minor: self.txn_amount_minor,
+            txn_currency: self.txn_currency,
+            status: HoldStatus::parse(&self.status)?,
+            business_date: date(&self.business_date, T)?,
+            rate_version: self.rate_version,
+            created_at: ts(self.created_us, T)?,
+            expires_at: ts(self.expires_us, T)?,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! The schema both stores create. Plain tables, text and 64-bit integers, primary keys and
+//! secondary indexes only: no advisory locks, triggers, LISTEN/NOTIFY, stored procedures or
+//! PostgreSQL-only types, so it runs unchanged on SQLite, PostgreSQL, CockroachDB and
+//! YugabyteDB (checked against their documented SQL on paper, not on a running cluster).
+
+/// Tables and indexes, idempotent (`IF NOT EXISTS`).
+pub(crate) const TABLES: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS accounts (
+        id TEXT PRIMARY KEY,
+        home_currency TEXT NOT NULL)",
+    // opening_minor makes `balance = opening - sum(captured)` checkable.
+    "CREATE TABLE IF NOT EXISTS wallets (
+        account_id TEXT NOT NULL REFERENCES accounts (id),
+        currency TEXT NOT NULL,
+        opening_minor BIGINT NOT NULL,
+        balance_minor BIGINT NOT NULL,
+        held_minor BIGINT NOT NULL,
+        overdraft_minor BIGINT NOT NULL,
+        PRIMARY KEY (account_id, currency))",
+    // The clear PAN is never stored: its keyed hash is the key.
+    "CREATE TABLE IF NOT EXISTS cards (
+        pan_hash TEXT PRIMARY KEY,
+        last4 TEXT NOT NULL,
+        expiry TEXT NOT NULL,
+        status TEXT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES accounts (id))",
+    // One decision per network key: the primary key is what makes every operation
+    // idempotent across connections and gateway instances.
+    "CREATE TABLE IF NOT EXISTS decisions (
+        nkey TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        response_code TEXT NOT NULL,
+        approval_code TEXT,
+        account_id TEXT,
+        amount_minor BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        approved_minor BIGINT NOT NULL,
+        billing_amount_minor BIGINT,
+        billing_currency TEXT,
+        rate TEXT,
+        de10 TEXT,
+        rate_version TEXT,
+        wallet_currency TEXT,
+        original_key TEXT,
+        business_date TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL,
+        expires_us BIGINT)",
+    // Keyed by the decision that placed it: no key can have two holds.
+    "CREATE TABLE IF NOT EXISTS holds (
+        nkey TEXT PRIMARY KEY,
+        original_key TEXT,
+        account_id TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        held_minor BIGINT NOT NULL,
+        captured_minor BIGINT NOT NULL,
+        txn_amount_minor BIGINT NOT NULL,
+        txn_currency TEXT NOT NULL,
+        status TEXT NOT NULL,
+        business_date TEXT NOT NULL,
+        rate_version TEXT,
+        created_us BIGINT NOT NULL,
+        expires_us BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
+    "CREATE INDEX IF NOT EXISTS holds_original ON holds (original_key)",
+];

@@ -1,0 +1,141 @@
+//! [`Store`]: the one handle the gateway holds, over either store.
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use crate::ops::Op;
+use crate::{
+    AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, CaptureRequest, Decision,
+    EmbeddedStore, NetworkKey, PgStore, Result, ReversalRequest, SeedData, Wallet,
+};
+
+/// Most holds one [`Store::expire`] call releases: expiry runs in bounded batches so that it
+/// never holds the writer (or row locks) for long.
+pub const MAX_EXPIRE_BATCH: usize = 1000;
+
+/// The ledger. `Clone + Send + Sync`: hold one and call it from any number of tokio tasks.
+/// Every write is atomic, idempotent by its network key, and durable before it returns.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// SQLite file, single machine (the default).
+    Embedded(EmbeddedStore),
+    /// PostgreSQL (or a compatible engine), shared by several gateway instances.
+    Postgres(PgStore),
+}
+
+impl From<EmbeddedStore> for Store {
+    fn from(s: EmbeddedStore) -> Self {
+        Store::Embedded(s)
+    }
+}
+
+impl From<PgStore> for Store {
+    fn from(s: PgStore) -> Self {
+        Store::Postgres(s)
+    }
+}
+
+impl Store {
+    async fn submit(&self, op: Op) -> Result<crate::ops::Output> {
+        match self {
+            Store::Embedded(s) => s.submit(op).await,
+            Store::Postgres(s) => s.submit(op).await,
+        }
+    }
+
+    /// 0100/0200: checks the card and the funds and places the hold, or declines, in one
+    /// transaction; records the decision under `r.key` either way. A key already decided
+    /// gets its stored decision back (`replayed = true`) and nothing moves.
+    pub async fn authorize(&self, r: AuthRequest) -> Result<Decision> {
+        self.submit(Op::Authorize(r)).await?.decision()
+    }
+
+    /// 0400/0420: releases the original's hold in full, or down to DE 95's actual amount;
+    /// refunds a captured amount the same way. An unknown original is remembered (its late
+    /// arrival is answered 12 and holds nothing). Answered 00.
+    pub async fn reverse(&self, r: ReversalRequest) -> Result<Decision> {
+        self.submit(Op::Reverse(r)).await?.decision()
+    }
+
+    /// 0120/0220: posts a decision taken elsewhere; never declines (available may go
+    /// negative). When DE 90 names an approved authorization with an active hold, this is
+    /// its completion and captures it.
+    pub async fn advise(&self, r: AdviceRequest) -> Result<Decision> {
+        self.submit(Op::Advise(r)).await?.decision()
+    }
+
+    /// Completes an approved authorization (and its incremental holds) for a final amount
+    /// that may differ; [`crate::LedgerError::NoHold`] when there is no active hold.
+    pub async fn capture(&self, r: CaptureRequest) -> Result<Decision> {
+        self.submit(Op::Capture(r)).await?.decision()
+    }
+
+    /// The gateway missed its deadline for `key`: with no decision yet, records a 91 so a
+    /// late authorize places no hold; an approval is turned into a 91 and its hold released.
+    pub async fn void_timed_out(
+        &self,
+        key: NetworkKey,
+        business_date: Date,
+        now: Timestamp,
+    ) -> Result<Decision> {
+        self.submit(Op::VoidTimedOut {
+            key,
+            business_date,
+            now,
+        })
+        .await?
+        .decision()
+    }
+
+    /// Releases up to `limit` (at most [`MAX_EXPIRE_BATCH`]) active holds whose expiry is at
+    /// or before `now`; returns how many. Call again while it returns `limit`.
+    pub async fn expire(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        let limit = limit.clamp(1, MAX_EXPIRE_BATCH);
+        self.submit(Op::Expire { now, limit }).await?.count()
+    }
+
+    /// Balance inquiry (DE 3 `31xxxx`): card checks, then the wallets for DE 54.
+    pub async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
+        match self {
+            Store::Embedded(s) => s.balance(r).await,
+            Store::Postgres(s) => s.balance(r).await,
+        }
+    }
+
+    /// The decision recorded under `key`, if any.
+    pub async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
+        match self {
+            Store::Embedded(s) => s.decision(key).await,
+            Store::Postgres(s) => s.decision(key).await,
+        }
+    }
+
+    /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
+    /// accounts keep their balances); returns how many accounts were added.
+    pub async fn seed(&self, data: SeedData) -> Result<usize> {
+        self.submit(Op::Seed(Box::new(data))).await?.count()
+    }
+
+    /// Every wallet, ordered by account and currency: the reconciliation export.
+    pub async fn export_balances(&self) -> Result<Vec<Wallet>> {
+        match self {
+            Store::Embedded(s) => s.export_balances().await,
+            Store::Postgres(s) => s.export_balances().await,
+        }
+    }
+
+    /// True when no account exists yet (the sandbox seeds then).
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.export_balances().await?.is_empty())
+    }
+
+    /// Checks the ledger's invariants: for every wallet, held = sum of its active holds and
+    /// balance = opening - sum of captured amounts; inactive holds hold nothing. Returns
+    /// one line per violation (empty when sound). Reads every hold: for tests and audits.
+    pub async fn invariant_violations(&self) -> Result<Vec<String>> {
+        match self {
+            Store::Embedded(s) => s.invariant_violations().await,
+            Store::Postgres(s) => s.invariant_violations().await,
+        }
+    }
+}
