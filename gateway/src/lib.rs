@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod admin;
 pub mod business_date;
 pub mod config;
 pub mod error;
