@@ -1,0 +1,374 @@
+//! The behavioural suite: every function takes a [`Fixture`] and is run for both stores by
+//! the `suite!` macro.
+
+use std::collections::HashSet;
+
+use jiff::{SignedDuration, ToSpan};
+use ledger::{
+    AdviceRequest, BalanceRequest, CaptureRequest, DecisionKind, LedgerError, Pan, ResponseCode,
+    ReversalRequest,
+};
+
+use super::*;
+
+/// Generates one `#[tokio::test]` per behaviour for the fixture constructor `$make`.
+#[macro_export]
+macro_rules! suite {
+    ($make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(fx) = $make().await else { return };
+                common::suite::$name(&fx).await;
+                fx.finish().await;
+            }
+        )*
+    };
+}
+
+pub async fn approval_places_one_hold_and_a_repeat_replays(fx: &Fixture) {
+    let s = &fx.store;
+    let d = s.authorize(auth(1, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert!(!d.replayed);
+    let code = d.approval_code.clone().unwrap();
+    assert_eq!(code.len(), 6);
+    assert!(code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+    assert_eq!(d.expires_at, Some(now() + SignedDuration::from_hours(7 * 24)));
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 10_000));
+
+    let again = s.authorize(auth(1, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.approval_code.as_deref(), Some(code.as_str()));
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 10_000);
+
+    let other = s.authorize(auth(2, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_ne!(other.approval_code, Some(code));
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 20_000);
+    let stored = s.decision(&key(2)).await.unwrap().unwrap();
+    assert_eq!(stored.approval_code, other.approval_code);
+}
+
+pub async fn declines_are_recorded_with_their_codes(fx: &Fixture) {
+    let s = &fx.store;
+    let cases = [
+        (10, PAN_UNKNOWN, 1_000, "KRW", ResponseCode::UNKNOWN_CARD),
+        (11, PAN_LOST, 1_000, "KRW", ResponseCode::LOST_CARD),
+        (12, PAN_STOLEN, 1_000, "KRW", ResponseCode::STOLEN_CARD),
+        (13, PAN_BLOCKED, 1_000, "KRW", ResponseCode::RESTRICTED_CARD),
+        (14, PAN_EXPIRED, 1_000, "KRW", ResponseCode::EXPIRED_CARD),
+        (15, PAN_A1, 0, "KRW", ResponseCode::INVALID_AMOUNT),
+        (16, PAN_A2, 100_001, "KRW", ResponseCode::INSUFFICIENT_FUNDS),
+        (17, PAN_A1, 1_000, "JPY", ResponseCode::ISSUER_UNAVAILABLE),
+        (18, PAN_A1, 1_000, "GBP", ResponseCode::ISSUER_UNAVAILABLE),
+    ];
+    for (n, pan, amount, ccy, want) in cases {
+        let d = s.authorize(auth(n, pan, amount, ccy)).await.unwrap();
+        assert_eq!(d.response_code, want, "case {n}");
+        assert!(d.approval_code.is_none());
+        // A repeat of a decline gets the same decline, even if funds arrived meanwhile.
+        let again = s.authorize(auth(n, pan, amount, ccy)).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.response_code, want);
+    }
+    let mut r = auth(19, PAN_A1, 1_000, "KRW");
+    r.expiry = Some("2712".into());
+    assert_eq!(
+        s.authorize(r).await.unwrap().response_code,
+        ResponseCode::EXPIRED_CARD
+    );
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
+    assert_eq!(wallet(s, "A-2", "KRW").await.held_minor, 0);
+}
+
+pub async fn foreign_amount_converts_to_home_when_its_wallet_falls_short(fx: &Fixture) {
+    let s = &fx.store;
+    // USD 200.00 fits the USD wallet (250.00): no conversion.
+    let d = s.authorize(auth(20, PAN_A1, 20_000, "USD")).await.unwrap();
+    assert_eq!(d.wallet_currency.as_deref(), Some("USD"));
+    assert!(d.billing.is_none());
+    // USD 300.00 no longer fits (50.00 left): KRW 415,560 from the home wallet.
+    let d = s.authorize(auth(21, PAN_A1, 30_000, "USD")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    let b = d.billing.clone().unwrap();
+    assert_eq!((b.amount_minor, b.currency.as_str()), (415_560, "KRW"));
+    assert_eq!(b.de10, "21385200");
+    assert_eq!(b.version, "test-1");
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 415_560);
+    assert_eq!(wallet(s, "A-1", "USD").await.held_minor, 20_000);
+    // The stored record answers a repeat with the same DE 6/10/51.
+    let again = s.authorize(auth(21, PAN_A1, 30_000, "USD")).await.unwrap();
+    assert_eq!(again.billing, d.billing);
+}
+
+pub async fn partial_approval_only_when_allowed(fx: &Fixture) {
+    let s = &fx.store;
+    let d = s.authorize(auth(30, PAN_A2, 150_000, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::INSUFFICIENT_FUNDS);
+    let mut r = auth(31, PAN_A2, 150_000, "KRW");
+    r.allow_partial = true;
+    let d = s.authorize(r).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::PARTIAL_APPROVAL);
+    assert_eq!((d.amount_minor, d.approved_minor), (150_000, 100_000));
+    assert!(d.approval_code.is_some());
+    assert_eq!(wallet(s, "A-2", "KRW").await.held_minor, 100_000);
+}
+
+fn reversal(n: u32, original: u32, keep: Option<i64>) -> ReversalRequest {
+    ReversalRequest {
+        key: key(n),
+        original: key(original),
+        keep_minor: keep,
+        business_date: BUSINESS_DATE,
+        now: now(),
+    }
+}
+
+pub async fn reversals_release_in_full_or_down_to_the_actual_amount(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(40, PAN_A1, 50_000, "KRW")).await.unwrap();
+    s.authorize(auth(41, PAN_A1, 30_000, "KRW")).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 80_000);
+    let r = s.reverse(reversal(42, 40, None)).await.unwrap();
+    assert_eq!(r.response_code, ResponseCode::APPROVED);
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 30_000);
+    // Partial: keep 12,000 of 30,000, twice (a 0401 repeat, then a new key): released once.
+    s.reverse(reversal(43, 41, Some(12_000))).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 12_000);
+    assert!(s.reverse(reversal(43, 41, Some(12_000))).await.unwrap().replayed);
+    s.reverse(reversal(44, 41, Some(12_000))).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 12_000);
+    // Full reversal of the rest; a second full one moves nothing.
+    s.reverse(reversal(45, 41, None)).await.unwrap();
+    s.reverse(reversal(46, 41, None)).await.unwrap();
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 0));
+    // A converted hold is released pro rata at the rate it was placed at.
+    let d = s.authorize(auth(48, PAN_A1, 30_000, "USD")).await.unwrap();
+    assert_eq!(d.billing.unwrap().amount_minor, 415_560);
+    s.reverse(reversal(49, 48, Some(10_000))).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 138_520);
+}
+
+pub async fn reversal_before_original_blocks_the_late_original(fx: &Fixture) {
+    let s = &fx.store;
+    let r = s.reverse(reversal(51, 50, None)).await.unwrap();
+    assert_eq!(r.response_code, ResponseCode::APPROVED);
+    let late = s.authorize(auth(50, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(late.response_code, ResponseCode::INVALID_TRANSACTION);
+    assert_eq!(late.kind, DecisionKind::ReversedBeforeOriginal);
+    assert!(late.approval_code.is_none());
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
+}
+
+fn advice(n: u32, pan: &str, amount: i64, original: Option<u32>) -> AdviceRequest {
+    AdviceRequest {
+        key: key(n),
+        pan: Pan::new(pan).unwrap(),
+        amount_minor: amount,
+        currency: "KRW".into(),
+        response_code: ResponseCode::APPROVED,
+        approval_code: Some("STAND1".into()),
+        original: original.map(key),
+        business_date: BUSINESS_DATE,
+        now: now(),
+    }
+}
+
+pub async fn advices_force_post_even_below_zero_and_once(fx: &Fixture) {
+    let s = &fx.store;
+    let d = s.advise(advice(60, PAN_A2, 250_000, None)).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert_eq!(d.kind, DecisionKind::Advice);
+    assert!(s.advise(advice(60, PAN_A2, 250_000, None)).await.unwrap().replayed);
+    let w = wallet(s, "A-2", "KRW").await;
+    assert_eq!((w.balance_minor, w.available_minor()), (-150_000, -150_000));
+    // A declined advice is recorded and moves nothing.
+    let mut declined = advice(61, PAN_A2, 5_000, None);
+    declined.response_code = ResponseCode::INSUFFICIENT_FUNDS;
+    assert_eq!(
+        s.advise(declined).await.unwrap().response_code,
+        ResponseCode::INSUFFICIENT_FUNDS
+    );
+    // Its reversal (0420) refunds the posted amount.
+    s.reverse(reversal(62, 60, None)).await.unwrap();
+    assert_eq!(wallet(s, "A-2", "KRW").await.balance_minor, 100_000);
+}
+
+pub async fn completion_captures_a_different_amount(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(70, PAN_A1, 50_000, "KRW")).await.unwrap();
+    // 0220 naming the approval: completion for 45,000.
+    let d = s.advise(advice(71, PAN_A1, 45_000, Some(70))).await.unwrap();
+    assert_eq!(d.kind, DecisionKind::Completion);
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_455_000, 0));
+    // A second completion of the same authorization finds no hold.
+    let again = CaptureRequest {
+        key: key(72),
+        original: key(70),
+        amount_minor: 45_000,
+        business_date: BUSINESS_DATE,
+        now: now(),
+    };
+    assert!(matches!(s.capture(again).await, Err(LedgerError::NoHold(_))));
+    // A reversal of the captured amount refunds it.
+    s.reverse(reversal(73, 70, None)).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.balance_minor, 1_500_000);
+    // Capture of a converted hold uses the hold's rate.
+    s.authorize(auth(74, PAN_A1, 30_000, "USD")).await.unwrap();
+    let c = CaptureRequest {
+        key: key(75),
+        original: key(74),
+        amount_minor: 20_000,
+        business_date: BUSINESS_DATE,
+        now: now(),
+    };
+    s.capture(c.clone()).await.unwrap();
+    assert!(s.capture(c).await.unwrap().replayed);
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_500_000 - 277_040, 0));
+}
+
+pub async fn incremental_authorization_links_and_completes_together(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(80, PAN_A1, 100_000, "KRW")).await.unwrap();
+    let mut inc = auth(81, PAN_A1, 20_000, "KRW");
+    inc.original = Some(key(80));
+    let d = s.authorize(inc).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert_eq!(d.original, Some(key(80)));
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 120_000);
+    // An incremental naming an unknown original is an invalid transaction.
+    let mut bad = auth(82, PAN_A1, 20_000, "KRW");
+    bad.original = Some(key(89));
+    assert_eq!(
+        s.authorize(bad).await.unwrap().response_code,
+        ResponseCode::INVALID_TRANSACTION
+    );
+    let c = CaptureRequest {
+        key: key(83),
+        original: key(80),
+        amount_minor: 118_000,
+        business_date: BUSINESS_DATE,
+        now: now(),
+    };
+    s.capture(c).await.unwrap();
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_382_000, 0));
+}
+
+pub async fn timed_out_keys_answer_91_and_hold_nothing(fx: &Fixture) {
+    let s = &fx.store;
+    // Deadline passed before the ledger decided: the late authorize finds the 91.
+    let v = s.void_timed_out(key(90), BUSINESS_DATE, now()).await.unwrap();
+    assert_eq!(v.response_code, ResponseCode::ISSUER_UNAVAILABLE);
+    let late = s.authorize(auth(90, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(late.response_code, ResponseCode::ISSUER_UNAVAILABLE);
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
+    // Approved, then the deadline passed: released, and the stored answer becomes 91.
+    s.authorize(auth(91, PAN_A1, 10_000, "KRW")).await.unwrap();
+    let v = s.void_timed_out(key(91), BUSINESS_DATE, now()).await.unwrap();
+    assert_eq!(v.response_code, ResponseCode::ISSUER_UNAVAILABLE);
+    assert!(v.approval_code.is_none());
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
+    let repeat = s.authorize(auth(91, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(repeat.response_code, ResponseCode::ISSUER_UNAVAILABLE);
+    assert!(repeat.replayed);
+}
+
+pub async fn expiry_releases_old_holds_in_bounded_batches(fx: &Fixture) {
+    let s = &fx.store;
+    for n in 100..103 {
+        s.authorize(auth(n, PAN_A1, 1_000, "KRW")).await.unwrap();
+    }
+    assert_eq!(s.expire(now() + 1.hour(), 10).await.unwrap(), 0);
+    let later = now() + SignedDuration::from_hours(7 * 24);
+    assert_eq!(s.expire(later, 2).await.unwrap(), 2);
+    assert_eq!(s.expire(later, 2).await.unwrap(), 1);
+    assert_eq!(s.expire(later, 2).await.unwrap(), 0);
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 0));
+}
+
+pub async fn balance_inquiry_lists_home_wallet_first(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(110, PAN_A1, 1_000, "EUR")).await.unwrap();
+    let req = |pan: &str| BalanceRequest {
+        pan: Pan::new(pan).unwrap(),
+        expiry: None,
+        business_date: BUSINESS_DATE,
+    };
+    let b = s.balance(req(PAN_A1)).await.unwrap();
+    assert_eq!(b.response_code, ResponseCode::APPROVED);
+    let order: Vec<_> = b.wallets.iter().map(|w| w.currency.as_str()).collect();
+    assert_eq!(order, ["KRW", "EUR", "USD"]);
+    assert_eq!(b.wallets[1].available_minor(), 0);
+    assert_eq!(
+        s.balance(req(PAN_UNKNOWN)).await.unwrap().response_code,
+        ResponseCode::UNKNOWN_CARD
+    );
+    assert_eq!(
+        s.balance(req(PAN_LOST)).await.unwrap().response_code,
+        ResponseCode::LOST_CARD
+    );
+}
+
+pub async fn seeding_twice_keeps_balances(fx: &Fixture) {
+    let s = &fx.store;
+    assert!(!s.is_empty().await.unwrap());
+    s.authorize(auth(120, PAN_A2, 1_000, "KRW")).await.unwrap();
+    s.advise(advice(121, PAN_A2, 1_000, None)).await.unwrap();
+    assert_eq!(s.seed(seed_data()).await.unwrap(), 0);
+    let all = s.export_balances().await.unwrap();
+    assert_eq!(all.len(), 5);
+    let w = wallet(s, "A-2", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (99_000, 1_000));
+}
+
+pub async fn many_tasks_never_overdraw_one_wallet(fx: &Fixture) {
+    // 200 requests of 10,000 against 1,000,000: exactly 100 fit.
+    let mut tasks = Vec::new();
+    for n in 0..200u32 {
+        let s = if n % 2 == 0 { fx.store.clone() } else { fx.second.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.authorize(auth(1_000 + n, PAN_A3, 10_000, "KRW")).await
+        }));
+    }
+    let mut approved = 0;
+    for t in tasks {
+        let d = t.await.unwrap().unwrap();
+        match d.response_code {
+            ResponseCode::APPROVED => approved += 1,
+            ResponseCode::INSUFFICIENT_FUNDS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(approved, 100);
+    let w = wallet(&fx.store, "A-3", "KRW").await;
+    assert_eq!((w.held_minor, w.available_minor()), (1_000_000, 0));
+}
+
+pub async fn duplicates_racing_on_two_handles_hold_once(fx: &Fixture) {
+    let mut tasks = Vec::new();
+    for n in 0..40u32 {
+        for s in [fx.store.clone(), fx.second.clone()] {
+            tasks.push(tokio::spawn(async move {
+                s.authorize(auth(2_000 + n, PAN_A3, 1_000, "KRW")).await
+            }));
+        }
+    }
+    let mut codes = std::collections::HashMap::new();
+    for t in tasks {
+        let d = t.await.unwrap().unwrap();
+        assert_eq!(d.response_code, ResponseCode::APPROVED);
+        let c = d.approval_code.unwrap();
+        // Both answers for one key carry the same approval code.
+        assert_eq!(codes.entry(d.key).or_insert_with(|| c.clone()), &c);
+    }
+    assert_eq!(codes.len(), 40);
+    let distinct: HashSet<_> = codes.values().collect();
+    assert_eq!(distinct.len(), 40);
+    assert_eq!(wallet(&fx.store, "A-3", "KRW").await.held_minor, 40_000);
+}
