@@ -33,7 +33,9 @@ mod tests {
         for n in 0..100_000 {
             let c = approval_code(n);
             assert_eq!(c.len(), 6);
-            assert!(c.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+            assert!(c
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
             assert!(seen.insert(c), "duplicate at {n}");
         }
     }

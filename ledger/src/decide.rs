@@ -196,14 +196,20 @@ mod tests {
     fn pays_from_the_transaction_currency_wallet_first() {
         let w = [wallet("KRW", 1_000_000, 0), wallet("USD", 10_000, 2_000)];
         let f = decide_funds(8_000, "USD", false, "KRW", &w, &Fixed);
-        assert!(matches!(f, Funds::Approve { ref wallet_currency, hold_minor: 8_000, billing: None, .. } if wallet_currency == "USD"));
+        assert!(
+            matches!(f, Funds::Approve { ref wallet_currency, hold_minor: 8_000, billing: None, .. } if wallet_currency == "USD")
+        );
     }
 
     #[test]
     fn converts_to_home_when_the_foreign_wallet_falls_short() {
         let w = [wallet("KRW", 1_000_000, 0), wallet("USD", 10_000, 2_001)];
-        let Funds::Approve { wallet_currency, hold_minor, billing, .. } =
-            decide_funds(8_000, "USD", false, "KRW", &w, &Fixed)
+        let Funds::Approve {
+            wallet_currency,
+            hold_minor,
+            billing,
+            ..
+        } = decide_funds(8_000, "USD", false, "KRW", &w, &Fixed)
         else {
             panic!("expected approval")
         };
@@ -234,7 +240,11 @@ mod tests {
         );
         assert!(matches!(
             decide_funds(10_000, "KRW", true, "KRW", &w, &Fixed),
-            Funds::Approve { approved_minor: 4_000, partial: true, .. }
+            Funds::Approve {
+                approved_minor: 4_000,
+                partial: true,
+                ..
+            }
         ));
     }
 
@@ -261,16 +271,28 @@ mod tests {
         let d = date(2026, 11, 25);
         assert_eq!(check_card(None, None, d), Err(ResponseCode::UNKNOWN_CARD));
         assert_eq!(check_card(Some(&c), Some("2612"), d), Ok(()));
-        assert_eq!(check_card(Some(&c), Some("2711"), d), Err(ResponseCode::EXPIRED_CARD));
-        assert_eq!(check_card(Some(&c), None, date(2027, 1, 1)), Err(ResponseCode::EXPIRED_CARD));
+        assert_eq!(
+            check_card(Some(&c), Some("2711"), d),
+            Err(ResponseCode::EXPIRED_CARD)
+        );
+        assert_eq!(
+            check_card(Some(&c), None, date(2027, 1, 1)),
+            Err(ResponseCode::EXPIRED_CARD)
+        );
         c.status = CardStatus::Stolen;
-        assert_eq!(check_card(Some(&c), None, d), Err(ResponseCode::STOLEN_CARD));
+        assert_eq!(
+            check_card(Some(&c), None, d),
+            Err(ResponseCode::STOLEN_CARD)
+        );
     }
 
     #[test]
     fn amounts_are_checked() {
         assert_eq!(check_amount(0, "KRW"), Err(ResponseCode::INVALID_AMOUNT));
-        assert_eq!(check_amount(MAX_AMOUNT_MINOR + 1, "KRW"), Err(ResponseCode::INVALID_AMOUNT));
+        assert_eq!(
+            check_amount(MAX_AMOUNT_MINOR + 1, "KRW"),
+            Err(ResponseCode::INVALID_AMOUNT)
+        );
         assert_eq!(check_amount(1, "krw"), Err(ResponseCode::FORMAT_ERROR));
         assert_eq!(check_amount(1, "KRW"), Ok(()));
     }

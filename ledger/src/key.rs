@@ -61,10 +61,7 @@ impl NetworkKey {
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(a), Some(b), Some(c), None) => NetworkKey::new(a, b, c)
                 .map_err(|_| crate::LedgerError::corrupt("decisions", "bad network key")),
-            _ => Err(crate::LedgerError::corrupt(
-                "decisions",
-                "bad network key",
-            )),
+            _ => Err(crate::LedgerError::corrupt("decisions", "bad network key")),
         }
     }
 }

@@ -43,8 +43,8 @@ pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY
 pub use postgres::{PgOptions, PgStore, MAX_PG_CONNECTIONS};
 pub use quote::{NoRates, Quote, QuoteError, Quoter};
 pub use request::{
-    AdviceRequest, AuthRequest, BalanceRequest, CaptureRequest, ReversalRequest,
-    TransactionKind, MAX_AMOUNT_MINOR,
+    AdviceRequest, AuthRequest, BalanceRequest, CaptureRequest, ReversalRequest, TransactionKind,
+    MAX_AMOUNT_MINOR,
 };
 pub use response_code::ResponseCode;
 pub use seed::{to_minor, SeedAccount, SeedData, MAX_SEED_BYTES};

@@ -68,12 +68,16 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
         Op::Authorize(r) => Output::Decision(Box::new(authorize(t, ctx, r).await?)),
         Op::Reverse(r) => Output::Decision(Box::new(reverse(t, r).await?)),
         Op::Advise(r) => Output::Decision(Box::new(advise(t, ctx, r).await?)),
-        Op::Capture(r) => Output::Decision(Box::new(capture(t, r, DecisionKind::Completion).await?)),
+        Op::Capture(r) => {
+            Output::Decision(Box::new(capture(t, r, DecisionKind::Completion).await?))
+        }
         Op::VoidTimedOut {
             key,
             business_date,
             now,
-        } => Output::Decision(Box::new(void_timed_out(t, key, *business_date, *now).await?)),
+        } => Output::Decision(Box::new(
+            void_timed_out(t, key, *business_date, *now).await?,
+        )),
         Op::Expire { now, limit } => Output::Count(expire(t, *now, *limit).await?),
         Op::Seed(s) => Output::Count(seed(t, s).await?),
     })
@@ -134,7 +138,9 @@ async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decis
             Some(o) => {
                 o.response_code.is_approval()
                     && o.account_id.as_deref() == Some(card.account_id.as_str())
-                    && t.hold(orig).await?.is_some_and(|h| h.status == HoldStatus::Active)
+                    && t.hold(orig)
+                        .await?
+                        .is_some_and(|h| h.status == HoldStatus::Active)
             }
             None => false,
         };
@@ -162,9 +168,10 @@ async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decis
             billing,
             partial,
         } => {
-            let expires_at = r.now.saturating_add(ctx.hold_ttl).map_err(|_| {
-                LedgerError::invalid("now", "hold expiry out of range")
-            })?;
+            let expires_at = r
+                .now
+                .saturating_add(ctx.hold_ttl)
+                .map_err(|_| LedgerError::invalid("now", "hold expiry out of range"))?;
             let w = wallet_mut(&mut wallets, &wallet_currency)?;
             w.held_minor += hold_minor;
             t.update_wallet(w).await?;
@@ -307,8 +314,8 @@ async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decisi
     d.original = r.original.clone();
     d.approval_code = r.approval_code.clone();
     let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
-    let postable = r.response_code.is_approval()
-        && decide::check_amount(r.amount_minor, &r.currency).is_ok();
+    let postable =
+        r.response_code.is_approval() && decide::check_amount(r.amount_minor, &r.currency).is_ok();
     let Some(card) = card.filter(|_| postable) else {
         // A declined advice, or one for a card we do not know, is recorded and moves nothing.
         return record(t, d).await;
@@ -378,7 +385,10 @@ async fn capture<T: Tx>(t: &mut T, r: &CaptureRequest, kind: DecisionKind) -> Re
         return Ok(replay(d));
     }
     if r.amount_minor < 0 || r.amount_minor > crate::request::MAX_AMOUNT_MINOR {
-        return Err(LedgerError::invalid("DE 4", "completion amount out of range"));
+        return Err(LedgerError::invalid(
+            "DE 4",
+            "completion amount out of range",
+        ));
     }
     let orig = t.decision(&r.original).await?;
     let mut main = match (orig, t.hold(&r.original).await?) {
@@ -547,7 +557,12 @@ pub(crate) async fn invariant_violations<T: Tx>(t: &mut T) -> Result<Vec<String>
     }
     for h in &holds {
         if h.status != HoldStatus::Active && h.held_minor != 0 {
-            out.push(format!("hold {}: {} but holds {}", h.key, h.status.as_str(), h.held_minor));
+            out.push(format!(
+                "hold {}: {} but holds {}",
+                h.key,
+                h.status.as_str(),
+                h.held_minor
+            ));
         }
     }
     Ok(out)

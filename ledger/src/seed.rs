@@ -184,7 +184,11 @@ mod tests {
             "cards":[{"pan":"4761739001010010","expiry":"2812","account":"A-1","status":"active"}]}"#;
         let h = PanHasher::new(&[7u8; 32]).unwrap();
         let s = SeedData::from_json(text, &h, &exp).unwrap();
-        let usd = s.accounts[0].wallets.iter().find(|w| w.currency == "USD").unwrap();
+        let usd = s.accounts[0]
+            .wallets
+            .iter()
+            .find(|w| w.currency == "USD")
+            .unwrap();
         assert_eq!(usd.balance_minor, 25_000);
         assert_eq!(s.cards[0].last4, "0010");
         assert!(!format!("{s:?}").contains("4761739001010010"));

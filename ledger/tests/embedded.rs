@@ -22,3 +22,161 @@ suite!(embedded;
     many_tasks_never_overdraw_one_wallet,
     duplicates_racing_on_two_handles_hold_once,
 );
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger::{EmbeddedOptions, EmbeddedStore, LedgerError, ResponseCode, Store};
+
+const CRASH_DB_ENV: &str = "LEDGER_CRASH_CHILD_DB";
+/// Approvals the parent waits to see before it kills the child.
+const CRASH_AFTER_APPROVALS: usize = 400;
+/// The child stops by itself after this long, so a broken parent never leaves it running.
+const CHILD_MAX_SECS: u64 = 30;
+
+fn open(path: &std::path::Path) -> Store {
+    EmbeddedStore::open(
+        path,
+        hasher(),
+        Arc::new(FixedQuoter),
+        EmbeddedOptions::default(),
+    )
+    .unwrap()
+    .into()
+}
+
+/// The child half of the crash test: authorizes from 32 tasks in a loop and prints each
+/// approval (key number and approval code) as soon as the ledger returns it. Ignored in
+/// normal runs; the parent starts it with `--ignored --exact`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of crash_after_sigkill_keeps_every_reported_approval"]
+async fn crash_child() {
+    let Some(path) = std::env::var_os(CRASH_DB_ENV) else {
+        return;
+    };
+    let store = open(std::path::Path::new(&path));
+    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let deadline = Instant::now() + Duration::from_secs(CHILD_MAX_SECS);
+    let mut tasks = Vec::new();
+    for t in 0..32u32 {
+        let (store, out) = (store.clone(), out.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = t;
+            while Instant::now() < deadline && n < 900_000 {
+                let d = store.authorize(auth(n, PAN_A1, 1, "KRW")).await.unwrap();
+                assert_eq!(d.response_code, ResponseCode::APPROVED);
+                let mut o = out.lock().unwrap();
+                writeln!(o, "APPROVED {n} {}", d.approval_code.unwrap()).unwrap();
+                o.flush().unwrap();
+                n += 32;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_sigkill_keeps_every_reported_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    {
+        let s = open(&path);
+        s.seed(seed_data()).await.unwrap();
+    } // dropped: the writer thread is joined and the file closed
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DB_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut reported = Vec::new();
+    while reported.len() < CRASH_AFTER_APPROVALS {
+        let Some(line) = lines.next() else { break };
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("APPROVED ") {
+            reported.push(rest.to_owned());
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix: no destructor, no final fsync
+    child.wait().unwrap();
+    // Lines already in the pipe were reported before the kill: they count too.
+    for line in lines.map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("APPROVED ") {
+            reported.push(rest.to_owned());
+        }
+    }
+    assert!(
+        reported.len() >= CRASH_AFTER_APPROVALS,
+        "child reported only {} approvals",
+        reported.len()
+    );
+    let s = open(&path);
+    for r in &reported {
+        let (n, code) = r.split_once(' ').unwrap();
+        let d = s
+            .decision(&key(n.parse().unwrap()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("approval {n} reported but lost"));
+        assert_eq!(d.response_code, ResponseCode::APPROVED);
+        assert_eq!(d.approval_code.as_deref(), Some(code));
+    }
+    let v = s.invariant_violations().await.unwrap();
+    assert!(v.is_empty(), "{v:#?}");
+    // Recovery: the reopened ledger keeps deciding.
+    let d = s.authorize(auth(950_000, PAN_A1, 1, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_reported_as_backpressure_and_loses_nothing() {
+    let opts = EmbeddedOptions {
+        max_batch: 1,
+        queue_depth: 1,
+        ..EmbeddedOptions::default()
+    };
+    let fx = embedded_with(opts).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..200u32 {
+        let s = fx.store.clone();
+        tasks.push(tokio::spawn(async move {
+            (n, s.authorize(auth(3_000 + n, PAN_A3, 100, "KRW")).await)
+        }));
+    }
+    let (mut approved, mut refused) = (0i64, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (_, Ok(d)) => {
+                assert_eq!(d.response_code, ResponseCode::APPROVED);
+                approved += 1;
+            }
+            (n, Err(LedgerError::Backpressure { capacity: 1 })) => {
+                refused += 1;
+                // Refused before it was queued: no decision exists for it.
+                assert!(fx.store.decision(&key(3_000 + n)).await.unwrap().is_none());
+            }
+            (_, Err(e)) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "a queue of 1 under 200 concurrent requests never filled"
+    );
+    assert_eq!(
+        wallet(&fx.store, "A-3", "KRW").await.held_minor,
+        approved * 100
+    );
+    fx.finish().await;
+}

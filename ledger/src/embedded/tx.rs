@@ -154,18 +154,20 @@ impl Tx for SqliteTx<'_> {
                 ))
             })
             .optional()?;
-        row.map(|(pan_hash, last4, expiry, status, account_id, home_currency)| {
-            Ok(CardRecord {
-                pan_hash,
-                last4,
-                expiry,
-                status: status
-                    .parse()
-                    .map_err(|_| crate::LedgerError::corrupt("cards", "bad status"))?,
-                account_id,
-                home_currency,
-            })
-        })
+        row.map(
+            |(pan_hash, last4, expiry, status, account_id, home_currency)| {
+                Ok(CardRecord {
+                    pan_hash,
+                    last4,
+                    expiry,
+                    status: status
+                        .parse()
+                        .map_err(|_| crate::LedgerError::corrupt("cards", "bad status"))?,
+                    account_id,
+                    home_currency,
+                })
+            },
+        )
         .transpose()
     }
 
@@ -199,7 +201,12 @@ impl Tx for SqliteTx<'_> {
             "UPDATE wallets SET balance_minor = ?3, held_minor = ?4 \
              WHERE account_id = ?1 AND currency = ?2",
         )?;
-        st.execute(params![w.account_id, w.currency, w.balance_minor, w.held_minor])?;
+        st.execute(params![
+            w.account_id,
+            w.currency,
+            w.balance_minor,
+            w.held_minor
+        ])?;
         Ok(())
     }
 
@@ -282,7 +289,13 @@ impl Tx for SqliteTx<'_> {
         self.conn.execute(
             "INSERT INTO cards (pan_hash, last4, expiry, status, account_id) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            params![c.pan_hash, c.last4, c.expiry, c.status.as_str(), c.account_id],
+            params![
+                c.pan_hash,
+                c.last4,
+                c.expiry,
+                c.status.as_str(),
+                c.account_id
+            ],
         )?;
         Ok(())
     }

@@ -125,7 +125,10 @@ fn check_schema_name(s: &str) -> Result<()> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         || s.as_bytes()[0].is_ascii_digit()
     {
-        return Err(LedgerError::invalid("schema", "expected [a-z_][a-z0-9_]{0,62}"));
+        return Err(LedgerError::invalid(
+            "schema",
+            "expected [a-z_][a-z0-9_]{0,62}",
+        ));
     }
     Ok(())
 }
@@ -183,8 +186,11 @@ impl PgStore {
     /// Drops the schema and everything in it (test clean-up).
     pub async fn drop_schema(&self) -> Result<()> {
         let r = self.inner.reader.lock().await;
-        r.0.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.inner.schema))
-            .await?;
+        r.0.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.inner.schema
+        ))
+        .await?;
         Ok(())
     }
 

@@ -121,4 +121,3 @@ async fn attempt(
     client.batch_execute("COMMIT").await?;
     Ok(Attempt::Done(out))
 }
-

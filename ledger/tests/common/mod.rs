@@ -137,7 +137,9 @@ pub async fn embedded_with(opts: EmbeddedOptions) -> Option<Fixture> {
         .unwrap()
         .into();
     store.seed(seed_data()).await.unwrap();
-    let second: Store = EmbeddedStore::open(&path, hasher(), q, opts).unwrap().into();
+    let second: Store = EmbeddedStore::open(&path, hasher(), q, opts)
+        .unwrap()
+        .into();
     Some(Fixture {
         store,
         second,
@@ -170,7 +172,9 @@ pub async fn postgres_with(tune: impl Fn(&mut PgOptions)) -> Option<Fixture> {
     let mut opts = PgOptions::new(url, schema);
     tune(&mut opts);
     let q: Arc<dyn Quoter> = Arc::new(FixedQuoter);
-    let pg = PgStore::connect(opts.clone(), hasher(), q.clone()).await.unwrap();
+    let pg = PgStore::connect(opts.clone(), hasher(), q.clone())
+        .await
+        .unwrap();
     let store: Store = pg.clone().into();
     store.seed(seed_data()).await.unwrap();
     let second: Store = PgStore::connect(opts, hasher(), q).await.unwrap().into();

@@ -33,8 +33,13 @@ pub async fn approval_places_one_hold_and_a_repeat_replays(fx: &Fixture) {
     assert!(!d.replayed);
     let code = d.approval_code.clone().unwrap();
     assert_eq!(code.len(), 6);
-    assert!(code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
-    assert_eq!(d.expires_at, Some(now() + SignedDuration::from_hours(7 * 24)));
+    assert!(code
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+    assert_eq!(
+        d.expires_at,
+        Some(now() + SignedDuration::from_hours(7 * 24))
+    );
     let w = wallet(s, "A-1", "KRW").await;
     assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 10_000));
 
@@ -136,7 +141,12 @@ pub async fn reversals_release_in_full_or_down_to_the_actual_amount(fx: &Fixture
     // Partial: keep 12,000 of 30,000, twice (a 0401 repeat, then a new key): released once.
     s.reverse(reversal(43, 41, Some(12_000))).await.unwrap();
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 12_000);
-    assert!(s.reverse(reversal(43, 41, Some(12_000))).await.unwrap().replayed);
+    assert!(
+        s.reverse(reversal(43, 41, Some(12_000)))
+            .await
+            .unwrap()
+            .replayed
+    );
     s.reverse(reversal(44, 41, Some(12_000))).await.unwrap();
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 12_000);
     // Full reversal of the rest; a second full one moves nothing.
@@ -181,7 +191,12 @@ pub async fn advices_force_post_even_below_zero_and_once(fx: &Fixture) {
     let d = s.advise(advice(60, PAN_A2, 250_000, None)).await.unwrap();
     assert_eq!(d.response_code, ResponseCode::APPROVED);
     assert_eq!(d.kind, DecisionKind::Advice);
-    assert!(s.advise(advice(60, PAN_A2, 250_000, None)).await.unwrap().replayed);
+    assert!(
+        s.advise(advice(60, PAN_A2, 250_000, None))
+            .await
+            .unwrap()
+            .replayed
+    );
     let w = wallet(s, "A-2", "KRW").await;
     assert_eq!((w.balance_minor, w.available_minor()), (-150_000, -150_000));
     // A declined advice is recorded and moves nothing.
@@ -200,7 +215,10 @@ pub async fn completion_captures_a_different_amount(fx: &Fixture) {
     let s = &fx.store;
     s.authorize(auth(70, PAN_A1, 50_000, "KRW")).await.unwrap();
     // 0220 naming the approval: completion for 45,000.
-    let d = s.advise(advice(71, PAN_A1, 45_000, Some(70))).await.unwrap();
+    let d = s
+        .advise(advice(71, PAN_A1, 45_000, Some(70)))
+        .await
+        .unwrap();
     assert_eq!(d.kind, DecisionKind::Completion);
     let w = wallet(s, "A-1", "KRW").await;
     assert_eq!((w.balance_minor, w.held_minor), (1_455_000, 0));
@@ -212,7 +230,10 @@ pub async fn completion_captures_a_different_amount(fx: &Fixture) {
         business_date: BUSINESS_DATE,
         now: now(),
     };
-    assert!(matches!(s.capture(again).await, Err(LedgerError::NoHold(_))));
+    assert!(matches!(
+        s.capture(again).await,
+        Err(LedgerError::NoHold(_))
+    ));
     // A reversal of the captured amount refunds it.
     s.reverse(reversal(73, 70, None)).await.unwrap();
     assert_eq!(wallet(s, "A-1", "KRW").await.balance_minor, 1_500_000);
@@ -262,14 +283,20 @@ pub async fn incremental_authorization_links_and_completes_together(fx: &Fixture
 pub async fn timed_out_keys_answer_91_and_hold_nothing(fx: &Fixture) {
     let s = &fx.store;
     // Deadline passed before the ledger decided: the late authorize finds the 91.
-    let v = s.void_timed_out(key(90), BUSINESS_DATE, now()).await.unwrap();
+    let v = s
+        .void_timed_out(key(90), BUSINESS_DATE, now())
+        .await
+        .unwrap();
     assert_eq!(v.response_code, ResponseCode::ISSUER_UNAVAILABLE);
     let late = s.authorize(auth(90, PAN_A1, 10_000, "KRW")).await.unwrap();
     assert_eq!(late.response_code, ResponseCode::ISSUER_UNAVAILABLE);
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
     // Approved, then the deadline passed: released, and the stored answer becomes 91.
     s.authorize(auth(91, PAN_A1, 10_000, "KRW")).await.unwrap();
-    let v = s.void_timed_out(key(91), BUSINESS_DATE, now()).await.unwrap();
+    let v = s
+        .void_timed_out(key(91), BUSINESS_DATE, now())
+        .await
+        .unwrap();
     assert_eq!(v.response_code, ResponseCode::ISSUER_UNAVAILABLE);
     assert!(v.approval_code.is_none());
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 0);
@@ -331,7 +358,11 @@ pub async fn many_tasks_never_overdraw_one_wallet(fx: &Fixture) {
     // 200 requests of 10,000 against 1,000,000: exactly 100 fit.
     let mut tasks = Vec::new();
     for n in 0..200u32 {
-        let s = if n % 2 == 0 { fx.store.clone() } else { fx.second.clone() };
+        let s = if n % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
         tasks.push(tokio::spawn(async move {
             s.authorize(auth(1_000 + n, PAN_A3, 10_000, "KRW")).await
         }));
