@@ -13,6 +13,7 @@ pub mod error;
 pub mod framing;
 pub mod metrics;
 pub mod server;
+pub mod switch;
 
 pub use business_date::BusinessDate;
 pub use error::{ConfigError, Error, FramingError};

@@ -1,0 +1,89 @@
+//! 0100/0200 (and their repeats): balance inquiry, purchase and cash, incremental
+//! authorization. The ledger decides and records; we answer from what it recorded.
+
+use iso8583::OwnedMessage;
+use jiff::Timestamp;
+use ledger::{AuthRequest, BalanceRequest, Pan, TransactionKind};
+use tokio::time::Instant;
+
+use super::deadline::before;
+use super::fields::{self, FieldFault, Processing};
+use super::response::{apply_decision, de54, respond};
+use super::Switch;
+
+impl Switch {
+    pub(crate) async fn authorization(
+        &self,
+        req: &OwnedMessage,
+        deadline: Instant,
+    ) -> OwnedMessage {
+        let bd = self.core.business_date.today();
+        let processing = match fields::processing(req) {
+            Ok(p) => p,
+            Err(f) => return self.format_error(req, bd, f),
+        };
+        let kind = match processing {
+            Processing::Purchase => TransactionKind::Purchase,
+            Processing::Cash => TransactionKind::Cash,
+            Processing::BalanceInquiry => return self.balance_inquiry(req, deadline).await,
+            Processing::Other => return respond(req, bd, "12"),
+        };
+        let built = (|| -> Result<AuthRequest, FieldFault> {
+            Ok(AuthRequest {
+                key: fields::network_key(req)?,
+                pan: Pan::new(fields::required(req, 2)?).map_err(|_| FieldFault(2))?,
+                expiry: fields::text(req, 14).map(str::to_owned),
+                kind,
+                // Missing or zero amounts are the ledger's recorded decline 13.
+                amount_minor: fields::amount(req, 4)?.unwrap_or(0),
+                currency: fields::currency_alpha(req, 49)?,
+                allow_partial: fields::allows_partial(req),
+                original: fields::original_key(req)?,
+                business_date: bd,
+                now: Timestamp::now(),
+            })
+        })();
+        let auth = match built {
+            Ok(a) => a,
+            Err(f) => return self.format_error(req, bd, f),
+        };
+        let key = auth.key.clone();
+        match before(deadline, self.core.store.authorize(auth)).await {
+            Ok(decision) => {
+                let mut resp = respond(req, decision.business_date, "00");
+                apply_decision(&mut resp, &decision);
+                resp
+            }
+            Err(fail) => self.ledger_failure(req, bd, fail, Some(key)),
+        }
+    }
+
+    async fn balance_inquiry(&self, req: &OwnedMessage, deadline: Instant) -> OwnedMessage {
+        let bd = self.core.business_date.today();
+        let pan =
+            match fields::required(req, 2).and_then(|p| Pan::new(p).map_err(|_| FieldFault(2))) {
+                Ok(p) => p,
+                Err(f) => return self.format_error(req, bd, f),
+            };
+        let inquiry = BalanceRequest {
+            pan,
+            expiry: fields::text(req, 14).map(str::to_owned),
+            business_date: bd,
+        };
+        match before(deadline, self.core.store.balance(inquiry)).await {
+            Ok(answer) => {
+                let mut resp = respond(req, bd, answer.response_code.as_str());
+                if answer.response_code.is_approval() {
+                    let max = self.spec.field(54).map_or(120, |f| usize::from(f.max));
+                    let v = de54(&answer, max);
+                    if !v.is_empty() {
+                        resp.set(54, v);
+                    }
+                }
+                resp
+            }
+            // Read-only: nothing to void.
+            Err(fail) => self.ledger_failure(req, bd, fail, None),
+        }
+    }
+}

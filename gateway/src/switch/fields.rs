@@ -1,0 +1,201 @@
+//! Reading the data elements the flows need, with the shared contracts' formats.
+//!
+//! Every reader returns a typed value or a [`FieldFault`] naming the data element: a fault on
+//! a required element is a format error (39=30), never a panic.
+
+use iso8583::OwnedMessage;
+use ledger::NetworkKey;
+
+/// A required data element that is missing or malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldFault(pub(crate) u16);
+
+impl std::fmt::Display for FieldFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DE {} missing or malformed", self.0)
+    }
+}
+
+/// Text of DE `n`, when present and UTF-8.
+pub(crate) fn text(msg: &OwnedMessage, n: u16) -> Option<&str> {
+    msg.get_str(n)
+}
+
+/// Text of a required DE `n`.
+pub(crate) fn required(msg: &OwnedMessage, n: u16) -> Result<&str, FieldFault> {
+    text(msg, n).filter(|s| !s.is_empty()).ok_or(FieldFault(n))
+}
+
+/// "Network key of an original: (DE 32, DE 11, DE 7); DE 32 compared with leading zeros
+/// stripped."
+pub(crate) fn network_key(msg: &OwnedMessage) -> Result<NetworkKey, FieldFault> {
+    let de32 = required(msg, 32)?;
+    let de11 = required(msg, 11)?;
+    let de7 = required(msg, 7)?;
+    NetworkKey::new(de32, de11, de7).map_err(|_| {
+        // Which one is at fault: the first that is not all digits of the right size.
+        if de11.len() != 6 {
+            FieldFault(11)
+        } else if de7.len() != 10 {
+            FieldFault(7)
+        } else {
+            FieldFault(32)
+        }
+    })
+}
+
+/// The original named by "DE 90 (n42) = original MTI(4) + STAN(6) + DE 7(10) + DE 32
+/// right-justified zero-filled (11) + DE 33 (11, zeros when absent)".
+pub(crate) fn original_key(msg: &OwnedMessage) -> Result<Option<NetworkKey>, FieldFault> {
+    let Some(de90) = text(msg, 90) else {
+        return Ok(None);
+    };
+    if de90.len() != 42 || !de90.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldFault(90));
+    }
+    let (stan, de7, de32) = (&de90[4..10], &de90[10..20], &de90[20..31]);
+    NetworkKey::new(de32, stan, de7)
+        .map(Some)
+        .map_err(|_| FieldFault(90))
+}
+
+/// "DE 95 (an42) = actual transaction amount n12 + ...": the amount a partial reversal keeps.
+pub(crate) fn replacement_amount(msg: &OwnedMessage) -> Result<Option<i64>, FieldFault> {
+    let Some(de95) = text(msg, 95) else {
+        return Ok(None);
+    };
+    let actual = de95.get(..12).ok_or(FieldFault(95))?;
+    parse_amount(actual).map(Some).ok_or(FieldFault(95))
+}
+
+/// DE 4 "n12 in minor units"; `Ok(None)` when absent.
+pub(crate) fn amount(msg: &OwnedMessage, n: u16) -> Result<Option<i64>, FieldFault> {
+    match text(msg, n) {
+        None => Ok(None),
+        Some(s) => parse_amount(s).map(Some).ok_or(FieldFault(n)),
+    }
+}
+
+fn parse_amount(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// DE 49 (numeric ISO 4217) as the alpha code the ledger keeps; an unknown code is passed
+/// through as written so the ledger records its own format-error decision.
+pub(crate) fn currency_alpha(msg: &OwnedMessage, n: u16) -> Result<String, FieldFault> {
+    let code = required(msg, n)?;
+    Ok(fx_rates::currency(code)
+        .map(|c| c.alpha.to_owned())
+        .unwrap_or_else(|_| code.to_owned()))
+}
+
+/// The ISO 4217 numeric code (three digits) of an alpha code, for DE 51 and DE 54.
+pub(crate) fn currency_numeric(alpha: &str) -> Option<String> {
+    fx_rates::currency(alpha)
+        .ok()
+        .map(|c| format!("{:03}", c.numeric))
+}
+
+/// A zero-filled n12 amount.
+pub(crate) fn n12(v: i64) -> String {
+    format!("{:012}", v.clamp(0, 999_999_999_999))
+}
+
+/// DE 3 positions 1-2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Processing {
+    /// `00xxxx`.
+    Purchase,
+    /// `01xxxx`.
+    Cash,
+    /// `31xxxx`.
+    BalanceInquiry,
+    /// Anything else (39=12).
+    Other,
+}
+
+/// "DE 3 processing code: `00xxxx` purchase, `01xxxx` cash, `31xxxx` balance inquiry;
+/// anything else -> 39=12."
+pub(crate) fn processing(msg: &OwnedMessage) -> Result<Processing, FieldFault> {
+    let de3 = required(msg, 3)?;
+    if de3.len() != 6 || !de3.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldFault(3));
+    }
+    Ok(match &de3[..2] {
+        "00" => Processing::Purchase,
+        "01" => Processing::Cash,
+        "31" => Processing::BalanceInquiry,
+        _ => Processing::Other,
+    })
+}
+
+/// Whether the acquirer accepts a partial approval: DE 60 present with `1` as its first
+/// character (our convention, documented in ARCHITECTURE.md; networks differ).
+pub(crate) fn allows_partial(msg: &OwnedMessage) -> bool {
+    text(msg, 60).is_some_and(|s| s.starts_with('1'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(fields: &[(u16, &str)]) -> OwnedMessage {
+        let mut m = OwnedMessage::new("0400".parse().unwrap());
+        for (n, v) in fields {
+            m.set(*n, *v);
+        }
+        m
+    }
+
+    #[test]
+    fn de90_names_the_original() {
+        let m = msg(&[(90, "010000012311250630150000001234500000000000")]);
+        let k = original_key(&m).unwrap().unwrap();
+        assert_eq!(k, NetworkKey::new("12345", "000123", "1125063015").unwrap());
+        assert_eq!(
+            original_key(&msg(&[(90, "0100")])).unwrap_err(),
+            FieldFault(90)
+        );
+        assert_eq!(original_key(&msg(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn de95_gives_the_amount_kept() {
+        let m = msg(&[(95, "000000000500000000000500C00000000C00000000")]);
+        assert_eq!(replacement_amount(&m).unwrap(), Some(500));
+        assert!(replacement_amount(&msg(&[(95, "12x")])).is_err());
+    }
+
+    #[test]
+    fn processing_codes() {
+        assert_eq!(
+            processing(&msg(&[(3, "000000")])).unwrap(),
+            Processing::Purchase
+        );
+        assert_eq!(
+            processing(&msg(&[(3, "011000")])).unwrap(),
+            Processing::Cash
+        );
+        assert_eq!(
+            processing(&msg(&[(3, "310000")])).unwrap(),
+            Processing::BalanceInquiry
+        );
+        assert_eq!(
+            processing(&msg(&[(3, "200000")])).unwrap(),
+            Processing::Other
+        );
+        assert_eq!(processing(&msg(&[])).unwrap_err(), FieldFault(3));
+    }
+
+    #[test]
+    fn currencies_and_amounts() {
+        let m = msg(&[(49, "840"), (4, "000000001000")]);
+        assert_eq!(currency_alpha(&m, 49).unwrap(), "USD");
+        assert_eq!(amount(&m, 4).unwrap(), Some(1000));
+        assert_eq!(currency_numeric("KRW").as_deref(), Some("410"));
+        assert_eq!(n12(1385), "000000001385");
+    }
+}

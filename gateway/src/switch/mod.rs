@@ -1,0 +1,230 @@
+//! The switch: decodes each message, routes it by MTI, and answers from what the ledger
+//! recorded.
+//!
+//! Routing (by the MTI with its repeat flag cleared): x100/x200 authorization and financial
+//! requests, x120/x220 advices, x400/x420 reversals, x800 network management; responses to
+//! our own requests go back to the connection that waits for them; anything else is answered
+//! 39=12.
+
+mod advice;
+mod authorization;
+mod deadline;
+mod fields;
+mod network_management;
+mod response;
+mod reversal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use iso8583::mask::mask_pan;
+use iso8583::{OwnedMessage, Spec};
+use jiff::civil::Date;
+use ledger::{LedgerError, NetworkKey, Store};
+use tokio::time::Instant;
+use tracing::{error, field, info, info_span, warn, Instrument};
+
+use crate::business_date::BusinessDate;
+use crate::server::{ConnContext, Service, Shared};
+use deadline::{LedgerFail, Voids};
+use fields::FieldFault;
+use response::respond;
+
+/// What every listener's switch shares: the ledger, the business date, limits and metrics.
+#[derive(Debug)]
+pub struct SwitchCore {
+    store: Store,
+    business_date: Arc<BusinessDate>,
+    shared: Arc<Shared>,
+    voids: Arc<Voids>,
+}
+
+impl SwitchCore {
+    /// The shared core over `store`.
+    pub fn new(store: Store, business_date: Arc<BusinessDate>, shared: Arc<Shared>) -> Self {
+        SwitchCore {
+            store,
+            business_date,
+            shared,
+            voids: Arc::default(),
+        }
+    }
+
+    /// The ledger.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The business date.
+    pub fn business_date(&self) -> &Arc<BusinessDate> {
+        &self.business_date
+    }
+
+    /// Waits for background voids of missed deadlines (part of the drain).
+    pub async fn wait_voids(&self, timeout: Duration) -> bool {
+        self.voids.wait(timeout).await
+    }
+}
+
+/// The switch behind one listener or link: its spec and network name over the shared core.
+#[derive(Debug)]
+pub struct Switch {
+    core: Arc<SwitchCore>,
+    spec: Arc<Spec>,
+    network: String,
+    deadline: Option<Duration>,
+}
+
+impl Switch {
+    /// A switch for `network` speaking `spec`; `deadline` overrides `limits.deadline_ms`.
+    pub fn new(
+        core: Arc<SwitchCore>,
+        spec: Arc<Spec>,
+        network: String,
+        deadline: Option<Duration>,
+    ) -> Self {
+        Switch {
+            core,
+            spec,
+            network,
+            deadline,
+        }
+    }
+
+    fn deadline(&self) -> Duration {
+        let configured = Duration::from_millis(self.core.shared.limits.load().deadline_ms);
+        self.deadline.map_or(configured, |d| d.min(configured))
+    }
+
+    /// Answers one decoded request.
+    async fn route(&self, req: &OwnedMessage, deadline: Instant) -> OwnedMessage {
+        let mti = req.mti().original();
+        match (mti.class(), mti.function()) {
+            (1 | 2, 0) => self.authorization(req, deadline).await,
+            (1 | 2, 2) => self.advice(req, deadline).await,
+            (4, 0 | 2) => self.reversal(req, deadline).await,
+            (8, 0) => self.network_management(req),
+            _ => respond(req, self.core.business_date.today(), "12"),
+        }
+    }
+
+    fn format_error(&self, req: &OwnedMessage, bd: Date, fault: FieldFault) -> OwnedMessage {
+        self.core.shared.metrics.format_error();
+        warn!(field = fault.0, "format error: {fault}");
+        respond(req, bd, "30")
+    }
+
+    /// 91 for a ledger that did not decide in time or at all; voids the key when a late
+    /// decision could still land.
+    fn ledger_failure(
+        &self,
+        req: &OwnedMessage,
+        bd: Date,
+        fail: LedgerFail,
+        void: Option<NetworkKey>,
+    ) -> OwnedMessage {
+        let uncertain = match &fail {
+            LedgerFail::Deadline => {
+                self.core.shared.metrics.deadline_miss();
+                warn!("ledger missed the deadline; answering 91");
+                true
+            }
+            LedgerFail::Error(LedgerError::Invalid { field, reason }) => {
+                self.core.shared.metrics.format_error();
+                warn!(%field, %reason, "ledger refused the request as malformed");
+                return respond(req, bd, "30");
+            }
+            LedgerFail::Error(e @ (LedgerError::Backpressure { .. } | LedgerError::Closed)) => {
+                warn!(error = %e, "ledger unavailable; answering 91");
+                false
+            }
+            LedgerFail::Error(e) => {
+                error!(error = %e, "ledger failed; answering 91");
+                true
+            }
+        };
+        if let (true, Some(key)) = (uncertain, void) {
+            self.core.voids.spawn(self.core.store.clone(), key, bd);
+        }
+        respond(req, bd, "91")
+    }
+
+    /// A message that did not decode: 39=30 when its MTI and STAN could be read, else
+    /// nothing (logged with the error's field and offset; the connection stays up).
+    fn undecodable(&self, body: &[u8], started: Instant) -> Option<Bytes> {
+        self.core.shared.metrics.format_error();
+        let (partial, err) = iso8583::decode_partial(&self.spec, body);
+        let (field, offset) = err.map_or((None, 0), |e| (e.field(), e.offset()));
+        let reason = err.map(|e| e.to_string()).unwrap_or_default();
+        let readable = partial.filter(|p| !p.mti().is_response() && p.get_str(11).is_some());
+        let Some(p) = readable else {
+            warn!(network = %self.network, len = body.len(), ?field, offset, error = %reason,
+                "unreadable message dropped");
+            return None;
+        };
+        let pan = p.get_str(2).map(mask_pan).unwrap_or_default();
+        warn!(network = %self.network, mti = %p.mti(), stan = p.get_str(11).unwrap_or(""), %pan,
+            ?field, offset, error = %reason, "format error; answering 30");
+        let resp = respond(&p, self.core.business_date.today(), "30");
+        self.core
+            .shared
+            .metrics
+            .request(p.mti().as_str(), "30", started.elapsed());
+        self.encode(&resp)
+    }
+
+    fn encode(&self, resp: &OwnedMessage) -> Option<Bytes> {
+        match resp.encode(&self.spec) {
+            Ok(v) => Some(Bytes::from(v)),
+            Err(e) => {
+                error!(mti = %resp.mti(), error = %e, "response does not encode; not answered");
+                None
+            }
+        }
+    }
+}
+
+impl Service for Switch {
+    async fn call(&self, conn: &ConnContext, body: Bytes) -> Option<Bytes> {
+        let started = Instant::now();
+        let deadline = started + self.deadline();
+        let req = match iso8583::decode(&self.spec, &body) {
+            Ok(m) => m.to_owned_message(),
+            Err(_) => return self.undecodable(&body, started),
+        };
+        let mti = req.mti();
+        let stan = req.get_str(11).unwrap_or("").to_owned();
+        if mti.is_response() {
+            // An answer to our own echo test or sign-on.
+            let delivered = stan.parse().is_ok_and(|s| conn.complete(s, body.clone()));
+            if !delivered {
+                info!(network = %self.network, %mti, %stan, "unsolicited response ignored");
+            }
+            return None;
+        }
+        let pan = req.get_str(2).map(mask_pan).unwrap_or_default();
+        let span = info_span!("msg", network = %self.network, %mti, %stan, %pan,
+            code = field::Empty, latency_us = field::Empty);
+        let resp = self.route(&req, deadline).instrument(span.clone()).await;
+        let code = resp.get_str(39).unwrap_or("").to_owned();
+        let latency = started.elapsed();
+        span.record("code", code.as_str());
+        span.record("latency_us", latency.as_micros() as u64);
+        span.in_scope(|| info!("answered"));
+        self.core
+            .shared
+            .metrics
+            .request(mti.as_str(), &code, latency);
+        self.encode(&resp)
+    }
+
+    fn network_request(&self, code: &str, stan: u32) -> Option<Bytes> {
+        let mut m = OwnedMessage::new("0800".parse().ok()?);
+        let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+        m.set(7, now.strftime("%m%d%H%M%S").to_string())
+            .set(11, format!("{stan:06}"))
+            .set(70, code);
+        self.encode(&m)
+    }
+}

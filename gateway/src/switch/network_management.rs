@@ -1,0 +1,37 @@
+//! 0800 -> 0810: "DE 70: 001 sign-on, 002 sign-off, 301 echo, 201 cutover (the business date
+//! moves on to the next day; DE 15 shows it), other codes -> 39=12. 39=00 otherwise."
+
+use iso8583::OwnedMessage;
+use tracing::info;
+
+use super::response::respond;
+use super::{fields, Switch};
+
+impl Switch {
+    pub(crate) fn network_management(&self, req: &OwnedMessage) -> OwnedMessage {
+        let code = fields::text(req, 70).unwrap_or("");
+        let (code39, date) = match code {
+            "001" | "002" | "301" => {
+                if code != "301" {
+                    let what = if code == "001" { "sign-on" } else { "sign-off" };
+                    info!(network = %self.network, "{what} from the network");
+                }
+                ("00", self.core.business_date.today())
+            }
+            "201" => {
+                // One compare-and-swap: requests in flight keep their date, later ones see
+                // the new one; nothing waits.
+                let d = self.core.business_date.cutover();
+                info!(network = %self.network, business_date = %d, "cutover");
+                ("00", d)
+            }
+            "" => ("30", self.core.business_date.today()),
+            _ => ("12", self.core.business_date.today()),
+        };
+        let mut resp = respond(req, date, code39);
+        if let Some(v) = req.get(70) {
+            resp.set(70, v.to_vec());
+        }
+        resp
+    }
+}
