@@ -9,9 +9,8 @@ use crate::message::Message;
 use crate::mti::Mti;
 use crate::owned::OwnedMessage;
 use crate::spec::{BitmapEncoding, DataEncoding, FieldSpec, LengthType, MtiEncoding, Spec};
-use nom::bytes::complete::take;
 use nom::error::{ErrorKind, ParseError};
-use nom::IResult;
+use nom::{IResult, Input};
 
 /// Decodes one complete message. The input must hold exactly one message: bytes after the last
 /// field are an error ([`DecodeError::TrailingBytes`]).
@@ -78,8 +77,13 @@ fn fail<T>(at: &[u8], field: Option<u16>, kind: Kind) -> Res<'_, T> {
 /// `n` bytes, or a truncation error saying how many are missing.
 fn take_n(n: usize, field: Option<u16>) -> impl Fn(&[u8]) -> Res<'_, &[u8]> {
     move |i: &[u8]| {
-        take::<usize, &[u8], Fail<'_>>(n)(i)
-            .or_else(|_| fail(i, field, Kind::Truncated(n.saturating_sub(i.len()))))
+        if i.len() < n {
+            return fail(i, field, Kind::Truncated(n - i.len()));
+        }
+        // Length checked above, so nom's split cannot fail; `take_split` rather than the
+        // `take` combinator because the combinator's generic machinery was 16% of a decode
+        // in profiles (it was not inlined).
+        Ok(i.take_split(n))
     }
 }
 

@@ -22,28 +22,58 @@ fn char_of(class: ContentClass, n: u8) -> Option<u8> {
     }
 }
 
+/// Bytes whose two nibbles are both decimal digits (`n`), or digits or the separator 0xD (`z`).
+static PAIR_N: [bool; 256] = pair_table(false);
+static PAIR_Z: [bool; 256] = pair_table(true);
+
+const fn pair_table(track: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = (b >> 4, b & 0x0F);
+        t[b] = (hi <= 9 || (track && hi == 0xD)) && (lo <= 9 || (track && lo == 0xD));
+        b += 1;
+    }
+    t
+}
+
+fn nibble_ok(class: ContentClass, n: u8) -> bool {
+    n <= 9 || (class == ContentClass::Z && n == 0xD)
+}
+
 /// Checks a BCD value; returns the byte index (within `wire`) of the first bad nibble. The
 /// filler nibble may be 0x0 or 0xF whatever the spec writes (documented non-canonical form).
+/// A byte at a time through a table: this is the decoder's inner loop for BCD specs.
 pub(crate) fn first_invalid(
     class: ContentClass,
     wire: &[u8],
     digits: usize,
     pad: Padding,
 ) -> Option<usize> {
-    let skip_first = usize::from(digits % 2 == 1 && pad == Padding::Left);
-    if let Some(i) = nibbles(wire, digits, pad).position(|n| char_of(class, n).is_none()) {
-        return Some((i + skip_first) / 2);
-    }
-    if digits % 2 == 1 {
-        let (idx, filler) = match pad {
-            Padding::Left => (0, wire.first().map(|b| b >> 4)),
-            Padding::Right => (wire.len().saturating_sub(1), wire.last().map(|b| b & 0x0F)),
-        };
-        if !matches!(filler, Some(0x0 | 0xF)) {
-            return Some(idx);
+    let table = if class == ContentClass::Z {
+        &PAIR_Z
+    } else {
+        &PAIR_N
+    };
+    let filler_ok = |n: u8| n == 0x0 || n == 0xF;
+    let (body, offset) = match (digits % 2 == 1, pad, wire) {
+        (true, Padding::Left, [first, rest @ ..]) => {
+            if !filler_ok(first >> 4) || !nibble_ok(class, first & 0x0F) {
+                return Some(0);
+            }
+            (rest, 1)
         }
-    }
-    None
+        (true, Padding::Right, [rest @ .., last]) => {
+            if !nibble_ok(class, last >> 4) || !filler_ok(last & 0x0F) {
+                return Some(wire.len() - 1);
+            }
+            (rest, 0)
+        }
+        _ => (wire, 0),
+    };
+    body.iter()
+        .position(|&b| !table[usize::from(b)])
+        .map(|i| i + offset)
 }
 
 /// The logical ASCII digits of a validated BCD value.
@@ -55,23 +85,19 @@ pub(crate) fn to_ascii(class: ContentClass, wire: &[u8], digits: usize, pad: Pad
 
 /// Packs validated ASCII digits (and `=`/`D` separators for track data) into `out`.
 pub(crate) fn pack_into(value: &[u8], pad: Padding, filler: u8, out: &mut Vec<u8>) {
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        _ => 0xD,
-    };
-    let odd = value.len() % 2 == 1;
+    let nib = |c: u8| if c.is_ascii_digit() { c - b'0' } else { 0xD };
+    out.reserve(value.len().div_ceil(2));
     let mut rest = value;
-    if odd && pad == Padding::Left {
+    if value.len() % 2 == 1 && pad == Padding::Left {
         if let Some((&first, tail)) = value.split_first() {
             out.push((filler << 4) | nib(first));
             rest = tail;
         }
     }
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        out.push((nib(p[0]) << 4) | nib(p[1]));
-    }
-    if let [last] = pairs.remainder() {
+    let pairs = rest.chunks_exact(2);
+    let last = pairs.remainder();
+    out.extend(pairs.map(|p| (nib(p[0]) << 4) | nib(p[1])));
+    if let [last] = last {
         out.push((nib(*last) << 4) | filler);
     }
 }

@@ -37,8 +37,13 @@ fn digits(it: impl Iterator<Item = u8>) -> Option<usize> {
     Some(v)
 }
 
-/// Writes `value` as a prefix of `len` bytes. The caller has checked that it fits.
+/// Writes `value` as a prefix of `len` bytes (at most 4). The caller has checked that it fits.
+/// Digits are produced by constant divisions, which compile to multiplications: this runs once
+/// per variable field on every encode.
 pub(crate) fn write(enc: PrefixEncoding, len: usize, value: usize, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4];
+    let len = len.min(buf.len());
+    let mut v = value;
     match enc {
         PrefixEncoding::Ascii | PrefixEncoding::Ebcdic => {
             let zero = if enc == PrefixEncoding::Ascii {
@@ -46,23 +51,26 @@ pub(crate) fn write(enc: PrefixEncoding, len: usize, value: usize, out: &mut Vec
             } else {
                 0xF0
             };
-            for i in (0..len).rev() {
-                let d = (value / 10usize.pow(i as u32)) % 10;
-                out.push(zero + d as u8);
+            for slot in buf[..len].iter_mut().rev() {
+                *slot = zero + (v % 10) as u8;
+                v /= 10;
             }
         }
         PrefixEncoding::Bcd => {
-            for i in (0..len).rev() {
-                let pair = (value / 100usize.pow(i as u32)) % 100;
-                out.push((((pair / 10) << 4) | (pair % 10)) as u8);
+            for slot in buf[..len].iter_mut().rev() {
+                let pair = v % 100;
+                *slot = (((pair / 10) << 4) | (pair % 10)) as u8;
+                v /= 100;
             }
         }
         PrefixEncoding::Binary => {
-            for i in (0..len).rev() {
-                out.push((value >> (8 * i)) as u8);
+            for slot in buf[..len].iter_mut().rev() {
+                *slot = v as u8;
+                v >>= 8;
             }
         }
     }
+    out.extend_from_slice(&buf[..len]);
 }
 
 #[cfg(test)]
