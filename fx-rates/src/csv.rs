@@ -111,13 +111,18 @@ fn truncate(s: &str) -> String {
     s.chars().take(MAX_RATE_TEXT).collect()
 }
 
+/// The widest gap allowed between `a * b` and 1 for an inverse pair, whatever the precision:
+/// 0.1 %. A wider gap would charge one direction more than the other, a hidden fee.
+const MAX_INVERSE_GAP: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
+
 /// Two published rates `a` (X/Y) and `b` (Y/X) agree when `a * b` is 1 up to the rounding
-/// each was published with: a rate given with `n` significant digits may be off by half a
-/// unit in its last digit, a relative error of at most `5 * 10^-n`.
+/// each was published with (a rate given with `n` significant digits may be off by half a
+/// unit in its last digit, a relative error of at most `5 * 10^-n`), and within
+/// [`MAX_INVERSE_GAP`] in any case.
 fn inverse_consistent(a: Decimal, b: Decimal) -> bool {
     let tolerance = |r: Decimal| Decimal::new(5, significant_digits(r));
     let allowed = tolerance(a) + tolerance(b) + tolerance(a) * tolerance(b);
-    ((a * b) - Decimal::ONE).abs() <= allowed
+    ((a * b) - Decimal::ONE).abs() <= allowed.min(MAX_INVERSE_GAP)
 }
 
 #[cfg(test)]
@@ -177,5 +182,15 @@ mod tests {
         // 1/1385.2 = 0.000721917..., published with 4 significant digits.
         parse_rates_csv("base,quote,rate\nUSD,KRW,1385.2\nKRW,USD,0.0007219\n").unwrap();
         parse_rates_csv("base,quote,rate\nEUR,USD,1.0850\nUSD,EUR,0.92166\n").unwrap();
+        parse_rates_csv("base,quote,rate\nUSD,JPY,150\nJPY,USD,0.00667\n").unwrap();
+    }
+
+    #[test]
+    fn coarse_inverses_are_still_held_to_a_tenth_of_a_percent() {
+        // One significant digit would excuse 50 %; the cap does not.
+        let (line, _) = refused_line("base,quote,rate\nUSD,KRW,1385.2\nKRW,USD,0.0008\n");
+        assert_eq!(line, 3);
+        let (line, _) = refused_line("base,quote,rate\nUSD,JPY,150\nJPY,USD,0.00668\n");
+        assert_eq!(line, 3);
     }
 }
