@@ -17,8 +17,9 @@ use nom::{IResult, Input};
 ///
 /// Non-canonical forms that are accepted (and re-encoded canonically, so `encode(decode(b))`
 /// differs from `b` for them): lowercase hex digits in hex bitmaps and hex-ASCII fields; a BCD
-/// filler nibble of 0 where the spec writes F or the reverse; `D` as the track-data separator
-/// in BCD (always shown as `=`); a secondary (or tertiary) bitmap that announces no field.
+/// filler nibble of 0 where the spec writes F or the reverse; a secondary (or tertiary) bitmap
+/// that announces no field. (In the other direction, the encoder accepts `D` as well as `=` as
+/// the separator of BCD track data, which decodes as `=`.)
 pub fn decode<'a>(spec: &'a Spec, input: &'a [u8]) -> Result<Message<'a>, DecodeError> {
     let mut msg = Message::empty(spec, input);
     parse_message(spec, input, &mut msg)?;

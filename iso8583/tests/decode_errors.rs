@@ -220,4 +220,14 @@ fn debug_output_masks_card_data() {
     let shown = format!("{m:?} {:?}", m.to_owned_message());
     assert!(shown.contains("476173******0119"), "{shown}");
     assert!(!shown.contains("4761739001010119"), "{shown}");
+    let owned = m
+        .to_owned_message()
+        .with(48, "CVV2=123")
+        .with(52, vec![0xA1; 8]);
+    let shown = format!("{owned:?}");
+    assert!(
+        shown.contains("48: <8 bytes>") && shown.contains("52: <8 bytes>"),
+        "{shown}"
+    );
+    assert!(!shown.contains("CVV2"), "{shown}");
 }
