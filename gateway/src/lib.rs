@@ -7,11 +7,14 @@
 #![warn(unreachable_pub)]
 
 pub mod admin;
+pub mod app;
 pub mod business_date;
 pub mod config;
 pub mod error;
 pub mod framing;
+pub mod link;
 pub mod metrics;
+pub mod quoter;
 pub mod server;
 pub mod switch;
 

@@ -15,9 +15,6 @@ const LATENCY_BUCKETS_US: [u64; 13] = [
     2_500_000,
 ];
 
-/// Upper bounds of the ledger batch-size buckets (requests per commit).
-const BATCH_BUCKETS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
-
 /// A cumulative histogram with fixed buckets.
 #[derive(Debug)]
 struct Histogram {
@@ -69,7 +66,6 @@ impl Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String), u64>>,
     latency: Histogram,
-    ledger_batch: Histogram,
     in_flight: AtomicI64,
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
@@ -84,7 +80,6 @@ impl Default for Metrics {
         Metrics {
             requests: Mutex::new(BTreeMap::new()),
             latency: Histogram::new(&LATENCY_BUCKETS_US),
-            ledger_batch: Histogram::new(&BATCH_BUCKETS),
             in_flight: AtomicI64::new(0),
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
@@ -149,11 +144,6 @@ impl Metrics {
         self.deadline_misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Requests written by one ledger commit.
-    pub fn ledger_batch(&self, size: u64) {
-        self.ledger_batch.observe(size);
-    }
-
     /// Requests currently in flight.
     pub fn in_flight_now(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
@@ -184,10 +174,6 @@ impl Metrics {
         out.push_str("# TYPE gateway_request_duration_seconds histogram\n");
         self.latency
             .render(out, "gateway_request_duration_seconds", 1_000_000.0);
-        out.push_str("# HELP gateway_ledger_batch_size Requests per ledger commit.\n");
-        out.push_str("# TYPE gateway_ledger_batch_size histogram\n");
-        self.ledger_batch
-            .render(out, "gateway_ledger_batch_size", 1.0);
         let gauges: [(&str, &str, &str, i64); 2] = [
             (
                 "gateway_in_flight",

@@ -95,11 +95,8 @@ impl Config {
             }
             _ => {}
         }
-        if self.ledger.pan_key.len() < 16 {
-            return Err(ConfigError::invalid(
-                "ledger.pan_key",
-                "the PAN key must be at least 16 characters",
-            ));
+        if let Err(e) = ledger::PanHasher::from_config_str(&self.ledger.pan_key) {
+            return Err(ConfigError::invalid("ledger.pan_key", e.to_string()));
         }
         if self.ledger.hold_expiry_days == 0 {
             return Err(ConfigError::invalid(
@@ -242,7 +239,7 @@ mod tests {
     const MINIMAL: &str = r#"
 [ledger]
 embedded = "var/ledger.db"
-pan_key = "sandbox-pan-key-0123456789"
+pan_key = "sandbox-pan-key-0123456789-abcdefghijkl"
 
 [rates]
 file = "fixtures/rates.csv"

@@ -160,6 +160,9 @@ pub struct LedgerConfig {
     /// PostgreSQL URL of the shared store.
     #[serde(default)]
     pub postgres: Option<String>,
+    /// PostgreSQL schema holding the ledger's tables (`[a-z0-9_]`, created if missing).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// Key of the PAN HMAC (the ledger keeps a keyed hash of the PAN, never the PAN).
     pub pan_key: String,
     /// Holds expire after this many days (DESIGN.md: configurable, default 7).
@@ -168,6 +171,10 @@ pub struct LedgerConfig {
     /// Accounts and cards loaded when the ledger is empty (`fixtures/cards.json` form).
     #[serde(default)]
     pub seed: Option<PathBuf>,
+}
+
+fn default_schema() -> String {
+    "ledger".to_owned()
 }
 
 fn default_hold_expiry_days() -> u32 {

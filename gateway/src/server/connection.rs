@@ -36,15 +36,39 @@ pub enum CloseReason {
     HalfOpen,
     /// The socket failed.
     Io,
+    /// Our sign-on was refused or not answered.
+    SignOnRefused,
+}
+
+/// How a connection behaves beyond serving requests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnOptions {
+    /// Send an echo test after this long without traffic (default: `limits.idle_timeout_ms`).
+    pub echo_after: Option<Duration>,
+    /// Sign on (0800/001) when the connection opens; close it if the sign-on is not answered.
+    pub sign_on: bool,
+    /// Sign off (0800/002) at drain, after the last response, and wait briefly for the answer.
+    pub sign_off: bool,
+}
+
+/// Who a connection is with and how to frame it.
+#[derive(Debug, Clone)]
+pub struct ConnSetup {
+    /// The network's name.
+    pub network: String,
+    /// The peer's address.
+    pub peer: std::net::SocketAddr,
+    /// The framing.
+    pub codec: FrameCodec,
+    /// Link behaviour.
+    pub options: ConnOptions,
 }
 
 /// Serves one connection until the peer leaves, the framing breaks, or the drain starts;
 /// in every case each request already read is answered before the writer closes.
 pub async fn serve_connection<S, T>(
     stream: T,
-    ctx_network: String,
-    peer: std::net::SocketAddr,
-    codec: FrameCodec,
+    setup: ConnSetup,
     service: Arc<S>,
     shared: Arc<Shared>,
     mut shutdown: Shutdown,
@@ -55,18 +79,27 @@ where
 {
     let limits = shared.limits.load_full();
     let in_flight = limits.in_flight_per_connection.max(1);
-    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let idle = setup
+        .options
+        .echo_after
+        .unwrap_or(Duration::from_millis(limits.idle_timeout_ms));
     let read_timeout = Duration::from_millis(limits.read_timeout_ms);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
 
     let (rd, wr) = tokio::io::split(stream);
-    let mut reader = FrameReader::new(rd, codec.clone());
-    // One slot per permit plus a few for our own echo tests.
+    let mut reader = FrameReader::new(rd, setup.codec.clone());
+    // One slot per permit plus a few for our own network-management requests.
     let (tx, rx) = mpsc::channel::<Frame>(in_flight + 4);
-    let writer = tokio::spawn(write_loop(FramedWrite::new(wr, codec), rx));
-    let ctx = Arc::new(ConnContext::new(ctx_network, peer, tx.clone()));
+    let writer = tokio::spawn(write_loop(FramedWrite::new(wr, setup.codec), rx));
+    let ctx = Arc::new(ConnContext::new(setup.network, setup.peer, tx.clone()));
     let permits = Arc::new(Semaphore::new(in_flight));
     let mut echo_sent = false;
+    let mut sign_on = setup.options.sign_on.then(|| {
+        let (ctx, service) = (ctx.clone(), service.clone());
+        tokio::spawn(
+            async move { network_exchange(&ctx, service.as_ref(), "001", read_timeout).await },
+        )
+    });
 
     let reason = loop {
         let permit = tokio::select! {
@@ -82,6 +115,13 @@ where
         let next = tokio::select! {
             biased;
             _ = shutdown.wait() => break CloseReason::Drain,
+            ok = async { sign_on.as_mut().expect("guarded").await }, if sign_on.is_some() => {
+                sign_on = None;
+                if ok.unwrap_or(false) {
+                    continue;
+                }
+                break CloseReason::SignOnRefused;
+            }
             r = reader.next(wait, read_timeout) => r,
         };
         let frame = match next {
@@ -128,6 +168,19 @@ where
     if reason != CloseReason::PeerClosed {
         info!(network = %ctx.network, peer = %ctx.peer, ?reason, "closing connection");
     }
+    if reason == CloseReason::Drain && setup.options.sign_off {
+        let n = u32::try_from(in_flight).unwrap_or(u32::MAX);
+        sign_off(
+            &ctx,
+            service.as_ref(),
+            &permits,
+            n,
+            &mut reader,
+            read_timeout,
+            drain,
+        )
+        .await;
+    }
     // Every request task holds a sender; the writer ends once the last response is queued.
     drop(tx);
     drop(ctx);
@@ -135,6 +188,75 @@ where
         warn!("responses still pending after the drain timeout; connection abandoned");
     }
     reason
+}
+
+/// Sends 0800 with DE 70 = `code` and waits for an approving answer.
+async fn network_exchange<S: Service>(
+    ctx: &ConnContext,
+    service: &S,
+    code: &str,
+    wait: Duration,
+) -> bool {
+    let stan = ctx.next_stan();
+    let Some(body) = service.network_request(code, stan) else {
+        return false;
+    };
+    let Some(rx) = ctx.request(stan, body).await else {
+        return false;
+    };
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(resp)) => {
+            let code39 = service.response_code(&resp);
+            if code39.as_deref() != Some("00") {
+                warn!(network = %ctx.network, code = ?code39, "network management {code} refused");
+            }
+            code39.as_deref() == Some("00")
+        }
+        _ => {
+            warn!(network = %ctx.network, "network management {code} not answered");
+            false
+        }
+    }
+}
+
+/// At drain, once every request read has been answered: sign off and read frames until the
+/// answer arrives (requests the network still sends are left unanswered: after our sign-off it
+/// routes them elsewhere and repeats).
+async fn sign_off<S: Service, R: AsyncRead + Unpin>(
+    ctx: &Arc<ConnContext>,
+    service: &S,
+    permits: &Arc<Semaphore>,
+    in_flight: u32,
+    reader: &mut FrameReader<R>,
+    wait: Duration,
+    drain: Duration,
+) {
+    // The sign-off is the last message we send: wait until no request is in flight.
+    let _ = tokio::time::timeout(drain, permits.acquire_many(in_flight)).await;
+    let exchange = network_exchange(ctx, service, "002", wait);
+    tokio::pin!(exchange);
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            ok = &mut exchange => {
+                if ok {
+                    info!(network = %ctx.network, "signed off");
+                }
+                return;
+            }
+            r = reader.next(wait, wait) => match r {
+                ReadOutcome::Frame(f) => {
+                    if let Some(stan) = service.response_stan(&f.body) {
+                        ctx.complete(stan, f.body);
+                    } else if !f.is_keep_alive() {
+                        debug!(network = %ctx.network, "request after sign-off left unanswered");
+                    }
+                }
+                _ => return,
+            },
+            _ = tokio::time::sleep_until(until) => return,
+        }
+    }
 }
 
 async fn send_echo<S: Service>(ctx: &ConnContext, service: &S) -> bool {
@@ -197,6 +319,14 @@ mod tests {
         fn network_request(&self, _code: &str, stan: u32) -> Option<Bytes> {
             Some(Bytes::from(format!("ECHO{stan}")))
         }
+
+        fn response_stan(&self, _body: &[u8]) -> Option<u32> {
+            None
+        }
+
+        fn response_code(&self, _body: &[u8]) -> Option<String> {
+            None
+        }
     }
 
     fn frame(s: &str) -> Vec<u8> {
@@ -225,15 +355,13 @@ mod tests {
         let (trigger, sd) = channel();
         let shared = Arc::new(Shared::new(limits));
         let codec = FrameCodec::new(LengthPrefix::Binary2, 0, 100);
-        let h = tokio::spawn(serve_connection(
-            server,
-            "test".into(),
-            "127.0.0.1:1".parse().unwrap(),
+        let setup = ConnSetup {
+            network: "test".into(),
+            peer: "127.0.0.1:1".parse().unwrap(),
             codec,
-            svc,
-            shared,
-            sd,
-        ));
+            options: ConnOptions::default(),
+        };
+        let h = tokio::spawn(serve_connection(server, setup, svc, shared, sd));
         (client, trigger, h)
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 pub use bind::bind_reuseport;
-pub use connection::{serve_connection, CloseReason};
+pub use connection::{serve_connection, CloseReason, ConnOptions, ConnSetup};
 pub use service::{ConnContext, Service};
 pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
 
@@ -130,7 +130,13 @@ async fn accept_loop<S: Service>(
         let (name, codec, service) = (l.name.clone(), l.codec.clone(), l.service.clone());
         tokio::spawn(async move {
             let _gauge = shared.metrics.connection();
-            serve_connection(stream, name, peer, codec, service, shared.clone(), sd).await;
+            let setup = ConnSetup {
+                network: name,
+                peer,
+                codec,
+                options: ConnOptions::default(),
+            };
+            serve_connection(stream, setup, service, shared.clone(), sd).await;
             open.fetch_sub(1, Ordering::AcqRel);
             drop(done);
         });

@@ -23,6 +23,12 @@ pub trait Service: Send + Sync + 'static {
     /// 001 sign-on, 002 sign-off, 301 echo), with STAN `stan`; `None` when the link's spec
     /// cannot carry one.
     fn network_request(&self, code: &str, stan: u32) -> Option<Bytes>;
+
+    /// The STAN of `body` when it is a response (to one of our own requests).
+    fn response_stan(&self, body: &[u8]) -> Option<u32>;
+
+    /// DE 39 of a response body.
+    fn response_code(&self, body: &[u8]) -> Option<String>;
 }
 
 /// Bound on our own outstanding requests per connection (echo tests, sign-on/off): a peer

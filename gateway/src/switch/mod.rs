@@ -219,6 +219,19 @@ impl Service for Switch {
         self.encode(&resp)
     }
 
+    fn response_stan(&self, body: &[u8]) -> Option<u32> {
+        let m = iso8583::decode(&self.spec, body).ok()?;
+        if !m.mti().is_response() {
+            return None;
+        }
+        m.text(11)?.parse().ok()
+    }
+
+    fn response_code(&self, body: &[u8]) -> Option<String> {
+        let m = iso8583::decode(&self.spec, body).ok()?;
+        m.text(39).map(|c| c.into_owned())
+    }
+
     fn network_request(&self, code: &str, stan: u32) -> Option<Bytes> {
         let mut m = OwnedMessage::new("0800".parse().ok()?);
         let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);

@@ -1,0 +1,326 @@
+//! Starting and stopping the whole switch from a [`Config`]: rates, ledger (seeded when
+//! empty), listeners, outbound links, admin endpoint, hold expiry; drain and reload.
+//!
+//! The binary is a thin shell around this (signals, logging); integration tests run it
+//! in-process on `127.0.0.1:0`.
+
+mod overrides;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fx_rates::{CacheOptions, RateCache, RedisOptions};
+use iso8583::Spec;
+use ledger::{EmbeddedOptions, EmbeddedStore, PanHasher, PgOptions, PgStore, SeedData, Store};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use overrides::Overrides;
+
+use crate::admin::serve_admin;
+use crate::business_date::BusinessDate;
+use crate::config::{Config, RatesConfig};
+use crate::error::{ConfigError, Error};
+use crate::framing::FrameCodec;
+use crate::link::run_link;
+use crate::quoter::RateQuoter;
+use crate::server::{self, bind_reuseport, BoundListener, Shared, Shutdown, ShutdownTrigger};
+use crate::switch::{Switch, SwitchCore};
+use status::Status;
+
+/// How often a file rates source is checked for changes.
+const RATES_FILE_POLL: Duration = Duration::from_secs(1);
+/// How long start-up waits for a first rate set from Redis (readiness reports the rest).
+const RATES_FIRST_LOAD: Duration = Duration::from_secs(5);
+/// How often expired holds are released.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A running switch.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound address of each listener, by network name.
+    pub listeners: Vec<(String, SocketAddr)>,
+    /// Bound admin address.
+    pub admin: SocketAddr,
+    trigger: ShutdownTrigger,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+    links: Vec<JoinHandle<()>>,
+    core: Arc<SwitchCore>,
+    quoter: Arc<RateQuoter>,
+    shared: Arc<Shared>,
+    config: Config,
+}
+
+/// Starts everything `config` describes.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    let cache = rate_cache(&config.rates).await?;
+    let quoter = Arc::new(RateQuoter::new(cache));
+    let hasher = PanHasher::from_config_str(&config.ledger.pan_key)
+        .map_err(|e| ConfigError::invalid("ledger.pan_key", e.to_string()))?;
+    let store = open_store(&config, hasher.clone(), quoter.clone()).await?;
+    if let Some(seed) = &config.ledger.seed {
+        seed_if_empty(&store, seed, &hasher).await?;
+    }
+    let business_date = Arc::new(
+        BusinessDate::from_zone_name(&config.business_date.time_zone)
+            .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
+    );
+    info!(business_date = %business_date.today(), "business date");
+    let shared = Arc::new(Shared::new(config.limits.clone()));
+    let core = Arc::new(SwitchCore::new(store, business_date, shared.clone()));
+    let (trigger, shutdown) = server::shutdown_channel();
+
+    let mut bound = Vec::new();
+    let mut addrs = Vec::new();
+    for (i, l) in config.listeners.iter().enumerate() {
+        let spec = load_spec(&l.spec, &format!("listener[{i}].spec"))?;
+        let listener = bind_reuseport(l.address)?;
+        let addr = listener.local_addr()?;
+        info!(network = %l.name, %addr, framing = %l.framing, spec = %l.spec, "listening");
+        addrs.push((l.name.clone(), addr));
+        let deadline = l.deadline_ms.map(Duration::from_millis);
+        bound.push(BoundListener {
+            name: l.name.clone(),
+            listener,
+            codec: FrameCodec::new(l.framing, l.header_len, l.max_frame_len),
+            service: Arc::new(Switch::new(core.clone(), spec, l.name.clone(), deadline)),
+        });
+    }
+    let mut links = Vec::new();
+    for (i, o) in config.outbound.iter().enumerate() {
+        let spec = load_spec(&o.spec, &format!("outbound[{i}].spec"))?;
+        let service = Arc::new(Switch::new(core.clone(), spec, o.name.clone(), None));
+        links.push(tokio::spawn(run_link(
+            o.clone(),
+            service,
+            shared.clone(),
+            shutdown.clone(),
+        )));
+    }
+    let admin_listener = bind_reuseport(config.admin.address)?;
+    let admin = admin_listener.local_addr()?;
+    info!(%admin, "admin endpoint");
+    let status = Arc::new(Status {
+        core: core.clone(),
+        quoter: quoter.clone(),
+        shared: shared.clone(),
+    });
+    let tasks = vec![
+        tokio::spawn(serve_admin(admin_listener, status, shutdown.clone())),
+        tokio::spawn(expire_holds(core.clone(), shutdown.clone())),
+    ];
+    let server = tokio::spawn(server::run(bound, shared.clone(), shutdown));
+    Ok(Running {
+        listeners: addrs,
+        admin,
+        trigger,
+        server,
+        tasks,
+        links,
+        core,
+        quoter,
+        shared,
+        config,
+    })
+}
+
+impl Running {
+    /// A handle that starts the drain (for signal handlers).
+    pub fn trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Address of the first listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0].1
+    }
+
+    /// Shared limits and metrics.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The ledger, business date and background work.
+    pub fn core(&self) -> &Arc<SwitchCore> {
+        &self.core
+    }
+
+    /// Graceful drain: stop accepting and reading, answer every request in flight, sign off
+    /// outbound links, finish background voids; bounded by `limits.drain_timeout_ms`.
+    pub async fn drain(self) {
+        self.trigger.trigger();
+        let bound = Duration::from_millis(self.shared.limits.load().drain_timeout_ms);
+        let _ = self.server.await;
+        for l in self.links {
+            let _ = tokio::time::timeout(bound, l).await;
+        }
+        if !self.core.wait_voids(bound).await {
+            warn!("drain ended with voids still running");
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        info!("drained");
+    }
+
+    /// Applies what can change without a restart: limits (new connections and requests see
+    /// them) and the rates source. Returns what changed. Listeners, ledger and admin address
+    /// need a restart (SO_REUSEPORT lets the new instance start first).
+    pub async fn reload(&mut self, new: Config) -> Result<Vec<&'static str>, Error> {
+        let mut changed = Vec::new();
+        if new.limits != self.config.limits {
+            self.shared.limits.store(Arc::new(new.limits.clone()));
+            changed.push("limits");
+        }
+        let rates_changed = new.rates.file != self.config.rates.file
+            || new.rates.redis != self.config.rates.redis
+            || new.rates.namespace != self.config.rates.namespace
+            || new.rates.max_age_s != self.config.rates.max_age_s;
+        if rates_changed {
+            self.quoter.replace(rate_cache(&new.rates).await?);
+            changed.push("rates");
+        } else if new.rates.file.is_some() {
+            // Same file: re-read it now rather than at the next poll.
+            let _ = self.quoter.cache().reload();
+        }
+        if new.log.level != self.config.log.level {
+            changed.push("log.level");
+        }
+        let needs_restart = new.listeners.len() != self.config.listeners.len()
+            || new.admin.address != self.config.admin.address
+            || new.ledger.embedded != self.config.ledger.embedded
+            || new.ledger.postgres != self.config.ledger.postgres;
+        if needs_restart {
+            warn!("listener, admin or ledger changes need a restart; not applied");
+        }
+        self.config.limits = new.limits;
+        self.config.rates = new.rates;
+        self.config.log = new.log;
+        Ok(changed)
+    }
+}
+
+async fn rate_cache(c: &RatesConfig) -> Result<RateCache, Error> {
+    let opts = CacheOptions {
+        max_age: Some(Duration::from_secs(c.max_age_s)),
+        ..CacheOptions::default()
+    };
+    if let Some(path) = &c.file {
+        let cache = RateCache::from_file(path.clone(), opts)
+            .map_err(|e| Error::Rates(format!("{}: {e}", path.display())))?;
+        cache
+            .watch_file(RATES_FILE_POLL)
+            .map_err(|e| Error::Rates(e.to_string()))?;
+        info!(path = %path.display(), version = ?cache.status().version, "rates loaded from file");
+        return Ok(cache);
+    }
+    let url = c.redis.as_deref().unwrap_or_default();
+    let redis = RedisOptions {
+        namespace: c.namespace.clone(),
+        ..RedisOptions::default()
+    };
+    let cache = RateCache::from_redis(url, redis, opts)
+        .await
+        .map_err(|e| ConfigError::invalid("rates.redis", e.to_string()))?;
+    if !cache.wait_loaded(RATES_FIRST_LOAD).await {
+        warn!("no rate set from Redis yet; foreign-currency conversions answer 91 until one loads");
+    }
+    Ok(cache)
+}
+
+async fn open_store(
+    config: &Config,
+    hasher: PanHasher,
+    quoter: Arc<RateQuoter>,
+) -> Result<Store, Error> {
+    let ttl = i64::from(config.ledger.hold_expiry_days) * 86_400;
+    if let Some(path) = config.ledger.embedded.clone() {
+        let opts = EmbeddedOptions {
+            hold_ttl_secs: ttl,
+            ..EmbeddedOptions::default()
+        };
+        let shown = path.display().to_string();
+        // Opening runs migrations and may fsync: keep it off the async workers.
+        let store =
+            tokio::task::spawn_blocking(move || EmbeddedStore::open(path, hasher, quoter, opts))
+                .await
+                .map_err(|e| Error::Ledger(e.to_string()))?
+                .map_err(|e| Error::Ledger(format!("{shown}: {e}")))?;
+        info!(path = %shown, "embedded ledger open");
+        return Ok(store.into());
+    }
+    let url = config.ledger.postgres.clone().unwrap_or_default();
+    let mut opts = PgOptions::new(url, config.ledger.schema.clone());
+    opts.hold_ttl_secs = ttl;
+    let store = PgStore::connect(opts, hasher, quoter)
+        .await
+        .map_err(|e| Error::Ledger(format!("postgres: {e}")))?;
+    info!(schema = %config.ledger.schema, "postgres ledger connected");
+    Ok(store.into())
+}
+
+/// "seeded from `fixtures/cards.json` if empty".
+async fn seed_if_empty(
+    store: &Store,
+    path: &std::path::Path,
+    hasher: &PanHasher,
+) -> Result<(), Error> {
+    let seed_err = |reason: String| Error::Seed {
+        path: path.to_owned(),
+        reason,
+    };
+    if !store
+        .is_empty()
+        .await
+        .map_err(|e| Error::Ledger(e.to_string()))?
+    {
+        return Ok(());
+    }
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| seed_err(e.to_string()))?;
+    let exponent = |ccy: &str| fx_rates::currency(ccy).ok().map(|c| u32::from(c.exponent));
+    let data =
+        SeedData::from_json(&text, hasher, &exponent).map_err(|e| seed_err(e.to_string()))?;
+    let n = store
+        .seed(data)
+        .await
+        .map_err(|e| seed_err(e.to_string()))?;
+    info!(path = %path.display(), rows = n, "ledger seeded");
+    Ok(())
+}
+
+fn load_spec(name: &str, key: &str) -> Result<Arc<Spec>, Error> {
+    Spec::load(name).map_err(|e| ConfigError::invalid(key, e.to_string()).into())
+}
+
+async fn expire_holds(core: Arc<SwitchCore>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+        }
+        loop {
+            match core
+                .store()
+                .expire(jiff::Timestamp::now(), ledger::MAX_EXPIRE_BATCH)
+                .await
+            {
+                Ok(n) if n == ledger::MAX_EXPIRE_BATCH => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        info!(released = n, "expired holds released");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    warn!(error = %e, "hold expiry failed; retrying next round");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `gateway serve --config FILE`: the switch. SIGTERM/SIGINT drain and exit 0; SIGHUP
+//! reloads limits, the rates source and the log level.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gateway::app::{self, Overrides};
+use gateway::config::{self, LogFormat};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+#[derive(Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Issuer-side ISO 8583 authorization and FX switch"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the switch.
+    Serve {
+        /// The configuration file (e.g. fixtures/sandbox.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Address of the first listener, instead of the file's.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Admin (health, metrics) address, instead of the file's.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Directory of the embedded ledger, instead of the file's.
+        #[arg(long)]
+        var_dir: Option<PathBuf>,
+        /// Log format, instead of the file's.
+        #[arg(long, value_parser = ["text", "json"])]
+        log_format: Option<String>,
+    },
+    /// Validate a configuration file and print it resolved.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+type FilterHandle = reload::Handle<EnvFilter, Registry>;
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<FilterHandle> {
+    let filter = EnvFilter::try_new(level).context("log.level")?;
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()?,
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init()?,
+    }
+    Ok(handle)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
+            // The key is not shown, even for a sandbox.
+            c.ledger.pan_key = "<redacted>".into();
+            let text = toml::to_string_pretty(&c)?;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Ok(())
+        }
+        Command::Serve {
+            config,
+            listen,
+            admin,
+            var_dir,
+            log_format,
+        } => {
+            let overrides = Overrides {
+                listen,
+                admin,
+                var_dir,
+            };
+            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
+            overrides.apply(&mut c);
+            if let Some(f) = log_format {
+                c.log.format = if f == "json" {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                };
+            }
+            let filter = init_logging(&c.log.level, c.log.format)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(serve(config, overrides, c, filter))
+        }
+    }
+}
+
+async fn serve(
+    path: PathBuf,
+    overrides: Overrides,
+    config: config::Config,
+    filter: FilterHandle,
+) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut running = app::start(config).await.context("start")?;
+    for (name, addr) in &running.listeners {
+        info!(network = %name, %addr, "ready");
+    }
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: draining"); break; }
+            _ = sigint.recv() => { info!("SIGINT: draining"); break; }
+            _ = sighup.recv() => {
+                match config::load(&path) {
+                    Ok(mut new) => {
+                        overrides.apply(&mut new);
+                        let level = new.log.level.clone();
+                        match running.reload(new).await {
+                            Ok(changed) => {
+                                if changed.contains(&"log.level") {
+                                    match EnvFilter::try_new(&level) {
+                                        Ok(f) => { let _ = filter.reload(f); }
+                                        Err(e) => warn!(error = %e, "log.level not applied"),
+                                    }
+                                }
+                                info!(?changed, "SIGHUP: configuration reloaded");
+                            }
+                            Err(e) => error!(error = %e, "SIGHUP: reload failed; keeping the running configuration"),
+                        }
+                    }
+                    Err(e) => error!(error = %e, "SIGHUP: configuration refused; keeping the running one"),
+                }
+            }
+        }
+    }
+    running.drain().await;
+    Ok(())
+}
