@@ -294,10 +294,21 @@ address = "127.0.0.1:8583"
 
     #[test]
     fn missing_required_key_names_its_table() {
-        let t = MINIMAL.replace("pan_key = \"sandbox-pan-key-0123456789\"", "");
+        let t = MINIMAL.replace("pan_key = \"sandbox-pan-key-0123456789-abcdefghijkl\"", "");
         let e = parse(&t, Path::new(".")).unwrap_err();
         assert_eq!(e.key(), Some("ledger"));
         assert!(e.to_string().contains("pan_key"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_the_pan_key_and_urls() {
+        let t = MINIMAL
+            .replace("[rates]", "[rates]\nredis = \"redis://:hunter2@h/\"")
+            .replace("file = \"fixtures/rates.csv\"", "");
+        let c = parse(&t, Path::new(".")).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("sandbox-pan-key"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Default for Limits {
 }
 
 /// `[ledger]`: exactly one of `embedded` and `postgres`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
     /// Path of the embedded (SQLite) store.
@@ -182,7 +182,7 @@ fn default_hold_expiry_days() -> u32 {
 }
 
 /// `[rates]`: exactly one of `file` and `redis`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RatesConfig {
     /// A `base,quote,rate` CSV file, reloaded when it changes.
@@ -289,4 +289,39 @@ fn default_backoff_min_ms() -> u64 {
 
 fn default_backoff_max_ms() -> u64 {
     30_000
+}
+
+/// Shows whether a secret-bearing value is set, never the value.
+fn set_or_not(v: &Option<String>) -> &'static str {
+    if v.is_some() {
+        "<set>"
+    } else {
+        "<none>"
+    }
+}
+
+/// The PAN key and URLs (which may carry passwords) are never shown.
+impl std::fmt::Debug for LedgerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerConfig")
+            .field("embedded", &self.embedded)
+            .field("postgres", &set_or_not(&self.postgres))
+            .field("schema", &self.schema)
+            .field("pan_key", &"<redacted>")
+            .field("hold_expiry_days", &self.hold_expiry_days)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// The Redis URL may carry a password: not shown.
+impl std::fmt::Debug for RatesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RatesConfig")
+            .field("file", &self.file)
+            .field("redis", &set_or_not(&self.redis))
+            .field("namespace", &self.namespace)
+            .field("max_age_s", &self.max_age_s)
+            .finish()
+    }
 }
