@@ -1,0 +1,321 @@
+//! The switch over real TCP on 127.0.0.1:0 with the embedded ledger: every flow of the
+//! shared contract, checked on the wire.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use gateway::app::{self, Running};
+use iso8583::OwnedMessage;
+use rust_decimal::Decimal;
+
+async fn start() -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = app::start(parse_config(&embedded_config_text(dir.path())))
+        .await
+        .expect("gateway starts");
+    (running, dir)
+}
+
+async fn balance(c: &mut Client, pan: &str) -> OwnedMessage {
+    let r = c.call(&request("0100", pan, "310000", 0, "410", &stan())).await;
+    assert_eq!(de39(&r), "00");
+    r
+}
+
+#[tokio::test]
+async fn approve_in_the_transaction_currency() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let s = stan();
+    let req = purchase(PAN_OK, 1_000, "840", &s);
+    let r = c.call(&req).await;
+    assert_eq!(r.mti().as_str(), "0110");
+    assert_eq!(de39(&r), "00");
+    let code = r.get_str(38).unwrap();
+    assert_eq!(code.len(), 6);
+    assert!(code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    assert!(!r.has(6) && !r.has(10) && !r.has(51), "no conversion when USD covers it");
+    for n in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
+        assert_eq!(r.get(n), req.get(n), "DE {n} echoed");
+    }
+    let bd = gw.core().business_date().today();
+    assert_eq!(r.get_str(15).unwrap(), format!("{:02}{:02}", bd.month(), bd.day()));
+    // The hold shows in the balance: 250.00 - 10.00.
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_000));
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn fx_approval_matches_fx_rates_convert() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    // 300.00 USD > the 250.00 USD wallet: paid from KRW at the fee-free rate.
+    let r = c.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
+    assert_eq!(de39(&r), "00");
+    let set = fx_rates::RateSet::from_csv(
+        &std::fs::read_to_string(data("rates.csv")).unwrap(),
+        "test",
+    )
+    .unwrap();
+    let usd = fx_rates::currency("USD").unwrap();
+    let krw = fx_rates::currency("KRW").unwrap();
+    let conv = fx_rates::convert(&set, 30_000, usd, krw, &Default::default()).unwrap();
+    assert_eq!(conv.amount_minor, 415_560, "300 x 1385.20");
+    assert_eq!(r.get_str(6).unwrap(), format!("{:012}", conv.amount_minor));
+    assert_eq!(r.get_str(10).unwrap(), conv.de10.as_str());
+    assert_eq!(r.get_str(51), Some("410"));
+    assert_eq!(conv.rate, Decimal::new(138_520, 2));
+    // A currency with no wallet at all (JPY) converts through the USD pivot.
+    let r = c.call(&purchase(PAN_OK, 10_000, "392", &stan())).await;
+    assert_eq!(de39(&r), "00");
+    let jpy = fx_rates::currency("JPY").unwrap();
+    let conv = fx_rates::convert(&set, 10_000, jpy, krw, &Default::default()).unwrap();
+    assert_eq!(r.get_str(6).unwrap(), format!("{:012}", conv.amount_minor));
+    assert_eq!(r.get_str(10).unwrap(), conv.de10.as_str());
+    let left = available(&balance(&mut c, PAN_OK).await, "410").unwrap();
+    assert_eq!(left, 1_500_000 - 415_560 - conv.amount_minor as i64);
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn declines_for_each_reason() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let cases: Vec<(OwnedMessage, &str)> = vec![
+        (purchase(PAN_UNKNOWN, 100, "840", &stan()), "14"),
+        (purchase(PAN_EXPIRED, 100, "840", &stan()), "54"),
+        (purchase(PAN_OK, 100, "840", &stan()).with(14, "2801"), "54"),
+        (purchase(PAN_LOST, 100, "840", &stan()), "41"),
+        (purchase(PAN_STOLEN, 100, "840", &stan()), "43"),
+        (purchase(PAN_BLOCKED, 100, "840", &stan()), "62"),
+        (purchase(PAN_KRW_ONLY, 2_000_000, "410", &stan()), "51"),
+        (request("0100", PAN_OK, "200000", 100, "840", &stan()), "12"),
+        (purchase(PAN_OK, 0, "840", &stan()), "13"),
+        ({
+            let mut m = purchase(PAN_OK, 100, "840", &stan());
+            m.remove(32);
+            m
+        }, "30"),
+        // Cash works like a purchase.
+        (request("0200", PAN_USD_HOME, "010000", 2_000, "840", &stan()), "00"),
+    ];
+    for (req, want) in cases {
+        let r = c.call(&req).await;
+        assert_eq!(de39(&r), want, "STAN {:?}", req.get_str(11));
+        assert_eq!(r.get_str(11), req.get_str(11));
+        if want != "00" {
+            assert!(!r.has(38), "no approval code on a decline");
+        }
+    }
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn balance_inquiry_lists_wallets_home_first() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let r = balance(&mut c, PAN_OK).await;
+    assert_eq!(
+        r.get_str(54).unwrap(),
+        "0002410C0000015000000002840C000000025000"
+    );
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn repeats_get_the_stored_answer_and_no_second_hold() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let s = stan();
+    let first = c.call(&purchase(PAN_OK, 5_000, "840", &s)).await;
+    assert_eq!(de39(&first), "00");
+    let mut repeat = purchase(PAN_OK, 5_000, "840", &s);
+    repeat.set_mti("0101".parse().unwrap());
+    let again = c.call(&repeat).await;
+    assert_eq!(again.mti().as_str(), "0110");
+    assert_eq!(de39(&again), "00");
+    assert_eq!(again.get(38), first.get(38), "same approval code");
+    // The same key again, even as a plain 0100.
+    let third = c.call(&purchase(PAN_OK, 5_000, "840", &s)).await;
+    assert_eq!(third.get(38), first.get(38));
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(20_000));
+    // A decline repeated stays the same decline.
+    let s2 = stan();
+    let d1 = c.call(&purchase(PAN_LOST, 100, "840", &s2)).await;
+    let mut rep = purchase(PAN_LOST, 100, "840", &s2);
+    rep.set_mti("0101".parse().unwrap());
+    let d2 = c.call(&rep).await;
+    assert_eq!((de39(&d1), de39(&d2)), ("41", "41"));
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn full_and_partial_reversals_release_the_hold() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let s1 = stan();
+    assert_eq!(de39(&c.call(&purchase(PAN_OK, 10_000, "840", &s1)).await), "00");
+    let s2 = stan();
+    assert_eq!(de39(&c.call(&purchase(PAN_OK, 4_000, "840", &s2)).await), "00");
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(11_000));
+
+    let full = request("0400", PAN_OK, "000000", 10_000, "840", &stan()).with(90, de90("0100", &s1));
+    let r = c.call(&full).await;
+    assert_eq!((r.mti().as_str(), de39(&r)), ("0410", "00"));
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(21_000));
+
+    // Partial: keep 1.50 of the 40.00.
+    let de95 = format!("{:012}{:012}C00000000C00000000", 150, 150);
+    let partial = request("0420", PAN_OK, "000000", 4_000, "840", &stan())
+        .with(90, de90("0100", &s2))
+        .with(95, de95);
+    let r = c.call(&partial).await;
+    assert_eq!((r.mti().as_str(), de39(&r)), ("0430", "00"));
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_850));
+    // A repeated reversal changes nothing.
+    let mut again = full.clone();
+    again.set_mti("0401".parse().unwrap());
+    assert_eq!(de39(&c.call(&again).await), "00");
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_850));
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn reversal_before_original_places_no_hold() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let s = stan();
+    let rev = request("0400", PAN_OK, "000000", 7_000, "840", &stan()).with(90, de90("0100", &s));
+    assert_eq!(de39(&c.call(&rev).await), "00");
+    let late = c.call(&purchase(PAN_OK, 7_000, "840", &s)).await;
+    assert_eq!(de39(&late), "12");
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(25_000));
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn advices_are_recorded_and_acknowledged() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    // A stand-in approval: force-posted.
+    let adv = request("0120", PAN_OK, "000000", 2_500, "840", &stan()).with(39, "00");
+    let r = c.call(&adv).await;
+    assert_eq!((r.mti().as_str(), de39(&r)), ("0130", "00"));
+    // A completion of an approved authorization, for a different amount.
+    let s = stan();
+    assert_eq!(de39(&c.call(&purchase(PAN_OK, 5_000, "840", &s)).await), "00");
+    let completion = request("0220", PAN_OK, "000000", 4_500, "840", &stan()).with(90, de90("0100", &s));
+    let r = c.call(&completion).await;
+    assert_eq!((r.mti().as_str(), de39(&r)), ("0230", "00"));
+    // 250.00 - 25.00 (advice) - 45.00 (captured; the rest of the hold released).
+    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(18_000));
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn network_management_echo_sign_on_cutover() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    for code in ["001", "301", "002"] {
+        let r = c.call(&network(code, &stan())).await;
+        assert_eq!((r.mti().as_str(), de39(&r), r.get_str(70)), ("0810", "00", Some(code)));
+    }
+    let before = c.call(&network("301", &stan())).await.get_str(15).unwrap().to_owned();
+    let cut = c.call(&network("201", &stan())).await;
+    assert_eq!(de39(&cut), "00");
+    let next = gw.core().business_date().today();
+    assert_eq!(cut.get_str(15).unwrap(), format!("{:02}{:02}", next.month(), next.day()));
+    assert_ne!(cut.get_str(15).unwrap(), before);
+    // Later messages carry the new date.
+    let r = c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
+    assert_eq!(r.get(15), cut.get(15));
+    assert_eq!(de39(&c.call(&network("999", &stan())).await), "12");
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn format_error_answers_30_and_the_connection_stays_up() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    // A valid 0100 cut short after DE 11: MTI and STAN readable, DE 12 truncated.
+    let s = stan();
+    let full = purchase(PAN_OK, 100, "840", &s).encode(spec()).unwrap();
+    let mut cut = full.clone();
+    cut.truncate(full.len() - 20);
+    c.send_raw(&cut).await;
+    let r = c.recv().await;
+    assert_eq!((r.mti().as_str(), de39(&r), r.get_str(11)), ("0110", "30", Some(s.as_str())));
+    // Garbage whose MTI cannot be read: logged, not answered; the connection stays up.
+    c.send_raw(b"\xFF\xFFnot iso").await;
+    let r = c.call(&network("301", &stan())).await;
+    assert_eq!(de39(&r), "00");
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn oversize_frame_closes_the_connection() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    use tokio::io::AsyncWriteExt;
+    c.stream.write_all(&[0xFF, 0xFF, 0, 0]).await.unwrap();
+    assert!(c.recv_raw().await.is_none(), "closed without an answer");
+    // Others are unaffected.
+    let mut d = Client::connect(gw.addr()).await;
+    assert_eq!(de39(&d.call(&network("301", &stan())).await), "00");
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn five_hundred_in_flight_on_one_connection() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let mut sent = HashMap::new();
+    let mut wire = Vec::new();
+    for i in 0..500u64 {
+        let s = stan();
+        // A mix: small approvals, echoes, declines.
+        let m = match i % 3 {
+            0 => purchase(PAN_OK, 1, "840", &s),
+            1 => network("301", &s),
+            _ => purchase(PAN_LOST, 1, "840", &s),
+        };
+        let body = m.encode(spec()).unwrap();
+        wire.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&body);
+        sent.insert(s, (m.mti().response(), if i % 3 == 2 { "41" } else { "00" }));
+    }
+    use tokio::io::AsyncWriteExt;
+    c.stream.write_all(&wire).await.unwrap();
+    for _ in 0..500 {
+        let r = c.recv().await;
+        let s = r.get_str(11).unwrap().to_owned();
+        let (mti, code) = sent.remove(&s).expect("a response to a request we sent, once");
+        assert_eq!((r.mti(), de39(&r)), (mti, code));
+    }
+    assert!(sent.is_empty());
+    let approved = 500 / 3 + 1;
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(25_000 - approved)
+    );
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn admin_reports_ready_and_metrics() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
+    let (status, _) = http_get(gw.admin, "/healthz").await;
+    assert_eq!(status, 200);
+    let (status, body) = http_get(gw.admin, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, m) = http_get(gw.admin, "/metrics").await;
+    assert!(m.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 1"), "{m}");
+    assert!(m.contains("gateway_rate_set_info{version=\"file-"), "{m}");
+    assert!(m.contains("gateway_business_date{date="), "{m}");
+    assert!(m.contains("gateway_connections 1"), "{m}");
+    gw.drain().await;
+}
