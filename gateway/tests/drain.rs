@@ -1,0 +1,85 @@
+//! Graceful drain of the real binary: SIGTERM while requests are in flight; every request
+//! read is answered, the connection then closes, and the process exits 0.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+async fn wait_ready(admin: SocketAddr) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        if let Ok(s) = tokio::net::TcpStream::connect(admin).await {
+            drop(s);
+            if http_get(admin, "/readyz").await.0 == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gateway not ready within 30 s");
+}
+
+#[tokio::test]
+async fn sigterm_answers_every_request_in_flight_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    std::fs::write(&cfg, embedded_config_text(dir.path())).unwrap();
+    let (listen, admin) = (free_addr(), free_addr());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen", &listen.to_string(), "--admin", &admin.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(admin).await;
+
+    let mut c = Client::connect(listen).await;
+    let mut wire = Vec::new();
+    let mut sent = HashSet::new();
+    for _ in 0..300 {
+        let s = stan();
+        let body = purchase(PAN_OK, 1, "840", &s).encode(spec()).unwrap();
+        wire.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&body);
+        sent.insert(s);
+    }
+    c.stream.write_all(&wire).await.unwrap();
+    // The first answer shows the server is reading; the rest are in flight now.
+    let first = c.recv().await;
+    assert!(sent.remove(first.get_str(11).unwrap()));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut after_kill = 0;
+    while let Some(body) = c.recv_raw().await {
+        after_kill += 1;
+        let r = iso8583::decode(spec(), &body).unwrap();
+        assert_eq!(r.text(39).as_deref(), Some("00"));
+        assert!(sent.remove(r.text(11).unwrap().as_ref()), "answered once");
+    }
+    assert!(sent.is_empty(), "{} requests unanswered", sent.len());
+    eprintln!("{after_kill} answers arrived after SIGTERM");
+    let until = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "gateway did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(code.success(), "exit status {code}");
+}
