@@ -109,6 +109,14 @@ impl RateCache {
         cache
     }
 
+    /// Replaces the snapshot by hand (tests, benches, a source of the caller's own) and counts
+    /// it as confirmed now. A Redis or file source will replace it again on its next change.
+    pub fn install(&self, set: impl Into<Arc<RateSet>>) {
+        self.shared.install_arc(set.into());
+        self.shared.confirm();
+        self.shared.observe(SourceState::Live, None);
+    }
+
     /// The set currently served, if any. Never waits.
     pub fn snapshot(&self) -> Option<Arc<RateSet>> {
         self.shared.current.load_full()
@@ -207,9 +215,13 @@ impl RateCache {
 impl Shared {
     /// Swaps in a new set (one atomic store) and counts the load.
     pub(crate) fn install(&self, set: RateSet) {
+        self.install_arc(Arc::new(set));
+    }
+
+    fn install_arc(&self, set: Arc<RateSet>) {
         tracing::info!(source = %self.source, version = set.version(), pairs = set.pairs().len(),
             "rate set loaded");
-        self.current.store(Some(Arc::new(set)));
+        self.current.store(Some(set));
         self.loads.fetch_add(1, Ordering::Relaxed);
     }
 
