@@ -36,7 +36,10 @@ async fn missed_deadline_answers_91_and_leaves_no_hold() {
     }
     let missed = answers.values().filter(|c| *c == "91").count();
     let approved = answers.values().filter(|c| *c == "00").count() as i64;
-    assert!(missed > 0, "the 1 ms deadline was never missed: {answers:?}");
+    assert!(
+        missed > 0,
+        "the 1 ms deadline was never missed: {answers:?}"
+    );
     assert_eq!(missed as i64 + approved, 200, "only 00 or 91: {answers:?}");
 
     // Let the voids land, then read what the ledger recorded for every request.
@@ -44,14 +47,26 @@ async fn missed_deadline_answers_91_and_leaves_no_hold() {
     let store = gw.core().store();
     for s in &sent {
         let key = NetworkKey::new(ACQUIRER, s, DE7).unwrap();
-        let d = store.decision(&key).await.unwrap().expect("a recorded decision");
-        assert_eq!(d.response_code.as_str(), answers[s], "STAN {s}: answer = record");
+        let d = store
+            .decision(&key)
+            .await
+            .unwrap()
+            .expect("a recorded decision");
+        assert_eq!(
+            d.response_code.as_str(),
+            answers[s],
+            "STAN {s}: answer = record"
+        );
     }
     let wallets = store.export_balances().await.unwrap();
     let usd = wallets
         .iter()
         .find(|w| w.account_id == "A-1001" && w.currency == "USD")
         .unwrap();
-    assert_eq!(usd.held_minor, approved * 10, "holds only for the 00 answers");
+    assert_eq!(
+        usd.held_minor,
+        approved * 10,
+        "holds only for the 00 answers"
+    );
     gw.drain().await;
 }

@@ -12,7 +12,10 @@ use common::*;
 use tokio::io::AsyncWriteExt;
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 async fn wait_ready(admin: SocketAddr) {
@@ -38,7 +41,12 @@ async fn sigterm_answers_every_request_in_flight_and_exits_0() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["serve", "--config"])
         .arg(&cfg)
-        .args(["--listen", &listen.to_string(), "--admin", &admin.to_string()])
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

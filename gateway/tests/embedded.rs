@@ -19,7 +19,9 @@ async fn start() -> (Running, tempfile::TempDir) {
 }
 
 async fn balance(c: &mut Client, pan: &str) -> OwnedMessage {
-    let r = c.call(&request("0100", pan, "310000", 0, "410", &stan())).await;
+    let r = c
+        .call(&request("0100", pan, "310000", 0, "410", &stan()))
+        .await;
     assert_eq!(de39(&r), "00");
     r
 }
@@ -35,15 +37,26 @@ async fn approve_in_the_transaction_currency() {
     assert_eq!(de39(&r), "00");
     let code = r.get_str(38).unwrap();
     assert_eq!(code.len(), 6);
-    assert!(code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
-    assert!(!r.has(6) && !r.has(10) && !r.has(51), "no conversion when USD covers it");
+    assert!(code
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    assert!(
+        !r.has(6) && !r.has(10) && !r.has(51),
+        "no conversion when USD covers it"
+    );
     for n in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
         assert_eq!(r.get(n), req.get(n), "DE {n} echoed");
     }
     let bd = gw.core().business_date().today();
-    assert_eq!(r.get_str(15).unwrap(), format!("{:02}{:02}", bd.month(), bd.day()));
+    assert_eq!(
+        r.get_str(15).unwrap(),
+        format!("{:02}{:02}", bd.month(), bd.day())
+    );
     // The hold shows in the balance: 250.00 - 10.00.
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_000));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(24_000)
+    );
     gw.drain().await;
 }
 
@@ -54,11 +67,9 @@ async fn fx_approval_matches_fx_rates_convert() {
     // 300.00 USD > the 250.00 USD wallet: paid from KRW at the fee-free rate.
     let r = c.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
     assert_eq!(de39(&r), "00");
-    let set = fx_rates::RateSet::from_csv(
-        &std::fs::read_to_string(data("rates.csv")).unwrap(),
-        "test",
-    )
-    .unwrap();
+    let set =
+        fx_rates::RateSet::from_csv(&std::fs::read_to_string(data("rates.csv")).unwrap(), "test")
+            .unwrap();
     let usd = fx_rates::currency("USD").unwrap();
     let krw = fx_rates::currency("KRW").unwrap();
     let conv = fx_rates::convert(&set, 30_000, usd, krw, &Default::default()).unwrap();
@@ -93,13 +104,19 @@ async fn declines_for_each_reason() {
         (purchase(PAN_KRW_ONLY, 2_000_000, "410", &stan()), "51"),
         (request("0100", PAN_OK, "200000", 100, "840", &stan()), "12"),
         (purchase(PAN_OK, 0, "840", &stan()), "13"),
-        ({
-            let mut m = purchase(PAN_OK, 100, "840", &stan());
-            m.remove(32);
-            m
-        }, "30"),
+        (
+            {
+                let mut m = purchase(PAN_OK, 100, "840", &stan());
+                m.remove(32);
+                m
+            },
+            "30",
+        ),
         // Cash works like a purchase.
-        (request("0200", PAN_USD_HOME, "010000", 2_000, "840", &stan()), "00"),
+        (
+            request("0200", PAN_USD_HOME, "010000", 2_000, "840", &stan()),
+            "00",
+        ),
     ];
     for (req, want) in cases {
         let r = c.call(&req).await;
@@ -140,7 +157,10 @@ async fn repeats_get_the_stored_answer_and_no_second_hold() {
     // The same key again, even as a plain 0100.
     let third = c.call(&purchase(PAN_OK, 5_000, "840", &s)).await;
     assert_eq!(third.get(38), first.get(38));
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(20_000));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(20_000)
+    );
     // A decline repeated stays the same decline.
     let s2 = stan();
     let d1 = c.call(&purchase(PAN_LOST, 100, "840", &s2)).await;
@@ -156,15 +176,28 @@ async fn full_and_partial_reversals_release_the_hold() {
     let (gw, _d) = start().await;
     let mut c = Client::connect(gw.addr()).await;
     let s1 = stan();
-    assert_eq!(de39(&c.call(&purchase(PAN_OK, 10_000, "840", &s1)).await), "00");
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 10_000, "840", &s1)).await),
+        "00"
+    );
     let s2 = stan();
-    assert_eq!(de39(&c.call(&purchase(PAN_OK, 4_000, "840", &s2)).await), "00");
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(11_000));
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 4_000, "840", &s2)).await),
+        "00"
+    );
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(11_000)
+    );
 
-    let full = request("0400", PAN_OK, "000000", 10_000, "840", &stan()).with(90, de90("0100", &s1));
+    let full =
+        request("0400", PAN_OK, "000000", 10_000, "840", &stan()).with(90, de90("0100", &s1));
     let r = c.call(&full).await;
     assert_eq!((r.mti().as_str(), de39(&r)), ("0410", "00"));
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(21_000));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(21_000)
+    );
 
     // Partial: keep 1.50 of the 40.00.
     let de95 = format!("{:012}{:012}C00000000C00000000", 150, 150);
@@ -173,12 +206,18 @@ async fn full_and_partial_reversals_release_the_hold() {
         .with(95, de95);
     let r = c.call(&partial).await;
     assert_eq!((r.mti().as_str(), de39(&r)), ("0430", "00"));
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_850));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(24_850)
+    );
     // A repeated reversal changes nothing.
     let mut again = full.clone();
     again.set_mti("0401".parse().unwrap());
     assert_eq!(de39(&c.call(&again).await), "00");
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(24_850));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(24_850)
+    );
     gw.drain().await;
 }
 
@@ -191,7 +230,10 @@ async fn reversal_before_original_places_no_hold() {
     assert_eq!(de39(&c.call(&rev).await), "00");
     let late = c.call(&purchase(PAN_OK, 7_000, "840", &s)).await;
     assert_eq!(de39(&late), "12");
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(25_000));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(25_000)
+    );
     gw.drain().await;
 }
 
@@ -205,12 +247,19 @@ async fn advices_are_recorded_and_acknowledged() {
     assert_eq!((r.mti().as_str(), de39(&r)), ("0130", "00"));
     // A completion of an approved authorization, for a different amount.
     let s = stan();
-    assert_eq!(de39(&c.call(&purchase(PAN_OK, 5_000, "840", &s)).await), "00");
-    let completion = request("0220", PAN_OK, "000000", 4_500, "840", &stan()).with(90, de90("0100", &s));
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 5_000, "840", &s)).await),
+        "00"
+    );
+    let completion =
+        request("0220", PAN_OK, "000000", 4_500, "840", &stan()).with(90, de90("0100", &s));
     let r = c.call(&completion).await;
     assert_eq!((r.mti().as_str(), de39(&r)), ("0230", "00"));
     // 250.00 - 25.00 (advice) - 45.00 (captured; the rest of the hold released).
-    assert_eq!(available(&balance(&mut c, PAN_OK).await, "840"), Some(18_000));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(18_000)
+    );
     gw.drain().await;
 }
 
@@ -220,13 +269,24 @@ async fn network_management_echo_sign_on_cutover() {
     let mut c = Client::connect(gw.addr()).await;
     for code in ["001", "301", "002"] {
         let r = c.call(&network(code, &stan())).await;
-        assert_eq!((r.mti().as_str(), de39(&r), r.get_str(70)), ("0810", "00", Some(code)));
+        assert_eq!(
+            (r.mti().as_str(), de39(&r), r.get_str(70)),
+            ("0810", "00", Some(code))
+        );
     }
-    let before = c.call(&network("301", &stan())).await.get_str(15).unwrap().to_owned();
+    let before = c
+        .call(&network("301", &stan()))
+        .await
+        .get_str(15)
+        .unwrap()
+        .to_owned();
     let cut = c.call(&network("201", &stan())).await;
     assert_eq!(de39(&cut), "00");
     let next = gw.core().business_date().today();
-    assert_eq!(cut.get_str(15).unwrap(), format!("{:02}{:02}", next.month(), next.day()));
+    assert_eq!(
+        cut.get_str(15).unwrap(),
+        format!("{:02}{:02}", next.month(), next.day())
+    );
     assert_ne!(cut.get_str(15).unwrap(), before);
     // Later messages carry the new date.
     let r = c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
@@ -246,7 +306,10 @@ async fn format_error_answers_30_and_the_connection_stays_up() {
     cut.truncate(full.len() - 20);
     c.send_raw(&cut).await;
     let r = c.recv().await;
-    assert_eq!((r.mti().as_str(), de39(&r), r.get_str(11)), ("0110", "30", Some(s.as_str())));
+    assert_eq!(
+        (r.mti().as_str(), de39(&r), r.get_str(11)),
+        ("0110", "30", Some(s.as_str()))
+    );
     // Garbage whose MTI cannot be read: logged, not answered; the connection stays up.
     c.send_raw(b"\xFF\xFFnot iso").await;
     let r = c.call(&network("301", &stan())).await;
@@ -284,14 +347,19 @@ async fn five_hundred_in_flight_on_one_connection() {
         let body = m.encode(spec()).unwrap();
         wire.extend_from_slice(&(body.len() as u16).to_be_bytes());
         wire.extend_from_slice(&body);
-        sent.insert(s, (m.mti().response(), if i % 3 == 2 { "41" } else { "00" }));
+        sent.insert(
+            s,
+            (m.mti().response(), if i % 3 == 2 { "41" } else { "00" }),
+        );
     }
     use tokio::io::AsyncWriteExt;
     c.stream.write_all(&wire).await.unwrap();
     for _ in 0..500 {
         let r = c.recv().await;
         let s = r.get_str(11).unwrap().to_owned();
-        let (mti, code) = sent.remove(&s).expect("a response to a request we sent, once");
+        let (mti, code) = sent
+            .remove(&s)
+            .expect("a response to a request we sent, once");
         assert_eq!((r.mti(), de39(&r)), (mti, code));
     }
     assert!(sent.is_empty());
@@ -313,7 +381,10 @@ async fn admin_reports_ready_and_metrics() {
     let (status, body) = http_get(gw.admin, "/readyz").await;
     assert_eq!(status, 200, "{body}");
     let (_, m) = http_get(gw.admin, "/metrics").await;
-    assert!(m.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 1"), "{m}");
+    assert!(
+        m.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("gateway_rate_set_info{version=\"file-"), "{m}");
     assert!(m.contains("gateway_business_date{date="), "{m}");
     assert!(m.contains("gateway_connections 1"), "{m}");

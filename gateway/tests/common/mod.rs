@@ -24,7 +24,9 @@ pub const ACQUIRER: &str = "12345";
 pub const DE7: &str = "1125063015";
 
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The embedded-ledger sandbox in `dir`, listening and serving admin on free ports.
@@ -71,7 +73,14 @@ pub fn stan() -> String {
 }
 
 /// A financial request with the usual fields.
-pub fn request(mti: &str, pan: &str, processing: &str, amount: u64, ccy: &str, stan: &str) -> OwnedMessage {
+pub fn request(
+    mti: &str,
+    pan: &str,
+    processing: &str,
+    amount: u64,
+    ccy: &str,
+    stan: &str,
+) -> OwnedMessage {
     let mut m = OwnedMessage::new(mti.parse().unwrap());
     m.set(2, pan)
         .set(3, processing)
@@ -181,6 +190,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }

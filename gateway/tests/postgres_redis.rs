@@ -1,0 +1,163 @@
+//! The switch with the PostgreSQL ledger and Redis rates, over real TCP: two instances share
+//! the ledger (active-active), rates come from a set published to Redis.
+//!
+//! Needs `TEST_DATABASE_URL` and `TEST_REDIS_URL` (defaults: the local standard ports). When a
+//! server cannot be reached the test fails if `CI` is set, else it prints a skip line.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use gateway::app;
+use ledger::Store;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn skip_or_fail(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} unreachable and CI is set");
+    }
+    eprintln!("SKIP postgres_redis: {what} unreachable (set TEST_DATABASE_URL / TEST_REDIS_URL)");
+}
+
+#[tokio::test]
+async fn flows_over_postgres_and_redis_with_two_instances() {
+    let redis_url = env_or("TEST_REDIS_URL", "redis://127.0.0.1:6379/");
+    let pg_url = env_or(
+        "TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let unique = format!(
+        "{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let namespace = format!("gwtest{unique}");
+    let schema = format!("gw_test_{unique}");
+
+    // Publish the test rates under a namespace of our own.
+    let csv = std::fs::read_to_string(data("rates.csv")).unwrap();
+    let set = fx_rates::RateSet::from_csv(&csv, "test").unwrap();
+    let mut publisher = match tokio::time::timeout(
+        Duration::from_secs(5),
+        fx_rates::Publisher::connect(&redis_url, &namespace, Duration::from_secs(600)),
+    )
+    .await
+    {
+        Ok(Ok(p)) => p,
+        _ => return skip_or_fail("Redis"),
+    };
+    publisher.publish(&set).await.expect("publish");
+    if tokio_postgres_reachable(&pg_url).await.is_err() {
+        return skip_or_fail("PostgreSQL");
+    }
+
+    let text = format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+[log]
+level = "warn"
+[ledger]
+postgres = "{pg_url}"
+schema = "{schema}"
+seed = "{cards}"
+pan_key = "gateway-integration-test-pan-key-0123456789"
+[rates]
+redis = "{redis_url}"
+namespace = "{namespace}"
+[[listener]]
+name = "test"
+address = "127.0.0.1:0"
+"#,
+        cards = data("cards.json").display(),
+    );
+    let a = app::start(parse_config(&text)).await.expect("instance A");
+    let b = app::start(parse_config(&text))
+        .await
+        .expect("instance B (seed skipped: not empty)");
+    let mut ca = Client::connect(a.addr()).await;
+    let mut cb = Client::connect(b.addr()).await;
+
+    // Approval on A; its repeat on B gets the stored answer.
+    let s = stan();
+    let first = ca.call(&purchase(PAN_OK, 1_000, "840", &s)).await;
+    assert_eq!(de39(&first), "00");
+    let mut repeat = purchase(PAN_OK, 1_000, "840", &s);
+    repeat.set_mti("0101".parse().unwrap());
+    let again = cb.call(&repeat).await;
+    assert_eq!((de39(&again), again.get(38)), ("00", first.get(38)));
+
+    // FX through the Redis rate set, checked against fx-rates' own conversion.
+    let r = cb.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
+    assert_eq!(de39(&r), "00");
+    let conv = fx_rates::convert(
+        &set,
+        30_000,
+        fx_rates::currency("USD").unwrap(),
+        fx_rates::currency("KRW").unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(r.get_str(6).unwrap(), format!("{:012}", conv.amount_minor));
+    assert_eq!(r.get_str(10).unwrap(), conv.de10.as_str());
+    assert_eq!(r.get_str(51), Some("410"));
+
+    // Declines, reversal, balance.
+    assert_eq!(
+        de39(&ca.call(&purchase(PAN_STOLEN, 100, "840", &stan())).await),
+        "43"
+    );
+    assert_eq!(
+        de39(
+            &ca.call(&purchase(PAN_KRW_ONLY, 2_000_000, "410", &stan()))
+                .await
+        ),
+        "51"
+    );
+    let rev = request("0400", PAN_OK, "000000", 1_000, "840", &stan()).with(90, de90("0100", &s));
+    assert_eq!(de39(&cb.call(&rev).await), "00");
+    let bal = ca
+        .call(&request("0100", PAN_OK, "310000", 0, "410", &stan()))
+        .await;
+    assert_eq!(
+        available(&bal, "840"),
+        Some(25_000),
+        "the reversed hold is released"
+    );
+    assert_eq!(
+        available(&bal, "410"),
+        Some(1_500_000 - conv.amount_minor as i64)
+    );
+    let (status, body) = http_get(a.admin, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+
+    let store = a.core().store().clone();
+    a.drain().await;
+    b.drain().await;
+    if let Store::Postgres(pg) = store {
+        pg.drop_schema().await.expect("drop the test schema");
+    }
+}
+
+async fn tokio_postgres_reachable(url: &str) -> Result<(), ()> {
+    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok((client, conn))) => {
+            tokio::spawn(conn);
+            client
+                .simple_query("select 1")
+                .await
+                .map(|_| ())
+                .map_err(|_| ())
+        }
+        _ => Err(()),
+    }
+}
