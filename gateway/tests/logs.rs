@@ -1,0 +1,94 @@
+//! Nothing secret in any log line at any level: the real binary at `trace` with JSON logs,
+//! driven through approvals, declines, a format error carrying a PAN and a drain; its log
+//! must hold the masked PAN and never the full one, nor the PAN key.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trace_level_json_logs_hold_no_card_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    let text = embedded_config_text(dir.path())
+        .replace("level = \"warn\"", "level = \"trace\"\nformat = \"json\"");
+    std::fs::write(&cfg, text).unwrap();
+    let (listen, admin) = (free_addr(), free_addr());
+    let log_path = dir.path().join("gateway.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut c = loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(listen).await {
+            break Client { stream: s };
+        }
+        assert!(Instant::now() < until, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 100, "840", &stan())).await),
+        "00"
+    );
+    let with_track = purchase(PAN_OK, 100, "840", &stan())
+        .with(35, "4761739001010010=29121010000012300000")
+        .with(52, vec![0x12u8, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0]);
+    assert_eq!(de39(&c.call(&with_track).await), "00");
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_LOST, 100, "840", &stan())).await),
+        "41"
+    );
+    let body = purchase(PAN_OK, 100, "840", &stan())
+        .encode(spec())
+        .unwrap();
+    c.send_raw(&body[..body.len() - 20]).await;
+    assert_eq!(de39(&c.recv().await), "30");
+    let _ = http_get(admin, "/metrics").await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("476173******0010"),
+        "masked PAN is logged: {log}"
+    );
+    for secret in [
+        PAN_OK,
+        PAN_LOST,
+        "29121010000012300000",
+        "123456789ABCDEF0",
+        "gateway-integration-test-pan-key",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+}

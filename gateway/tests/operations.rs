@@ -1,0 +1,105 @@
+//! Operations: the per-listener connection limit, SIGHUP-style reload of limits and rates,
+//! and config errors naming the key at fault from the binary.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use gateway::app;
+
+#[tokio::test]
+async fn connection_limit_refuses_the_extra_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        embedded_config_text(dir.path()).replace("[limits]", "[limits]\nmax_connections = 2");
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    let mut a = Client::connect(gw.addr()).await;
+    let mut b = Client::connect(gw.addr()).await;
+    assert_eq!(de39(&a.call(&network("301", &stan())).await), "00");
+    assert_eq!(de39(&b.call(&network("301", &stan())).await), "00");
+    let mut extra = Client::connect(gw.addr()).await;
+    extra.send(&network("301", &stan())).await;
+    assert!(
+        extra.recv_raw().await.is_none(),
+        "third connection closed unanswered"
+    );
+    drop(a);
+    // Once one leaves, a new one is served.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut c = Client::connect(gw.addr()).await;
+        c.send(&network("301", &stan())).await;
+        if c.recv_raw().await.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "slot never freed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn reload_applies_limits_and_a_new_rates_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let rates = dir.path().join("rates.csv");
+    std::fs::write(&rates, "base,quote,rate\nUSD,KRW,1385.20\n").unwrap();
+    let text = embedded_config_text(dir.path()).replace(
+        &data("rates.csv").display().to_string(),
+        &rates.display().to_string(),
+    );
+    let mut gw = app::start(parse_config(&text)).await.unwrap();
+    let mut c = Client::connect(gw.addr()).await;
+    let r = c.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
+    assert_eq!(r.get_str(6), Some("000000415560"));
+
+    // A new rates file and tighter limits.
+    let rates2 = dir.path().join("rates2.csv");
+    std::fs::write(&rates2, "base,quote,rate\nUSD,KRW,1400\n").unwrap();
+    let text2 = text
+        .replace(&rates.display().to_string(), &rates2.display().to_string())
+        .replace("[limits]", "[limits]\nmax_connections = 7");
+    let changed = gw.reload(parse_config(&text2)).await.unwrap();
+    assert_eq!(changed, vec!["limits", "rates"]);
+    assert_eq!(gw.shared().limits.load().max_connections, 7);
+    // 300.00 USD again exceeds the USD wallet: converted at the new rate.
+    let r = c.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
+    assert_eq!(r.get_str(6), Some("000000420000"), "300.00 USD at 1400");
+    gw.drain().await;
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let text = embedded_config_text(dir.path()) + "framing = \"binary3\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listener[0].framing"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn check_config_hides_the_pan_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, embedded_config_text(dir.path())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("[[listener]]"), "{shown}");
+    assert!(
+        !shown.contains("gateway-integration-test-pan-key"),
+        "{shown}"
+    );
+}
