@@ -1,0 +1,54 @@
+//! A conversion on the authorization path allocates nothing: a counting global allocator
+//! sees zero allocations across many `RateCache::convert` calls.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fx_rates::{currency, CacheOptions, RateCache, RateSet};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn cache_convert_does_not_allocate() {
+    let set = RateSet::from_csv("base,quote,rate\nUSD,KRW,1385.20\nEUR,USD,1.085\n", "v").unwrap();
+    let cache = RateCache::from_set(
+        set,
+        CacheOptions {
+            max_age: Some(std::time::Duration::from_secs(60)),
+            ..CacheOptions::default()
+        },
+    );
+    let (usd, krw, eur) = (
+        currency("USD").unwrap(),
+        currency("KRW").unwrap(),
+        currency("EUR").unwrap(),
+    );
+    // Warm up anything lazily initialised (the numeric index, the clock).
+    cache.convert(1, eur, krw).unwrap();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut total = 0u64;
+    for amount in 1..1000u64 {
+        total += cache.convert(amount, usd, krw).unwrap().amount_minor;
+        total += cache.convert(amount, krw, usd).unwrap().amount_minor;
+        total += cache.convert(amount, eur, krw).unwrap().amount_minor;
+        total += cache.convert(amount, krw, krw).unwrap().amount_minor;
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert!(total > 0);
+    assert_eq!(after - before, 0, "convert allocated {} times", after - before);
+}
