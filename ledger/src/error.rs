@@ -53,7 +53,7 @@ pub enum LedgerError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (after retries of serialization failures and deadlocks).
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", pg_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// Opening the store's files failed.
     #[error("io: {0}")]
@@ -73,6 +73,15 @@ impl LedgerError {
             table,
             reason: reason.into(),
         }
+    }
+}
+
+/// tokio-postgres shows a server error as "db error"; the SQLSTATE and message are what an
+/// operator needs. Server messages quote no parameters (the ledger never sends PANs anyway).
+fn pg_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
 }
 

@@ -83,6 +83,26 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
     })
 }
 
+/// The account an operation will lock, found without locking, so that a batch can take all
+/// its locks up front in one order (no deadlock between batches of different connections).
+pub(crate) async fn account_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Option<String>> {
+    let by_key = |d: Option<Decision>| d.and_then(|d| d.account_id);
+    Ok(match op {
+        Op::Authorize(r) => t
+            .card(&ctx.hasher.hash(&r.pan))
+            .await?
+            .map(|c| c.account_id),
+        Op::Advise(r) => t
+            .card(&ctx.hasher.hash(&r.pan))
+            .await?
+            .map(|c| c.account_id),
+        Op::Reverse(r) => by_key(t.decision(&r.original).await?),
+        Op::Capture(r) => by_key(t.decision(&r.original).await?),
+        Op::VoidTimedOut { key, .. } => by_key(t.decision(key).await?),
+        Op::Expire { .. } | Op::Seed(_) => None,
+    })
+}
+
 fn replay(mut d: Decision) -> Decision {
     d.replayed = true;
     d

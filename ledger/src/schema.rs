@@ -3,7 +3,8 @@
 //! PostgreSQL-only types, so it runs unchanged on SQLite, PostgreSQL, CockroachDB and
 //! YugabyteDB (checked against their documented SQL on paper, not on a running cluster).
 
-/// Tables and indexes, idempotent (`IF NOT EXISTS`).
+/// Tables and indexes, idempotent (`IF NOT EXISTS`). The embedded store appends
+/// [`SQLITE_TABLE_SUFFIX`] to the `CREATE TABLE` statements.
 pub(crate) const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
@@ -63,5 +64,12 @@ pub(crate) const TABLES: &[&str] = &[
         created_us BIGINT NOT NULL,
         expires_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
-    "CREATE INDEX IF NOT EXISTS holds_original ON holds (original_key)",
+    // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
+    // 20.2+ and YugabyteDB all support partial indexes).
+    "CREATE INDEX IF NOT EXISTS holds_original ON holds (original_key) \
+     WHERE original_key IS NOT NULL",
 ];
+
+/// SQLite only: every table has a text primary key, so without the hidden rowid each insert
+/// writes one b-tree instead of two (the rowid table and the primary-key index).
+pub(crate) const SQLITE_TABLE_SUFFIX: &str = " WITHOUT ROWID";

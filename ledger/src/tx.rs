@@ -19,6 +19,9 @@ pub(crate) trait Tx {
     /// The account's wallets, locked against concurrent writers until the end of the
     /// transaction when `lock` (PostgreSQL `FOR UPDATE`; SQLite has one writer anyway).
     async fn wallets(&mut self, account_id: &str, lock: bool) -> Result<Vec<Wallet>>;
+    /// Locks the wallets of `account_ids` (sorted, distinct) until the end of the
+    /// transaction: a batch takes all its locks up front, in one global order.
+    async fn lock_accounts(&mut self, account_ids: &[String]) -> Result<()>;
     /// Creates a wallet (advices may post in a currency the account had no wallet for).
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()>;
     /// Writes a wallet's balance and held amount.

@@ -32,6 +32,8 @@ pub const DEFAULT_MAX_BATCH: usize = 512;
 /// Default depth of the writer queue before callers get [`LedgerError::Backpressure`].
 pub const DEFAULT_QUEUE_DEPTH: usize = 8192;
 
+const STATEMENT_CACHE: usize = 64;
+
 /// Tuning of the embedded store.
 #[derive(Clone, Debug)]
 pub struct EmbeddedOptions {
@@ -99,6 +101,9 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Room for every statement the ledger uses (about 25): the default 16 would evict and
+    // re-prepare on every request.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -122,10 +127,14 @@ impl EmbeddedStore {
         }
         let conn = open_connection(&path)?;
         for ddl in crate::schema::TABLES {
-            conn.execute(ddl, [])?;
+            if ddl.starts_with("CREATE TABLE") {
+                conn.execute(&format!("{ddl}{}", crate::schema::SQLITE_TABLE_SUFFIX), [])?;
+            } else {
+                conn.execute(ddl, [])?;
+            }
         }
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL) WITHOUT ROWID",
             [],
         )?;
         conn.execute(

@@ -180,6 +180,11 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    async fn lock_accounts(&mut self, _account_ids: &[String]) -> Result<()> {
+        // The single writer thread already excludes every other writer.
+        Ok(())
+    }
+
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
         let mut st = self.conn.prepare_cached(&format!(
             "INSERT INTO wallets ({WALLET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \

@@ -19,7 +19,14 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
                 Err(_) => break,
             }
         }
-        let results = run_batch(&conn, &ctx, &batch);
+        let results = match run_batch(&conn, &ctx, &batch, false) {
+            Some(r) => r,
+            // An operation failed: its partial writes are gone with the rolled-back batch;
+            // run the batch again with a savepoint per operation to isolate it.
+            None => run_batch(&conn, &ctx, &batch, true).unwrap_or_else(|| {
+                fail_all(&batch, "operation failed without a savepoint".to_owned())
+            }),
+        };
         // Answers go out only now, after COMMIT (and its fsync) returned.
         for (job, result) in batch.drain(..).zip(results) {
             let _ = job.reply.send(result);
@@ -32,24 +39,42 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn run_batch(conn: &Connection, ctx: &Ctx, batch: &[Job]) -> Vec<Result<Output>> {
-    let fail_all = |e: &dyn std::fmt::Display| {
-        batch
-            .iter()
-            .map(|_| Err(LedgerError::CommitFailed(e.to_string())))
-            .collect()
-    };
+fn fail_all(batch: &[Job], msg: String) -> Vec<Result<Output>> {
+    batch
+        .iter()
+        .map(|_| Err(LedgerError::CommitFailed(msg.clone())))
+        .collect()
+}
+
+/// Runs `batch` in one transaction. Without savepoints (the fast path: they cost a
+/// statement pair and page copies per request) the first failing operation rolls the whole
+/// transaction back and returns `None`; with them, each failure undoes only its own writes.
+fn run_batch(
+    conn: &Connection,
+    ctx: &Ctx,
+    batch: &[Job],
+    savepoints: bool,
+) -> Option<Vec<Result<Output>>> {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        return fail_all(&e);
+        return Some(fail_all(batch, e.to_string()));
     }
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
-        // A savepoint per request: one request's error undoes only its own writes.
-        if let Err(e) = exec(conn, "SAVEPOINT op") {
-            let _ = exec(conn, "ROLLBACK");
-            return fail_all(&e);
+        if savepoints {
+            if let Err(e) = exec(conn, "SAVEPOINT op") {
+                let _ = exec(conn, "ROLLBACK");
+                return Some(fail_all(batch, e.to_string()));
+            }
         }
         let r = futures::executor::block_on(ops::run(&mut SqliteTx { conn }, ctx, &job.op));
+        if !savepoints {
+            if r.is_err() {
+                let _ = exec(conn, "ROLLBACK");
+                return None;
+            }
+            out.push(r);
+            continue;
+        }
         let end = if r.is_ok() {
             exec(conn, "RELEASE op")
         } else {
@@ -57,13 +82,13 @@ fn run_batch(conn: &Connection, ctx: &Ctx, batch: &[Job]) -> Vec<Result<Output>>
         };
         if let Err(e) = end {
             let _ = exec(conn, "ROLLBACK");
-            return fail_all(&e);
+            return Some(fail_all(batch, e.to_string()));
         }
         out.push(r);
     }
     if let Err(e) = exec(conn, "COMMIT") {
         let _ = exec(conn, "ROLLBACK");
-        return fail_all(&e);
+        return Some(fail_all(batch, e.to_string()));
     }
-    out
+    Some(out)
 }

@@ -204,6 +204,20 @@ impl Tx for PgTx<'_> {
         rows.iter().map(wallet_row).collect()
     }
 
+    async fn lock_accounts(&mut self, account_ids: &[String]) -> Result<()> {
+        if account_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = account_ids.iter().map(String::as_str).collect();
+        self.query(
+            "SELECT 1 FROM wallets WHERE account_id = ANY($1) \
+             ORDER BY account_id, currency FOR UPDATE",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
         self.execute(
             &format!(

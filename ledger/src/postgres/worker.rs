@@ -90,6 +90,18 @@ async fn attempt(
     client
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await?;
+    // Every account the batch will touch, locked now in sorted order: batches on different
+    // connections then queue behind each other instead of deadlocking (PostgreSQL would
+    // only break a deadlock after deadlock_timeout, 1 s by default).
+    let mut accounts = Vec::with_capacity(batch.len());
+    for job in batch {
+        if let Some(a) = ops::account_of(&mut PgTx { client, cache }, ctx, &job.op).await? {
+            accounts.push(a);
+        }
+    }
+    accounts.sort_unstable();
+    accounts.dedup();
+    crate::tx::Tx::lock_accounts(&mut PgTx { client, cache }, &accounts).await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
         client.batch_execute("SAVEPOINT op").await?;
