@@ -74,7 +74,8 @@ pub fn parse_rates_csv(text: &str) -> Result<Vec<Pair>, FxError> {
                     format!(
                         "{base}/{quote} {rate} is inconsistent with {quote}/{base} {other} on \
                          line {other_line}: their product is {}, not 1 within the precision given",
-                        rate * other
+                        rate.checked_mul(other)
+                            .map_or_else(|| "out of range".to_string(), |p| p.to_string())
                     ),
                 ));
             }
@@ -122,7 +123,9 @@ const MAX_INVERSE_GAP: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
 fn inverse_consistent(a: Decimal, b: Decimal) -> bool {
     let tolerance = |r: Decimal| Decimal::new(5, significant_digits(r));
     let allowed = tolerance(a) + tolerance(b) + tolerance(a) * tolerance(b);
-    ((a * b) - Decimal::ONE).abs() <= allowed.min(MAX_INVERSE_GAP)
+    // Two 16-digit rates can multiply past Decimal's range: such a pair is surely inconsistent.
+    a.checked_mul(b)
+        .is_some_and(|p| (p - Decimal::ONE).abs() <= allowed.min(MAX_INVERSE_GAP))
 }
 
 #[cfg(test)]
@@ -191,6 +194,10 @@ mod tests {
         let (line, _) = refused_line("base,quote,rate\nUSD,KRW,1385.2\nKRW,USD,0.0008\n");
         assert_eq!(line, 3);
         let (line, _) = refused_line("base,quote,rate\nUSD,JPY,150\nJPY,USD,0.00668\n");
+        assert_eq!(line, 3);
+        // A product beyond Decimal's range is refused, not a panic.
+        let (line, _) =
+            refused_line("base,quote,rate\nUSD,JPY,9999999999999999\nJPY,USD,9999999999999999\n");
         assert_eq!(line, 3);
     }
 }

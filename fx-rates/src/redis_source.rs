@@ -97,7 +97,10 @@ async fn run(weak: Weak<Shared>, client: ::redis::Client, keys: Keys, opts: Redi
         // Full jitter keeps many gateways from reconnecting in lockstep after an outage.
         let delay = rand::rng().random_range(backoff / 2..=backoff);
         tokio::time::sleep(delay).await;
-        backoff = (backoff * 2).min(opts.backoff_max);
+        backoff = backoff
+            .saturating_mul(2)
+            .min(opts.backoff_max)
+            .max(opts.backoff_min);
     }
 }
 
@@ -113,7 +116,8 @@ async fn follow(
         Ok(c) => c,
         Err(e) => return e,
     };
-    let subscribed = tokio::time::timeout(opts.connect_timeout + opts.response_timeout, async {
+    let bound = opts.connect_timeout.saturating_add(opts.response_timeout);
+    let subscribed = tokio::time::timeout(bound, async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(keys.channel()).await?;
         Ok::<_, FxError>(pubsub)

@@ -50,5 +50,10 @@ fn cache_convert_does_not_allocate() {
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     assert!(total > 0);
-    assert_eq!(after - before, 0, "convert allocated {} times", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "convert allocated {} times",
+        after - before
+    );
 }

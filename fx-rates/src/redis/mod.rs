@@ -33,7 +33,7 @@ pub(crate) async fn connect(
         .set_response_timeout(response_timeout);
     // The outer timeout also bounds DNS and the handshake, whatever the client does inside.
     tokio::time::timeout(
-        connect_timeout + response_timeout,
+        connect_timeout.saturating_add(response_timeout),
         client.get_multiplexed_async_connection_with_config(&config),
     )
     .await
