@@ -197,7 +197,7 @@ impl PgStore {
     pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let n = self.inner.workers.len();
-        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let start = self.route(&op);
         let mut job = worker::Job { op, reply };
         // Round robin, skipping full workers; all full is backpressure.
         for i in 0..n {
@@ -214,6 +214,25 @@ impl PgStore {
         Err(LedgerError::Backpressure {
             capacity: self.inner.capacity,
         })
+    }
+
+    /// The worker for `op`: requests for one card (or one original) go to one connection, so
+    /// the batches of different connections mostly touch different accounts and run in
+    /// parallel instead of queueing on each other's row locks.
+    fn route(&self, op: &Op) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match op {
+            Op::Authorize(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
+            Op::Advise(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
+            Op::Reverse(r) => r.original.hash(&mut h),
+            Op::Capture(r) => r.original.hash(&mut h),
+            Op::VoidTimedOut { key, .. } => key.hash(&mut h),
+            Op::Expire { .. } | Op::Seed(_) => {
+                return self.inner.next.fetch_add(1, Ordering::Relaxed)
+            }
+        }
+        h.finish() as usize
     }
 
     pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {

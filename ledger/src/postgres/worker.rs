@@ -48,6 +48,8 @@ fn whole_batch_retry(e: &LedgerError) -> bool {
 enum Attempt {
     Done(Vec<Result<Output>>),
     Retry(LedgerError),
+    /// An operation failed on the fast path (no savepoints): run again with them.
+    NeedSavepoints,
 }
 
 async fn run_batch(
@@ -57,10 +59,12 @@ async fn run_batch(
     batch: &[Job],
 ) -> Vec<Result<Output>> {
     let mut last = String::new();
+    let mut savepoints = false;
     for _ in 0..MAX_BATCH_ATTEMPTS {
-        match attempt(client, cache, ctx, batch).await {
+        match attempt(client, cache, ctx, batch, savepoints).await {
             Ok(Attempt::Done(out)) => return out,
             Ok(Attempt::Retry(e)) => last = e.to_string(),
+            Ok(Attempt::NeedSavepoints) => savepoints = true,
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 if whole_batch_retry(&e) {
@@ -86,6 +90,7 @@ async fn attempt(
     cache: &mut StmtCache,
     ctx: &Ctx,
     batch: &[Job],
+    savepoints: bool,
 ) -> Result<Attempt> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
@@ -104,6 +109,21 @@ async fn attempt(
     crate::tx::Tx::lock_accounts(&mut PgTx { client, cache }, &accounts).await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
+        if !savepoints {
+            // Fast path: a savepoint per request costs two round trips. Any failure rolls
+            // the batch back and it runs again with savepoints.
+            let r = ops::run(&mut PgTx { client, cache }, ctx, &job.op).await;
+            if let Err(e) = r {
+                client.batch_execute("ROLLBACK").await?;
+                return Ok(if whole_batch_retry(&e) {
+                    Attempt::Retry(e)
+                } else {
+                    Attempt::NeedSavepoints
+                });
+            }
+            out.push(r);
+            continue;
+        }
         client.batch_execute("SAVEPOINT op").await?;
         let mut tries = 0;
         let r = loop {
