@@ -55,6 +55,7 @@ pub(crate) struct Shared {
 
 struct Observed {
     state: SourceState,
+    changes: u64,
     last_error: Option<String>,
     /// Fingerprint of the file last loaded (length, mtime, content hash), file source only.
     pub(crate) file_fingerprint: Option<crate::file_source::Fingerprint>,
@@ -92,6 +93,7 @@ impl RateCache {
                 file,
                 observed: Mutex::new(Observed {
                     state: SourceState::Starting,
+                    changes: 0,
                     last_error: None,
                     file_fingerprint: None,
                 }),
@@ -186,6 +188,7 @@ impl RateCache {
             max_age: s.opts.max_age,
             loads: s.loads.load(Ordering::Relaxed),
             last_error: observed.last_error.clone(),
+            state_changes: observed.changes,
         }
     }
 
@@ -259,6 +262,7 @@ impl Shared {
         }
         let before = o.state;
         o.state = state;
+        o.changes += 1;
         drop(o);
         match (state, error) {
             (SourceState::Live, _) => {

@@ -60,7 +60,6 @@ impl RatePath {
 
 /// An immutable rate set. Built once (from CSV, or from Redis), then only read; every rate a
 /// conversion may need is resolved at build time so that a conversion is one table lookup.
-#[derive(Debug)]
 pub struct RateSet {
     version: Arc<str>,
     pivot: &'static Currency,
@@ -236,6 +235,18 @@ impl RateSet {
             out.push_str(&format!("{},{},{}\n", p.base, p.quote, p.rate));
         }
         out
+    }
+}
+
+impl std::fmt::Debug for RateSet {
+    /// Short on purpose: the resolved matrix holds up to 40 000 entries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateSet")
+            .field("version", &self.version)
+            .field("pivot", &self.pivot.alpha)
+            .field("pairs", &self.pairs.len())
+            .field("currencies", &self.n)
+            .finish()
     }
 }
 

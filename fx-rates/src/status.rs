@@ -49,4 +49,7 @@ pub struct CacheStatus {
     pub loads: u64,
     /// The last refusal or connection error, for operators.
     pub last_error: Option<String>,
+    /// How many times `state` has changed since start (each change is logged once; a flapping
+    /// source shows here).
+    pub state_changes: u64,
 }

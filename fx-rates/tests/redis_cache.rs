@@ -366,6 +366,14 @@ async fn redis_stopped_and_restarted_under_a_reader() {
     let status = cache.status();
     assert_eq!(status.state, SourceState::Live);
     assert!(!status.stale);
+    // Many failed reconnects and polls, but one log per state change: Starting -> Live ->
+    // Unreachable -> (Starting: the restarted server is empty) -> Live.
+    assert!(
+        (3..=4).contains(&status.state_changes),
+        "state changed {} times",
+        status.state_changes
+    );
+    assert!(status.last_error.is_some());
 }
 
 #[tokio::test]
