@@ -24,6 +24,8 @@ const MAX_RATE_TEXT: usize = 40;
 /// Parses the CSV into pairs, checking every row. Blank lines and `#` comments are skipped.
 pub fn parse_rates_csv(text: &str) -> Result<Vec<Pair>, FxError> {
     let err = |line: usize, reason: String| FxError::Csv { line, reason };
+    // A byte-order mark from a spreadsheet export is not part of the header.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = text
         .lines()
         .enumerate()
