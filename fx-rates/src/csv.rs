@@ -143,8 +143,10 @@ mod tests {
 
     #[test]
     fn reads_the_design_example() {
-        let pairs =
-            parse_rates_csv("base,quote,rate\nUSD,KRW,1385.20\n\n# note\nEUR,USD,1.085\n").unwrap();
+        let pairs = parse_rates_csv(
+            "\u{feff}base,quote,rate\r\nUSD,KRW,1385.20\r\n\n# note\nEUR,USD,1.085\n",
+        )
+        .unwrap();
         assert_eq!(pairs.len(), 2);
         assert_eq!(pairs[0].rate.to_string(), "1385.20");
     }
