@@ -21,3 +21,99 @@ suite!(postgres;
     many_tasks_never_overdraw_one_wallet,
     duplicates_racing_on_two_handles_hold_once,
 );
+
+use std::time::Duration;
+
+use ledger::{LedgerError, ResponseCode};
+
+/// Terminates every session of the store under test (named `ledger/<schema>`), as a server
+/// restart or a network cut would, from a separate admin session.
+async fn kill_sessions(schema: &str) -> u64 {
+    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("ledger/{schema}")],
+        )
+        .await
+        .unwrap();
+    rows.len() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connections_are_reopened_and_nothing_is_lost() {
+    let Some(fx) = postgres().await else { return };
+    let s = &fx.store;
+    let first = s.authorize(auth(1, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(first.response_code, ResponseCode::APPROVED);
+    let schema = fx.pg().unwrap().schema().to_owned();
+    // 4 workers + the reader of this handle (the second handle has its own schema sessions
+    // too, named the same).
+    assert!(kill_sessions(&schema).await >= 5);
+    // Requests caught by the cut may fail (with an error, never a false approval); the
+    // store reconnects and decides again.
+    let mut approved = None;
+    for n in 2..40 {
+        match s.authorize(auth(n, PAN_A1, 10_000, "KRW")).await {
+            Ok(d) => {
+                assert_eq!(d.response_code, ResponseCode::APPROVED);
+                approved = Some(n);
+                break;
+            }
+            Err(LedgerError::CommitFailed(_)) | Err(LedgerError::Postgres(_)) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let n = approved.expect("store did not recover");
+    let stored = s.decision(&key(1)).await.unwrap().unwrap();
+    assert_eq!(stored.approval_code, first.approval_code);
+    // Failed attempts left nothing behind; the approvals are both held.
+    let held = wallet(s, "A-1", "KRW").await.held_minor;
+    assert_eq!(held, 20_000, "approved {n}");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queues_are_reported_as_backpressure() {
+    let Some(fx) = postgres_with(|o| {
+        o.connections = 1;
+        o.queue_depth = 1;
+        o.max_batch = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for n in 0..100u32 {
+        let s = fx.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.authorize(auth(3_000 + n, PAN_A3, 100, "KRW")).await
+        }));
+    }
+    let (mut approved, mut refused) = (0i64, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(d) => {
+                assert_eq!(d.response_code, ResponseCode::APPROVED);
+                approved += 1;
+            }
+            Err(LedgerError::Backpressure { capacity: 1 }) => refused += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "a queue of 1 under 100 concurrent requests never filled"
+    );
+    assert_eq!(
+        wallet(&fx.store, "A-3", "KRW").await.held_minor,
+        approved * 100
+    );
+    fx.finish().await;
+}

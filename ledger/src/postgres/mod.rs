@@ -87,6 +87,7 @@ struct Inner {
     reader: Mutex<(Client, StmtCache)>,
     ctx: Ctx,
     schema: String,
+    url: String,
 }
 
 /// Handle on a PostgreSQL ledger. Cheap to clone; clones share the connections.
@@ -104,15 +105,26 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-async fn open_client(url: &str, schema: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+/// Longest any ledger statement may run on the server. A stuck statement (a lock held by a
+/// hung peer, a failing disk) then fails its batch, which is answered with an error the
+/// gateway turns into 91, instead of holding the worker forever.
+pub(crate) const STATEMENT_TIMEOUT_MS: u64 = 10_000;
+
+/// Connects with `search_path` and the statement timeout set. The application name carries
+/// the schema so that an operator (or a test) can tell this store's sessions apart.
+pub(crate) async fn open_client(url: &str, schema: &str) -> Result<Client> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.application_name(format!("ledger/{schema}"));
+    let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "ledger postgres connection ended");
         }
     });
     client
-        .batch_execute(&format!("SET search_path TO {schema}"))
+        .batch_execute(&format!(
+            "SET search_path TO {schema}; SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
+        ))
         .await?;
     Ok(client)
 }
@@ -152,12 +164,17 @@ impl PgStore {
                 format!("connections 1..={MAX_PG_CONNECTIONS}, max_batch and queue_depth > 0"),
             ));
         }
-        let (client, connection) = tokio_postgres::connect(&opts.url, NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "ledger postgres connection ended");
-            }
-        });
+        let client = {
+            let mut config: tokio_postgres::Config = opts.url.parse()?;
+            config.application_name(format!("ledger/{}", opts.schema));
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "ledger postgres connection ended");
+                }
+            });
+            client
+        };
         migrate(&client, &opts.schema).await?;
         let ctx = Ctx {
             hasher,
@@ -168,7 +185,11 @@ impl PgStore {
         for _ in 0..opts.connections {
             let c = open_client(&opts.url, &opts.schema).await?;
             let (tx, rx) = mpsc::channel(opts.queue_depth);
-            tokio::spawn(worker::run(c, rx, ctx.clone(), opts.max_batch));
+            let target = worker::Target {
+                url: opts.url.clone(),
+                schema: opts.schema.clone(),
+            };
+            tokio::spawn(worker::run(target, c, rx, ctx.clone(), opts.max_batch));
             workers.push(tx);
         }
         Ok(PgStore {
@@ -179,13 +200,31 @@ impl PgStore {
                 reader: Mutex::new((client, StmtCache::new())),
                 ctx,
                 schema: opts.schema,
+                url: opts.url,
             }),
         })
     }
 
+    /// The schema this store uses; its sessions are named `ledger/<schema>`.
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// The read connection, reconnected first if it was lost.
+    async fn reader(&self) -> Result<tokio::sync::MutexGuard<'_, (Client, StmtCache)>> {
+        let mut g = self.inner.reader.lock().await;
+        if g.0.is_closed() {
+            *g = (
+                open_client(&self.inner.url, &self.inner.schema).await?,
+                StmtCache::new(),
+            );
+        }
+        Ok(g)
+    }
+
     /// Drops the schema and everything in it (test clean-up).
     pub async fn drop_schema(&self) -> Result<()> {
-        let r = self.inner.reader.lock().await;
+        let r = self.reader().await?;
         r.0.batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {} CASCADE",
             self.inner.schema
@@ -236,25 +275,25 @@ impl PgStore {
     }
 
     pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
-        let mut g = self.inner.reader.lock().await;
+        let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
         ops::balance(&mut PgTx { client, cache }, &self.inner.ctx, &r).await
     }
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
-        let mut g = self.inner.reader.lock().await;
+        let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
         crate::tx::Tx::decision(&mut PgTx { client, cache }, key).await
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
-        let mut g = self.inner.reader.lock().await;
+        let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
         crate::tx::Tx::all_wallets(&mut PgTx { client, cache }).await
     }
 
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
-        let mut g = self.inner.reader.lock().await;
+        let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
         // One snapshot for wallets and holds, or a concurrent commit could look like a
         // violation.
@@ -262,7 +301,8 @@ impl PgStore {
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             .await?;
         let r = ops::invariant_violations(&mut PgTx { client, cache }).await;
-        client.batch_execute("COMMIT").await?;
+        // Read only: end the transaction whatever happened, so the reader stays usable.
+        client.batch_execute("ROLLBACK").await?;
         r
     }
 }

@@ -19,10 +19,33 @@ pub(crate) struct Job {
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<Output>>,
 }
 
-pub(super) async fn run(client: Client, mut rx: mpsc::Receiver<Job>, ctx: Ctx, max_batch: usize) {
+/// Where a worker reconnects to when its connection is lost.
+pub(super) struct Target {
+    pub(super) url: String,
+    pub(super) schema: String,
+}
+
+pub(super) async fn run(
+    target: Target,
+    mut client: Client,
+    mut rx: mpsc::Receiver<Job>,
+    ctx: Ctx,
+    max_batch: usize,
+) {
     let mut cache = StmtCache::new();
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        if client.is_closed() {
+            // A restarted server or a killed session: reconnect once per batch; if that
+            // fails too, this batch fails (errors, never approvals) and the next one retries.
+            match super::open_client(&target.url, &target.schema).await {
+                Ok(c) => {
+                    client = c;
+                    cache.clear();
+                }
+                Err(e) => tracing::warn!(error = %e, "ledger postgres reconnect failed"),
+            }
+        }
         let results = run_batch(&client, &mut cache, &ctx, &batch).await;
         // Answers go out only after COMMIT returned.
         for (job, result) in batch.drain(..).zip(results) {

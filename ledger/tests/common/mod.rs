@@ -116,6 +116,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The PostgreSQL store under test, if this fixture has one.
+    pub fn pg(&self) -> Option<&PgStore> {
+        self.cleanup.as_ref()
+    }
+
     pub async fn finish(self) {
         let v = self.store.invariant_violations().await.unwrap();
         assert!(v.is_empty(), "invariants broken: {v:#?}");
