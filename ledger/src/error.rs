@@ -49,6 +49,10 @@ pub enum LedgerError {
     /// durable (the message of the underlying error).
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// An operation panicked (a bug, or a panicking [`crate::Quoter`]); its batch was rolled
+    /// back and the store keeps running.
+    #[error("ledger operation panicked")]
+    Panicked,
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

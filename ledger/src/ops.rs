@@ -471,7 +471,13 @@ async fn void_timed_out<T: Tx>(
             record(t, d).await
         }
         Some(mut d) if d.response_code.is_approval() && d.kind == DecisionKind::Authorization => {
-            if let Some(mut h) = t.hold(key).await? {
+            // Only an active hold is released: a captured one was completed by the network,
+            // which means our answer did get through after all.
+            if let Some(mut h) = t
+                .hold(key)
+                .await?
+                .filter(|h| h.status == HoldStatus::Active)
+            {
                 release_down_to(t, &mut h, 0).await?;
             }
             d.kind = DecisionKind::TimedOut;

@@ -1,5 +1,6 @@
 //! The single writer thread: group commit.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::Receiver;
 
 use rusqlite::Connection;
@@ -66,7 +67,11 @@ fn run_batch(
                 return Some(fail_all(batch, e.to_string()));
             }
         }
-        let r = futures::executor::block_on(ops::run(&mut SqliteTx { conn }, ctx, &job.op));
+        // A panic (say, in the gateway's Quoter) must not kill the only writer thread.
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            futures::executor::block_on(ops::run(&mut SqliteTx { conn }, ctx, &job.op))
+        }))
+        .unwrap_or(Err(LedgerError::Panicked));
         if !savepoints {
             if r.is_err() {
                 let _ = exec(conn, "ROLLBACK");

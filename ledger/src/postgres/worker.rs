@@ -68,6 +68,16 @@ fn whole_batch_retry(e: &LedgerError) -> bool {
     )
 }
 
+/// Turns a panic inside an operation (say, in the gateway's Quoter) into an error for that
+/// request, so the worker and its connection survive.
+async fn guarded(f: impl std::future::Future<Output = Result<Output>>) -> Result<Output> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(f)
+        .catch_unwind()
+        .await
+        .unwrap_or(Err(LedgerError::Panicked))
+}
+
 enum Attempt {
     Done(Vec<Result<Output>>),
     Retry(LedgerError),
@@ -135,7 +145,7 @@ async fn attempt(
         if !savepoints {
             // Fast path: a savepoint per request costs two round trips. Any failure rolls
             // the batch back and it runs again with savepoints.
-            let r = ops::run(&mut PgTx { client, cache }, ctx, &job.op).await;
+            let r = guarded(ops::run(&mut PgTx { client, cache }, ctx, &job.op)).await;
             if let Err(e) = r {
                 client.batch_execute("ROLLBACK").await?;
                 return Ok(if whole_batch_retry(&e) {
@@ -151,7 +161,7 @@ async fn attempt(
         let mut tries = 0;
         let r = loop {
             tries += 1;
-            let r = ops::run(&mut PgTx { client, cache }, ctx, &job.op).await;
+            let r = guarded(ops::run(&mut PgTx { client, cache }, ctx, &job.op)).await;
             match &r {
                 Err(e) if whole_batch_retry(e) => {
                     client.batch_execute("ROLLBACK").await?;

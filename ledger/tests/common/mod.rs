@@ -32,6 +32,8 @@ impl Quoter for FixedQuoter {
                 version: "test-1".into(),
             }),
             ("JPY", _) => Err(QuoteError::Stale),
+            // A quoter bug, to show that a panic does not take the store down.
+            ("XPT", _) => panic!("test quoter panics on XPT"),
             _ => Err(QuoteError::Missing {
                 from: from.into(),
                 to: to.into(),

@@ -403,3 +403,13 @@ pub async fn duplicates_racing_on_two_handles_hold_once(fx: &Fixture) {
     assert_eq!(distinct.len(), 40);
     assert_eq!(wallet(&fx.store, "A-3", "KRW").await.held_minor, 40_000);
 }
+
+pub async fn a_panicking_quoter_fails_one_request_not_the_store(fx: &Fixture) {
+    let s = &fx.store;
+    let r = s.authorize(auth(130, PAN_A1, 1_000, "XPT")).await;
+    assert!(matches!(r, Err(LedgerError::Panicked)), "{r:?}");
+    assert!(s.decision(&key(130)).await.unwrap().is_none());
+    let d = s.authorize(auth(131, PAN_A1, 1_000, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 1_000);
+}
