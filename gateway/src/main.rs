@@ -70,7 +70,12 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<FilterHandle> 
             )
             .try_init()?,
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    // Colours only for a person at a terminal, not in files and pipes.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
     }
     Ok(handle)
