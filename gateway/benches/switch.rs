@@ -25,7 +25,9 @@ fn spec() -> &'static Spec {
 
 fn echo_body(stan: u32) -> Vec<u8> {
     let mut m = OwnedMessage::new("0800".parse().unwrap());
-    m.set(7, "1125063015").set(11, format!("{stan:06}")).set(70, "301");
+    m.set(7, "1125063015")
+        .set(11, format!("{stan:06}"))
+        .set(70, "301");
     m.encode(spec()).unwrap()
 }
 
@@ -158,13 +160,20 @@ fn network(c: &mut Criterion) {
     // Fresh keys each round: every request is a new approval with a durable hold. Check once
     // that they are approvals, so the figure is not that of a decline.
     rt.block_on(async {
-        to_gw.write_all(&framed(std::iter::once(purchase_body(999)))).await.unwrap();
+        to_gw
+            .write_all(&framed(std::iter::once(purchase_body(999))))
+            .await
+            .unwrap();
         let mut len = [0u8; 2];
         to_gw.read_exact(&mut len).await.unwrap();
         let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
         to_gw.read_exact(&mut body).await.unwrap();
         let r = iso8583::decode(spec(), &body).unwrap();
-        assert_eq!(r.text(39).as_deref(), Some("00"), "bench purchases are approved");
+        assert_eq!(
+            r.text(39).as_deref(),
+            Some("00"),
+            "bench purchases are approved"
+        );
     });
     let mut next = 1000u32;
     g.bench_function(BenchmarkId::new("switch", "0100_approve"), |b| {

@@ -390,3 +390,23 @@ async fn admin_reports_ready_and_metrics() {
     assert!(m.contains("gateway_connections 1"), "{m}");
     gw.drain().await;
 }
+
+#[tokio::test]
+async fn incremental_authorization_adds_a_linked_hold() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    let s = stan();
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 5_000, "840", &s)).await),
+        "00"
+    );
+    let inc = purchase(PAN_OK, 2_000, "840", &stan()).with(90, de90("0100", &s));
+    let r = c.call(&inc).await;
+    assert_eq!(de39(&r), "00");
+    assert!(r.has(38));
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(18_000)
+    );
+    gw.drain().await;
+}

@@ -103,3 +103,31 @@ fn check_config_hides_the_pan_key() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn ascii4_listener_with_a_fixed_header_and_the_ascii_spec() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let text = embedded_config_text(dir.path())
+        + "framing = \"ascii4\"\nheader_len = 2\nspec = \"iso87-ascii\"\n";
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    let ascii = iso8583::Spec::builtin("iso87-ascii").unwrap();
+    let body = purchase(PAN_OK, 100, "840", &stan()).encode(ascii).unwrap();
+    let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let mut wire = format!("{:04}", body.len()).into_bytes();
+    wire.extend_from_slice(b"HX");
+    wire.extend_from_slice(&body);
+    s.write_all(&wire).await.unwrap();
+    let mut head = [0u8; 6];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head[4..], b"HX", "the header is echoed");
+    let len: usize = std::str::from_utf8(&head[..4]).unwrap().parse().unwrap();
+    let mut resp = vec![0u8; len];
+    s.read_exact(&mut resp).await.unwrap();
+    let r = iso8583::decode(ascii, &resp).unwrap();
+    assert_eq!(
+        (r.mti().as_str(), r.text(39).as_deref()),
+        ("0110", Some("00"))
+    );
+    gw.drain().await;
+}
