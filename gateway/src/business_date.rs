@@ -51,6 +51,11 @@ impl BusinessDate {
     /// The business date at `now`: the clock's date unless a cutover already moved past it.
     pub fn at(&self, now: Timestamp) -> Date {
         let clock = pack(now.to_zoned(self.tz.clone()).date());
+        let cur = self.packed.load(Ordering::Acquire);
+        if cur >= clock {
+            // The common case: a plain load, no write to the shared cache line.
+            return unpack(cur);
+        }
         let prev = self.packed.fetch_max(clock, Ordering::AcqRel);
         unpack(prev.max(clock))
     }

@@ -280,7 +280,8 @@ async fn network_management_echo_sign_on_cutover() {
         .get_str(15)
         .unwrap()
         .to_owned();
-    let cut = c.call(&network("201", &stan())).await;
+    let cut_req = network("201", &stan());
+    let cut = c.call(&cut_req).await;
     assert_eq!(de39(&cut), "00");
     let next = gw.core().business_date().today();
     assert_eq!(
@@ -288,6 +289,10 @@ async fn network_management_echo_sign_on_cutover() {
         format!("{:02}{:02}", next.month(), next.day())
     );
     assert_ne!(cut.get_str(15).unwrap(), before);
+    // A retransmitted cutover (same STAN and DE 7) does not move the date again.
+    let mut again = cut_req.clone();
+    again.set_mti("0801".parse().unwrap());
+    assert_eq!(c.call(&again).await.get(15), cut.get(15));
     // Later messages carry the new date.
     let r = c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
     assert_eq!(r.get(15), cut.get(15));

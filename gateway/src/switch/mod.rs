@@ -38,6 +38,9 @@ pub struct SwitchCore {
     business_date: Arc<BusinessDate>,
     shared: Arc<Shared>,
     voids: Arc<Voids>,
+    /// Key (DE 11 + DE 7) and result of the last cutover, so that a retransmitted 0800/201
+    /// does not move the date twice. Held only for a compare, never across I/O.
+    last_cutover: std::sync::Mutex<Option<(String, Date)>>,
 }
 
 impl SwitchCore {
@@ -48,6 +51,7 @@ impl SwitchCore {
             business_date,
             shared,
             voids: Arc::default(),
+            last_cutover: std::sync::Mutex::new(None),
         }
     }
 
@@ -59,6 +63,22 @@ impl SwitchCore {
     /// The business date.
     pub fn business_date(&self) -> &Arc<BusinessDate> {
         &self.business_date
+    }
+
+    /// Cutover requested by the message with `key`: moves the date on unless `key` is the
+    /// last cutover's (a retransmission), whose date is returned again.
+    pub(crate) fn cutover_once(&self, key: String) -> Date {
+        let Ok(mut last) = self.last_cutover.lock() else {
+            return self.business_date.cutover();
+        };
+        if let Some((k, d)) = last.as_ref() {
+            if *k == key {
+                return *d;
+            }
+        }
+        let d = self.business_date.cutover();
+        *last = Some((key, d));
+        d
     }
 
     /// Waits for background voids of missed deadlines (part of the drain).

@@ -21,7 +21,12 @@ impl Switch {
             "201" => {
                 // One compare-and-swap: requests in flight keep their date, later ones see
                 // the new one; nothing waits.
-                let d = self.core.business_date.cutover();
+                let key = format!(
+                    "{}/{}",
+                    fields::text(req, 11).unwrap_or(""),
+                    fields::text(req, 7).unwrap_or("")
+                );
+                let d = self.core.cutover_once(key);
                 info!(network = %self.network, business_date = %d, "cutover");
                 ("00", d)
             }
