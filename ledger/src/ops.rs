@@ -83,24 +83,37 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
     })
 }
 
-/// The account an operation will lock, found without locking, so that a batch can take all
+/// The accounts an operation may lock, found without locking, so that a batch can take all
 /// its locks up front in one order (no deadlock between batches of different connections).
-pub(crate) async fn account_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Option<String>> {
-    let by_key = |d: Option<Decision>| d.and_then(|d| d.account_id);
-    Ok(match op {
-        Op::Authorize(r) => t
-            .card(&ctx.hasher.hash(&r.pan))
-            .await?
-            .map(|c| c.account_id),
-        Op::Advise(r) => t
-            .card(&ctx.hasher.hash(&r.pan))
-            .await?
-            .map(|c| c.account_id),
-        Op::Reverse(r) => by_key(t.decision(&r.original).await?),
-        Op::Capture(r) => by_key(t.decision(&r.original).await?),
-        Op::VoidTimedOut { key, .. } => by_key(t.decision(key).await?),
-        Op::Expire { .. } | Op::Seed(_) => None,
-    })
+/// Erring on the side of more is harmless; missing one only risks a deadlock, which
+/// PostgreSQL breaks and the batch retries.
+pub(crate) async fn accounts_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    match op {
+        Op::Authorize(r) => out.extend(
+            t.card(&ctx.hasher.hash(&r.pan))
+                .await?
+                .map(|c| c.account_id),
+        ),
+        Op::Advise(r) => {
+            // A completion locks its original's account; a force post the card's.
+            out.extend(
+                t.card(&ctx.hasher.hash(&r.pan))
+                    .await?
+                    .map(|c| c.account_id),
+            );
+            if let Some(o) = &r.original {
+                out.extend(t.decision(o).await?.and_then(|d| d.account_id));
+            }
+        }
+        Op::Reverse(r) => out.extend(t.decision(&r.original).await?.and_then(|d| d.account_id)),
+        Op::Capture(r) => out.extend(t.decision(&r.original).await?.and_then(|d| d.account_id)),
+        Op::VoidTimedOut { key, .. } => {
+            out.extend(t.decision(key).await?.and_then(|d| d.account_id))
+        }
+        Op::Expire { .. } | Op::Seed(_) => {}
+    }
+    Ok(out)
 }
 
 fn replay(mut d: Decision) -> Decision {

@@ -22,6 +22,7 @@ suite!(embedded;
     many_tasks_never_overdraw_one_wallet,
     duplicates_racing_on_two_handles_hold_once,
     a_panicking_quoter_fails_one_request_not_the_store,
+    mixed_concurrent_operations_keep_invariants,
 );
 
 use std::io::{BufRead, BufReader, Write};

@@ -133,9 +133,7 @@ async fn attempt(
     // only break a deadlock after deadlock_timeout, 1 s by default).
     let mut accounts = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Some(a) = ops::account_of(&mut PgTx { client, cache }, ctx, &job.op).await? {
-            accounts.push(a);
-        }
+        accounts.extend(ops::accounts_of(&mut PgTx { client, cache }, ctx, &job.op).await?);
     }
     accounts.sort_unstable();
     accounts.dedup();

@@ -413,3 +413,71 @@ pub async fn a_panicking_quoter_fails_one_request_not_the_store(fx: &Fixture) {
     assert_eq!(d.response_code, ResponseCode::APPROVED);
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 1_000);
 }
+
+/// Random mixes of every write operation from 8 tasks over two handles; the invariants are
+/// checked by `Fixture::finish` afterwards (held = sum of active holds, balance = opening -
+/// captured, no inactive hold holding anything).
+pub async fn mixed_concurrent_operations_keep_invariants(fx: &Fixture) {
+    use rand::{Rng, SeedableRng};
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let s = if t % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(t));
+            let base = 10_000 + t * 1_000;
+            let pans = [PAN_A1, PAN_A2, PAN_A3];
+            for i in 0..60u32 {
+                let n = base + i;
+                let prev = base + rng.random_range(0..=i);
+                let pan = pans[rng.random_range(0..3)];
+                let amount = rng.random_range(1..40_000);
+                let r = match rng.random_range(0..7) {
+                    0..=2 => s.authorize(auth(n, pan, amount, "KRW")).await,
+                    3 => {
+                        s.reverse(reversal(
+                            n,
+                            prev,
+                            rng.random_bool(0.5).then_some(amount / 2),
+                        ))
+                        .await
+                    }
+                    4 => {
+                        s.advise(advice(n, pan, amount, rng.random_bool(0.5).then_some(prev)))
+                            .await
+                    }
+                    5 => {
+                        let c = CaptureRequest {
+                            key: key(n),
+                            original: key(prev),
+                            amount_minor: amount,
+                            business_date: BUSINESS_DATE,
+                            now: now(),
+                        };
+                        match s.capture(c).await {
+                            Err(LedgerError::NoHold(_)) => continue,
+                            r => r,
+                        }
+                    }
+                    _ => s.void_timed_out(key(prev), BUSINESS_DATE, now()).await,
+                };
+                r.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let later = now() + SignedDuration::from_hours(8 * 24);
+    while fx.store.expire(later, 7).await.unwrap() > 0 {}
+    for w in fx.store.export_balances().await.unwrap() {
+        assert_eq!(
+            w.held_minor, 0,
+            "{}/{} still holds after expiry",
+            w.account_id, w.currency
+        );
+    }
+}
