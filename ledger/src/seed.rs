@@ -195,6 +195,21 @@ mod tests {
     }
 
     #[test]
+    fn export_rows_are_json_in_minor_units() {
+        let w = Wallet {
+            account_id: "A-1".into(),
+            currency: "USD".into(),
+            balance_minor: 25_000,
+            held_minor: 1_000,
+            overdraft_minor: 0,
+            opening_minor: 25_000,
+        };
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(v["balance_minor"], 25_000);
+        assert_eq!(v["currency"], "USD");
+    }
+
+    #[test]
     fn refuses_too_many_decimals_and_unknown_accounts() {
         assert!(to_minor("250.001", "USD", &exp).is_err());
         assert!(to_minor("1.5", "KRW", &exp).is_err());

@@ -1,7 +1,8 @@
 //! Currency wallets and the balances exported for reconciliation.
 
-/// One currency wallet of an account. Amounts are minor units of `currency`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One currency wallet of an account. Amounts are minor units of `currency`. Serializes to
+/// the JSON rows of the reconciliation export.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Wallet {
     /// Owning account.
     pub account_id: String,
