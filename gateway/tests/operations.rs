@@ -131,3 +131,26 @@ async fn ascii4_listener_with_a_fixed_header_and_the_ascii_spec() {
     );
     gw.drain().await;
 }
+
+#[tokio::test]
+async fn rolling_restart_on_the_same_port() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let old = app::start(parse_config(&embedded_config_text(da.path())))
+        .await
+        .unwrap();
+    let port = old.addr().port();
+    // The new instance binds the same port while the old one still serves (SO_REUSEPORT).
+    let text = embedded_config_text(db.path()).replace(
+        "name = \"test\"\naddress = \"127.0.0.1:0\"",
+        &format!("name = \"test\"\naddress = \"127.0.0.1:{port}\""),
+    );
+    let new = app::start(parse_config(&text))
+        .await
+        .expect("second instance on the same port");
+    assert_eq!(new.addr().port(), port);
+    old.drain().await;
+    // After the old one drained, the port is still served.
+    let mut c = Client::connect(new.addr()).await;
+    assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
+    new.drain().await;
+}
