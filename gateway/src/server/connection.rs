@@ -115,7 +115,12 @@ where
         let next = tokio::select! {
             biased;
             _ = shutdown.wait() => break CloseReason::Drain,
-            ok = async { sign_on.as_mut().expect("guarded").await }, if sign_on.is_some() => {
+            ok = async {
+                match sign_on.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if sign_on.is_some() => {
                 sign_on = None;
                 if ok.unwrap_or(false) {
                     continue;
