@@ -134,6 +134,9 @@ impl Running {
     }
 
     /// Address of the first listener.
+    ///
+    /// # Panics
+    /// When the config has no listener (outbound links only); see [`Running::listeners`].
     pub fn addr(&self) -> SocketAddr {
         self.listeners[0].1
     }

@@ -44,13 +44,15 @@ impl LengthPrefix {
 
     /// Reads the length from exactly [`Self::width`] bytes.
     pub fn read(self, raw: &[u8]) -> Result<usize, FramingError> {
-        debug_assert_eq!(raw.len(), self.width());
         let bad = || FramingError::BadLength {
             prefix: self,
             raw: hex_of(raw),
         };
+        if raw.len() != self.width() {
+            return Err(bad());
+        }
         match self {
-            LengthPrefix::Binary2 => Ok(usize::from(u16::from_be_bytes([raw[0], raw[1]]))),
+            LengthPrefix::Binary2 => Ok(raw.iter().fold(0, |acc, &b| acc * 256 + usize::from(b))),
             LengthPrefix::Ascii4 => raw.iter().try_fold(0usize, |acc, &b| {
                 if b.is_ascii_digit() {
                     Ok(acc * 10 + usize::from(b - b'0'))
