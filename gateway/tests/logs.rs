@@ -92,3 +92,67 @@ async fn trace_level_json_logs_hold_no_card_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    let text = embedded_config_text(dir.path());
+    std::fs::write(&cfg, &text).unwrap();
+    let (listen, admin) = (free_addr(), free_addr());
+    let log_path = dir.path().join("gateway.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut c = loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(listen).await {
+            break Client { stream: s };
+        }
+        assert!(Instant::now() < until, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let quiet = stan();
+    c.call(&network("301", &quiet)).await;
+    std::fs::write(&cfg, text.replace("level = \"warn\"", "level = \"info\"")).unwrap();
+    let kill = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    kill("-HUP");
+    let loud = stan();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        c.call(&network("301", &loud)).await;
+        if std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains(&format!("stan={loud}"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "info lines never appeared after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill("-TERM");
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !log.contains(&format!("stan={quiet}")),
+        "warn level hid the first message"
+    );
+}
