@@ -70,6 +70,7 @@ pub struct Metrics {
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
     connections_refused: AtomicU64,
+    received: AtomicU64,
     format_errors: AtomicU64,
     framing_errors: AtomicU64,
     deadline_misses: AtomicU64,
@@ -84,6 +85,7 @@ impl Default for Metrics {
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             format_errors: AtomicU64::new(0),
             framing_errors: AtomicU64::new(0),
             deadline_misses: AtomicU64::new(0),
@@ -127,6 +129,11 @@ impl Metrics {
     /// A connection refused by the per-listener limit.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message read from a network (keep-alives excluded).
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A message that could not be decoded.
@@ -204,6 +211,11 @@ impl Metrics {
                 "gateway_connections_refused_total",
                 "Connections refused by the per-listener limit.",
                 &self.connections_refused,
+            ),
+            (
+                "gateway_messages_received_total",
+                "Messages read from the networks (keep-alives excluded).",
+                &self.received,
             ),
             (
                 "gateway_format_errors_total",

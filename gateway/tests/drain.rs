@@ -64,15 +64,25 @@ async fn sigterm_answers_every_request_in_flight_and_exits_0() {
         sent.insert(s);
     }
     c.stream.write_all(&wire).await.unwrap();
-    // The first answer shows the server is reading; the rest are in flight now.
-    let first = c.recv().await;
-    assert!(sent.remove(first.get_str(11).unwrap()));
+    // Requests still in the socket when the drain starts are not read (by design: the
+    // network repeats them elsewhere), so wait until the switch has read all 300.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, m) = http_get(admin, "/metrics").await;
+        if m.contains("gateway_messages_received_total 300\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the switch never read the 300 requests: {m}"
+        );
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let mut after_kill = 0;
+    let mut after_kill = 0usize;
     while let Some(body) = c.recv_raw().await {
         after_kill += 1;
         let r = iso8583::decode(spec(), &body).unwrap();
@@ -80,7 +90,10 @@ async fn sigterm_answers_every_request_in_flight_and_exits_0() {
         assert!(sent.remove(r.text(11).unwrap().as_ref()), "answered once");
     }
     assert!(sent.is_empty(), "{} requests unanswered", sent.len());
-    eprintln!("{after_kill} answers arrived after SIGTERM");
+    // Informational only: answers the client read after the kill (some may have been written
+    // before it). The deterministic "in flight at drain" check is the unit test
+    // `drain_answers_what_was_read_then_closes`.
+    eprintln!("{after_kill} answers read by the client after SIGTERM");
     let until = Instant::now() + Duration::from_secs(20);
     let code = loop {
         if let Some(s) = child.try_wait().unwrap() {

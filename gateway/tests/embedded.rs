@@ -393,6 +393,7 @@ async fn admin_reports_ready_and_metrics() {
     assert!(m.contains("gateway_rate_set_info{version=\"file-"), "{m}");
     assert!(m.contains("gateway_business_date{date="), "{m}");
     assert!(m.contains("gateway_connections 1"), "{m}");
+    assert!(m.contains("gateway_messages_received_total 1\n"), "{m}");
     gw.drain().await;
 }
 

@@ -156,6 +156,7 @@ where
         if frame.is_keep_alive() {
             continue;
         }
+        shared.metrics.received();
         let (service, ctx, shared, tx) = (service.clone(), ctx.clone(), shared.clone(), tx.clone());
         tokio::spawn(async move {
             let _gauge = shared.metrics.in_flight();
