@@ -394,7 +394,33 @@ async fn admin_reports_ready_and_metrics() {
     assert!(m.contains("gateway_business_date{date="), "{m}");
     assert!(m.contains("gateway_connections 1"), "{m}");
     assert!(m.contains("gateway_messages_received_total 1\n"), "{m}");
+    // Group commit: every ledger write is counted in one batch; one more purchase adds one
+    // operation.
+    let ops = metric(&m, "gateway_ledger_batch_size_sum");
+    let batches = metric(&m, "gateway_ledger_batch_size_count");
+    assert!(ops >= 1 && batches >= 1 && ops >= batches, "{m}");
+    assert_eq!(
+        metric(&m, "gateway_ledger_batch_size_bucket{le=\"+Inf\"}"),
+        batches
+    );
+    c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
+    let (_, m) = http_get(gw.admin, "/metrics").await;
+    assert_eq!(metric(&m, "gateway_ledger_batch_size_sum"), ops + 1, "{m}");
+    assert_eq!(
+        metric(&m, "gateway_ledger_batch_size_count"),
+        batches + 1,
+        "{m}"
+    );
     gw.drain().await;
+}
+
+/// The value of the sample `name` (the whole text before the space) in a Prometheus page.
+fn metric(page: &str, name: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]

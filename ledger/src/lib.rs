@@ -27,6 +27,7 @@ mod response_code;
 mod rows;
 mod schema;
 mod seed;
+mod stats;
 mod store;
 mod tx;
 mod wallet;
@@ -48,5 +49,6 @@ pub use request::{
 };
 pub use response_code::ResponseCode;
 pub use seed::{to_minor, SeedAccount, SeedData, MAX_SEED_BYTES};
+pub use stats::{BatchSnapshot, BATCH_SIZE_BOUNDS};
 pub use store::{Store, MAX_EXPIRE_BATCH};
 pub use wallet::{order_for_de54, BalanceAnswer, Wallet};

@@ -20,6 +20,8 @@ pub(crate) struct Ctx {
     pub(crate) hasher: PanHasher,
     pub(crate) quoter: Arc<dyn Quoter>,
     pub(crate) hold_ttl: SignedDuration,
+    /// Batch sizes, shared by the writer/workers and every clone of the store handle.
+    pub(crate) stats: Arc<crate::stats::BatchStats>,
 }
 
 /// A write operation queued for a store's writer.

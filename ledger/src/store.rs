@@ -5,8 +5,8 @@ use jiff::Timestamp;
 
 use crate::ops::Op;
 use crate::{
-    AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, CaptureRequest, Decision,
-    EmbeddedStore, NetworkKey, PgStore, Result, ReversalRequest, SeedData, Wallet,
+    AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, BatchSnapshot, CaptureRequest,
+    Decision, EmbeddedStore, NetworkKey, PgStore, Result, ReversalRequest, SeedData, Wallet,
 };
 
 /// Most holds one [`Store::expire`] call releases: expiry runs in bounded batches so that it
@@ -127,6 +127,15 @@ impl Store {
     /// True when no account exists yet (the sandbox seeds then).
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.export_balances().await?.is_empty())
+    }
+
+    /// Sizes of the batches this store has group-committed so far (all handles cloned from
+    /// the same open store share the figures): for `/metrics`.
+    pub fn batch_stats(&self) -> BatchSnapshot {
+        match self {
+            Store::Embedded(s) => s.ctx().stats.snapshot(),
+            Store::Postgres(s) => s.ctx().stats.snapshot(),
+        }
     }
 
     /// Checks the ledger's invariants: for every wallet, held = sum of its active holds and

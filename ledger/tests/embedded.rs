@@ -23,6 +23,7 @@ suite!(embedded;
     duplicates_racing_on_two_handles_hold_once,
     a_panicking_quoter_fails_one_request_not_the_store,
     mixed_concurrent_operations_keep_invariants,
+    batch_stats_count_every_write,
 );
 
 use std::io::{BufRead, BufReader, Write};

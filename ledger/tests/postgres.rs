@@ -22,6 +22,7 @@ suite!(postgres;
     duplicates_racing_on_two_handles_hold_once,
     a_panicking_quoter_fails_one_request_not_the_store,
     mixed_concurrent_operations_keep_invariants,
+    batch_stats_count_every_write,
 );
 
 use std::time::Duration;

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::NetworkKey;
+use ledger::{BatchSnapshot, NetworkKey, BATCH_SIZE_BOUNDS};
 
 use crate::admin::AdminSource;
 use crate::quoter::RateQuoter;
@@ -55,6 +55,7 @@ impl AdminSource for Status {
             out,
             "# HELP gateway_rate_set_age_seconds Time since the rate source last confirmed the set (-1: never).\n# TYPE gateway_rate_set_age_seconds gauge\ngateway_rate_set_age_seconds {age}"
         );
+        render_batches(out, &self.core.store().batch_stats());
         let d = self.core.business_date().today();
         let _ = writeln!(
             out,
@@ -64,4 +65,20 @@ impl AdminSource for Status {
             d.day()
         );
     }
+}
+
+/// The ledger's group commit as a Prometheus histogram: operations per committed batch.
+fn render_batches(out: &mut String, b: &BatchSnapshot) {
+    out.push_str(
+        "# HELP gateway_ledger_batch_size Ledger operations per group-committed batch.\n\
+         # TYPE gateway_ledger_batch_size histogram\n",
+    );
+    for (le, n) in BATCH_SIZE_BOUNDS.iter().zip(b.cumulative) {
+        let _ = writeln!(out, "gateway_ledger_batch_size_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "gateway_ledger_batch_size_bucket{{le=\"+Inf\"}} {}\ngateway_ledger_batch_size_sum {}\ngateway_ledger_batch_size_count {}",
+        b.batches, b.operations, b.batches
+    );
 }

@@ -147,6 +147,7 @@ impl EmbeddedStore {
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
+            stats: Arc::default(),
         };
         let (queue, rx) = mpsc::sync_channel(opts.queue_depth);
         let writer = {
@@ -166,6 +167,10 @@ impl EmbeddedStore {
                 path,
             }),
         })
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.inner.ctx
     }
 
     pub(crate) async fn submit(&self, op: Op) -> Result<Output> {

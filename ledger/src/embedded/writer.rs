@@ -20,6 +20,7 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
                 Err(_) => break,
             }
         }
+        ctx.stats.observe(batch.len());
         let results = match run_batch(&conn, &ctx, &batch, false) {
             Some(r) => r,
             // An operation failed: its partial writes are gone with the rolled-back batch;

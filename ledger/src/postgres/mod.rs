@@ -180,6 +180,7 @@ impl PgStore {
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
+            stats: Arc::default(),
         };
         let mut workers = Vec::with_capacity(opts.connections);
         for _ in 0..opts.connections {
@@ -203,6 +204,10 @@ impl PgStore {
                 url: opts.url,
             }),
         })
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.inner.ctx
     }
 
     /// The schema this store uses; its sessions are named `ledger/<schema>`.

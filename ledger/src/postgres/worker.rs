@@ -46,6 +46,7 @@ pub(super) async fn run(
                 Err(e) => tracing::warn!(error = %e, "ledger postgres reconnect failed"),
             }
         }
+        ctx.stats.observe(batch.len());
         let results = run_batch(&client, &mut cache, &ctx, &batch).await;
         // Answers go out only after COMMIT returned.
         for (job, result) in batch.drain(..).zip(results) {

@@ -481,3 +481,35 @@ pub async fn mixed_concurrent_operations_keep_invariants(fx: &Fixture) {
         );
     }
 }
+
+pub async fn batch_stats_count_every_write(fx: &Fixture) {
+    let s = &fx.store;
+    let before = s.batch_stats();
+    // One write alone is a batch of one.
+    s.authorize(auth(3_000, PAN_A1, 100, "KRW")).await.unwrap();
+    let one = s.batch_stats();
+    assert_eq!(one.batches - before.batches, 1);
+    assert_eq!(one.operations - before.operations, 1);
+    assert_eq!(one.cumulative[0] - before.cumulative[0], 1);
+    // Reads are not batches.
+    s.decision(&key(3_000)).await.unwrap().unwrap();
+    assert_eq!(s.batch_stats(), one);
+
+    // 64 at once: every operation is counted once, in at least one and at most 64 batches,
+    // and a clone of the handle reads the same figures.
+    let tasks: Vec<_> = (0..64u32)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.authorize(auth(3_100 + n, PAN_A1, 100, "KRW")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let after = s.clone().batch_stats();
+    assert_eq!(after.operations - one.operations, 64);
+    let batches = after.batches - one.batches;
+    assert!((1..=64).contains(&batches), "{batches} batches");
+    assert!(after.cumulative.windows(2).all(|w| w[0] <= w[1]));
+    assert!(*after.cumulative.last().unwrap() <= after.batches);
+}
