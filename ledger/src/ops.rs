@@ -274,11 +274,35 @@ async fn reverse<T: Tx>(t: &mut T, r: &ReversalRequest) -> Result<Decision> {
         Some(mut orig) => {
             rec.account_id = orig.account_id.clone();
             rec.currency = orig.currency.clone();
-            rec.amount_minor = orig.approved_minor - keep_txn.min(orig.approved_minor);
             if let Some(mut h) = t.hold(&r.original).await? {
-                release_down_to(t, &mut h, keep_txn).await?;
+                // An original's incremental authorizations are one authorization with it
+                // for the network: its reversal reverses them too (a full one releases all,
+                // DE 95's actual amount is what stays of the cumulative total), as a
+                // completion completes them together.
+                let mut linked = if h.original.is_none() {
+                    t.active_linked_holds(&r.original).await?
+                } else {
+                    Vec::new()
+                };
+                linked.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+                let total =
+                    orig.approved_minor + linked.iter().map(|l| l.txn_amount_minor).sum::<i64>();
+                rec.amount_minor = total - keep_txn.min(total);
+                // What stays is kept by the original first, then by the incrementals in
+                // the order they were placed.
+                let mut keep = keep_txn;
+                let own = keep.min(orig.approved_minor);
+                keep -= own;
+                release_down_to(t, &mut h, own).await?;
+                for mut l in linked {
+                    let k = keep.min(l.txn_amount_minor);
+                    keep -= k;
+                    release_down_to(t, &mut l, k).await?;
+                }
                 orig.updated_at = r.now;
                 t.update_decision(&orig).await?;
+            } else {
+                rec.amount_minor = orig.approved_minor - keep_txn.min(orig.approved_minor);
             }
         }
     }

@@ -51,6 +51,8 @@ impl Store {
     }
 
     /// 0400/0420: releases the original's hold in full, or down to DE 95's actual amount;
+    /// an original's incremental authorizations go with it (DE 95 then keeps of their
+    /// cumulative total, the original's part first);
     /// refunds a captured amount the same way. An unknown original is remembered (its late
     /// arrival is answered 12 and holds nothing). Answered 00.
     pub async fn reverse(&self, r: ReversalRequest) -> Result<Decision> {

@@ -24,6 +24,7 @@ suite!(embedded;
     a_panicking_quoter_fails_one_request_not_the_store,
     mixed_concurrent_operations_keep_invariants,
     batch_stats_count_every_write,
+    reversing_an_original_reverses_its_incrementals,
 );
 
 use std::io::{BufRead, BufReader, Write};

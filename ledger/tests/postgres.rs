@@ -23,6 +23,7 @@ suite!(postgres;
     a_panicking_quoter_fails_one_request_not_the_store,
     mixed_concurrent_operations_keep_invariants,
     batch_stats_count_every_write,
+    reversing_an_original_reverses_its_incrementals,
 );
 
 use std::time::Duration;

@@ -513,3 +513,41 @@ pub async fn batch_stats_count_every_write(fx: &Fixture) {
     assert!(after.cumulative.windows(2).all(|w| w[0] <= w[1]));
     assert!(*after.cumulative.last().unwrap() <= after.batches);
 }
+
+pub async fn reversing_an_original_reverses_its_incrementals(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(3_500, PAN_A1, 100_000, "KRW"))
+        .await
+        .unwrap();
+    for (n, amount) in [(3_501, 20_000), (3_502, 30_000)] {
+        let mut inc = auth(n, PAN_A1, amount, "KRW");
+        inc.original = Some(key(3_500));
+        assert_eq!(
+            s.authorize(inc).await.unwrap().response_code,
+            ResponseCode::APPROVED
+        );
+    }
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 150_000);
+    // DE 95 keeps 110,000 of the cumulative 150,000: the original keeps its 100,000, the
+    // first incremental 10,000, the second nothing.
+    let r = s
+        .reverse(reversal(3_503, 3_500, Some(110_000)))
+        .await
+        .unwrap();
+    assert_eq!(r.amount_minor, 40_000);
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 110_000);
+    assert!(s.invariant_violations().await.unwrap().is_empty());
+    // An incremental reversed by its own key releases only itself.
+    s.reverse(reversal(3_504, 3_501, None)).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 100_000);
+    // A full reversal of the original releases what is left of all of them.
+    let mut inc = auth(3_505, PAN_A1, 5_000, "KRW");
+    inc.original = Some(key(3_500));
+    s.authorize(inc).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 105_000);
+    let r = s.reverse(reversal(3_506, 3_500, None)).await.unwrap();
+    assert_eq!(r.amount_minor, 105_000);
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 0));
+    assert!(s.invariant_violations().await.unwrap().is_empty());
+}
