@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 /// The switch's business date; cheap to read from any task.
 #[derive(Debug)]
 pub struct BusinessDate {
     tz: TimeZone,
     packed: AtomicU32,
+    /// Added to the wall clock by [`BusinessDate::today`] and [`BusinessDate::cutover`]
+    /// (`business_date.clock_offset_s`, a test knob); zero in production.
+    offset: SignedDuration,
 }
 
 fn pack(d: Date) -> u32 {
@@ -40,12 +43,28 @@ impl BusinessDate {
         BusinessDate {
             tz,
             packed: AtomicU32::new(pack(d)),
+            offset: SignedDuration::ZERO,
         }
     }
 
     /// From a time zone name (IANA); the name was validated with the config.
     pub fn from_zone_name(name: &str) -> Result<Self, jiff::Error> {
-        Ok(Self::new(TimeZone::get(name)?, Timestamp::now()))
+        Self::with_clock_offset(name, 0)
+    }
+
+    /// From a time zone name, its clock running `offset_s` seconds ahead of the wall clock
+    /// (behind when negative): `business_date.clock_offset_s`.
+    pub fn with_clock_offset(name: &str, offset_s: i64) -> Result<Self, jiff::Error> {
+        let offset = SignedDuration::from_secs(offset_s);
+        let mut bd = Self::new(TimeZone::get(name)?, Timestamp::now().checked_add(offset)?);
+        bd.offset = offset;
+        Ok(bd)
+    }
+
+    /// The business clock's reading: the wall clock plus the configured offset.
+    fn clock(&self) -> Timestamp {
+        let now = Timestamp::now();
+        now.checked_add(self.offset).unwrap_or(now)
     }
 
     /// The business date at `now`: the clock's date unless a cutover already moved past it.
@@ -62,7 +81,7 @@ impl BusinessDate {
 
     /// The business date now.
     pub fn today(&self) -> Date {
-        self.at(Timestamp::now())
+        self.at(self.clock())
     }
 
     /// Cutover at `now`: the business date moves on to the day after the current one.
@@ -83,7 +102,7 @@ impl BusinessDate {
 
     /// Cutover now.
     pub fn cutover(&self) -> Date {
-        self.cutover_at(Timestamp::now())
+        self.cutover_at(self.clock())
     }
 
     /// DE 15 form: `MMDD`.
@@ -140,6 +159,19 @@ mod tests {
             bd.cutover_at(ts("2027-01-01T23:50:00Z")),
             Date::constant(2027, 1, 2)
         );
+    }
+
+    #[test]
+    fn clock_offset_moves_the_calendar_only() {
+        let now = Timestamp::now();
+        let today = now.to_zoned(TimeZone::UTC).date();
+        let ahead = BusinessDate::with_clock_offset("UTC", 86_400).unwrap();
+        let tomorrow = today.tomorrow().unwrap();
+        // Evaluated a moment after `now`: midnight may have passed in between.
+        assert!([tomorrow, tomorrow.tomorrow().unwrap()].contains(&ahead.today()));
+        let behind = BusinessDate::with_clock_offset("UTC", -86_400).unwrap();
+        assert!([today.yesterday().unwrap(), today].contains(&behind.today()));
+        assert!(BusinessDate::with_clock_offset("UTC", i64::MAX).is_err());
     }
 
     #[test]

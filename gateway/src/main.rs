@@ -45,6 +45,20 @@ enum Command {
         #[arg(long, value_parser = ["text", "json"])]
         log_format: Option<String>,
     },
+    /// Check the ledger's invariants, and with --record every answer a load generator
+    /// recorded (`harness load --record`) against the decisions and holds; prints a JSON
+    /// report, exits 1 on any violation.
+    CheckLedger {
+        /// The configuration naming the ledger.
+        #[arg(long)]
+        config: PathBuf,
+        /// Directory of the embedded ledger, instead of the file's.
+        #[arg(long)]
+        var_dir: Option<PathBuf>,
+        /// Record files of `harness load --record` (repeatable).
+        #[arg(long)]
+        record: Vec<PathBuf>,
+    },
     /// Validate a configuration file and print it resolved.
     CheckConfig {
         /// The configuration file.
@@ -91,6 +105,41 @@ fn main() -> anyhow::Result<()> {
             let text = toml::to_string_pretty(&c)?;
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Ok(())
+        }
+        Command::CheckLedger {
+            config,
+            var_dir,
+            record,
+        } => {
+            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
+            Overrides {
+                var_dir,
+                ..Overrides::default()
+            }
+            .apply(&mut c);
+            let mut lines = Vec::new();
+            for path in &record {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+                    let r: gateway::audit::Recorded = serde_json::from_str(line)
+                        .with_context(|| format!("{}:{}", path.display(), i + 1))?;
+                    lines.push(r);
+                }
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(async {
+                let store = app::open_ledger(&c).await?;
+                anyhow::Ok(gateway::audit::audit(&store, &lines).await?)
+            })?;
+            let text = serde_json::to_string_pretty(&report)?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), (text + "\n").as_bytes());
+            if !report.ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Serve {

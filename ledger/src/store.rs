@@ -126,6 +126,15 @@ impl Store {
         }
     }
 
+    /// Every hold, whatever its status: for audits (the continuity suite checks each against
+    /// its decision). Reads every hold.
+    pub async fn holds(&self) -> Result<Vec<crate::Hold>> {
+        match self {
+            Store::Embedded(s) => s.holds().await,
+            Store::Postgres(s) => s.holds().await,
+        }
+    }
+
     /// True when no account exists yet (the sandbox seeds then).
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.export_balances().await?.is_empty())

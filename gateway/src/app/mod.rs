@@ -65,8 +65,11 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         seed_if_empty(&store, seed, &hasher).await?;
     }
     let business_date = Arc::new(
-        BusinessDate::from_zone_name(&config.business_date.time_zone)
-            .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
+        BusinessDate::with_clock_offset(
+            &config.business_date.time_zone,
+            config.business_date.clock_offset_s,
+        )
+        .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
     info!(business_date = %business_date.today(), "business date");
     let shared = Arc::new(Shared::new(config.limits.clone()));
@@ -234,10 +237,18 @@ async fn rate_cache(c: &RatesConfig) -> Result<RateCache, Error> {
     Ok(cache)
 }
 
+/// Opens the ledger `config` names without serving anything (no rates: it cannot convert),
+/// for audits such as `gateway check-ledger`.
+pub async fn open_ledger(config: &Config) -> Result<Store, Error> {
+    let hasher = PanHasher::from_config_str(&config.ledger.pan_key)
+        .map_err(|e| ConfigError::invalid("ledger.pan_key", e.to_string()))?;
+    open_store(config, hasher, Arc::new(ledger::NoRates)).await
+}
+
 async fn open_store(
     config: &Config,
     hasher: PanHasher,
-    quoter: Arc<RateQuoter>,
+    quoter: Arc<dyn ledger::Quoter>,
 ) -> Result<Store, Error> {
     let ttl = i64::from(config.ledger.hold_expiry_days) * 86_400;
     if let Some(path) = config.ledger.embedded.clone() {

@@ -47,12 +47,22 @@ pub struct BusinessDateConfig {
     /// IANA time zone whose calendar date is the business date (until a cutover moves it on).
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// Test and operations knob: seconds added to the wall clock when reading the business
+    /// date's calendar (and nothing else: hold times and expiry keep the real clock). The
+    /// continuity suite sets it so that midnight comes a few seconds after start-up.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_offset_s: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 impl Default for BusinessDateConfig {
     fn default() -> Self {
         BusinessDateConfig {
             time_zone: default_time_zone(),
+            clock_offset_s: 0,
         }
     }
 }

@@ -223,4 +223,9 @@ impl EmbeddedStore {
         self.read(|t, _| futures::executor::block_on(ops::invariant_violations(t)))
             .await
     }
+
+    pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
+        self.read(|t, _| futures::executor::block_on(crate::tx::Tx::all_holds(t)))
+            .await
+    }
 }

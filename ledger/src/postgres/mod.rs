@@ -297,6 +297,12 @@ impl PgStore {
         crate::tx::Tx::all_wallets(&mut PgTx { client, cache }).await
     }
 
+    pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
+        let mut g = self.reader().await?;
+        let (client, cache) = &mut *g;
+        crate::tx::Tx::all_holds(&mut PgTx { client, cache }).await
+    }
+
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
