@@ -9,8 +9,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::FramingError;
 use super::LengthPrefix;
-use crate::error::FramingError;
 
 /// DESIGN.md: "Every listener has a maximum frame size (default 8192)".
 pub const DEFAULT_MAX_FRAME_LEN: usize = 8192;

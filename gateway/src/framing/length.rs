@@ -5,12 +5,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FramingError;
+use super::FramingError;
 
 /// How the length of a frame is written before it.
 ///
 /// The length never counts the prefix itself, nor the optional fixed header that follows it
-/// (see [`crate::framing::FrameCodec`]).
+/// (see [`super::FrameCodec`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LengthPrefix {

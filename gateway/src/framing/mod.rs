@@ -4,9 +4,14 @@
 //! (not counting itself). Also: `ascii4` (4 ASCII digits), `bcd2` (2-byte BCD). A zero-length
 //! frame is a keep-alive. Every listener has a maximum frame size (default 8192); a larger
 //! header is refused before any allocation of that size."
+//!
+//! This directory uses nothing else of the gateway (only `bytes`, `tokio-util`, `serde` and
+//! `thiserror`), so that it can be compiled on its own.
 
 mod codec;
+mod error;
 mod length;
 
 pub use codec::{Frame, FrameCodec, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
+pub use error::FramingError;
 pub use length::LengthPrefix;
