@@ -37,3 +37,6 @@ pub use message::Message;
 pub use mti::{InvalidMti, Mti};
 pub use owned::OwnedMessage;
 pub use spec::{Spec, VersionRule};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
