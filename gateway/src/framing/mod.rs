@@ -6,10 +6,12 @@
 //! header is refused before any allocation of that size."
 //!
 //! This directory uses nothing else of the gateway (only `bytes`, `tokio-util`, `serde` and
-//! `thiserror`), so that it can be compiled on its own.
+//! `thiserror`): the fuzz crate compiles it as it is, see `fuzz/fuzz_targets/frames.rs`.
 
 mod codec;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod length;
 
 pub use codec::{Frame, FrameCodec, DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN};
