@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gateway::app::{self, Overrides};
 use gateway::config::{self, LogFormat};
+use gateway::log_writer::{self, LogGuard};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 use tracing_subscriber::layer::SubscriberExt;
@@ -69,8 +70,10 @@ enum Command {
 
 type FilterHandle = reload::Handle<EnvFilter, Registry>;
 
-fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<FilterHandle> {
+/// Logging to stderr through a writer thread (see `gateway::log_writer`); the guard flushes it.
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<(FilterHandle, LogGuard)> {
     let filter = EnvFilter::try_new(level).context("log.level")?;
+    let (writer, guard) = log_writer::buffered(std::io::stderr()).context("log writer thread")?;
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
@@ -80,7 +83,7 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<FilterHandle> 
                     .json()
                     .with_current_span(true)
                     .with_span_list(false)
-                    .with_writer(std::io::stderr),
+                    .with_writer(writer),
             )
             .try_init()?,
         LogFormat::Text => registry
@@ -88,11 +91,11 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<FilterHandle> 
                 tracing_subscriber::fmt::layer()
                     // Colours only for a person at a terminal, not in files and pipes.
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                    .with_writer(std::io::stderr),
+                    .with_writer(writer),
             )
             .try_init()?,
     }
-    Ok(handle)
+    Ok((handle, guard))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -163,11 +166,14 @@ fn main() -> anyhow::Result<()> {
                     LogFormat::Text
                 };
             }
-            let filter = init_logging(&c.log.level, c.log.format)?;
+            let (filter, _log) = init_logging(&c.log.level, c.log.format)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(serve(config, overrides, c, filter))
+            let result = rt.block_on(serve(config, overrides, c, filter));
+            // Runtime threads may still log while they stop; then the guard flushes.
+            drop(rt);
+            result
         }
     }
 }

@@ -64,7 +64,9 @@ impl Histogram {
 /// The switch's metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String), u64>>,
+    /// By request MTI, then response code: nested so that counting a known pair borrows the
+    /// strings instead of allocating a key per request.
+    requests: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     latency: Histogram,
     in_flight: AtomicI64,
     connections_open: AtomicI64,
@@ -107,7 +109,16 @@ impl Metrics {
     /// Counts one answered request.
     pub fn request(&self, mti: &str, code: &str, latency: Duration) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((mti.to_owned(), code.to_owned())).or_insert(0) += 1;
+            let codes = match m.get_mut(mti) {
+                Some(c) => c,
+                None => m.entry(mti.to_owned()).or_default(),
+            };
+            match codes.get_mut(code) {
+                Some(n) => *n += 1,
+                None => {
+                    codes.insert(code.to_owned(), 1);
+                }
+            }
         }
         self.latency
             .observe(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
@@ -168,11 +179,13 @@ impl Metrics {
         );
         out.push_str("# TYPE gateway_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
-            for ((mti, code), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "gateway_requests_total{{mti=\"{mti}\",code=\"{code}\"}} {n}"
-                );
+            for (mti, codes) in m.iter() {
+                for (code, n) in codes {
+                    let _ = writeln!(
+                        out,
+                        "gateway_requests_total{{mti=\"{mti}\",code=\"{code}\"}} {n}"
+                    );
+                }
             }
         }
         out.push_str(
