@@ -28,9 +28,8 @@ pub fn decode_builtin(data: &[u8]) {
 }
 
 /// Decodes `data` with `spec` and checks what a caller relies on:
-/// - `decode` and `decode_partial` agree (same message or same error, the partial message
-///   holding what was read before the fault), error offsets lie within the input and errors
-///   and Debug output never show a PAN that was read;
+/// - `decode` and `decode_partial` agree (same message, or same error), error offsets lie
+///   within the input, and errors, Debug output and [`mask::render`] never show a PAN read;
 /// - a message that decodes re-encodes, the re-encoded bytes decode to the same message, and
 ///   encoding that again gives the same bytes (the canonical form is a fixed point);
 /// - every accessor agrees with the owned copy, and the JSON form round trips.
