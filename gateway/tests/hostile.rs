@@ -213,14 +213,13 @@ async fn garbage_and_edge_length_headers() {
             .write_all(&framed(len, &[0x30; 100]))
             .await
             .unwrap();
-        let took = assert_closed(&mut c.stream, Duration::from_secs(5)).await;
-        assert!(
-            took < Duration::from_millis(READ_TIMEOUT_MS),
-            "header {len}: closed after {took:?}, not at once"
-        );
+        assert_closed(&mut c.stream, Duration::from_secs(5)).await;
+        // Counted as a framing error: refused on the header, not left to the read timeout
+        // (which closes without counting one).
         assert_eq!(
             gw.metric("gateway_framing_errors_total").await,
-            framing_errors + 1
+            framing_errors + 1,
+            "header {len}"
         );
         assert_served(&mut good).await;
     }
