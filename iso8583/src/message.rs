@@ -146,7 +146,7 @@ impl<'a> Message<'a> {
 
     /// Copies the logical values out.
     pub fn to_owned_message(&self) -> OwnedMessage {
-        let mut m = OwnedMessage::new(self.mti());
+        let mut m = OwnedMessage::with_capacity(self.mti(), self.fields().count());
         if let Some(h) = self.header() {
             m.set_header(h.to_vec());
         }
