@@ -61,3 +61,9 @@ fn round_trip_check_catches_a_changed_value() {
     };
     fuzzing::round_trip(spec, &g);
 }
+
+#[test]
+fn json_inputs_replay_cleanly() {
+    let n = replay(&fuzz_dir(), "json", fuzzing::json);
+    assert!(n.seeds >= 5, "the json seed corpus is missing: {n:?}");
+}
