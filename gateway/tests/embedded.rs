@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use common::*;
 use gateway::app::{self, Running};
@@ -319,6 +320,52 @@ async fn format_error_answers_30_and_the_connection_stays_up() {
     c.send_raw(b"\xFF\xFFnot iso").await;
     let r = c.call(&network("301", &stan())).await;
     assert_eq!(de39(&r), "00");
+    gw.drain().await;
+}
+
+#[tokio::test]
+async fn a_peer_sending_only_unreadable_frames_is_disconnected() {
+    use gateway::server::MAX_UNREADABLE_IN_ROW;
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    // One short of the limit, then a readable message: answered, and the run starts over.
+    for _ in 1..MAX_UNREADABLE_IN_ROW {
+        c.send_raw(b"\xFF\xFFnot iso").await;
+        // Spaced so each is processed before the next (requests run concurrently).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
+    for _ in 1..MAX_UNREADABLE_IN_ROW {
+        c.send_raw(b"\xFF\xFFnot iso").await;
+        // Spaced so each is processed before the next (requests run concurrently).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
+    // Nothing but unreadable frames: the connection is closed (without an answer) soon
+    // after the limit, never before it.
+    let mut sent = 0;
+    let closed = loop {
+        if sent == 10 * MAX_UNREADABLE_IN_ROW {
+            break false;
+        }
+        let mut frame = vec![0, 9];
+        frame.extend_from_slice(b"\xFF\xFFnot iso");
+        use tokio::io::AsyncWriteExt;
+        if c.stream.write_all(&frame).await.is_err() {
+            break true;
+        }
+        sent += 1;
+        match tokio::time::timeout(Duration::from_millis(50), c.recv_raw()).await {
+            Ok(None) => break true,
+            Ok(Some(b)) => panic!("unreadable frame answered: {b:02X?}"),
+            Err(_) => {}
+        }
+    };
+    assert!(closed, "still open after {sent} unreadable frames");
+    assert!(sent > MAX_UNREADABLE_IN_ROW, "closed after only {sent}");
+    // Others are unaffected.
+    let mut d = Client::connect(gw.addr()).await;
+    assert_eq!(de39(&d.call(&network("301", &stan())).await), "00");
     gw.drain().await;
 }
 

@@ -38,7 +38,16 @@ pub enum CloseReason {
     Io,
     /// Our sign-on was refused or not answered.
     SignOnRefused,
+    /// [`MAX_UNREADABLE_IN_ROW`] frames in a row could not be read at all: the peer is not
+    /// speaking our spec (wrong spec or framing configured, or not a card network).
+    Unreadable,
 }
+
+/// Frames in a row that may be dropped as unreadable (no MTI and STAN to answer 30 to)
+/// before the connection is closed. One such frame is logged and the connection stays up (a
+/// network's occasional bad message must not cut its other traffic); a peer sending nothing
+/// else is disconnected with that reason logged.
+pub const MAX_UNREADABLE_IN_ROW: u32 = 8;
 
 /// How a connection behaves beyond serving requests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,6 +162,11 @@ where
             }
         };
         echo_sent = false;
+        if ctx.unreadable_in_row() >= MAX_UNREADABLE_IN_ROW {
+            warn!(network = %ctx.network, peer = %ctx.peer, in_row = ctx.unreadable_in_row(),
+                "nothing readable from this peer; closing");
+            break CloseReason::Unreadable;
+        }
         if frame.is_keep_alive() {
             continue;
         }

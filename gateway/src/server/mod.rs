@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 pub use bind::bind_reuseport;
-pub use connection::{serve_connection, CloseReason, ConnOptions, ConnSetup};
+pub use connection::{
+    serve_connection, CloseReason, ConnOptions, ConnSetup, MAX_UNREADABLE_IN_ROW,
+};
 pub use service::{ConnContext, Service};
 pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
 

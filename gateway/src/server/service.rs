@@ -45,6 +45,8 @@ pub struct ConnContext {
     writer: mpsc::Sender<Frame>,
     pending: Mutex<HashMap<u32, oneshot::Sender<Bytes>>>,
     next_stan: AtomicU32,
+    /// Frames in a row that could not be read at all (no MTI and STAN to answer).
+    unreadable: AtomicU32,
 }
 
 impl ConnContext {
@@ -55,7 +57,25 @@ impl ConnContext {
             writer,
             pending: Mutex::new(HashMap::new()),
             next_stan: AtomicU32::new(rand::random::<u32>() % 900_000),
+            unreadable: AtomicU32::new(0),
         }
+    }
+
+    /// Counts a frame that could not be read at all; returns how many came in a row.
+    pub fn note_unreadable(&self) -> u32 {
+        self.unreadable
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
+    /// A frame was read (decoded, or answered 30): the run of unreadable ones ends.
+    pub fn note_readable(&self) {
+        self.unreadable.store(0, Ordering::Relaxed);
+    }
+
+    /// Unreadable frames in a row so far.
+    pub fn unreadable_in_row(&self) -> u32 {
+        self.unreadable.load(Ordering::Relaxed)
     }
 
     /// A STAN for a message we originate (1..=999999).

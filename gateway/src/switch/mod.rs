@@ -172,17 +172,19 @@ impl Switch {
 
     /// A message that did not decode: 39=30 when its MTI and STAN could be read, else
     /// nothing (logged with the error's field and offset; the connection stays up).
-    fn undecodable(&self, body: &[u8], started: Instant) -> Option<Bytes> {
+    fn undecodable(&self, conn: &ConnContext, body: &[u8], started: Instant) -> Option<Bytes> {
         self.core.shared.metrics.format_error();
         let (partial, err) = iso8583::decode_partial(&self.spec, body);
         let (field, offset) = err.map_or((None, 0), |e| (e.field(), e.offset()));
         let reason = err.map(|e| e.to_string()).unwrap_or_default();
         let readable = partial.filter(|p| !p.mti().is_response() && p.get_str(11).is_some());
         let Some(p) = readable else {
+            let in_row = conn.note_unreadable();
             warn!(network = %self.network, len = body.len(), ?field, offset, error = %reason,
-                "unreadable message dropped");
+                in_row, "unreadable message dropped");
             return None;
         };
+        conn.note_readable();
         let pan = p.get_str(2).map(mask_pan).unwrap_or_default();
         warn!(network = %self.network, mti = %p.mti(), stan = p.get_str(11).unwrap_or(""), %pan,
             ?field, offset, error = %reason, "format error; answering 30");
@@ -211,8 +213,9 @@ impl Service for Switch {
         let deadline = started + self.deadline();
         let req = match iso8583::decode(&self.spec, &body) {
             Ok(m) => m.to_owned_message(),
-            Err(_) => return self.undecodable(&body, started),
+            Err(_) => return self.undecodable(conn, &body, started),
         };
+        conn.note_readable();
         let mti = req.mti();
         let stan = req.get_str(11).unwrap_or("").to_owned();
         if mti.is_response() {
