@@ -184,3 +184,114 @@ async fn full_queue_is_reported_as_backpressure_and_loses_nothing() {
     );
     fx.finish().await;
 }
+
+/// A fresh ledger file in `dir`, seeded, with its path.
+async fn seeded(dir: &tempfile::TempDir) -> (Store, std::path::PathBuf) {
+    let path = dir.path().join("ledger.sqlite");
+    let s = open(&path);
+    s.seed(seed_data()).await.unwrap();
+    (s, path)
+}
+
+/// The writer keeps cards in memory; a change committed by another connection (an
+/// operator's `sqlite3`, a second instance during a rolling restart) must be seen by the
+/// very next authorization, not when the cache happens to be emptied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_blocked_by_another_connection_is_declined_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, path) = seeded(&dir).await;
+    let d = s.authorize(auth(1, PAN_A3, 100, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let changed = other
+        .execute(
+            "UPDATE cards SET status = 'lost' WHERE last4 = ?1",
+            [&PAN_A3[PAN_A3.len() - 4..]],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let d = s.authorize(auth(2, PAN_A3, 100, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::LOST_CARD);
+    other
+        .execute(
+            "UPDATE cards SET status = 'active' WHERE last4 = ?1",
+            [&PAN_A3[PAN_A3.len() - 4..]],
+        )
+        .unwrap();
+    let d = s.authorize(auth(3, PAN_A3, 100, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert_eq!(wallet(&s, "A-3", "KRW").await.held_minor, 200);
+}
+
+/// The approval counter is counted in memory within a transaction and written once before
+/// COMMIT: numbers must stay unique across batches, two writers on one file, batches re-run
+/// with savepoints after a failing request, and a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_codes_stay_unique_across_batches_writers_failures_and_restarts() {
+    use std::collections::HashSet;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, path) = seeded(&dir).await;
+    let second = open(&path);
+    let mut tasks = Vec::new();
+    for n in 0..400u32 {
+        let s = if n % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        // Every 37th request makes the quoter panic: its batch rolls back and runs again
+        // with a savepoint per request.
+        let currency = if n % 37 == 0 { "XPT" } else { "KRW" };
+        tasks.push(tokio::spawn(async move {
+            s.authorize(auth(10_000 + n, PAN_A3, 10, currency)).await
+        }));
+    }
+    let mut codes = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(d) => {
+                assert_eq!(d.response_code, ResponseCode::APPROVED);
+                codes.push(d.approval_code.unwrap());
+            }
+            Err(LedgerError::Panicked) => failed += 1,
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(failed, 11);
+    assert_eq!(codes.len(), 389);
+    drop((first, second));
+
+    let again = open(&path);
+    for n in 0..20u32 {
+        let d = again
+            .authorize(auth(20_000 + n, PAN_A3, 10, "KRW"))
+            .await
+            .unwrap();
+        codes.push(d.approval_code.unwrap());
+    }
+    let distinct: HashSet<_> = codes.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        codes.len(),
+        "an approval code was given twice"
+    );
+    // Every number handed out in a committed transaction was written back.
+    let stored: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT v FROM meta WHERE k = 'approval'", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        stored >= codes.len() as i64,
+        "counter {stored} < {}",
+        codes.len()
+    );
+    assert_eq!(wallet(&again, "A-3", "KRW").await.held_minor, 409 * 10);
+    let v = again.invariant_violations().await.unwrap();
+    assert!(v.is_empty(), "{v:#?}");
+}

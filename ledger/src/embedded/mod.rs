@@ -6,9 +6,12 @@
 //! transaction durable when `COMMIT` returns (the WAL is fsynced at each commit), and it is
 //! bundled, so the switch runs on a single machine with no server. Its single-writer limit
 //! is what group commit turns into a strength: one thread takes up to `max_batch` queued
-//! requests, runs each in its own savepoint inside one transaction, commits once (one
-//! fsync) and only then answers every caller.
+//! requests, runs them inside one transaction (with a savepoint each only when one of them
+//! failed and the batch is run again), commits once (one fsync) and only then answers every
+//! caller. The writer keeps the approval counter and the cards in memory (`cache`), checked
+//! against `PRAGMA data_version` at every transaction.
 
+mod cache;
 mod tx;
 mod writer;
 
@@ -197,7 +200,13 @@ impl EmbeddedStore {
         let ctx = self.inner.ctx.clone();
         tokio::task::spawn_blocking(move || {
             let conn = reader.lock().map_err(|_| LedgerError::Closed)?;
-            f(&mut SqliteTx { conn: &conn }, &ctx)
+            f(
+                &mut SqliteTx {
+                    conn: &conn,
+                    cache: None,
+                },
+                &ctx,
+            )
         })
         .await
         .map_err(|_| LedgerError::Closed)?

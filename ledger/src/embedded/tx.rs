@@ -4,12 +4,15 @@
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::cache::WriterCache;
 use crate::rows::{DecisionCols, HoldCols, DECISION_COLUMNS, HOLD_COLUMNS};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
 
 pub(crate) struct SqliteTx<'c> {
     pub(crate) conn: &'c Connection,
+    /// The writer's memory (approval counter, cards); `None` on the read connection.
+    pub(crate) cache: Option<&'c WriterCache>,
 }
 
 fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
@@ -138,6 +141,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn card(&mut self, pan_hash: &str) -> Result<Option<CardRecord>> {
+        if let Some(hit) = self.cache.and_then(|c| c.card(pan_hash)) {
+            return Ok(Some(hit));
+        }
         let mut st = self.conn.prepare_cached(
             "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, a.home_currency \
              FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = ?1",
@@ -154,21 +160,26 @@ impl Tx for SqliteTx<'_> {
                 ))
             })
             .optional()?;
-        row.map(
-            |(pan_hash, last4, expiry, status, account_id, home_currency)| {
-                Ok(CardRecord {
-                    pan_hash,
-                    last4,
-                    expiry,
-                    status: status
-                        .parse()
-                        .map_err(|_| crate::LedgerError::corrupt("cards", "bad status"))?,
-                    account_id,
-                    home_currency,
-                })
-            },
-        )
-        .transpose()
+        let card: Option<CardRecord> = row
+            .map(
+                |(pan_hash, last4, expiry, status, account_id, home_currency)| {
+                    Ok::<_, crate::LedgerError>(CardRecord {
+                        pan_hash,
+                        last4,
+                        expiry,
+                        status: status
+                            .parse()
+                            .map_err(|_| crate::LedgerError::corrupt("cards", "bad status"))?,
+                        account_id,
+                        home_currency,
+                    })
+                },
+            )
+            .transpose()?;
+        if let (Some(cache), Some(card)) = (self.cache, &card) {
+            cache.remember_card(card);
+        }
+        Ok(card)
     }
 
     async fn wallets(&mut self, account_id: &str, _lock: bool) -> Result<Vec<Wallet>> {
@@ -275,6 +286,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn next_approval_number(&mut self) -> Result<u64> {
+        if let Some(cache) = self.cache {
+            return cache.next_approval_number(self.conn);
+        }
         let mut st = self
             .conn
             .prepare_cached("UPDATE meta SET v = v + 1 WHERE k = 'approval' RETURNING v")?;
@@ -302,6 +316,9 @@ impl Tx for SqliteTx<'_> {
                 c.account_id
             ],
         )?;
+        if let Some(cache) = self.cache {
+            cache.forget_cards();
+        }
         Ok(())
     }
 

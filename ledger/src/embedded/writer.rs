@@ -5,12 +5,14 @@ use std::sync::mpsc::Receiver;
 
 use rusqlite::Connection;
 
+use super::cache::WriterCache;
 use super::{Job, SqliteTx};
 use crate::ops::{self, Ctx, Output};
 use crate::{LedgerError, Result};
 
 pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
+    let cache = WriterCache::default();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         // Everything that queued up while the previous fsync ran joins this transaction.
@@ -21,11 +23,11 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
             }
         }
         ctx.stats.observe(batch.len());
-        let results = match run_batch(&conn, &ctx, &batch, false) {
+        let results = match run_batch(&conn, &cache, &ctx, &batch, false) {
             Some(r) => r,
             // An operation failed: its partial writes are gone with the rolled-back batch;
             // run the batch again with a savepoint per operation to isolate it.
-            None => run_batch(&conn, &ctx, &batch, true).unwrap_or_else(|| {
+            None => run_batch(&conn, &cache, &ctx, &batch, true).unwrap_or_else(|| {
                 fail_all(&batch, "operation failed without a savepoint".to_owned())
             }),
         };
@@ -53,6 +55,7 @@ fn fail_all(batch: &[Job], msg: String) -> Vec<Result<Output>> {
 /// transaction back and returns `None`; with them, each failure undoes only its own writes.
 fn run_batch(
     conn: &Connection,
+    cache: &WriterCache,
     ctx: &Ctx,
     batch: &[Job],
     savepoints: bool,
@@ -60,22 +63,30 @@ fn run_batch(
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         return Some(fail_all(batch, e.to_string()));
     }
+    if let Err(e) = cache.begin(conn) {
+        rollback(conn, cache);
+        return Some(fail_all(batch, e.to_string()));
+    }
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
         if savepoints {
             if let Err(e) = exec(conn, "SAVEPOINT op") {
-                let _ = exec(conn, "ROLLBACK");
+                rollback(conn, cache);
                 return Some(fail_all(batch, e.to_string()));
             }
         }
         // A panic (say, in the gateway's Quoter) must not kill the only writer thread.
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            futures::executor::block_on(ops::run(&mut SqliteTx { conn }, ctx, &job.op))
+            let mut tx = SqliteTx {
+                conn,
+                cache: Some(cache),
+            };
+            futures::executor::block_on(ops::run(&mut tx, ctx, &job.op))
         }))
         .unwrap_or(Err(LedgerError::Panicked));
         if !savepoints {
             if r.is_err() {
-                let _ = exec(conn, "ROLLBACK");
+                rollback(conn, cache);
                 return None;
             }
             out.push(r);
@@ -84,17 +95,23 @@ fn run_batch(
         let end = if r.is_ok() {
             exec(conn, "RELEASE op")
         } else {
+            cache.rolled_back();
             exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
         };
         if let Err(e) = end {
-            let _ = exec(conn, "ROLLBACK");
+            rollback(conn, cache);
             return Some(fail_all(batch, e.to_string()));
         }
         out.push(r);
     }
-    if let Err(e) = exec(conn, "COMMIT") {
-        let _ = exec(conn, "ROLLBACK");
+    if let Err(e) = cache.flush(conn).and_then(|()| exec(conn, "COMMIT")) {
+        rollback(conn, cache);
         return Some(fail_all(batch, e.to_string()));
     }
     Some(out)
+}
+
+fn rollback(conn: &Connection, cache: &WriterCache) {
+    let _ = exec(conn, "ROLLBACK");
+    cache.rolled_back();
 }
