@@ -14,16 +14,33 @@ use crate::{
     Result,
 };
 
+/// Column list of `decisions`, in [`DecisionCols`] order, as a literal for `concat!`
+/// (statements built at compile time: the writer's statement cache is then looked up
+/// without formatting a string per call).
+macro_rules! decision_columns {
+    () => {
+        "nkey, kind, response_code, approval_code, account_id, amount_minor, currency, \
+         approved_minor, billing_amount_minor, billing_currency, rate, de10, rate_version, \
+         wallet_currency, original_key, business_date, created_us, updated_us, expires_us"
+    };
+}
+
+/// Column list of `holds`, in [`HoldCols`] order, as a literal for `concat!`.
+macro_rules! hold_columns {
+    () => {
+        "nkey, original_key, account_id, currency, amount_minor, held_minor, captured_minor, \
+         txn_amount_minor, txn_currency, status, business_date, rate_version, created_us, \
+         expires_us"
+    };
+}
+
+pub(crate) use {decision_columns, hold_columns};
+
 /// Column list of `decisions`, in [`DecisionCols`] order.
-pub(crate) const DECISION_COLUMNS: &str = "nkey, kind, response_code, approval_code, \
-    account_id, amount_minor, currency, approved_minor, billing_amount_minor, \
-    billing_currency, rate, de10, rate_version, wallet_currency, original_key, \
-    business_date, created_us, updated_us, expires_us";
+pub(crate) const DECISION_COLUMNS: &str = decision_columns!();
 
 /// Column list of `holds`, in [`HoldCols`] order.
-pub(crate) const HOLD_COLUMNS: &str = "nkey, original_key, account_id, currency, \
-    amount_minor, held_minor, captured_minor, txn_amount_minor, txn_currency, status, \
-    business_date, rate_version, created_us, expires_us";
+pub(crate) const HOLD_COLUMNS: &str = hold_columns!();
 
 pub(crate) struct DecisionCols {
     pub(crate) nkey: String,

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::cache::WriterCache;
-use crate::rows::{DecisionCols, HoldCols, DECISION_COLUMNS, HOLD_COLUMNS};
+use crate::rows::{decision_columns, hold_columns, DecisionCols, HoldCols};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
 
@@ -69,14 +69,22 @@ fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
     })
 }
 
-const WALLET_COLUMNS: &str =
-    "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor";
+macro_rules! wallet_columns {
+    () => {
+        "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor"
+    };
+}
+
+/// `SELECT` of every hold column with a literal clause, built at compile time.
+macro_rules! holds_sql {
+    ($clause:literal) => {
+        concat!("SELECT ", hold_columns!(), " FROM holds ", $clause)
+    };
+}
 
 impl SqliteTx<'_> {
-    fn holds_where(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<Hold>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT {HOLD_COLUMNS} FROM holds {clause}"))?;
+    fn holds_where(&self, sql: &'static str, p: impl rusqlite::Params) -> Result<Vec<Hold>> {
+        let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map(p, hold_row)?;
         rows.map(|r| r?.into_hold()).collect()
     }
@@ -84,8 +92,10 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     async fn decision(&mut self, key: &NetworkKey) -> Result<Option<Decision>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {DECISION_COLUMNS} FROM decisions WHERE nkey = ?1"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            decision_columns!(),
+            " FROM decisions WHERE nkey = ?1"
         ))?;
         st.query_row([key.as_db()], decision_row)
             .optional()?
@@ -95,9 +105,11 @@ impl Tx for SqliteTx<'_> {
 
     async fn insert_decision(&mut self, d: &Decision) -> Result<()> {
         let c = DecisionCols::from_decision(d);
-        let mut st = self.conn.prepare_cached(&format!(
-            "INSERT INTO decisions ({DECISION_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        let mut st = self.conn.prepare_cached(concat!(
+            "INSERT INTO decisions (",
+            decision_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19)"
         ))?;
         st.execute(params![
             c.nkey,
@@ -184,8 +196,10 @@ impl Tx for SqliteTx<'_> {
 
     async fn wallets(&mut self, account_id: &str, _lock: bool) -> Result<Vec<Wallet>> {
         // One writer thread: nothing else can change these rows before our commit.
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {WALLET_COLUMNS} FROM wallets WHERE account_id = ?1 ORDER BY currency"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            wallet_columns!(),
+            " FROM wallets WHERE account_id = ?1 ORDER BY currency"
         ))?;
         let rows = st.query_map([account_id], wallet_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -197,9 +211,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "INSERT INTO wallets ({WALLET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT DO NOTHING"
+        let mut st = self.conn.prepare_cached(concat!(
+            "INSERT INTO wallets (",
+            wallet_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
         ))?;
         st.execute(params![
             w.account_id,
@@ -228,9 +243,10 @@ impl Tx for SqliteTx<'_> {
 
     async fn insert_hold(&mut self, h: &Hold) -> Result<()> {
         let c = HoldCols::from_hold(h);
-        let mut st = self.conn.prepare_cached(&format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        let mut st = self.conn.prepare_cached(concat!(
+            "INSERT INTO holds (",
+            hold_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?;
         st.execute(params![
             c.nkey,
@@ -253,14 +269,14 @@ impl Tx for SqliteTx<'_> {
 
     async fn hold(&mut self, key: &NetworkKey) -> Result<Option<Hold>> {
         Ok(self
-            .holds_where("WHERE nkey = ?1", [key.as_db()])?
+            .holds_where(holds_sql!("WHERE nkey = ?1"), [key.as_db()])?
             .into_iter()
             .next())
     }
 
     async fn active_linked_holds(&mut self, original: &NetworkKey) -> Result<Vec<Hold>> {
         self.holds_where(
-            "WHERE original_key = ?1 AND status = 'active'",
+            holds_sql!("WHERE original_key = ?1 AND status = 'active'"),
             [original.as_db()],
         )
     }
@@ -280,7 +296,7 @@ impl Tx for SqliteTx<'_> {
 
     async fn expired_holds(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         self.holds_where(
-            "WHERE status = 'active' AND expires_us <= ?1 ORDER BY expires_us LIMIT ?2",
+            holds_sql!("WHERE status = 'active' AND expires_us <= ?1 ORDER BY expires_us LIMIT ?2"),
             params![now.as_microsecond(), limit as i64],
         )
     }
@@ -323,14 +339,16 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn all_wallets(&mut self) -> Result<Vec<Wallet>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {WALLET_COLUMNS} FROM wallets ORDER BY account_id, currency"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            wallet_columns!(),
+            " FROM wallets ORDER BY account_id, currency"
         ))?;
         let rows = st.query_map([], wallet_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn all_holds(&mut self) -> Result<Vec<Hold>> {
-        self.holds_where("ORDER BY nkey", [])
+        self.holds_where(holds_sql!("ORDER BY nkey"), [])
     }
 }
