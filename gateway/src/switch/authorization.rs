@@ -25,7 +25,11 @@ impl Switch {
         let kind = match processing {
             Processing::Purchase => TransactionKind::Purchase,
             Processing::Cash => TransactionKind::Cash,
-            Processing::BalanceInquiry => return self.balance_inquiry(req, deadline).await,
+            // Boxed: its future (a read on either store) is the largest of all and would
+            // otherwise size every request's task, which each spawn copies.
+            Processing::BalanceInquiry => {
+                return Box::pin(self.balance_inquiry(req, deadline)).await
+            }
             Processing::Other => return respond(req, bd, "12"),
         };
         let built = (|| -> Result<AuthRequest, FieldFault> {

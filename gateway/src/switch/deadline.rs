@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use ledger::{LedgerError, NetworkKey, Store};
@@ -32,15 +33,19 @@ pub(crate) enum LedgerFail {
 }
 
 /// Runs `fut` until `deadline`.
-pub(crate) async fn before<T>(
+///
+/// A plain function returning a mapped future, not an `async fn`: an `async fn` keeps its
+/// argument and the `Timeout` it is moved into side by side in its state, doubling the size
+/// of every request's future, which each spawn copies.
+pub(crate) fn before<T>(
     deadline: Instant,
     fut: impl Future<Output = ledger::Result<T>>,
-) -> Result<T, LedgerFail> {
-    match tokio::time::timeout_at(deadline, fut).await {
+) -> impl Future<Output = Result<T, LedgerFail>> {
+    tokio::time::timeout_at(deadline, fut).map(|r| match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(LedgerFail::Error(e)),
         Err(_) => Err(LedgerFail::Deadline),
-    }
+    })
 }
 
 /// Background voids still running (the drain waits for them).
