@@ -23,7 +23,7 @@ use iso8583::{OwnedMessage, Spec};
 use jiff::civil::Date;
 use ledger::{LedgerError, NetworkKey, Store};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{error, field, info, info_span, warn, Instrument};
 
 use crate::business_date::BusinessDate;
 use crate::server::{ConnContext, Service, Shared};
@@ -117,14 +117,6 @@ impl Switch {
         self.deadline.map_or(configured, |d| d.min(configured))
     }
 
-    /// Who a log line is about: network, MTI, STAN and masked PAN of `req`.
-    fn tag<'a>(&'a self, req: &'a OwnedMessage) -> MsgTag<'a> {
-        MsgTag {
-            network: &self.network,
-            req,
-        }
-    }
-
     /// Answers one decoded request.
     async fn route(&self, req: &OwnedMessage, deadline: Instant) -> OwnedMessage {
         let mti = req.mti().original();
@@ -139,7 +131,7 @@ impl Switch {
 
     fn format_error(&self, req: &OwnedMessage, bd: Date, fault: FieldFault) -> OwnedMessage {
         self.core.shared.metrics.format_error();
-        warn!(msg = %self.tag(req), field = fault.0, "format error: {fault}");
+        warn!(field = fault.0, "format error: {fault}");
         respond(req, bd, "30")
     }
 
@@ -155,21 +147,20 @@ impl Switch {
         let uncertain = match &fail {
             LedgerFail::Deadline => {
                 self.core.shared.metrics.deadline_miss();
-                warn!(msg = %self.tag(req), "ledger missed the deadline; answering 91");
+                warn!("ledger missed the deadline; answering 91");
                 true
             }
             LedgerFail::Error(LedgerError::Invalid { field, reason }) => {
                 self.core.shared.metrics.format_error();
-                warn!(msg = %self.tag(req), %field, %reason,
-                    "ledger refused the request as malformed");
+                warn!(%field, %reason, "ledger refused the request as malformed");
                 return respond(req, bd, "30");
             }
             LedgerFail::Error(e @ (LedgerError::Backpressure { .. } | LedgerError::Closed)) => {
-                warn!(msg = %self.tag(req), error = %e, "ledger unavailable; answering 91");
+                warn!(error = %e, "ledger unavailable; answering 91");
                 false
             }
             LedgerFail::Error(e) => {
-                error!(msg = %self.tag(req), error = %e, "ledger failed; answering 91");
+                error!(error = %e, "ledger failed; answering 91");
                 true
             }
         };
@@ -235,18 +226,19 @@ impl Service for Switch {
             }
             return None;
         }
-        let resp = self.route(&req, deadline).await;
-        let code = resp.get_str(39).unwrap_or("");
+        let pan = req.get_str(2).map(mask_pan).unwrap_or_default();
+        let span = info_span!("msg", network = %self.network, %mti, %stan, %pan,
+            code = field::Empty, latency_us = field::Empty);
+        let resp = self.route(&req, deadline).instrument(span.clone()).await;
+        let code = resp.get_str(39).unwrap_or("").to_owned();
         let latency = started.elapsed();
-        // One event per message, no span: a span per request (created, entered at every
-        // poll, recorded twice, closed) cost about a quarter of the switch's CPU. The few
-        // warnings `route` may log carry the same identification (`MsgTag`) themselves.
-        info!(network = %self.network, %mti, %stan, pan = %MaskedPan(req.get_str(2)),
-            code, latency_us = latency.as_micros() as u64, "answered");
+        span.record("code", code.as_str());
+        span.record("latency_us", latency.as_micros() as u64);
+        span.in_scope(|| info!("answered"));
         self.core
             .shared
             .metrics
-            .request(mti.as_str(), code, latency);
+            .request(mti.as_str(), &code, latency);
         self.encode(&resp)
     }
 
@@ -270,36 +262,5 @@ impl Service for Switch {
             .set(11, format!("{stan:06}"))
             .set(70, code);
         self.encode(&m)
-    }
-}
-
-/// A request's identification for a log line, written only when the line is.
-struct MsgTag<'a> {
-    network: &'a str,
-    req: &'a OwnedMessage,
-}
-
-impl std::fmt::Display for MsgTag<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} stan={} pan={}",
-            self.network,
-            self.req.mti(),
-            self.req.get_str(11).unwrap_or(""),
-            MaskedPan(self.req.get_str(2))
-        )
-    }
-}
-
-/// DE 2 as people may see it (first 6 + last 4); nothing when the message has none.
-struct MaskedPan<'a>(Option<&'a str>);
-
-impl std::fmt::Display for MaskedPan<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(pan) => f.write_str(&mask_pan(pan)),
-            None => Ok(()),
-        }
     }
 }
