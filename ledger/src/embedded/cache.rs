@@ -25,10 +25,9 @@ const MAX_CARDS: usize = 65_536;
 
 #[derive(Default)]
 pub(crate) struct WriterCache {
-    /// The last approval number handed out in this transaction; `None` until first used.
+    /// The last approval number handed out in this transaction; `None` until first used
+    /// (and then nothing needs writing back).
     approval: Cell<Option<u64>>,
-    /// Whether `approval` moved and must be written before `COMMIT`.
-    approval_dirty: Cell<bool>,
     cards: RefCell<HashMap<String, CardRecord>>,
     data_version: Cell<Option<i64>>,
 }
@@ -37,7 +36,6 @@ impl WriterCache {
     /// Called right after `BEGIN IMMEDIATE`.
     pub(crate) fn begin(&self, conn: &Connection) -> rusqlite::Result<()> {
         self.approval.set(None);
-        self.approval_dirty.set(false);
         let v: i64 = conn
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
@@ -49,10 +47,9 @@ impl WriterCache {
 
     /// Called right before `COMMIT`: writes the approval counter if it moved.
     pub(crate) fn flush(&self, conn: &Connection) -> rusqlite::Result<()> {
-        if let (true, Some(v)) = (self.approval_dirty.get(), self.approval.get()) {
+        if let Some(v) = self.approval.take() {
             conn.prepare_cached("UPDATE meta SET v = ?1 WHERE k = 'approval'")?
                 .execute([v as i64])?;
-            self.approval_dirty.set(false);
         }
         Ok(())
     }
@@ -75,7 +72,6 @@ impl WriterCache {
         };
         let next = last + 1;
         self.approval.set(Some(next));
-        self.approval_dirty.set(true);
         Ok(next)
     }
 
