@@ -7,75 +7,22 @@
 //! (each a fresh key, 1 KRW, spread over 64 accounts) and waits for all of them;
 //! criterion's "thrpt" is holds per second.
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{bench_dir, embedded, hasher, pans, runtime, seed, wave};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use jiff::civil::date;
-use ledger::{
-    AuthRequest, EmbeddedOptions, EmbeddedStore, NetworkKey, NoRates, Pan, PanHasher, PgOptions,
-    PgStore, ResponseCode, SeedData, Store, TransactionKind,
-};
+use ledger::{NoRates, PgOptions, PgStore, Store};
 
 const CONCURRENCY: [usize; 3] = [1, 16, 256];
-const ACCOUNTS: usize = 64;
-
-fn pan(i: usize) -> String {
-    format!("4761739{:09}", i)
-}
-
-fn seed() -> SeedData {
-    let accounts: Vec<String> = (0..ACCOUNTS)
-        .map(|i| {
-            format!(r#"{{"id":"B-{i}","home_currency":"KRW","balances":{{"KRW":"100000000000"}}}}"#)
-        })
-        .collect();
-    let cards: Vec<String> = (0..ACCOUNTS)
-        .map(|i| {
-            format!(
-                r#"{{"pan":"{}","expiry":"3012","account":"B-{i}","status":"active"}}"#,
-                pan(i)
-            )
-        })
-        .collect();
-    let json = format!(
-        r#"{{"accounts":[{}],"cards":[{}]}}"#,
-        accounts.join(","),
-        cards.join(",")
-    );
-    SeedData::from_json(&json, &hasher(), &|c: &str| (c == "KRW").then_some(0)).unwrap()
-}
-
-fn hasher() -> PanHasher {
-    PanHasher::new(&[0x42; 32]).unwrap()
-}
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn request(pans: &[Pan]) -> AuthRequest {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    // A fresh key per request: STAN cycles, DE 7's seconds and minutes move on.
-    let de7 = format!("1125{:06}", n / 1_000_000);
-    AuthRequest {
-        key: NetworkKey::new("12345", &format!("{:06}", n % 1_000_000), &de7).unwrap(),
-        pan: pans[(n as usize) % pans.len()].clone(),
-        expiry: None,
-        kind: TransactionKind::Purchase,
-        amount_minor: 1,
-        currency: "KRW".into(),
-        allow_partial: false,
-        original: None,
-        business_date: date(2026, 11, 25),
-        now: jiff::Timestamp::now(),
-    }
-}
 
 fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: &Store) {
-    let pans: Arc<Vec<Pan>> = Arc::new((0..ACCOUNTS).map(|i| Pan::new(&pan(i)).unwrap()).collect());
+    let pans = pans();
     let mut g = c.benchmark_group(format!("holds/{name}"));
     for conc in CONCURRENCY {
         g.throughput(Throughput::Elements(conc as u64));
@@ -84,15 +31,7 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        let mut wave = Vec::with_capacity(conc);
-                        for _ in 0..conc {
-                            let (s, r) = (store.clone(), request(&pans));
-                            wave.push(tokio::spawn(async move { s.authorize(r).await }));
-                        }
-                        for t in wave {
-                            let d = t.await.unwrap().unwrap();
-                            assert_eq!(d.response_code, ResponseCode::APPROVED);
-                        }
+                        wave(store, &pans, conc).await;
                     }
                     start.elapsed()
                 })
@@ -103,15 +42,8 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
 }
 
 fn holds(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir_in(
-        std::env::var_os("LEDGER_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into),
-    )
-    .unwrap();
+    let rt = runtime();
+    let dir = bench_dir();
 
     // The baselines, on the disk the ledger file lives on. `overwrite_4KiB` rewrites one
     // block of a preallocated file (no metadata to journal: the cheapest durable write, and
@@ -147,15 +79,7 @@ fn holds(c: &mut Criterion) {
     });
     g.finish();
 
-    let embedded: Store = EmbeddedStore::open(
-        dir.path().join("ledger.sqlite"),
-        hasher(),
-        Arc::new(NoRates),
-        EmbeddedOptions::default(),
-    )
-    .unwrap()
-    .into();
-    rt.block_on(embedded.seed(seed())).unwrap();
+    let embedded = embedded(&rt, dir.path());
     bench_store(c, &rt, "embedded", &embedded);
     drop(embedded);
 

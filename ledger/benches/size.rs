@@ -8,18 +8,14 @@
 //!
 //! `cargo bench -p ledger --bench size` (LEDGER_BENCH_DIR picks the disk, default the temp dir)
 
+mod common;
+
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jiff::civil::date;
-use ledger::{
-    AuthRequest, EmbeddedOptions, EmbeddedStore, NetworkKey, NoRates, Pan, PanHasher, ResponseCode,
-    SeedData, Store, TransactionKind,
-};
+use common::{bench_dir, embedded, pans, runtime, wave, NEXT};
 
-const ACCOUNTS: usize = 64;
 /// Requests in flight while the store is grown between measurements.
 const GROW_WAVE: usize = 512;
 /// Authorizations timed one at a time at each size.
@@ -27,95 +23,18 @@ const ALONE: usize = 200;
 /// Waves of 256 concurrent authorizations timed at each size.
 const WAVES: usize = 20;
 
-fn pan(i: usize) -> String {
-    format!("4761739{:09}", i)
-}
-
-fn seed() -> SeedData {
-    let accounts: Vec<String> = (0..ACCOUNTS)
-        .map(|i| {
-            format!(r#"{{"id":"B-{i}","home_currency":"KRW","balances":{{"KRW":"100000000000"}}}}"#)
-        })
-        .collect();
-    let cards: Vec<String> = (0..ACCOUNTS)
-        .map(|i| {
-            format!(
-                r#"{{"pan":"{}","expiry":"3012","account":"B-{i}","status":"active"}}"#,
-                pan(i)
-            )
-        })
-        .collect();
-    let json = format!(
-        r#"{{"accounts":[{}],"cards":[{}]}}"#,
-        accounts.join(","),
-        cards.join(",")
-    );
-    SeedData::from_json(&json, &hasher(), &|c: &str| (c == "KRW").then_some(0)).unwrap()
-}
-
-fn hasher() -> PanHasher {
-    PanHasher::new(&[0x42; 32]).unwrap()
-}
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn request(pans: &[Pan]) -> AuthRequest {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    // A fresh key per request: the STAN cycles, DE 7 moves on every million.
-    let de7 = format!("1125{:06}", n / 1_000_000);
-    AuthRequest {
-        key: NetworkKey::new("12345", &format!("{:06}", n % 1_000_000), &de7).unwrap(),
-        pan: pans[(n as usize) % pans.len()].clone(),
-        expiry: None,
-        kind: TransactionKind::Purchase,
-        amount_minor: 1,
-        currency: "KRW".into(),
-        allow_partial: false,
-        original: None,
-        business_date: date(2026, 11, 25),
-        now: jiff::Timestamp::now(),
-    }
-}
-
-async fn wave(store: &Store, pans: &Arc<Vec<Pan>>, n: usize) {
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (s, r) = (store.clone(), request(pans));
-        tasks.push(tokio::spawn(async move { s.authorize(r).await }));
-    }
-    for t in tasks {
-        let d = t.await.unwrap().unwrap();
-        assert_eq!(d.response_code, ResponseCode::APPROVED);
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir_in(
-        std::env::var_os("LEDGER_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into),
-    )
-    .unwrap();
+    let rt = runtime();
+    let dir = bench_dir();
     let max: u64 = std::env::var("LEDGER_SIZE_MAX")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let store: Store = EmbeddedStore::open(
-        dir.path().join("ledger.sqlite"),
-        hasher(),
-        Arc::new(NoRates),
-        EmbeddedOptions::default(),
-    )
-    .unwrap()
-    .into();
-    rt.block_on(store.seed(seed())).unwrap();
+    let store = embedded(&rt, dir.path());
     let probe = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -125,7 +44,7 @@ fn main() {
         .unwrap();
     probe.write_all_at(&[0u8; 4096], 0).unwrap();
     probe.sync_all().unwrap();
-    let pans: Arc<Vec<Pan>> = Arc::new((0..ACCOUNTS).map(|i| Pan::new(&pan(i)).unwrap()).collect());
+    let pans = pans();
 
     println!(
         "| holds in the ledger | file MiB | fsync p50 us | alone: p50 us | alone: p99 us | \
