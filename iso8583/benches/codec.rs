@@ -4,39 +4,15 @@
 //!
 //! cargo bench -p iso8583 --bench codec
 
+// The same message as the tests and bench/peers.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::auth_request;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use iso8583::{decode, Mti, OwnedMessage, Spec, VersionRule};
+use iso8583::{decode, Spec};
 use std::hint::black_box;
 use std::time::Duration;
-
-fn auth_request(spec: &Spec) -> OwnedMessage {
-    let mti = if spec.version() == VersionRule::Iso1993 {
-        "1100"
-    } else {
-        "0100"
-    };
-    let icc = hex::decode(
-        "9F02060000000015009F03060000000000009F1A0208405F2A020840950500000080009A03251125\
-         9C01009F3704A1B2C3D49F2608C2D1E0F1A2B3C4D59F270180",
-    )
-    .unwrap();
-    OwnedMessage::new(mti.parse::<Mti>().unwrap())
-        .with(2, "4761739001010119")
-        .with(3, "000000")
-        .with(4, "000000001500")
-        .with(7, "1125063015")
-        .with(11, "000123")
-        .with(14, "2812")
-        .with(18, "5411")
-        .with(32, "12345678901")
-        .with(35, "4761739001010119=28122011143804400000")
-        .with(37, "532914000123")
-        .with(41, "TERM0001")
-        .with(42, "MERCHANT0000001")
-        .with(49, "840")
-        .with(52, hex::decode("A1B2C3D4E5F60718").unwrap())
-        .with(55, icc)
-}
 
 fn codec(c: &mut Criterion) {
     for name in Spec::builtin_names() {

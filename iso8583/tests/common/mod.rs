@@ -1,4 +1,4 @@
-//! Shared test data.
+//! Shared test data, also compiled into the codec bench and bench/peers (`#[path]`).
 
 use iso8583::{Mti, OwnedMessage, Spec, VersionRule};
 
