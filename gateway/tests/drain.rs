@@ -4,33 +4,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use tokio::io::AsyncWriteExt;
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-async fn wait_ready(admin: SocketAddr) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < until {
-        if let Ok(s) = tokio::net::TcpStream::connect(admin).await {
-            drop(s);
-            if http_get(admin, "/readyz").await.0 == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("gateway not ready within 30 s");
-}
 
 #[tokio::test]
 async fn sigterm_answers_every_request_in_flight_and_exits_0() {
@@ -38,19 +16,7 @@ async fn sigterm_answers_every_request_in_flight_and_exits_0() {
     let cfg = dir.path().join("gateway.toml");
     std::fs::write(&cfg, embedded_config_text(dir.path())).unwrap();
     let (listen, admin) = (free_addr(), free_addr());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args([
-            "--listen",
-            &listen.to_string(),
-            "--admin",
-            &admin.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&cfg, listen, admin, Stdio::null());
     wait_ready(admin).await;
 
     let mut c = Client::connect(listen).await;

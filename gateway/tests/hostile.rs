@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,13 +23,6 @@ const RSS_GROWTH_BOUND_KB: u64 = 48 * 1024;
 
 /// The `read_timeout_ms` these tests configure: a started frame must complete within it.
 const READ_TIMEOUT_MS: u64 = 600;
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// The gateway binary on the embedded sandbox, killed on drop.
 struct Gateway {
@@ -50,40 +43,15 @@ impl Gateway {
         );
         std::fs::write(&cfg, text).unwrap();
         let (listen, admin) = (free_addr(), free_addr());
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args([
-                "--listen",
-                &listen.to_string(),
-                "--admin",
-                &admin.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = serve(&cfg, listen, admin, Stdio::null());
         let gw = Gateway {
             child,
             listen,
             admin,
             _dir: dir,
         };
-        gw.wait_ready().await;
+        wait_ready(gw.admin).await;
         gw
-    }
-
-    async fn wait_ready(&self) {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if TcpStream::connect(self.admin).await.is_ok()
-                && http_get(self.admin, "/readyz").await.0 == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("gateway not ready within 30 s");
     }
 
     /// The process is still running.

@@ -4,18 +4,10 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn trace_level_json_logs_hold_no_card_data() {
@@ -26,27 +18,13 @@ async fn trace_level_json_logs_hold_no_card_data() {
     std::fs::write(&cfg, text).unwrap();
     let (listen, admin) = (free_addr(), free_addr());
     let log_path = dir.path().join("gateway.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args([
-            "--listen",
-            &listen.to_string(),
-            "--admin",
-            &admin.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut c = loop {
-        if let Ok(s) = tokio::net::TcpStream::connect(listen).await {
-            break Client { stream: s };
-        }
-        assert!(Instant::now() < until, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut child = serve(
+        &cfg,
+        listen,
+        admin,
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    let mut c = connect_when_up(listen).await;
     assert_eq!(
         de39(&c.call(&purchase(PAN_OK, 100, "840", &stan())).await),
         "00"
@@ -101,27 +79,13 @@ async fn sighup_reloads_the_log_level() {
     std::fs::write(&cfg, &text).unwrap();
     let (listen, admin) = (free_addr(), free_addr());
     let log_path = dir.path().join("gateway.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args([
-            "--listen",
-            &listen.to_string(),
-            "--admin",
-            &admin.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut c = loop {
-        if let Ok(s) = tokio::net::TcpStream::connect(listen).await {
-            break Client { stream: s };
-        }
-        assert!(Instant::now() < until, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut child = serve(
+        &cfg,
+        listen,
+        admin,
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    let mut c = connect_when_up(listen).await;
     let quiet = stan();
     c.call(&network("301", &quiet)).await;
     std::fs::write(&cfg, text.replace("level = \"warn\"", "level = \"info\"")).unwrap();

@@ -196,3 +196,58 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A loopback address that was free a moment ago (bound, then released).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The real binary: `gateway serve --config cfg --listen listen --admin admin`, stdout to
+/// nowhere and stderr to `stderr`.
+pub fn serve(
+    cfg: &Path,
+    listen: SocketAddr,
+    admin: SocketAddr,
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (30 s at most) until the admin endpoint says ready.
+pub async fn wait_ready(admin: SocketAddr) {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        if TcpStream::connect(admin).await.is_ok() && http_get(admin, "/readyz").await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gateway not ready within 30 s");
+}
+
+/// Connects to `listen` as soon as the gateway accepts (30 s at most).
+pub async fn connect_when_up(listen: SocketAddr) -> Client {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(stream) = TcpStream::connect(listen).await {
+            return Client { stream };
+        }
+        assert!(std::time::Instant::now() < until, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
