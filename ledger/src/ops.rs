@@ -85,6 +85,19 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
     })
 }
 
+/// The keys whose decisions an operation reads: a batch reads them all in one query once
+/// its accounts are locked. Missing one costs only a round trip of its own later.
+pub(crate) fn keys_of(op: &Op) -> Vec<&NetworkKey> {
+    match op {
+        Op::Authorize(r) => std::iter::once(&r.key).chain(&r.original).collect(),
+        Op::Advise(r) => std::iter::once(&r.key).chain(&r.original).collect(),
+        Op::Reverse(r) => vec![&r.key, &r.original],
+        Op::Capture(r) => vec![&r.key, &r.original],
+        Op::VoidTimedOut { key, .. } => vec![key],
+        Op::Expire { .. } | Op::Seed(_) => Vec::new(),
+    }
+}
+
 /// The accounts an operation may lock, found without locking, so that a batch can take all
 /// its locks up front in one order (no deadlock between batches of different connections).
 /// Erring on the side of more is harmless; missing one only risks a deadlock, which

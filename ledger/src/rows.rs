@@ -36,12 +36,6 @@ macro_rules! hold_columns {
 
 pub(crate) use {decision_columns, hold_columns};
 
-/// Column list of `decisions`, in [`DecisionCols`] order.
-pub(crate) const DECISION_COLUMNS: &str = decision_columns!();
-
-/// Column list of `holds`, in [`HoldCols`] order.
-pub(crate) const HOLD_COLUMNS: &str = hold_columns!();
-
 pub(crate) struct DecisionCols {
     pub(crate) nkey: String,
     pub(crate) kind: String,

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::suite::reversal;
 use common::*;
 
 suite!(postgres;
@@ -119,5 +120,136 @@ async fn full_queues_are_reported_as_backpressure() {
         wallet(&fx.store, "A-3", "KRW").await.held_minor,
         approved * 100
     );
+    fx.finish().await;
+}
+
+/// A write that fails only when the batch's deferred writes go out with its COMMIT must fail
+/// its own request alone: the batch runs again with savepoints, and the requests beside it
+/// are approved and held once. The failure is staged by removing an approved request's
+/// decision behind the store's back, so that deciding that key again finds nothing to
+/// replay, approves, and its hold insert then collides with the hold still in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_failing_at_commit_fails_only_its_own_request() {
+    let Some(fx) = postgres_with(|o| o.connections = 1).await else {
+        return;
+    };
+    let s = &fx.store;
+    let first = s
+        .authorize(auth(4_000, PAN_A2, 1_000, "KRW"))
+        .await
+        .unwrap();
+    assert_eq!(first.response_code, ResponseCode::APPROVED);
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let removed = admin
+        .execute(
+            &format!("DELETE FROM {schema}.decisions WHERE nkey = $1"),
+            &[&key(4_000).as_db()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let held_before = wallet(s, "A-2", "KRW").await.held_minor;
+
+    // One connection: the poisoned request and its neighbours queue for the same worker
+    // and share batches.
+    let mut tasks = Vec::new();
+    for n in 4_001..4_032u32 {
+        let one = s.clone();
+        tasks.push(tokio::spawn(async move {
+            (n, one.authorize(auth(n, PAN_A2, 100, "KRW")).await)
+        }));
+        if n == 4_016 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                (4_000, s.authorize(auth(4_000, PAN_A2, 1_000, "KRW")).await)
+            }));
+        }
+    }
+    let mut approved = 0i64;
+    for t in tasks {
+        let (n, r) = t.await.unwrap();
+        if n == 4_000 {
+            assert!(r.is_err(), "the colliding request was answered: {r:?}");
+        } else {
+            let d = r.unwrap_or_else(|e| panic!("request {n} failed beside the bad one: {e}"));
+            assert_eq!(d.response_code, ResponseCode::APPROVED, "request {n}");
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 31);
+    assert_eq!(
+        wallet(s, "A-2", "KRW").await.held_minor,
+        held_before + approved * 100
+    );
+    for n in 4_001..4_032u32 {
+        assert!(
+            s.decision(&key(n)).await.unwrap().is_some(),
+            "no decision {n}"
+        );
+    }
+    assert!(s.decision(&key(4_000)).await.unwrap().is_none());
+    fx.finish().await;
+}
+
+/// A request that reads what an earlier request of the same batch wrote (an incremental right
+/// behind its original) sees it, although the batch sends its writes late: each read goes
+/// out behind the writes before it, and what the batch remembers follows its own writes.
+/// One connection, held up by a row lock taken from outside while the two queue behind it,
+/// so that they share the next batch. (A reversal in that batch too would hide a wrong
+/// memory: its placeholder for the "missing" original collides at COMMIT and the re-run
+/// without memory answers right; so it comes after.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_its_own_earlier_writes() {
+    let Some(fx) = postgres_with(|o| o.connections = 1).await else {
+        return;
+    };
+    let s = &fx.store;
+    let held_before = wallet(s, "A-1", "KRW").await.held_minor;
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let blocker = {
+        let s = s.clone();
+        tokio::spawn(async move { s.authorize(auth(5_099, PAN_A1, 100, "KRW")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin.batch_execute("COMMIT").await.unwrap();
+    });
+    let mut inc = auth(5_001, PAN_A1, 20_000, "KRW");
+    inc.original = Some(key(5_000));
+    let (orig, inc) = futures::join!(
+        s.authorize(auth(5_000, PAN_A1, 100_000, "KRW")),
+        s.authorize(inc),
+    );
+    release.await.unwrap();
+    let blocker = blocker.await.unwrap().unwrap();
+    assert_eq!(blocker.response_code, ResponseCode::APPROVED);
+    let (orig, inc) = (orig.unwrap(), inc.unwrap());
+    assert_eq!(orig.response_code, ResponseCode::APPROVED);
+    assert_eq!(inc.response_code, ResponseCode::APPROVED, "{inc:?}");
+    assert_eq!(inc.original, Some(key(5_000)));
+    assert_eq!(
+        wallet(s, "A-1", "KRW").await.held_minor,
+        held_before + 100 + 120_000
+    );
+    let rev = s.reverse(reversal(5_002, 5_000, None)).await.unwrap();
+    assert_eq!(rev.response_code, ResponseCode::APPROVED, "{rev:?}");
+    // The reversal releases the original and its incremental.
+    assert_eq!(rev.amount_minor, 120_000);
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, held_before + 100);
     fx.finish().await;
 }

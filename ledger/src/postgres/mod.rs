@@ -5,7 +5,11 @@
 //! for one key impossible even when two instances race (the loser gets a unique violation,
 //! rolls back to its savepoint and re-runs, finding the winner's decision). Speed: a few
 //! connections, each owned by a worker task that group-commits like the embedded writer
-//! (up to `max_batch` queued requests per transaction, a savepoint each, one COMMIT).
+//! (up to `max_batch` queued requests per transaction, one COMMIT). A batch first runs
+//! without savepoints, remembering what it read under its locks and sending its writes
+//! pipelined ahead of its next read and its COMMIT (`tx.rs`): a few round trips per batch
+//! rather than several per request. Any failure sends it round again with a savepoint per
+//! request and every statement sent at once.
 //! Serialization failures and deadlocks abort the whole batch, which is retried: nothing
 //! was answered yet and every operation is idempotent by key.
 //!
@@ -32,7 +36,7 @@ use crate::{
     BalanceAnswer, BalanceRequest, Decision, LedgerError, NetworkKey, PanHasher, Quoter, Result,
     Wallet, DEFAULT_HOLD_TTL_SECS,
 };
-pub(crate) use tx::{PgTx, StmtCache};
+pub(crate) use tx::{Memo, PgTx, StmtCache};
 
 /// Most connections one store opens: the database, not the pool, is the bottleneck.
 pub const MAX_PG_CONNECTIONS: usize = 64;
@@ -282,25 +286,25 @@ impl PgStore {
     pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
-        ops::balance(&mut PgTx { client, cache }, &self.inner.ctx, &r).await
+        ops::balance(&mut PgTx::direct(client, cache), &self.inner.ctx, &r).await
     }
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
-        crate::tx::Tx::decision(&mut PgTx { client, cache }, key).await
+        crate::tx::Tx::decision(&mut PgTx::direct(client, cache), key).await
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
-        crate::tx::Tx::all_wallets(&mut PgTx { client, cache }).await
+        crate::tx::Tx::all_wallets(&mut PgTx::direct(client, cache)).await
     }
 
     pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
-        crate::tx::Tx::all_holds(&mut PgTx { client, cache }).await
+        crate::tx::Tx::all_holds(&mut PgTx::direct(client, cache)).await
     }
 
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
@@ -311,7 +315,7 @@ impl PgStore {
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             .await?;
-        let r = ops::invariant_violations(&mut PgTx { client, cache }).await;
+        let r = ops::invariant_violations(&mut PgTx::direct(client, cache)).await;
         // Read only: end the transaction whatever happened, so the reader stays usable.
         client.batch_execute("ROLLBACK").await?;
         r

@@ -1,13 +1,33 @@
 //! [`Tx`] over a tokio-postgres client inside an open transaction. Statements are prepared
 //! once per connection and cached: a prepare is a round trip of its own.
+//!
+//! On a worker's fast path (a batch without savepoints) the transaction also carries a
+//! [`Memo`], so that a batch costs a handful of round trips instead of several per request:
+//!
+//! - **Writes are deferred** and sent pipelined (all at once, answers awaited together)
+//!   just before the next read that is not answered from memory, and at `COMMIT`. The
+//!   server runs them in order, before that read, so every read still sees every earlier
+//!   write of the transaction. A failing write surfaces at that flush: the fast path then
+//!   rolls the whole batch back and runs it again with a savepoint per request and no memo,
+//!   where each write is sent at once, as before.
+//! - **Reads are remembered for the rest of the transaction** where nothing else can change
+//!   them before our `COMMIT`: wallets of locked accounts (the lock query returns them),
+//!   decisions read after the batch's accounts are locked (changing a decision takes its
+//!   account's lock; a key another instance inserts meanwhile makes our insert fail at the
+//!   flush, and the re-run with savepoints finds it), and the memory follows our own
+//!   writes. Cards are remembered as first read in the transaction (READ COMMITTED would
+//!   let a second read differ; the first is as good as the request having come earlier).
+//! - **Approval numbers** are taken from the sequence a batch's worth at a time; unused
+//!   numbers are gaps, which the sequence allows anyway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
+use futures::future::try_join_all;
 use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use crate::rows::{DecisionCols, HoldCols, DECISION_COLUMNS, HOLD_COLUMNS};
+use crate::rows::{decision_columns, hold_columns, DecisionCols, HoldCols};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, LedgerError, NetworkKey, Result, Wallet};
 
@@ -16,10 +36,156 @@ pub(crate) type StmtCache = HashMap<String, Statement>;
 pub(crate) struct PgTx<'c> {
     pub(crate) client: &'c Client,
     pub(crate) cache: &'c mut StmtCache,
+    /// The fast path's memory (see the module's documentation); `None` on the reader and
+    /// on re-runs with savepoints, where every statement goes out at once.
+    pub(crate) memo: Option<&'c mut Memo>,
 }
 
-const WALLET_COLUMNS: &str =
-    "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor";
+/// What a fast-path transaction remembers and what it has yet to send.
+#[derive(Default)]
+pub(crate) struct Memo {
+    cards: HashMap<String, Option<CardRecord>>,
+    /// By `NetworkKey::as_db`; only filled once `locked`.
+    decisions: HashMap<String, Option<Decision>>,
+    /// Wallets of accounts locked in this transaction, by account.
+    wallets: HashMap<String, Vec<Wallet>>,
+    locked: bool,
+    approvals: VecDeque<u64>,
+    /// Approval numbers taken from the sequence at once.
+    reserve: usize,
+    pending: Vec<Write>,
+}
+
+impl Memo {
+    /// A memory for a batch of `batch_len` requests.
+    pub(crate) fn for_batch(batch_len: usize) -> Self {
+        Memo {
+            reserve: batch_len.clamp(1, 1024),
+            ..Memo::default()
+        }
+    }
+}
+
+/// A write with its values owned, so that it can wait for the next flush.
+enum Write {
+    InsertDecision(DecisionCols),
+    UpdateDecision(DecisionCols),
+    InsertHold(HoldCols),
+    UpdateHold {
+        nkey: String,
+        held_minor: i64,
+        captured_minor: i64,
+        status: &'static str,
+    },
+    UpdateWallet(Wallet),
+}
+
+impl Write {
+    fn sql(&self) -> &'static str {
+        match self {
+            Write::InsertDecision(_) => concat!(
+                "INSERT INTO decisions (",
+                decision_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                 $16, $17, $18, $19)"
+            ),
+            Write::UpdateDecision(_) => {
+                "UPDATE decisions SET kind = $2, response_code = $3, approval_code = $4, \
+                 approved_minor = $5, updated_us = $6 WHERE nkey = $1"
+            }
+            Write::InsertHold(_) => concat!(
+                "INSERT INTO holds (",
+                hold_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
+            Write::UpdateHold { .. } => {
+                "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4 WHERE nkey = $1"
+            }
+            Write::UpdateWallet(_) => {
+                "UPDATE wallets SET balance_minor = $3, held_minor = $4 \
+                 WHERE account_id = $1 AND currency = $2"
+            }
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match self {
+            Write::InsertDecision(c) => vec![
+                &c.nkey,
+                &c.kind,
+                &c.response_code,
+                &c.approval_code,
+                &c.account_id,
+                &c.amount_minor,
+                &c.currency,
+                &c.approved_minor,
+                &c.billing_amount_minor,
+                &c.billing_currency,
+                &c.rate,
+                &c.de10,
+                &c.rate_version,
+                &c.wallet_currency,
+                &c.original_key,
+                &c.business_date,
+                &c.created_us,
+                &c.updated_us,
+                &c.expires_us,
+            ],
+            Write::UpdateDecision(c) => vec![
+                &c.nkey,
+                &c.kind,
+                &c.response_code,
+                &c.approval_code,
+                &c.approved_minor,
+                &c.updated_us,
+            ],
+            Write::InsertHold(c) => vec![
+                &c.nkey,
+                &c.original_key,
+                &c.account_id,
+                &c.currency,
+                &c.amount_minor,
+                &c.held_minor,
+                &c.captured_minor,
+                &c.txn_amount_minor,
+                &c.txn_currency,
+                &c.status,
+                &c.business_date,
+                &c.rate_version,
+                &c.created_us,
+                &c.expires_us,
+            ],
+            Write::UpdateHold {
+                nkey,
+                held_minor,
+                captured_minor,
+                status,
+            } => vec![nkey, held_minor, captured_minor, status],
+            Write::UpdateWallet(w) => {
+                vec![&w.account_id, &w.currency, &w.balance_minor, &w.held_minor]
+            }
+        }
+    }
+}
+
+macro_rules! wallet_columns {
+    () => {
+        "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor"
+    };
+}
+
+/// `SELECT` of every hold column with a literal clause, built at compile time.
+macro_rules! holds_sql {
+    ($clause:literal) => {
+        concat!("SELECT ", hold_columns!(), " FROM holds ", $clause)
+    };
+}
+
+const DECISION_BY_KEY: &str = concat!(
+    "SELECT ",
+    decision_columns!(),
+    " FROM decisions WHERE nkey = $1"
+);
 
 fn decision_row(r: &Row) -> Result<DecisionCols> {
     Ok(DecisionCols {
@@ -76,6 +242,26 @@ fn wallet_row(r: &Row) -> Result<Wallet> {
     })
 }
 
+impl<'c> PgTx<'c> {
+    /// Statements go out at once (the reader, savepoint re-runs).
+    pub(crate) fn direct(client: &'c Client, cache: &'c mut StmtCache) -> Self {
+        PgTx {
+            client,
+            cache,
+            memo: None,
+        }
+    }
+
+    /// Writes wait for the next read or the commit (a worker's fast path).
+    pub(crate) fn memo(client: &'c Client, cache: &'c mut StmtCache, memo: &'c mut Memo) -> Self {
+        PgTx {
+            client,
+            cache,
+            memo: Some(memo),
+        }
+    }
+}
+
 impl PgTx<'_> {
     async fn stmt(&mut self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.cache.get(sql) {
@@ -86,89 +272,206 @@ impl PgTx<'_> {
         Ok(s)
     }
 
+    /// The deferred writes with their statements, taken out of the memo.
+    async fn take_pending(&mut self) -> Result<(Vec<Write>, Vec<Statement>)> {
+        let writes = match self.memo.as_deref_mut() {
+            Some(m) => std::mem::take(&mut m.pending),
+            None => Vec::new(),
+        };
+        let mut stmts = Vec::with_capacity(writes.len());
+        for w in &writes {
+            stmts.push(self.stmt(w.sql()).await?);
+        }
+        Ok((writes, stmts))
+    }
+
+    /// Runs `after` once every deferred write has been sent ahead of it, all pipelined:
+    /// one round trip in all.
+    async fn after_pending<T>(
+        &mut self,
+        after: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        let (writes, stmts) = self.take_pending().await?;
+        if writes.is_empty() {
+            return Ok(after.await?);
+        }
+        let params: Vec<_> = writes.iter().map(Write::params).collect();
+        let client = self.client;
+        let sent = try_join_all(stmts.iter().zip(&params).map(|(s, p)| client.execute(s, p)));
+        let (sent, after) = futures::join!(sent, after);
+        sent?;
+        Ok(after?)
+    }
+
+    /// A read: sent behind the deferred writes, so that it sees them.
     async fn query(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         let s = self.stmt(sql).await?;
-        Ok(self.client.query(&s, p).await?)
+        let client = self.client;
+        self.after_pending(client.query(&s, p)).await
     }
 
+    /// A write that does not wait (rare ones: seeding, new wallets), after the deferred ones.
     async fn execute(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let s = self.stmt(sql).await?;
-        Ok(self.client.execute(&s, p).await?)
+        let client = self.client;
+        self.after_pending(client.execute(&s, p)).await
     }
 
-    async fn holds_where(&mut self, clause: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Hold>> {
-        let rows = self
-            .query(&format!("SELECT {HOLD_COLUMNS} FROM holds {clause}"), p)
+    /// A write that may wait for the next flush when there is a memo.
+    async fn write(&mut self, w: Write) -> Result<()> {
+        if let Some(m) = self.memo.as_deref_mut() {
+            m.pending.push(w);
+            return Ok(());
+        }
+        let s = self.stmt(w.sql()).await?;
+        self.client.execute(&s, &w.params()).await?;
+        Ok(())
+    }
+
+    /// Sends the deferred writes and `COMMIT` together. A failed write aborts the
+    /// transaction, which `COMMIT` then ends as a rollback: the error is the write's.
+    pub(crate) async fn commit(&mut self) -> Result<()> {
+        let client = self.client;
+        self.after_pending(client.batch_execute("COMMIT")).await
+    }
+
+    /// Locks the wallets of `account_ids` (sorted, distinct) and, with a memo, remembers
+    /// them and the decisions under `keys`, in one round trip.
+    pub(crate) async fn lock_and_prefetch(
+        &mut self,
+        account_ids: &[String],
+        keys: &[String],
+    ) -> Result<()> {
+        if self.memo.is_none() {
+            return self.lock_accounts(account_ids).await;
+        }
+        let lock = self
+            .stmt(concat!(
+                "SELECT ",
+                wallet_columns!(),
+                " FROM wallets WHERE account_id = ANY($1) ORDER BY account_id, currency FOR UPDATE"
+            ))
             .await?;
+        let by_key = self
+            .stmt(concat!(
+                "SELECT ",
+                decision_columns!(),
+                " FROM decisions WHERE nkey = ANY($1)"
+            ))
+            .await?;
+        let ids: Vec<&str> = account_ids.iter().map(String::as_str).collect();
+        let client = self.client;
+        let (lock_params, key_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+            ([&ids], [&keys]);
+        // Pipelined: the server reads the decisions after it has taken the locks.
+        let (wallets, decisions) = self
+            .after_pending(async {
+                futures::try_join!(
+                    client.query(&lock, &lock_params),
+                    client.query(&by_key, &key_params)
+                )
+            })
+            .await?;
+        let Some(m) = self.memo.as_deref_mut() else {
+            return Ok(());
+        };
+        m.locked = true;
+        for id in account_ids {
+            m.wallets.insert(id.clone(), Vec::new());
+        }
+        for r in &wallets {
+            let w = wallet_row(r)?;
+            m.wallets.entry(w.account_id.clone()).or_default().push(w);
+        }
+        for k in keys {
+            m.decisions.insert(k.clone(), None);
+        }
+        for r in &decisions {
+            let d = decision_row(r)?.into_decision()?;
+            m.decisions.insert(d.key.as_db(), Some(d));
+        }
+        Ok(())
+    }
+
+    async fn holds_where(
+        &mut self,
+        sql: &'static str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Hold>> {
+        let rows = self.query(sql, p).await?;
         rows.iter().map(hold_row).collect()
     }
 }
 
 impl Tx for PgTx<'_> {
     async fn decision(&mut self, key: &NetworkKey) -> Result<Option<Decision>> {
-        let rows = self
-            .query(
-                &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE nkey = $1"),
-                &[&key.as_db()],
-            )
-            .await?;
-        rows.first()
+        let k = key.as_db();
+        if let Some(m) = self.memo.as_deref() {
+            if let Some(hit) = m.decisions.get(&k) {
+                return Ok(hit.clone());
+            }
+        }
+        let rows = self.query(DECISION_BY_KEY, &[&k]).await?;
+        let d = rows
+            .first()
             .map(|r| decision_row(r)?.into_decision())
-            .transpose()
+            .transpose()?;
+        if let Some(m) = self.memo.as_deref_mut() {
+            if m.locked {
+                m.decisions.insert(k, d.clone());
+            }
+        }
+        Ok(d)
     }
 
     async fn insert_decision(&mut self, d: &Decision) -> Result<()> {
         let c = DecisionCols::from_decision(d);
-        self.execute(
-            &format!(
-                "INSERT INTO decisions ({DECISION_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-            ),
-            &[
-                &c.nkey,
-                &c.kind,
-                &c.response_code,
-                &c.approval_code,
-                &c.account_id,
-                &c.amount_minor,
-                &c.currency,
-                &c.approved_minor,
-                &c.billing_amount_minor,
-                &c.billing_currency,
-                &c.rate,
-                &c.de10,
-                &c.rate_version,
-                &c.wallet_currency,
-                &c.original_key,
-                &c.business_date,
-                &c.created_us,
-                &c.updated_us,
-                &c.expires_us,
-            ],
-        )
-        .await?;
-        Ok(())
+        if let Some(m) = self.memo.as_deref_mut() {
+            if m.locked {
+                // What a read would return: the stored columns, not the value in hand.
+                let stored = DecisionCols::from_decision(d).into_decision()?;
+                m.decisions.insert(c.nkey.clone(), Some(stored));
+            } else {
+                m.decisions.remove(&c.nkey);
+            }
+        }
+        self.write(Write::InsertDecision(c)).await
     }
 
     async fn update_decision(&mut self, d: &Decision) -> Result<()> {
         let c = DecisionCols::from_decision(d);
-        self.execute(
-            "UPDATE decisions SET kind = $2, response_code = $3, approval_code = $4, \
-             approved_minor = $5, updated_us = $6 WHERE nkey = $1",
-            &[
-                &c.nkey,
-                &c.kind,
-                &c.response_code,
-                &c.approval_code,
-                &c.approved_minor,
-                &c.updated_us,
-            ],
-        )
-        .await?;
-        Ok(())
+        if let Some(m) = self.memo.as_deref_mut() {
+            // Only the columns the UPDATE writes change in what is remembered.
+            let patched = match m.decisions.get(&c.nkey) {
+                Some(Some(old)) => {
+                    let mut o = DecisionCols::from_decision(old);
+                    o.kind.clone_from(&c.kind);
+                    o.response_code.clone_from(&c.response_code);
+                    o.approval_code.clone_from(&c.approval_code);
+                    o.approved_minor = c.approved_minor;
+                    o.updated_us = c.updated_us;
+                    Some(o.into_decision()?)
+                }
+                _ => None,
+            };
+            match patched {
+                Some(p) => {
+                    m.decisions.insert(c.nkey.clone(), Some(p));
+                }
+                None => {
+                    m.decisions.remove(&c.nkey);
+                }
+            }
+        }
+        self.write(Write::UpdateDecision(c)).await
     }
 
     async fn card(&mut self, pan_hash: &str) -> Result<Option<CardRecord>> {
+        if let Some(m) = self.memo.as_deref() {
+            if let Some(hit) = m.cards.get(pan_hash) {
+                return Ok(hit.clone());
+            }
+        }
         let rows = self
             .query(
                 "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, a.home_currency \
@@ -176,10 +479,11 @@ impl Tx for PgTx<'_> {
                 &[&pan_hash],
             )
             .await?;
-        rows.first()
+        let card = rows
+            .first()
             .map(|r| {
                 let status: String = r.try_get(3)?;
-                Ok(CardRecord {
+                Ok::<_, LedgerError>(CardRecord {
                     pan_hash: r.try_get(0)?,
                     last4: r.try_get(1)?,
                     expiry: r.try_get(2)?,
@@ -190,18 +494,40 @@ impl Tx for PgTx<'_> {
                     home_currency: r.try_get(5)?,
                 })
             })
-            .transpose()
+            .transpose()?;
+        if let Some(m) = self.memo.as_deref_mut() {
+            m.cards.insert(pan_hash.to_owned(), card.clone());
+        }
+        Ok(card)
     }
 
     async fn wallets(&mut self, account_id: &str, lock: bool) -> Result<Vec<Wallet>> {
+        if let Some(m) = self.memo.as_deref() {
+            if let Some(hit) = m.wallets.get(account_id) {
+                return Ok(hit.clone());
+            }
+        }
         // FOR UPDATE serializes every writer of this account, across connections and
         // gateway instances, until our COMMIT; ORDER BY makes the lock order fixed.
-        let sql = format!(
-            "SELECT {WALLET_COLUMNS} FROM wallets WHERE account_id = $1 ORDER BY currency{}",
-            if lock { " FOR UPDATE" } else { "" }
-        );
-        let rows = self.query(&sql, &[&account_id]).await?;
-        rows.iter().map(wallet_row).collect()
+        let sql = if lock {
+            concat!(
+                "SELECT ",
+                wallet_columns!(),
+                " FROM wallets WHERE account_id = $1 ORDER BY currency FOR UPDATE"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                wallet_columns!(),
+                " FROM wallets WHERE account_id = $1 ORDER BY currency"
+            )
+        };
+        let rows = self.query(sql, &[&account_id]).await?;
+        let wallets = rows.iter().map(wallet_row).collect::<Result<Vec<_>>>()?;
+        if let (true, Some(m)) = (lock, self.memo.as_deref_mut()) {
+            m.wallets.insert(account_id.to_owned(), wallets.clone());
+        }
+        Ok(wallets)
     }
 
     async fn lock_accounts(&mut self, account_ids: &[String]) -> Result<()> {
@@ -220,9 +546,10 @@ impl Tx for PgTx<'_> {
 
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
         self.execute(
-            &format!(
-                "INSERT INTO wallets ({WALLET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT DO NOTHING"
+            concat!(
+                "INSERT INTO wallets (",
+                wallet_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
             ),
             &[
                 &w.account_id,
@@ -234,50 +561,39 @@ impl Tx for PgTx<'_> {
             ],
         )
         .await?;
+        // Another instance may have inserted it first (DO NOTHING): read it again.
+        if let Some(m) = self.memo.as_deref_mut() {
+            m.wallets.remove(&w.account_id);
+        }
         Ok(())
     }
 
     async fn update_wallet(&mut self, w: &Wallet) -> Result<()> {
-        self.execute(
-            "UPDATE wallets SET balance_minor = $3, held_minor = $4 \
-             WHERE account_id = $1 AND currency = $2",
-            &[&w.account_id, &w.currency, &w.balance_minor, &w.held_minor],
-        )
-        .await?;
-        Ok(())
+        if let Some(m) = self.memo.as_deref_mut() {
+            let known = m
+                .wallets
+                .get_mut(&w.account_id)
+                .and_then(|ws| ws.iter_mut().find(|x| x.currency == w.currency));
+            match known {
+                Some(x) => {
+                    x.balance_minor = w.balance_minor;
+                    x.held_minor = w.held_minor;
+                }
+                None => {
+                    m.wallets.remove(&w.account_id);
+                }
+            }
+        }
+        self.write(Write::UpdateWallet(w.clone())).await
     }
 
     async fn insert_hold(&mut self, h: &Hold) -> Result<()> {
-        let c = HoldCols::from_hold(h);
-        self.execute(
-            &format!(
-                "INSERT INTO holds ({HOLD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ),
-            &[
-                &c.nkey,
-                &c.original_key,
-                &c.account_id,
-                &c.currency,
-                &c.amount_minor,
-                &c.held_minor,
-                &c.captured_minor,
-                &c.txn_amount_minor,
-                &c.txn_currency,
-                &c.status,
-                &c.business_date,
-                &c.rate_version,
-                &c.created_us,
-                &c.expires_us,
-            ],
-        )
-        .await?;
-        Ok(())
+        self.write(Write::InsertHold(HoldCols::from_hold(h))).await
     }
 
     async fn hold(&mut self, key: &NetworkKey) -> Result<Option<Hold>> {
         Ok(self
-            .holds_where("WHERE nkey = $1", &[&key.as_db()])
+            .holds_where(holds_sql!("WHERE nkey = $1"), &[&key.as_db()])
             .await?
             .into_iter()
             .next())
@@ -285,31 +601,30 @@ impl Tx for PgTx<'_> {
 
     async fn active_linked_holds(&mut self, original: &NetworkKey) -> Result<Vec<Hold>> {
         self.holds_where(
-            "WHERE original_key = $1 AND status = 'active'",
+            holds_sql!("WHERE original_key = $1 AND status = 'active'"),
             &[&original.as_db()],
         )
         .await
     }
 
     async fn update_hold(&mut self, h: &Hold) -> Result<()> {
-        self.execute(
-            "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4 WHERE nkey = $1",
-            &[
-                &h.key.as_db(),
-                &h.held_minor,
-                &h.captured_minor,
-                &h.status.as_str(),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.write(Write::UpdateHold {
+            nkey: h.key.as_db(),
+            held_minor: h.held_minor,
+            captured_minor: h.captured_minor,
+            status: h.status.as_str(),
+        })
+        .await
     }
 
     async fn expired_holds(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // FOR UPDATE: two instances expiring at once must not release one hold twice.
         self.holds_where(
-            "WHERE status = 'active' AND expires_us <= $1 ORDER BY expires_us LIMIT $2 FOR UPDATE",
+            holds_sql!(
+                "WHERE status = 'active' AND expires_us <= $1 ORDER BY expires_us LIMIT $2 \
+                 FOR UPDATE"
+            ),
             &[&now.as_microsecond(), &limit],
         )
         .await
@@ -317,7 +632,28 @@ impl Tx for PgTx<'_> {
 
     async fn next_approval_number(&mut self) -> Result<u64> {
         // A sequence shared by every instance: codes stay unique active-active. Gaps (from
-        // rolled-back batches, or CockroachDB's cached sequences) do not matter.
+        // rolled-back batches, numbers reserved and not used, or CockroachDB's cached
+        // sequences) do not matter.
+        if let Some(m) = self.memo.as_deref_mut() {
+            if let Some(v) = m.approvals.pop_front() {
+                return Ok(v);
+            }
+            let n = i32::try_from(m.reserve).unwrap_or(1);
+            let s = self
+                .stmt("SELECT nextval('approval_seq') FROM generate_series(1, $1::int4)")
+                .await?;
+            // Not a read of anything written here: no need to wait for the deferred writes.
+            let rows = self.client.query(&s, &[&n]).await?;
+            let m = self.memo.as_deref_mut().ok_or(LedgerError::Closed)?;
+            for r in &rows {
+                let v: i64 = r.try_get(0)?;
+                m.approvals.push_back(v as u64);
+            }
+            return m
+                .approvals
+                .pop_front()
+                .ok_or_else(|| LedgerError::corrupt("approval_seq", "no value"));
+        }
         let rows = self.query("SELECT nextval('approval_seq')", &[]).await?;
         let v: i64 = rows
             .first()
@@ -349,13 +685,20 @@ impl Tx for PgTx<'_> {
             ],
         )
         .await?;
+        if let Some(m) = self.memo.as_deref_mut() {
+            m.cards.remove(&c.pan_hash);
+        }
         Ok(())
     }
 
     async fn all_wallets(&mut self) -> Result<Vec<Wallet>> {
         let rows = self
             .query(
-                &format!("SELECT {WALLET_COLUMNS} FROM wallets ORDER BY account_id, currency"),
+                concat!(
+                    "SELECT ",
+                    wallet_columns!(),
+                    " FROM wallets ORDER BY account_id, currency"
+                ),
                 &[],
             )
             .await?;
@@ -363,6 +706,6 @@ impl Tx for PgTx<'_> {
     }
 
     async fn all_holds(&mut self) -> Result<Vec<Hold>> {
-        self.holds_where("ORDER BY nkey", &[]).await
+        self.holds_where(holds_sql!("ORDER BY nkey"), &[]).await
     }
 }

@@ -4,9 +4,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::{PgTx, StmtCache};
+use super::{Memo, PgTx, StmtCache};
 use crate::ops::{self, Ctx, Op, Output};
-use crate::{LedgerError, Result};
+use crate::{LedgerError, NetworkKey, Result};
 
 /// Whole-batch attempts on serialization failures and deadlocks before giving up.
 const MAX_BATCH_ATTEMPTS: usize = 5;
@@ -129,22 +129,40 @@ async fn attempt(
     client
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await?;
+    // The fast path remembers and defers (see `tx.rs`); re-runs with savepoints send every
+    // statement at once, so that each failure is caught by its own savepoint.
+    let mut memo = (!savepoints).then(|| Memo::for_batch(batch.len()));
+    macro_rules! tx {
+        () => {
+            match memo.as_mut() {
+                Some(m) => PgTx::memo(client, cache, m),
+                None => PgTx::direct(client, cache),
+            }
+        };
+    }
     // Every account the batch will touch, locked now in sorted order: batches on different
     // connections then queue behind each other instead of deadlocking (PostgreSQL would
     // only break a deadlock after deadlock_timeout, 1 s by default).
     let mut accounts = Vec::with_capacity(batch.len());
     for job in batch {
-        accounts.extend(ops::accounts_of(&mut PgTx { client, cache }, ctx, &job.op).await?);
+        accounts.extend(ops::accounts_of(&mut tx!(), ctx, &job.op).await?);
     }
     accounts.sort_unstable();
     accounts.dedup();
-    crate::tx::Tx::lock_accounts(&mut PgTx { client, cache }, &accounts).await?;
+    let mut keys: Vec<String> = batch
+        .iter()
+        .flat_map(|j| ops::keys_of(&j.op))
+        .map(NetworkKey::as_db)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    tx!().lock_and_prefetch(&accounts, &keys).await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
         if !savepoints {
             // Fast path: a savepoint per request costs two round trips. Any failure rolls
             // the batch back and it runs again with savepoints.
-            let r = guarded(ops::run(&mut PgTx { client, cache }, ctx, &job.op)).await;
+            let r = guarded(ops::run(&mut tx!(), ctx, &job.op)).await;
             if let Err(e) = r {
                 client.batch_execute("ROLLBACK").await?;
                 return Ok(if whole_batch_retry(&e) {
@@ -160,7 +178,7 @@ async fn attempt(
         let mut tries = 0;
         let r = loop {
             tries += 1;
-            let r = guarded(ops::run(&mut PgTx { client, cache }, ctx, &job.op)).await;
+            let r = guarded(ops::run(&mut tx!(), ctx, &job.op)).await;
             match &r {
                 Err(e) if whole_batch_retry(e) => {
                     client.batch_execute("ROLLBACK").await?;
@@ -182,6 +200,18 @@ async fn attempt(
         client.batch_execute("RELEASE SAVEPOINT op").await?;
         out.push(r);
     }
-    client.batch_execute("COMMIT").await?;
+    // The deferred writes and COMMIT go out together. A write failing there (a key another
+    // instance decided meanwhile) is one request's failure found late: run the batch again
+    // with savepoints, as for a failure inside an operation.
+    if let Err(e) = tx!().commit().await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Ok(if whole_batch_retry(&e) {
+            Attempt::Retry(e)
+        } else if savepoints {
+            return Err(e);
+        } else {
+            Attempt::NeedSavepoints
+        });
+    }
     Ok(Attempt::Done(out))
 }

@@ -120,7 +120,7 @@ pub async fn partial_approval_only_when_allowed(fx: &Fixture) {
     assert_eq!(wallet(s, "A-2", "KRW").await.held_minor, 100_000);
 }
 
-fn reversal(n: u32, original: u32, keep: Option<i64>) -> ReversalRequest {
+pub fn reversal(n: u32, original: u32, keep: Option<i64>) -> ReversalRequest {
     ReversalRequest {
         key: key(n),
         original: key(original),
