@@ -25,6 +25,7 @@ suite!(postgres;
     mixed_concurrent_operations_keep_invariants,
     batch_stats_count_every_write,
     reversing_an_original_reverses_its_incrementals,
+    a_failing_request_keeps_its_neighbours_writes,
 );
 
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::cache::WriterCache;
+use super::cache::{write_wallet, WriterCache};
 use crate::rows::{decision_columns, hold_columns, DecisionCols, HoldCols};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
@@ -195,6 +195,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn wallets(&mut self, account_id: &str, _lock: bool) -> Result<Vec<Wallet>> {
+        if let Some(hit) = self.cache.and_then(|c| c.wallets(account_id)) {
+            return Ok(hit);
+        }
         // One writer thread: nothing else can change these rows before our commit.
         let mut st = self.conn.prepare_cached(concat!(
             "SELECT ",
@@ -202,7 +205,11 @@ impl Tx for SqliteTx<'_> {
             " FROM wallets WHERE account_id = ?1 ORDER BY currency"
         ))?;
         let rows = st.query_map([account_id], wallet_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let ws: Vec<Wallet> = rows.collect::<rusqlite::Result<_>>()?;
+        if let Some(c) = self.cache {
+            c.remember_wallets(account_id, &ws);
+        }
+        Ok(ws)
     }
 
     async fn lock_accounts(&mut self, _account_ids: &[String]) -> Result<()> {
@@ -211,6 +218,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn insert_wallet(&mut self, w: &Wallet) -> Result<()> {
+        if let Some(c) = self.cache {
+            c.forget_wallets(self.conn, &w.account_id)?;
+        }
         let mut st = self.conn.prepare_cached(concat!(
             "INSERT INTO wallets (",
             wallet_columns!(),
@@ -228,17 +238,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn update_wallet(&mut self, w: &Wallet) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
-            "UPDATE wallets SET balance_minor = ?3, held_minor = ?4 \
-             WHERE account_id = ?1 AND currency = ?2",
-        )?;
-        st.execute(params![
-            w.account_id,
-            w.currency,
-            w.balance_minor,
-            w.held_minor
-        ])?;
-        Ok(())
+        if self.cache.is_some_and(|c| c.change_wallet(w)) {
+            return Ok(());
+        }
+        Ok(write_wallet(self.conn, w)?)
     }
 
     async fn insert_hold(&mut self, h: &Hold) -> Result<()> {

@@ -63,7 +63,7 @@ fn run_batch(
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         return Some(fail_all(batch, e.to_string()));
     }
-    if let Err(e) = cache.begin(conn) {
+    if let Err(e) = cache.begin(conn, !savepoints) {
         rollback(conn, cache);
         return Some(fail_all(batch, e.to_string()));
     }

@@ -551,3 +551,39 @@ pub async fn reversing_an_original_reverses_its_incrementals(fx: &Fixture) {
     assert_eq!((w.balance_minor, w.held_minor), (1_500_000, 0));
     assert!(s.invariant_violations().await.unwrap().is_empty());
 }
+
+/// A request failing inside a batch (here the quoter panics) sends the batch round again
+/// with a savepoint per request: the requests beside it keep every write they made,
+/// wallets included, however the store batches them.
+pub async fn a_failing_request_keeps_its_neighbours_writes(fx: &Fixture) {
+    let s = &fx.store;
+    let held_before = wallet(s, "A-1", "KRW").await.held_minor;
+    let mut tasks = Vec::new();
+    for n in 0..40u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every tenth asks for the currency whose quote panics.
+            let currency = if n % 10 == 5 { "XPT" } else { "KRW" };
+            (
+                n,
+                s.authorize(auth(7_000 + n, PAN_A1, 1_000, currency)).await,
+            )
+        }));
+    }
+    let mut approved = 0i64;
+    for t in tasks {
+        let (n, r) = t.await.unwrap();
+        if n % 10 == 5 {
+            assert!(matches!(r, Err(LedgerError::Panicked)), "{n}: {r:?}");
+        } else {
+            assert_eq!(r.unwrap().response_code, ResponseCode::APPROVED, "{n}");
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 36);
+    assert_eq!(
+        wallet(s, "A-1", "KRW").await.held_minor,
+        held_before + approved * 1_000
+    );
+    assert!(s.invariant_violations().await.unwrap().is_empty());
+}
