@@ -15,6 +15,12 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
+/// mimalloc instead of glibc's malloc: under load a fifth of the runtime's CPU went to
+/// glibc's allocator (`_int_malloc`, `_int_free`, `malloc_consolidate`), for the many small,
+/// short-lived allocations of each request crossing threads (runtime, ledger writer).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gateway",
