@@ -34,7 +34,21 @@ macro_rules! hold_columns {
     };
 }
 
-pub(crate) use {decision_columns, hold_columns};
+/// Column list of `wallets`, in [`Wallet`](crate::Wallet) field order, for `concat!`.
+macro_rules! wallet_columns {
+    () => {
+        "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor"
+    };
+}
+
+/// `SELECT` of every hold column with a literal clause, built at compile time.
+macro_rules! holds_sql {
+    ($clause:literal) => {
+        concat!("SELECT ", hold_columns!(), " FROM holds ", $clause)
+    };
+}
+
+pub(crate) use {decision_columns, hold_columns, holds_sql, wallet_columns};
 
 pub(crate) struct DecisionCols {
     pub(crate) nkey: String,

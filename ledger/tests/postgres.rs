@@ -32,13 +32,20 @@ use std::time::Duration;
 
 use ledger::{LedgerError, ResponseCode};
 
-/// Terminates every session of the store under test (named `ledger/<schema>`), as a server
-/// restart or a network cut would, from a separate admin session.
-async fn kill_sessions(schema: &str) -> u64 {
+/// A session of its own on the test database, beside the store's (to change or inspect what
+/// the store cannot see coming).
+async fn admin() -> tokio_postgres::Client {
     let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
+    admin
+}
+
+/// Terminates every session of the store under test (named `ledger/<schema>`), as a server
+/// restart or a network cut would, from a separate admin session.
+async fn kill_sessions(schema: &str) -> u64 {
+    let admin = admin().await;
     let rows = admin
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -141,10 +148,7 @@ async fn a_write_failing_at_commit_fails_only_its_own_request() {
         .unwrap();
     assert_eq!(first.response_code, ResponseCode::APPROVED);
     let schema = fx.pg().unwrap().schema().to_owned();
-    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = admin().await;
     let removed = admin
         .execute(
             &format!("DELETE FROM {schema}.decisions WHERE nkey = $1"),
@@ -211,10 +215,7 @@ async fn a_batch_reads_its_own_earlier_writes() {
     let s = &fx.store;
     let held_before = wallet(s, "A-1", "KRW").await.held_minor;
     let schema = fx.pg().unwrap().schema().to_owned();
-    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = admin().await;
     admin
         .batch_execute(&format!(
             "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
@@ -284,10 +285,7 @@ async fn batches_never_scan_the_decisions_table() {
     // A backend publishes its table counters when idle (after up to 10 s) or when it ends:
     // end the store's sessions (it reconnects when next used).
     kill_sessions(&schema).await;
-    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = admin().await;
     let mut scans = (0, 0);
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,7 +5,9 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::cache::{write_wallet, WriterCache};
-use crate::rows::{decision_columns, hold_columns, DecisionCols, HoldCols};
+use crate::rows::{
+    decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
 
@@ -67,19 +69,6 @@ fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
         held_minor: r.get(4)?,
         overdraft_minor: r.get(5)?,
     })
-}
-
-macro_rules! wallet_columns {
-    () => {
-        "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor"
-    };
-}
-
-/// `SELECT` of every hold column with a literal clause, built at compile time.
-macro_rules! holds_sql {
-    ($clause:literal) => {
-        concat!("SELECT ", hold_columns!(), " FROM holds ", $clause)
-    };
 }
 
 impl SqliteTx<'_> {

@@ -28,7 +28,9 @@ use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use crate::rows::{decision_columns, hold_columns, DecisionCols, HoldCols};
+use crate::rows::{
+    decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+};
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, LedgerError, NetworkKey, Result, Wallet};
 
@@ -167,19 +169,6 @@ impl Write {
             }
         }
     }
-}
-
-macro_rules! wallet_columns {
-    () => {
-        "account_id, currency, opening_minor, balance_minor, held_minor, overdraft_minor"
-    };
-}
-
-/// `SELECT` of every hold column with a literal clause, built at compile time.
-macro_rules! holds_sql {
-    ($clause:literal) => {
-        concat!("SELECT ", hold_columns!(), " FROM holds ", $clause)
-    };
 }
 
 const DECISION_BY_KEY: &str = concat!(
