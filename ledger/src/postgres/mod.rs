@@ -15,7 +15,8 @@
 //!
 //! Portability (checked on paper against the CockroachDB and YugabyteDB SQL references):
 //! plain tables, `ON CONFLICT DO NOTHING`, `SELECT ... FOR UPDATE`, savepoints, one
-//! sequence; no advisory locks, LISTEN/NOTIFY, triggers or PostgreSQL-only types.
+//! sequence, multi-array `unnest` for multi-row inserts; no advisory locks, LISTEN/NOTIFY,
+//! triggers or PostgreSQL-only types.
 //! CockroachDB runs SERIALIZABLE by default and reports conflicts as 40001, which is
 //! retried; its sequences are slow when uncached and leave gaps when cached, which only
 //! makes approval codes less dense.
