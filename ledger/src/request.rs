@@ -67,6 +67,11 @@ pub struct ReversalRequest {
     pub business_date: Date,
     /// Wall-clock time.
     pub now: Timestamp,
+    /// DE 2 when the reversal carries it. Not used to decide anything (the original does
+    /// that); the PostgreSQL store sends the reversal to the connection that serves its
+    /// card, so that it joins the card's batches instead of taking the account's lock from
+    /// another connection.
+    pub pan: Option<Pan>,
 }
 
 /// 0120/0220: a decision taken elsewhere (stand-in) that the ledger must post.

@@ -3,7 +3,7 @@
 
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
-use ledger::ReversalRequest;
+use ledger::{Pan, ReversalRequest};
 use tokio::time::Instant;
 
 use super::deadline::before;
@@ -21,6 +21,8 @@ impl Switch {
                 keep_minor: fields::replacement_amount(req)?.filter(|&v| v > 0),
                 business_date: bd,
                 now: Timestamp::now(),
+                // Routing only: a DE 2 that is not a PAN is left out, not refused.
+                pan: fields::text(req, 2).and_then(|p| Pan::new(p).ok()),
             })
         })();
         let rev = match built {

@@ -274,7 +274,12 @@ impl PgStore {
         match op {
             Op::Authorize(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
             Op::Advise(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
-            Op::Reverse(r) => r.original.hash(&mut h),
+            // By its card when it names one: the original's batches and its own then share
+            // a connection instead of handing the account's lock back and forth.
+            Op::Reverse(r) => match &r.pan {
+                Some(pan) => self.inner.ctx.hasher.hash(pan).hash(&mut h),
+                None => r.original.hash(&mut h),
+            },
             Op::Capture(r) => r.original.hash(&mut h),
             Op::VoidTimedOut { key, .. } => key.hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) => {

@@ -127,6 +127,7 @@ pub fn reversal(n: u32, original: u32, keep: Option<i64>) -> ReversalRequest {
         keep_minor: keep,
         business_date: BUSINESS_DATE,
         now: now(),
+        pan: None,
     }
 }
 
