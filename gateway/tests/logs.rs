@@ -4,10 +4,25 @@
 
 mod common;
 
-use std::process::Command;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// The real binary on `cfg`, on free ports, its log going to `dir/gateway.log`.
+fn serve_logging(cfg: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr, PathBuf) {
+    let (listen, admin) = (free_addr(), free_addr());
+    let log_path = dir.join("gateway.log");
+    let child = serve(
+        cfg,
+        listen,
+        admin,
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    (child, listen, admin, log_path)
+}
 
 #[tokio::test]
 async fn trace_level_json_logs_hold_no_card_data() {
@@ -16,14 +31,7 @@ async fn trace_level_json_logs_hold_no_card_data() {
     let text = embedded_config_text(dir.path())
         .replace("level = \"warn\"", "level = \"trace\"\nformat = \"json\"");
     std::fs::write(&cfg, text).unwrap();
-    let (listen, admin) = (free_addr(), free_addr());
-    let log_path = dir.path().join("gateway.log");
-    let mut child = serve(
-        &cfg,
-        listen,
-        admin,
-        std::fs::File::create(&log_path).unwrap().into(),
-    );
+    let (mut child, listen, admin, log_path) = serve_logging(&cfg, dir.path());
     let mut c = connect_when_up(listen).await;
     assert_eq!(
         de39(&c.call(&purchase(PAN_OK, 100, "840", &stan())).await),
@@ -77,14 +85,7 @@ async fn sighup_reloads_the_log_level() {
     let cfg = dir.path().join("gateway.toml");
     let text = embedded_config_text(dir.path());
     std::fs::write(&cfg, &text).unwrap();
-    let (listen, admin) = (free_addr(), free_addr());
-    let log_path = dir.path().join("gateway.log");
-    let mut child = serve(
-        &cfg,
-        listen,
-        admin,
-        std::fs::File::create(&log_path).unwrap().into(),
-    );
+    let (mut child, listen, _admin, log_path) = serve_logging(&cfg, dir.path());
     let mut c = connect_when_up(listen).await;
     let quiet = stan();
     c.call(&network("301", &quiet)).await;

@@ -50,6 +50,7 @@ macro_rules! holds_sql {
 
 pub(crate) use {decision_columns, hold_columns, holds_sql, wallet_columns};
 
+#[derive(Clone)]
 pub(crate) struct DecisionCols {
     pub(crate) nkey: String,
     pub(crate) kind: String,

@@ -57,7 +57,7 @@ pub(crate) struct Memo {
     approvals: VecDeque<u64>,
     /// Approval numbers taken from the sequence at once.
     reserve: usize,
-    pending: Vec<Write>,
+    pending: Pending,
 }
 
 impl Memo {
@@ -73,39 +73,41 @@ impl Memo {
 /// A write with its values owned, so that it can wait for the next flush.
 enum Write {
     InsertDecision(DecisionCols),
-    UpdateDecision(DecisionCols),
     InsertHold(HoldCols),
-    UpdateHold {
+    Update(Update),
+}
+
+/// A change to an existing row: one statement each.
+enum Update {
+    /// The columns a decision's UPDATE writes.
+    Decision {
+        nkey: String,
+        kind: String,
+        response_code: String,
+        approval_code: Option<String>,
+        approved_minor: i64,
+        updated_us: i64,
+    },
+    Hold {
         nkey: String,
         held_minor: i64,
         captured_minor: i64,
         status: &'static str,
     },
-    UpdateWallet(Wallet),
+    Wallet(Wallet),
 }
 
-impl Write {
+impl Update {
     fn sql(&self) -> &'static str {
         match self {
-            Write::InsertDecision(_) => concat!(
-                "INSERT INTO decisions (",
-                decision_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                 $16, $17, $18, $19)"
-            ),
-            Write::UpdateDecision(_) => {
+            Update::Decision { .. } => {
                 "UPDATE decisions SET kind = $2, response_code = $3, approval_code = $4, \
                  approved_minor = $5, updated_us = $6 WHERE nkey = $1"
             }
-            Write::InsertHold(_) => concat!(
-                "INSERT INTO holds (",
-                hold_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ),
-            Write::UpdateHold { .. } => {
+            Update::Hold { .. } => {
                 "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4 WHERE nkey = $1"
             }
-            Write::UpdateWallet(_) => {
+            Update::Wallet(_) => {
                 "UPDATE wallets SET balance_minor = $3, held_minor = $4 \
                  WHERE account_id = $1 AND currency = $2"
             }
@@ -114,61 +116,70 @@ impl Write {
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         match self {
-            Write::InsertDecision(c) => vec![
-                &c.nkey,
-                &c.kind,
-                &c.response_code,
-                &c.approval_code,
-                &c.account_id,
-                &c.amount_minor,
-                &c.currency,
-                &c.approved_minor,
-                &c.billing_amount_minor,
-                &c.billing_currency,
-                &c.rate,
-                &c.de10,
-                &c.rate_version,
-                &c.wallet_currency,
-                &c.original_key,
-                &c.business_date,
-                &c.created_us,
-                &c.updated_us,
-                &c.expires_us,
+            Update::Decision {
+                nkey,
+                kind,
+                response_code,
+                approval_code,
+                approved_minor,
+                updated_us,
+            } => vec![
+                nkey,
+                kind,
+                response_code,
+                approval_code,
+                approved_minor,
+                updated_us,
             ],
-            Write::UpdateDecision(c) => vec![
-                &c.nkey,
-                &c.kind,
-                &c.response_code,
-                &c.approval_code,
-                &c.approved_minor,
-                &c.updated_us,
-            ],
-            Write::InsertHold(c) => vec![
-                &c.nkey,
-                &c.original_key,
-                &c.account_id,
-                &c.currency,
-                &c.amount_minor,
-                &c.held_minor,
-                &c.captured_minor,
-                &c.txn_amount_minor,
-                &c.txn_currency,
-                &c.status,
-                &c.business_date,
-                &c.rate_version,
-                &c.created_us,
-                &c.expires_us,
-            ],
-            Write::UpdateHold {
+            Update::Hold {
                 nkey,
                 held_minor,
                 captured_minor,
                 status,
             } => vec![nkey, held_minor, captured_minor, status],
-            Write::UpdateWallet(w) => {
+            Update::Wallet(w) => {
                 vec![&w.account_id, &w.currency, &w.balance_minor, &w.held_minor]
             }
         }
+    }
+}
+
+/// Writes not sent yet, in the form they will be sent in: the new decisions and the new
+/// holds each as one multi-row insert, then the updates in their order. Inserts may go
+/// first: nothing updates a row inserted in the same flush without reading it, and a read
+/// flushes.
+#[derive(Default)]
+struct Pending {
+    decisions: DecisionRows,
+    holds: HoldRows,
+    updates: Vec<Update>,
+}
+
+impl Pending {
+    fn add(&mut self, w: Write) {
+        match w {
+            Write::InsertDecision(c) => self.decisions.push(c),
+            Write::InsertHold(c) => self.holds.push(c),
+            Write::Update(Update::Wallet(new)) => {
+                // A wallet written again before the flush needs only its last value:
+                // nothing read it from the table in between (a read flushes first). One hot
+                // account then costs one UPDATE per flush, not one per request, each of
+                // which would leave PostgreSQL another row version to step over.
+                let earlier = self.updates.iter_mut().find(|u| {
+                    matches!(u, Update::Wallet(old)
+                        if old.account_id == new.account_id && old.currency == new.currency)
+                });
+                match earlier {
+                    Some(slot) => *slot = Update::Wallet(new),
+                    None => self.updates.push(Update::Wallet(new)),
+                }
+            }
+            Write::Update(u) => self.updates.push(u),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.decisions.is_empty() && self.holds.is_empty() && self.updates.is_empty()
     }
 }
 
@@ -233,39 +244,59 @@ fn wallet_row(r: &Row) -> Result<Wallet> {
     })
 }
 
-/// One flush's deferred writes, grouped, with their statements in sending order.
-#[derive(Default)]
-struct Flush {
-    decisions: DecisionRows,
-    holds: HoldRows,
-    rest: Vec<Write>,
-    stmts: Vec<Statement>,
+/// A struct of one array per column, filled row by row from `$cols`; `params` gives the
+/// arrays in the order declared here, which is the order of the `unnest` arguments of its
+/// `SQL`. `is_empty` looks at `nkey`, which every such table has.
+macro_rules! column_arrays {
+    ($(#[$m:meta])* $name:ident from $cols:ty { $($f:ident: $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Default)]
+        struct $name {
+            $($f: Vec<$t>,)*
+        }
+
+        impl $name {
+            fn is_empty(&self) -> bool {
+                self.nkey.is_empty()
+            }
+
+            fn push(&mut self, c: $cols) {
+                $(self.$f.push(c.$f);)*
+            }
+
+            fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+                vec![$(&self.$f),*]
+            }
+        }
+    };
 }
 
-/// New decisions as columns of arrays: one `INSERT ... SELECT FROM unnest(...)` writes them
-/// all, where one statement each cost PostgreSQL a bind, an executor start and a plan lookup
-/// per row (a third of its CPU per request under load, `perf record` of the backend).
-#[derive(Default)]
-struct DecisionRows {
-    nkey: Vec<String>,
-    kind: Vec<String>,
-    response_code: Vec<String>,
-    approval_code: Vec<Option<String>>,
-    account_id: Vec<Option<String>>,
-    amount_minor: Vec<i64>,
-    currency: Vec<String>,
-    approved_minor: Vec<i64>,
-    billing_amount_minor: Vec<Option<i64>>,
-    billing_currency: Vec<Option<String>>,
-    rate: Vec<Option<String>>,
-    de10: Vec<Option<String>>,
-    rate_version: Vec<Option<String>>,
-    wallet_currency: Vec<Option<String>>,
-    original_key: Vec<Option<String>>,
-    business_date: Vec<String>,
-    created_us: Vec<i64>,
-    updated_us: Vec<i64>,
-    expires_us: Vec<Option<i64>>,
+column_arrays! {
+    /// New decisions as columns of arrays: one `INSERT ... SELECT FROM unnest(...)` writes
+    /// them all, where one statement each cost PostgreSQL a bind, an executor start and a
+    /// plan lookup per row (a third of its CPU per request under load, `perf record` of the
+    /// backend).
+    DecisionRows from DecisionCols {
+        nkey: String,
+        kind: String,
+        response_code: String,
+        approval_code: Option<String>,
+        account_id: Option<String>,
+        amount_minor: i64,
+        currency: String,
+        approved_minor: i64,
+        billing_amount_minor: Option<i64>,
+        billing_currency: Option<String>,
+        rate: Option<String>,
+        de10: Option<String>,
+        rate_version: Option<String>,
+        wallet_currency: Option<String>,
+        original_key: Option<String>,
+        business_date: String,
+        created_us: i64,
+        updated_us: i64,
+        expires_us: Option<i64>,
+    }
 }
 
 impl DecisionRows {
@@ -277,75 +308,26 @@ impl DecisionRows {
          $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], \
          $19::int8[])"
     );
-
-    fn is_empty(&self) -> bool {
-        self.nkey.is_empty()
-    }
-
-    fn push(&mut self, c: DecisionCols) {
-        self.nkey.push(c.nkey);
-        self.kind.push(c.kind);
-        self.response_code.push(c.response_code);
-        self.approval_code.push(c.approval_code);
-        self.account_id.push(c.account_id);
-        self.amount_minor.push(c.amount_minor);
-        self.currency.push(c.currency);
-        self.approved_minor.push(c.approved_minor);
-        self.billing_amount_minor.push(c.billing_amount_minor);
-        self.billing_currency.push(c.billing_currency);
-        self.rate.push(c.rate);
-        self.de10.push(c.de10);
-        self.rate_version.push(c.rate_version);
-        self.wallet_currency.push(c.wallet_currency);
-        self.original_key.push(c.original_key);
-        self.business_date.push(c.business_date);
-        self.created_us.push(c.created_us);
-        self.updated_us.push(c.updated_us);
-        self.expires_us.push(c.expires_us);
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![
-            &self.nkey,
-            &self.kind,
-            &self.response_code,
-            &self.approval_code,
-            &self.account_id,
-            &self.amount_minor,
-            &self.currency,
-            &self.approved_minor,
-            &self.billing_amount_minor,
-            &self.billing_currency,
-            &self.rate,
-            &self.de10,
-            &self.rate_version,
-            &self.wallet_currency,
-            &self.original_key,
-            &self.business_date,
-            &self.created_us,
-            &self.updated_us,
-            &self.expires_us,
-        ]
-    }
 }
 
-/// New holds as columns of arrays, for one multi-row insert (as [`DecisionRows`]).
-#[derive(Default)]
-struct HoldRows {
-    nkey: Vec<String>,
-    original_key: Vec<Option<String>>,
-    account_id: Vec<String>,
-    currency: Vec<String>,
-    amount_minor: Vec<i64>,
-    held_minor: Vec<i64>,
-    captured_minor: Vec<i64>,
-    txn_amount_minor: Vec<i64>,
-    txn_currency: Vec<String>,
-    status: Vec<String>,
-    business_date: Vec<String>,
-    rate_version: Vec<Option<String>>,
-    created_us: Vec<i64>,
-    expires_us: Vec<i64>,
+column_arrays! {
+    /// New holds as columns of arrays, for one multi-row insert (as [`DecisionRows`]).
+    HoldRows from HoldCols {
+        nkey: String,
+        original_key: Option<String>,
+        account_id: String,
+        currency: String,
+        amount_minor: i64,
+        held_minor: i64,
+        captured_minor: i64,
+        txn_amount_minor: i64,
+        txn_currency: String,
+        status: String,
+        business_date: String,
+        rate_version: Option<String>,
+        created_us: i64,
+        expires_us: i64,
+    }
 }
 
 impl HoldRows {
@@ -356,46 +338,6 @@ impl HoldRows {
          $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], \
          $13::int8[], $14::int8[])"
     );
-
-    fn is_empty(&self) -> bool {
-        self.nkey.is_empty()
-    }
-
-    fn push(&mut self, c: HoldCols) {
-        self.nkey.push(c.nkey);
-        self.original_key.push(c.original_key);
-        self.account_id.push(c.account_id);
-        self.currency.push(c.currency);
-        self.amount_minor.push(c.amount_minor);
-        self.held_minor.push(c.held_minor);
-        self.captured_minor.push(c.captured_minor);
-        self.txn_amount_minor.push(c.txn_amount_minor);
-        self.txn_currency.push(c.txn_currency);
-        self.status.push(c.status);
-        self.business_date.push(c.business_date);
-        self.rate_version.push(c.rate_version);
-        self.created_us.push(c.created_us);
-        self.expires_us.push(c.expires_us);
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![
-            &self.nkey,
-            &self.original_key,
-            &self.account_id,
-            &self.currency,
-            &self.amount_minor,
-            &self.held_minor,
-            &self.captured_minor,
-            &self.txn_amount_minor,
-            &self.txn_currency,
-            &self.status,
-            &self.business_date,
-            &self.rate_version,
-            &self.created_us,
-            &self.expires_us,
-        ]
-    }
 }
 
 impl<'c> PgTx<'c> {
@@ -428,62 +370,46 @@ impl PgTx<'_> {
         Ok(s)
     }
 
-    /// The deferred writes, taken out of the memo: the new decisions and the new holds each
-    /// as one multi-row insert, the rest (updates, in their order) one statement each.
-    async fn take_pending(&mut self) -> Result<Flush> {
-        let writes = match self.memo.as_deref_mut() {
-            Some(m) => std::mem::take(&mut m.pending),
-            None => Vec::new(),
-        };
-        let mut f = Flush::default();
-        for w in writes {
-            match w {
-                Write::InsertDecision(c) => f.decisions.push(c),
-                Write::InsertHold(c) => f.holds.push(c),
-                other => f.rest.push(other),
-            }
+    /// Sends `writes` and then `after`, all pipelined: one round trip in all.
+    async fn send<T>(
+        &mut self,
+        writes: Pending,
+        after: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        if writes.is_empty() {
+            return Ok(after.await?);
         }
-        if !f.decisions.is_empty() {
-            f.stmts.push(self.stmt(DecisionRows::SQL).await?);
+        let mut stmts = Vec::new();
+        let mut params: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
+        if !writes.decisions.is_empty() {
+            stmts.push(self.stmt(DecisionRows::SQL).await?);
+            params.push(writes.decisions.params());
         }
-        if !f.holds.is_empty() {
-            f.stmts.push(self.stmt(HoldRows::SQL).await?);
+        if !writes.holds.is_empty() {
+            stmts.push(self.stmt(HoldRows::SQL).await?);
+            params.push(writes.holds.params());
         }
-        for w in &f.rest {
-            f.stmts.push(self.stmt(w.sql()).await?);
+        for u in &writes.updates {
+            stmts.push(self.stmt(u.sql()).await?);
+            params.push(u.params());
         }
-        Ok(f)
+        let client = self.client;
+        let sent = try_join_all(stmts.iter().zip(&params).map(|(s, p)| client.execute(s, p)));
+        let (sent, after) = futures::join!(sent, after);
+        sent?;
+        Ok(after?)
     }
 
-    /// Runs `after` once every deferred write has been sent ahead of it, all pipelined:
-    /// one round trip in all. The inserts go first: nothing deferred updates a row inserted
-    /// in the same flush except after reading it, and a read flushes.
+    /// Runs `after` once every deferred write has been sent ahead of it.
     async fn after_pending<T>(
         &mut self,
         after: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
     ) -> Result<T> {
-        let f = self.take_pending().await?;
-        if f.stmts.is_empty() {
-            return Ok(after.await?);
-        }
-        let mut params: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::with_capacity(f.stmts.len());
-        if !f.decisions.is_empty() {
-            params.push(f.decisions.params());
-        }
-        if !f.holds.is_empty() {
-            params.push(f.holds.params());
-        }
-        params.extend(f.rest.iter().map(Write::params));
-        let client = self.client;
-        let sent = try_join_all(
-            f.stmts
-                .iter()
-                .zip(&params)
-                .map(|(s, p)| client.execute(s, p)),
-        );
-        let (sent, after) = futures::join!(sent, after);
-        sent?;
-        Ok(after?)
+        let writes = match self.memo.as_deref_mut() {
+            Some(m) => std::mem::take(&mut m.pending),
+            None => Pending::default(),
+        };
+        self.send(writes, after).await
     }
 
     /// A read: sent behind the deferred writes, so that it sees them.
@@ -500,29 +426,16 @@ impl PgTx<'_> {
         self.after_pending(client.execute(&s, p)).await
     }
 
-    /// A write that may wait for the next flush when there is a memo.
+    /// A write that waits for the next flush when there is a memo, and goes out at once
+    /// (by the same statements) when there is none.
     async fn write(&mut self, w: Write) -> Result<()> {
         if let Some(m) = self.memo.as_deref_mut() {
-            // A wallet written again before the flush needs only its last value: nothing
-            // read it from the table in between (a read flushes first). One hot account
-            // then costs one UPDATE per flush, not one per request, each of which would
-            // leave PostgreSQL another row version to step over.
-            if let Write::UpdateWallet(new) = &w {
-                let earlier = m.pending.iter_mut().find(|p| {
-                    matches!(p, Write::UpdateWallet(old)
-                        if old.account_id == new.account_id && old.currency == new.currency)
-                });
-                if let Some(slot) = earlier {
-                    *slot = w;
-                    return Ok(());
-                }
-            }
-            m.pending.push(w);
+            m.pending.add(w);
             return Ok(());
         }
-        let s = self.stmt(w.sql()).await?;
-        self.client.execute(&s, &w.params()).await?;
-        Ok(())
+        let mut now = Pending::default();
+        now.add(w);
+        self.send(now, std::future::ready(Ok(()))).await
     }
 
     /// Sends the deferred writes and `COMMIT` together. A failed write aborts the
@@ -620,7 +533,7 @@ impl Tx for PgTx<'_> {
         if let Some(m) = self.memo.as_deref_mut() {
             if m.locked {
                 // What a read would return: the stored columns, not the value in hand.
-                let stored = DecisionCols::from_decision(d).into_decision()?;
+                let stored = c.clone().into_decision()?;
                 m.decisions.insert(c.nkey.clone(), Some(stored));
             } else {
                 m.decisions.remove(&c.nkey);
@@ -654,7 +567,15 @@ impl Tx for PgTx<'_> {
                 }
             }
         }
-        self.write(Write::UpdateDecision(c)).await
+        self.write(Write::Update(Update::Decision {
+            nkey: c.nkey,
+            kind: c.kind,
+            response_code: c.response_code,
+            approval_code: c.approval_code,
+            approved_minor: c.approved_minor,
+            updated_us: c.updated_us,
+        }))
+        .await
     }
 
     async fn card(&mut self, pan_hash: &str) -> Result<Option<CardRecord>> {
@@ -775,7 +696,7 @@ impl Tx for PgTx<'_> {
                 }
             }
         }
-        self.write(Write::UpdateWallet(w.clone())).await
+        self.write(Write::Update(Update::Wallet(w.clone()))).await
     }
 
     async fn insert_hold(&mut self, h: &Hold) -> Result<()> {
@@ -799,12 +720,12 @@ impl Tx for PgTx<'_> {
     }
 
     async fn update_hold(&mut self, h: &Hold) -> Result<()> {
-        self.write(Write::UpdateHold {
+        self.write(Write::Update(Update::Hold {
             nkey: h.key.as_db(),
             held_minor: h.held_minor,
             captured_minor: h.captured_minor,
             status: h.status.as_str(),
-        })
+        }))
         .await
     }
 

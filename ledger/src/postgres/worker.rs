@@ -205,13 +205,13 @@ async fn attempt(
     // with savepoints, as for a failure inside an operation.
     if let Err(e) = tx!().commit().await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Ok(if whole_batch_retry(&e) {
-            Attempt::Retry(e)
-        } else if savepoints {
+        if whole_batch_retry(&e) {
+            return Ok(Attempt::Retry(e));
+        }
+        if savepoints {
             return Err(e);
-        } else {
-            Attempt::NeedSavepoints
-        });
+        }
+        return Ok(Attempt::NeedSavepoints);
     }
     Ok(Attempt::Done(out))
 }
