@@ -104,31 +104,39 @@ pub(crate) fn keys_of(op: &Op) -> Vec<&NetworkKey> {
 /// PostgreSQL breaks and the batch retries.
 pub(crate) async fn accounts_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    match op {
-        Op::Authorize(r) => out.extend(
-            t.card(&ctx.hasher.hash(&r.pan))
-                .await?
-                .map(|c| c.account_id),
-        ),
-        Op::Advise(r) => {
-            // A completion locks its original's account; a force post the card's.
-            out.extend(
-                t.card(&ctx.hasher.hash(&r.pan))
-                    .await?
-                    .map(|c| c.account_id),
-            );
-            if let Some(o) = &r.original {
-                out.extend(t.decision(o).await?.and_then(|d| d.account_id));
-            }
-        }
-        Op::Reverse(r) => out.extend(t.decision(&r.original).await?.and_then(|d| d.account_id)),
-        Op::Capture(r) => out.extend(t.decision(&r.original).await?.and_then(|d| d.account_id)),
-        Op::VoidTimedOut { key, .. } => {
-            out.extend(t.decision(key).await?.and_then(|d| d.account_id))
-        }
-        Op::Expire { .. } | Op::Seed(_) => {}
+    // An authorization or a force post locks the card's account; a completion, a reversal,
+    // a capture or a void its original's.
+    if let Op::Authorize(AuthRequest { pan, .. }) | Op::Advise(AdviceRequest { pan, .. }) = op {
+        out.extend(t.card(&ctx.hasher.hash(pan)).await?.map(|c| c.account_id));
+    }
+    if let Some(k) = account_decision_of(op) {
+        out.extend(t.decision(k).await?.and_then(|d| d.account_id));
     }
     Ok(out)
+}
+
+/// The decision [`accounts_of`] reads to find the account `op` locks, if any.
+pub(crate) fn account_decision_of(op: &Op) -> Option<&NetworkKey> {
+    match op {
+        Op::Advise(r) => r.original.as_ref(),
+        Op::Reverse(r) => Some(&r.original),
+        Op::Capture(r) => Some(&r.original),
+        Op::VoidTimedOut { key, .. } => Some(key),
+        Op::Authorize(_) | Op::Expire { .. } | Op::Seed(_) => None,
+    }
+}
+
+/// The holds `op` reads: by key, and (second) the active holds extending an original, so
+/// that a batch can read them with its locks.
+pub(crate) fn holds_read_by(op: &Op) -> (Option<&NetworkKey>, Option<&NetworkKey>) {
+    match op {
+        Op::Authorize(r) => (r.original.as_ref(), None),
+        Op::Advise(r) => (r.original.as_ref(), None),
+        Op::Reverse(r) => (Some(&r.original), Some(&r.original)),
+        Op::Capture(r) => (Some(&r.original), Some(&r.original)),
+        Op::VoidTimedOut { key, .. } => (Some(key), None),
+        Op::Expire { .. } | Op::Seed(_) => (None, None),
+    }
 }
 
 fn replay(mut d: Decision) -> Decision {

@@ -73,6 +73,7 @@ pub(crate) struct DecisionCols {
     pub(crate) expires_us: Option<i64>,
 }
 
+#[derive(Clone)]
 pub(crate) struct HoldCols {
     pub(crate) nkey: String,
     pub(crate) original_key: Option<String>,

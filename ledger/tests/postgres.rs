@@ -30,7 +30,7 @@ suite!(postgres;
 
 use std::time::Duration;
 
-use ledger::{LedgerError, ResponseCode};
+use ledger::{HoldStatus, LedgerError, ResponseCode};
 
 /// A session of its own on the test database, beside the store's (to change or inspect what
 /// the store cannot see coming).
@@ -253,6 +253,70 @@ async fn a_batch_reads_its_own_earlier_writes() {
     // The reversal releases the original and its incremental.
     assert_eq!(rev.amount_minor, 120_000);
     assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, held_before + 100);
+    fx.finish().await;
+}
+
+/// A batch reads the holds its reversals need with its locks and remembers them, following
+/// its own writes: a reversal sees the incremental placed earlier in its batch beside the
+/// original read under the lock, and a hold placed earlier in its batch (fails if the memory
+/// ignores the new holds, or their links to an original).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_the_holds_it_placed() {
+    let Some(fx) = postgres_with(|o| o.connections = 1).await else {
+        return;
+    };
+    let s = &fx.store;
+    let held_before = wallet(s, "A-1", "KRW").await.held_minor;
+    let orig = s
+        .authorize(auth(5_100, PAN_A1, 100_000, "KRW"))
+        .await
+        .unwrap();
+    assert_eq!(orig.response_code, ResponseCode::APPROVED);
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    // Held up by the lock: what comes next queues into one batch behind it.
+    let blocker = {
+        let s = s.clone();
+        tokio::spawn(async move { s.authorize(auth(5_199, PAN_A1, 100, "KRW")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin.batch_execute("COMMIT").await.unwrap();
+    });
+    let mut inc = auth(5_101, PAN_A1, 20_000, "KRW");
+    inc.original = Some(key(5_100));
+    let (inc, rev_orig, other, rev_other) = futures::join!(
+        s.authorize(inc),
+        s.reverse(reversal(5_102, 5_100, None)),
+        s.authorize(auth(5_103, PAN_A1, 7_000, "KRW")),
+        s.reverse(reversal(5_104, 5_103, None)),
+    );
+    release.await.unwrap();
+    assert_eq!(
+        blocker.await.unwrap().unwrap().response_code,
+        ResponseCode::APPROVED
+    );
+    let (inc, rev_orig) = (inc.unwrap(), rev_orig.unwrap());
+    let (other, rev_other) = (other.unwrap(), rev_other.unwrap());
+    for d in [&inc, &rev_orig, &other, &rev_other] {
+        assert_eq!(d.response_code, ResponseCode::APPROVED, "{d:?}");
+    }
+    // The original and the incremental placed in the same batch, released together.
+    assert_eq!(rev_orig.amount_minor, 120_000, "{rev_orig:?}");
+    assert_eq!(rev_other.amount_minor, 7_000, "{rev_other:?}");
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, held_before + 100);
+    let holds = s.holds().await.unwrap();
+    for n in [5_100, 5_101, 5_103] {
+        let h = holds.iter().find(|h| h.key == key(n)).unwrap();
+        assert_eq!((h.status, h.held_minor), (HoldStatus::Released, 0), "{h:?}");
+    }
     fx.finish().await;
 }
 

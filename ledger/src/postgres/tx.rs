@@ -14,10 +14,12 @@
 //!   where each write is sent at once, as before.
 //! - **Reads are remembered for the rest of the transaction** where nothing else can change
 //!   them before our `COMMIT`: wallets of locked accounts (the lock query returns them),
-//!   decisions read after the batch's accounts are locked (changing a decision takes its
-//!   account's lock; a key another instance inserts meanwhile makes our insert fail at the
-//!   flush, and the re-run with savepoints finds it), and the memory follows our own
-//!   writes. Cards are remembered as first read in the transaction (READ COMMITTED would
+//!   decisions and holds read after the batch's accounts are locked (changing either takes
+//!   its account's lock; a key another instance inserts meanwhile makes our insert fail at
+//!   the flush, and the re-run with savepoints finds it), and the memory follows our own
+//!   writes. The lock, the decisions of every key of the batch and the holds its reversals,
+//!   captures and completions will read go out together, one round trip; so do, before it,
+//!   the decisions that say which accounts to lock. Cards are remembered as first read in the transaction (READ COMMITTED would
 //!   let a second read differ; the first is as good as the request having come earlier).
 //! - **Approval numbers** are taken from the sequence a batch's worth at a time; unused
 //!   numbers are gaps, which the sequence allows anyway.
@@ -33,7 +35,7 @@ use crate::rows::{
     decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
 };
 use crate::tx::Tx;
-use crate::{CardRecord, Decision, Hold, LedgerError, NetworkKey, Result, Wallet};
+use crate::{CardRecord, Decision, Hold, HoldStatus, LedgerError, NetworkKey, Result, Wallet};
 
 pub(crate) type StmtCache = HashMap<String, Statement>;
 
@@ -53,6 +55,11 @@ pub(crate) struct Memo {
     decisions: HashMap<String, Option<Decision>>,
     /// Wallets of accounts locked in this transaction, by account.
     wallets: HashMap<String, Vec<Wallet>>,
+    /// Holds by `NetworkKey::as_db`, and the active holds extending an original (by the
+    /// original's key); only filled once `locked`: a hold changes only under its account's
+    /// lock.
+    holds: HashMap<String, Option<Hold>>,
+    linked: HashMap<String, Vec<Hold>>,
     locked: bool,
     approvals: VecDeque<u64>,
     /// Approval numbers taken from the sequence at once.
@@ -146,8 +153,8 @@ impl Update {
 
 /// Writes not sent yet, in the form they will be sent in: the new decisions and the new
 /// holds each as one multi-row insert, then the updates in their order. Inserts may go
-/// first: nothing updates a row inserted in the same flush without reading it, and a read
-/// flushes.
+/// first: an update of a row follows its insert (a row is updated only once it exists), and
+/// no row is inserted twice.
 #[derive(Default)]
 struct Pending {
     decisions: DecisionRows,
@@ -187,6 +194,14 @@ const DECISION_BY_KEY: &str = concat!(
     "SELECT ",
     decision_columns!(),
     " FROM decisions WHERE nkey = $1"
+);
+const HOLD_BY_KEY: &str = holds_sql!("WHERE nkey = $1");
+const ACTIVE_LINKED_HOLDS: &str = holds_sql!("WHERE original_key = $1 AND status = 'active'");
+// One statement per account, not `account_id = ANY($1)`: see `lock_and_prefetch`.
+const LOCK_WALLETS: &str = concat!(
+    "SELECT ",
+    wallet_columns!(),
+    " FROM wallets WHERE account_id = $1 ORDER BY currency FOR UPDATE"
 );
 
 fn decision_row(r: &Row) -> Result<DecisionCols> {
@@ -231,6 +246,37 @@ fn hold_row(r: &Row) -> Result<Hold> {
         expires_us: r.try_get(13)?,
     }
     .into_hold()
+}
+
+/// One parameter list per value, for a statement run once per value.
+fn one(values: &[String]) -> Vec<[&(dyn ToSql + Sync); 1]> {
+    values.iter().map(|v| [v as _]).collect()
+}
+
+/// Runs `stmt` once per parameter list, pipelined: the rows of each run, in order.
+fn probe<'a>(
+    client: &'a Client,
+    stmt: &'a Statement,
+    params: &'a [[&'a (dyn ToSql + Sync); 1]],
+) -> impl std::future::Future<Output = std::result::Result<Vec<Vec<Row>>, tokio_postgres::Error>> + 'a
+{
+    try_join_all(params.iter().map(|p| client.query(stmt, p)))
+}
+
+/// Remembers the decision found (or not) under each of `keys`, `rows` being their lookups.
+fn remember_decisions(
+    memo: &mut HashMap<String, Option<Decision>>,
+    keys: &[String],
+    rows: &[Vec<Row>],
+) -> Result<()> {
+    for (k, rows) in keys.iter().zip(rows) {
+        let d = rows
+            .first()
+            .map(|r| decision_row(r)?.into_decision())
+            .transpose()?;
+        memo.insert(k.clone(), d);
+    }
+    Ok(())
 }
 
 fn wallet_row(r: &Row) -> Result<Wallet> {
@@ -445,54 +491,80 @@ impl PgTx<'_> {
         self.after_pending(client.batch_execute("COMMIT")).await
     }
 
+    /// With a memo, reads in one round trip the decisions of `keys` (before any lock: what
+    /// `ops::accounts_of` needs to find the batch's accounts). They are not trusted past
+    /// [`Self::lock_and_prefetch`], which reads every key again under the locks.
+    pub(crate) async fn prefetch_decisions(&mut self, keys: &[String]) -> Result<()> {
+        if self.memo.is_none() || keys.is_empty() {
+            return Ok(());
+        }
+        let by_key = self.stmt(DECISION_BY_KEY).await?;
+        let client = self.client;
+        let params = one(keys);
+        let rows = self.after_pending(probe(client, &by_key, &params)).await?;
+        let Some(m) = self.memo.as_deref_mut() else {
+            return Ok(());
+        };
+        remember_decisions(&mut m.decisions, keys, &rows)
+    }
+
     /// Locks the wallets of `account_ids` (sorted, distinct) and, with a memo, remembers
-    /// them and the decisions under `keys`, in one round trip.
+    /// them, the decisions under `keys`, the holds under `hold_keys` and the active holds
+    /// extending each of `linked_of`, all in one round trip.
+    ///
+    /// Every lookup is an equality on a key, one statement each, pipelined: the planner
+    /// makes an index probe of it at every table size, whereas a cached plan for an array
+    /// form (`nkey = ANY($1)`), made while the table was small (and never re-made where no
+    /// ANALYZE runs), stays a sequential scan as the table grows (seen: 1,770 scans of
+    /// `decisions` reading 31 M rows in a 15 s run). The locks are taken in the order of
+    /// `account_ids`: the server runs pipelined statements one after another.
     pub(crate) async fn lock_and_prefetch(
         &mut self,
         account_ids: &[String],
         keys: &[String],
+        hold_keys: &[String],
+        linked_of: &[String],
     ) -> Result<()> {
         if self.memo.is_none() {
             return self.lock_accounts(account_ids).await;
         }
-        let lock = self
-            .stmt(concat!(
-                "SELECT ",
-                wallet_columns!(),
-                " FROM wallets WHERE account_id = ANY($1) ORDER BY account_id, currency FOR UPDATE"
-            ))
-            .await?;
-        let by_key = self.stmt(DECISION_BY_KEY).await?;
-        let ids: Vec<&str> = account_ids.iter().map(String::as_str).collect();
         let client = self.client;
-        let lock_params: [&(dyn ToSql + Sync); 1] = [&ids];
-        // One lookup per key rather than `nkey = ANY($1)`: the primary-key equality is
-        // planned as an index probe at every table size, whereas a cached plan for the array
-        // form, made while the table was small (and never re-made where no ANALYZE runs),
-        // stays a sequential scan as the table grows (seen: 1,770 scans reading 31 M rows in
-        // a 15 s run). Pipelined behind the lock, all in one round trip.
-        let key_params: Vec<[&(dyn ToSql + Sync); 1]> = keys.iter().map(|k| [k as _]).collect();
-        let lookups = try_join_all(key_params.iter().map(|p| client.query(&by_key, p)));
-        let (wallets, decisions) = self
-            .after_pending(async { futures::try_join!(client.query(&lock, &lock_params), lookups) })
+        let (accounts, keys_p, holds_p, linked_p) =
+            (one(account_ids), one(keys), one(hold_keys), one(linked_of));
+        let (lock, by_key, hold_by_key, linked) = (
+            self.stmt(LOCK_WALLETS).await?,
+            self.stmt(DECISION_BY_KEY).await?,
+            self.stmt(HOLD_BY_KEY).await?,
+            self.stmt(ACTIVE_LINKED_HOLDS).await?,
+        );
+        let (wallets, decisions, holds, linked_holds) = self
+            .after_pending(async {
+                futures::try_join!(
+                    probe(client, &lock, &accounts),
+                    probe(client, &by_key, &keys_p),
+                    probe(client, &hold_by_key, &holds_p),
+                    probe(client, &linked, &linked_p),
+                )
+            })
             .await?;
         let Some(m) = self.memo.as_deref_mut() else {
             return Ok(());
         };
         m.locked = true;
-        for id in account_ids {
-            m.wallets.insert(id.clone(), Vec::new());
+        for (id, rows) in account_ids.iter().zip(&wallets) {
+            let ws = rows.iter().map(wallet_row).collect::<Result<Vec<_>>>()?;
+            m.wallets.insert(id.clone(), ws);
         }
-        for r in &wallets {
-            let w = wallet_row(r)?;
-            m.wallets.entry(w.account_id.clone()).or_default().push(w);
+        // What was read before the locks may have changed since.
+        m.decisions.clear();
+        remember_decisions(&mut m.decisions, keys, &decisions)?;
+        for (k, rows) in hold_keys.iter().zip(&holds) {
+            m.holds
+                .insert(k.clone(), rows.first().map(hold_row).transpose()?);
         }
-        for k in keys {
-            m.decisions.insert(k.clone(), None);
-        }
-        for r in decisions.iter().flatten() {
-            let d = decision_row(r)?.into_decision()?;
-            m.decisions.insert(d.key.as_db(), Some(d));
+        for (k, rows) in linked_of.iter().zip(&linked_holds) {
+            let hs = rows.iter().map(hold_row).collect::<Result<Vec<_>>>()?;
+            m.linked.insert(k.clone(), hs);
         }
         Ok(())
     }
@@ -643,16 +715,10 @@ impl Tx for PgTx<'_> {
     }
 
     async fn lock_accounts(&mut self, account_ids: &[String]) -> Result<()> {
-        if account_ids.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<&str> = account_ids.iter().map(String::as_str).collect();
-        self.query(
-            "SELECT 1 FROM wallets WHERE account_id = ANY($1) \
-             ORDER BY account_id, currency FOR UPDATE",
-            &[&ids],
-        )
-        .await?;
+        let lock = self.stmt(LOCK_WALLETS).await?;
+        let client = self.client;
+        let params = one(account_ids);
+        self.after_pending(probe(client, &lock, &params)).await?;
         Ok(())
     }
 
@@ -700,26 +766,75 @@ impl Tx for PgTx<'_> {
     }
 
     async fn insert_hold(&mut self, h: &Hold) -> Result<()> {
-        self.write(Write::InsertHold(HoldCols::from_hold(h))).await
+        let c = HoldCols::from_hold(h);
+        if let Some(m) = self.memo.as_deref_mut() {
+            // What a read would return: the stored columns, not the value in hand.
+            let stored = c.clone().into_hold()?;
+            let linked = stored.original.as_ref().map(NetworkKey::as_db);
+            if let Some(list) = linked.and_then(|o| m.linked.get_mut(&o)) {
+                if stored.status == HoldStatus::Active {
+                    list.push(stored.clone());
+                }
+            }
+            if m.locked {
+                m.holds.insert(c.nkey.clone(), Some(stored));
+            } else {
+                m.holds.remove(&c.nkey);
+            }
+        }
+        self.write(Write::InsertHold(c)).await
     }
 
     async fn hold(&mut self, key: &NetworkKey) -> Result<Option<Hold>> {
-        Ok(self
-            .holds_where(holds_sql!("WHERE nkey = $1"), &[&key.as_db()])
+        let k = key.as_db();
+        if let Some(hit) = self.memo.as_deref().and_then(|m| m.holds.get(&k)) {
+            return Ok(hit.clone());
+        }
+        let h = self
+            .holds_where(HOLD_BY_KEY, &[&k])
             .await?
             .into_iter()
-            .next())
+            .next();
+        if let Some(m) = self.memo.as_deref_mut().filter(|m| m.locked) {
+            m.holds.insert(k, h.clone());
+        }
+        Ok(h)
     }
 
     async fn active_linked_holds(&mut self, original: &NetworkKey) -> Result<Vec<Hold>> {
-        self.holds_where(
-            holds_sql!("WHERE original_key = $1 AND status = 'active'"),
-            &[&original.as_db()],
-        )
-        .await
+        let k = original.as_db();
+        if let Some(hit) = self.memo.as_deref().and_then(|m| m.linked.get(&k)) {
+            return Ok(hit.clone());
+        }
+        let hs = self.holds_where(ACTIVE_LINKED_HOLDS, &[&k]).await?;
+        if let Some(m) = self.memo.as_deref_mut().filter(|m| m.locked) {
+            m.linked.insert(k, hs.clone());
+        }
+        Ok(hs)
     }
 
     async fn update_hold(&mut self, h: &Hold) -> Result<()> {
+        if let Some(m) = self.memo.as_deref_mut() {
+            // Only the columns the UPDATE writes change in what is remembered.
+            let k = h.key.as_db();
+            let patch = |o: &mut Hold| {
+                o.held_minor = h.held_minor;
+                o.captured_minor = h.captured_minor;
+                o.status = h.status;
+            };
+            match m.holds.get_mut(&k) {
+                Some(Some(o)) => patch(o),
+                _ => {
+                    m.holds.remove(&k);
+                }
+            }
+            for list in m.linked.values_mut() {
+                for o in list.iter_mut().filter(|o| o.key == h.key) {
+                    patch(o);
+                }
+                list.retain(|o| o.status == HoldStatus::Active);
+            }
+        }
         self.write(Write::Update(Update::Hold {
             nkey: h.key.as_db(),
             held_minor: h.held_minor,

@@ -86,6 +86,14 @@ enum Attempt {
     NeedSavepoints,
 }
 
+/// Distinct keys in their database form, sorted.
+fn sorted_keys<'k>(keys: impl Iterator<Item = &'k NetworkKey>) -> Vec<String> {
+    let mut v: Vec<String> = keys.map(NetworkKey::as_db).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 async fn run_batch(
     client: &Client,
     cache: &mut StmtCache,
@@ -140,6 +148,10 @@ async fn attempt(
             }
         };
     }
+    // The decisions that say which accounts the reversals and completions lock, read
+    // together (one round trip, where one each went out in turn).
+    let found_by = sorted_keys(batch.iter().filter_map(|j| ops::account_decision_of(&j.op)));
+    tx!().prefetch_decisions(&found_by).await?;
     // Every account the batch will touch, locked now in sorted order: batches on different
     // connections then queue behind each other instead of deadlocking (PostgreSQL would
     // only break a deadlock after deadlock_timeout, 1 s by default).
@@ -149,14 +161,12 @@ async fn attempt(
     }
     accounts.sort_unstable();
     accounts.dedup();
-    let mut keys: Vec<String> = batch
-        .iter()
-        .flat_map(|j| ops::keys_of(&j.op))
-        .map(NetworkKey::as_db)
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    tx!().lock_and_prefetch(&accounts, &keys).await?;
+    let keys = sorted_keys(batch.iter().flat_map(|j| ops::keys_of(&j.op)));
+    let holds = sorted_keys(batch.iter().filter_map(|j| ops::holds_read_by(&j.op).0));
+    let linked = sorted_keys(batch.iter().filter_map(|j| ops::holds_read_by(&j.op).1));
+    tx!()
+        .lock_and_prefetch(&accounts, &keys, &holds, &linked)
+        .await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
         if !savepoints {
