@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod framing;
 pub mod link;
+pub mod log_line;
 pub mod log_writer;
 pub mod metrics;
 pub mod quoter;

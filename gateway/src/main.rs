@@ -97,6 +97,7 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<(FilterHandle,
                 tracing_subscriber::fmt::layer()
                     // Colours only for a person at a terminal, not in files and pipes.
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .event_format(gateway::log_line::LineFormat)
                     .with_writer(writer),
             )
             .try_init()?,
