@@ -79,6 +79,64 @@ async fn trace_level_json_logs_hold_no_card_data() {
     }
 }
 
+/// At info, each message has its line, and a warning on the way names its message: network,
+/// MTI, STAN and the masked PAN (they are fields of each line, not of a span around it).
+#[tokio::test]
+async fn info_lines_name_their_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gateway.toml");
+    let text = embedded_config_text(dir.path()).replace("level = \"warn\"", "level = \"info\"");
+    std::fs::write(&cfg, text).unwrap();
+    let (mut child, listen, _admin, log_path) = serve_logging(&cfg, dir.path());
+    let mut c = connect_when_up(listen).await;
+    let ok = stan();
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 100, "840", &ok)).await),
+        "00"
+    );
+    let bad = stan();
+    let mut no_acquirer = purchase(PAN_OK, 100, "840", &bad);
+    no_acquirer.remove(32);
+    assert_eq!(de39(&c.call(&no_acquirer).await), "30");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{log}"))
+            .to_owned()
+    };
+    let answered = line(&format!("stan={ok}"));
+    assert!(
+        answered.contains(" INFO gateway::switch: answered "),
+        "{answered}"
+    );
+    for part in ["mti=0100", "pan=476173******0010", "code=00", "latency_us="] {
+        assert!(answered.contains(part), "{part} missing: {answered}");
+    }
+    let warned = line("format error");
+    assert!(warned.contains(" WARN "), "{warned}");
+    for part in [
+        &format!("stan={bad}"),
+        "mti=0100",
+        "pan=476173******0010",
+        "field=32",
+    ] {
+        assert!(warned.contains(part), "{part} missing: {warned}");
+    }
+    assert!(
+        log.lines().any(|l| l.contains(": answered ")
+            && l.contains(&format!("stan={bad} "))
+            && l.contains("code=30")),
+        "no answered line for {bad}: {log}"
+    );
+    assert!(!log.contains(PAN_OK), "full PAN in the log");
+}
+
 #[tokio::test]
 async fn sighup_reloads_the_log_level() {
     let dir = tempfile::tempdir().unwrap();

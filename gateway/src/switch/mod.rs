@@ -23,13 +23,30 @@ use iso8583::{OwnedMessage, Spec};
 use jiff::civil::Date;
 use ledger::{LedgerError, NetworkKey, Store};
 use tokio::time::Instant;
-use tracing::{error, field, info, info_span, warn, Instrument};
+use tracing::{error, info, warn};
 
 use crate::business_date::BusinessDate;
 use crate::server::{ConnContext, Service, Shared};
 use deadline::{LedgerFail, Voids};
 use fields::FieldFault;
 use response::respond;
+
+/// What a log line says to identify a message: MTI, STAN and the masked PAN.
+struct MsgId<'m> {
+    mti: iso8583::Mti,
+    stan: &'m str,
+    pan: String,
+}
+
+impl<'m> MsgId<'m> {
+    fn of(req: &'m OwnedMessage) -> Self {
+        MsgId {
+            mti: req.mti(),
+            stan: req.get_str(11).unwrap_or(""),
+            pan: req.get_str(2).map(mask_pan).unwrap_or_default(),
+        }
+    }
+}
 
 /// What every listener's switch shares: the ledger, the business date, limits and metrics.
 #[derive(Debug)]
@@ -131,7 +148,9 @@ impl Switch {
 
     fn format_error(&self, req: &OwnedMessage, bd: Date, fault: FieldFault) -> OwnedMessage {
         self.core.shared.metrics.format_error();
-        warn!(field = fault.0, "format error: {fault}");
+        let m = MsgId::of(req);
+        warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
+            field = fault.0, "format error: {fault}");
         respond(req, bd, "30")
     }
 
@@ -144,23 +163,26 @@ impl Switch {
         fail: LedgerFail,
         void: Option<NetworkKey>,
     ) -> OwnedMessage {
+        let m = MsgId::of(req);
+        let (network, mti, stan, pan) = (&self.network, m.mti, m.stan, &m.pan);
         let uncertain = match &fail {
             LedgerFail::Deadline => {
                 self.core.shared.metrics.deadline_miss();
-                warn!("ledger missed the deadline; answering 91");
+                warn!(%network, %mti, %stan, %pan, "ledger missed the deadline; answering 91");
                 true
             }
             LedgerFail::Error(LedgerError::Invalid { field, reason }) => {
                 self.core.shared.metrics.format_error();
-                warn!(%field, %reason, "ledger refused the request as malformed");
+                warn!(%network, %mti, %stan, %pan, %field, %reason,
+                    "ledger refused the request as malformed");
                 return respond(req, bd, "30");
             }
             LedgerFail::Error(e @ (LedgerError::Backpressure { .. } | LedgerError::Closed)) => {
-                warn!(error = %e, "ledger unavailable; answering 91");
+                warn!(%network, %mti, %stan, %pan, error = %e, "ledger unavailable; answering 91");
                 false
             }
             LedgerFail::Error(e) => {
-                error!(error = %e, "ledger failed; answering 91");
+                error!(%network, %mti, %stan, %pan, error = %e, "ledger failed; answering 91");
                 true
             }
         };
@@ -226,19 +248,22 @@ impl Service for Switch {
             }
             return None;
         }
-        let pan = req.get_str(2).map(mask_pan).unwrap_or_default();
-        let span = info_span!("msg", network = %self.network, %mti, %stan, %pan,
-            code = field::Empty, latency_us = field::Empty);
-        let resp = self.route(&req, deadline).instrument(span.clone()).await;
-        let code = resp.get_str(39).unwrap_or("").to_owned();
+        let resp = self.route(&req, deadline).await;
+        let code = resp.get_str(39).unwrap_or("");
         let latency = started.elapsed();
-        span.record("code", code.as_str());
-        span.record("latency_us", latency.as_micros() as u64);
-        span.in_scope(|| info!("answered"));
+        // The message's one line at info. One event, not a span around the routing: opening a
+        // span, formatting its fields, recording two more and entering it at every poll cost
+        // the runtime about 8,000 of its 49,000 instructions per message (callgrind); the
+        // rare warnings on the way carry the message's identity themselves (`MsgId`).
+        if tracing::enabled!(tracing::Level::INFO) {
+            let pan = req.get_str(2).map(mask_pan).unwrap_or_default();
+            info!(network = %self.network, %mti, %stan, %pan, %code,
+                latency_us = latency.as_micros() as u64, "answered");
+        }
         self.core
             .shared
             .metrics
-            .request(mti.as_str(), &code, latency);
+            .request(mti.as_str(), code, latency);
         self.encode(&resp)
     }
 
