@@ -8,18 +8,18 @@ use crate::tlv;
 /// A PAN with all but the first 6 and last 4 digits replaced by `*`. Shorter values (not real
 /// PANs) keep only the last 4 characters, or nothing when 4 or fewer.
 pub fn mask_pan(pan: &str) -> String {
-    let chars: Vec<char> = pan.chars().collect();
-    let n = chars.len();
+    // At one log line per message: one pass to count, one to copy, a single allocation.
+    let n = pan.chars().count();
     let (head, tail) = match n {
         0..=4 => (0, 0),
         5..=12 => (0, 4),
         _ => (6, 4),
     };
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| if i < head || i >= n - tail { c } else { '*' })
-        .collect()
+    let mut out = String::with_capacity(pan.len());
+    for (i, c) in pan.chars().enumerate() {
+        out.push(if i < head || i >= n - tail { c } else { '*' });
+    }
+    out
 }
 
 /// How field `n` is rendered when no spec says otherwise (ISO 8583 numbering): DE 2 and 34
