@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio_util::codec::FramedWrite;
 use tracing::{debug, info, warn};
 
@@ -111,32 +111,54 @@ where
     });
 
     let reason = loop {
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.wait() => break CloseReason::Drain,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break CloseReason::Io,
+        // A peer keeping many requests in flight sends them back to back: most frames are
+        // already in the buffer when a permit is free, and then neither needs a select (each
+        // of which registered with the drain signal and the clocks, and then unregistered).
+        if shutdown.is_set() {
+            break CloseReason::Drain;
+        }
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => break CloseReason::Io,
+            Err(TryAcquireError::NoPermits) => tokio::select! {
+                biased;
+                _ = shutdown.wait() => break CloseReason::Drain,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break CloseReason::Io,
+                },
             },
+        };
+        let ready = if sign_on.is_none() {
+            reader.buffered()
+        } else {
+            None
         };
         // After an echo test the peer has read_timeout to show it is alive.
         let wait = if echo_sent { read_timeout } else { idle };
-        let next = tokio::select! {
-            biased;
-            _ = shutdown.wait() => break CloseReason::Drain,
-            ok = async {
-                match sign_on.as_mut() {
-                    Some(h) => h.await,
-                    None => std::future::pending().await,
+        let next = if let Some(outcome) = ready {
+            // No await on this path otherwise: let the runtime's budget decide when the
+            // connection yields to the other tasks of its worker.
+            tokio::task::consume_budget().await;
+            outcome
+        } else {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break CloseReason::Drain,
+                ok = async {
+                    match sign_on.as_mut() {
+                        Some(h) => h.await,
+                        None => std::future::pending().await,
+                    }
+                }, if sign_on.is_some() => {
+                    sign_on = None;
+                    if ok.unwrap_or(false) {
+                        continue;
+                    }
+                    break CloseReason::SignOnRefused;
                 }
-            }, if sign_on.is_some() => {
-                sign_on = None;
-                if ok.unwrap_or(false) {
-                    continue;
-                }
-                break CloseReason::SignOnRefused;
+                r = reader.next(wait, read_timeout) => r,
             }
-            r = reader.next(wait, read_timeout) => r,
         };
         let frame = match next {
             ReadOutcome::Frame(f) => f,
@@ -175,7 +197,10 @@ where
         tokio::spawn(async move {
             let _gauge = shared.metrics.in_flight();
             let Frame { header, body } = frame;
-            if let Some(resp) = service.call(&ctx, body).await {
+            // Boxed: the call's future is a few KiB, and the task's own future (which tokio
+            // copies into its cell at spawn and moves through its stages) would otherwise
+            // hold it, twice over (the awaited value and its pinned slot).
+            if let Some(resp) = Box::pin(service.call(&ctx, body)).await {
                 // The permit is held until the response is queued: the channel never holds
                 // more than the in-flight limit.
                 if tx.send(Frame::new(header, resp)).await.is_err() {

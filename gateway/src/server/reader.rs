@@ -47,6 +47,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next frame if it is already in the buffer, without reading or a clock: `None` when
+    /// [`Self::next`] has to read.
+    pub(crate) fn buffered(&mut self) -> Option<ReadOutcome> {
+        match self.codec.decode(&mut self.buf) {
+            Ok(Some(f)) => {
+                self.frame_started = None;
+                Some(ReadOutcome::Frame(f))
+            }
+            Ok(None) => None,
+            Err(e) => Some(ReadOutcome::Error(e)),
+        }
+    }
+
     /// The next frame. Cancel-safe: bytes already read stay in the buffer.
     pub(crate) async fn next(&mut self, idle: Duration, read_timeout: Duration) -> ReadOutcome {
         loop {
