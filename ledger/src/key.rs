@@ -13,11 +13,14 @@ pub const DE7_LEN: usize = 10;
 ///
 /// DE 32 is compared with leading zeros stripped, so `"000123"` and `"123"` name the same
 /// acquirer (DE 90 carries it right-justified zero-filled, DE 32 itself is LLVAR).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Kept in its single-column form (`acquirer:stan:transmission`, see [`NetworkKey::as_db`]),
+/// which the stores bind several times per request; the parts are slices of it.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NetworkKey {
-    acquirer: String,
-    stan: String,
-    transmission: String,
+    db: String,
+    /// Length of the acquirer, the first part of `db`.
+    acquirer_len: usize,
 }
 
 impl NetworkKey {
@@ -28,31 +31,44 @@ impl NetworkKey {
         check_digits("DE 11", de11, DE11_LEN, DE11_LEN)?;
         check_digits("DE 7", de7, DE7_LEN, DE7_LEN)?;
         let stripped = de32.trim_start_matches('0');
+        let acquirer = if stripped.is_empty() { "0" } else { stripped };
+        let mut db = String::with_capacity(acquirer.len() + DE11_LEN + DE7_LEN + 2);
+        for (i, part) in [acquirer, de11, de7].into_iter().enumerate() {
+            if i > 0 {
+                db.push(':');
+            }
+            db.push_str(part);
+        }
         Ok(NetworkKey {
-            acquirer: if stripped.is_empty() { "0" } else { stripped }.to_owned(),
-            stan: de11.to_owned(),
-            transmission: de7.to_owned(),
+            db,
+            acquirer_len: acquirer.len(),
         })
     }
 
     /// DE 32 with leading zeros stripped.
     pub fn acquirer(&self) -> &str {
-        &self.acquirer
+        &self.db[..self.acquirer_len]
     }
 
     /// DE 11.
     pub fn stan(&self) -> &str {
-        &self.stan
+        let start = self.acquirer_len + 1;
+        &self.db[start..start + DE11_LEN]
     }
 
     /// DE 7.
     pub fn transmission(&self) -> &str {
-        &self.transmission
+        &self.db[self.acquirer_len + DE11_LEN + 2..]
     }
 
     /// The single-column form kept in the stores: `acquirer:stan:transmission`.
     pub fn as_db(&self) -> String {
-        format!("{}:{}:{}", self.acquirer, self.stan, self.transmission)
+        self.db.clone()
+    }
+
+    /// [`NetworkKey::as_db`] without a copy.
+    pub fn db_str(&self) -> &str {
+        &self.db
     }
 
     /// Parses the single-column form written by [`NetworkKey::as_db`].
@@ -63,6 +79,24 @@ impl NetworkKey {
                 .map_err(|_| crate::LedgerError::corrupt("decisions", "bad network key")),
             _ => Err(crate::LedgerError::corrupt("decisions", "bad network key")),
         }
+    }
+}
+
+/// By acquirer, then STAN, then transmission time (as the three parts, not as the joined
+/// text, where `12:` would sort after `123`).
+impl Ord for NetworkKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.acquirer(), self.stan(), self.transmission()).cmp(&(
+            other.acquirer(),
+            other.stan(),
+            other.transmission(),
+        ))
+    }
+}
+
+impl PartialOrd for NetworkKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -78,7 +112,13 @@ fn check_digits(field: &'static str, s: &str, min: usize, max: usize) -> crate::
 
 impl fmt::Display for NetworkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.acquirer, self.stan, self.transmission)
+        write!(
+            f,
+            "{}/{}/{}",
+            self.acquirer(),
+            self.stan(),
+            self.transmission()
+        )
     }
 }
 
@@ -99,6 +139,17 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.as_db(), "12345:000001:1125063000");
         assert_eq!(NetworkKey::from_db(&a.as_db()).unwrap(), a);
+        assert_eq!(
+            (a.acquirer(), a.stan(), a.transmission(), a.db_str()),
+            ("12345", "000001", "1125063000", "12345:000001:1125063000")
+        );
+        let zero = NetworkKey::new("000", "123456", "0101000000").unwrap();
+        assert_eq!((zero.acquirer(), zero.stan()), ("0", "123456"));
+        assert_eq!(zero.transmission(), "0101000000");
+        // Ordered by the parts: acquirer 12 before 123 (as text, "12:" sorts after "123").
+        let short = NetworkKey::new("12", "999999", "1125063000").unwrap();
+        let long = NetworkKey::new("123", "000000", "1125063000").unwrap();
+        assert!(short < long);
     }
 
     #[test]
