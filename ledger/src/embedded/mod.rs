@@ -194,7 +194,7 @@ impl EmbeddedStore {
     async fn read<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&mut SqliteTx<'_>, &Ctx) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut SqliteTx<'_, '_>, &Ctx) -> Result<R> + Send + 'static,
     {
         let reader = Arc::clone(&self.inner.reader);
         let ctx = self.inner.ctx.clone();
@@ -204,6 +204,7 @@ impl EmbeddedStore {
                 &mut SqliteTx {
                     conn: &conn,
                     cache: None,
+                    stmts: None,
                 },
                 &ctx,
             )

@@ -6,6 +6,7 @@ use std::sync::mpsc::Receiver;
 use rusqlite::Connection;
 
 use super::cache::WriterCache;
+use super::tx::Statements;
 use super::{Job, SqliteTx};
 use crate::ops::{self, Ctx, Output};
 use crate::{LedgerError, Result};
@@ -13,6 +14,7 @@ use crate::{LedgerError, Result};
 pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     let cache = WriterCache::default();
+    let stmts = Statements::new(&conn);
     while let Ok(first) = rx.recv() {
         batch.push(first);
         // Everything that queued up while the previous fsync ran joins this transaction.
@@ -23,11 +25,15 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
             }
         }
         ctx.stats.observe(batch.len());
-        let results = match run_batch(&conn, &cache, &ctx, &batch, false) {
+        let mem = Mem {
+            cache: &cache,
+            stmts: &stmts,
+        };
+        let results = match run_batch(&conn, &mem, &ctx, &batch, false) {
             Some(r) => r,
             // An operation failed: its partial writes are gone with the rolled-back batch;
             // run the batch again with a savepoint per operation to isolate it.
-            None => run_batch(&conn, &cache, &ctx, &batch, true).unwrap_or_else(|| {
+            None => run_batch(&conn, &mem, &ctx, &batch, true).unwrap_or_else(|| {
                 fail_all(&batch, "operation failed without a savepoint".to_owned())
             }),
         };
@@ -53,13 +59,20 @@ fn fail_all(batch: &[Job], msg: String) -> Vec<Result<Output>> {
 /// Runs `batch` in one transaction. Without savepoints (the fast path: they cost a
 /// statement pair and page copies per request) the first failing operation rolls the whole
 /// transaction back and returns `None`; with them, each failure undoes only its own writes.
+/// What the writer keeps across batches: its memory of rows and its prepared statements.
+struct Mem<'a, 'c> {
+    cache: &'a WriterCache,
+    stmts: &'a Statements<'c>,
+}
+
 fn run_batch(
     conn: &Connection,
-    cache: &WriterCache,
+    mem: &Mem<'_, '_>,
     ctx: &Ctx,
     batch: &[Job],
     savepoints: bool,
 ) -> Option<Vec<Result<Output>>> {
+    let cache = mem.cache;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         return Some(fail_all(batch, e.to_string()));
     }
@@ -80,6 +93,7 @@ fn run_batch(
             let mut tx = SqliteTx {
                 conn,
                 cache: Some(cache),
+                stmts: Some(mem.stmts),
             };
             futures::executor::block_on(ops::run(&mut tx, ctx, &job.op))
         }))
