@@ -10,8 +10,8 @@ use crate::decide::{self, Funds};
 use crate::tx::Tx;
 use crate::{
     approval_code, order_for_de54, AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest,
-    CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, PanHasher,
-    Quoter, ResponseCode, Result, ReversalRequest, SeedData, Wallet,
+    CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, Pan,
+    PanHasher, Quoter, ResponseCode, Result, ReversalRequest, SeedData, Wallet,
 };
 
 /// What every operation needs besides its request.
@@ -106,13 +106,22 @@ pub(crate) async fn accounts_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<
     let mut out = Vec::new();
     // An authorization or a force post locks the card's account; a completion, a reversal,
     // a capture or a void its original's.
-    if let Op::Authorize(AuthRequest { pan, .. }) | Op::Advise(AdviceRequest { pan, .. }) = op {
+    if let Some(pan) = card_of(op) {
         out.extend(t.card(&ctx.hasher.hash(pan)).await?.map(|c| c.account_id));
     }
     if let Some(k) = account_decision_of(op) {
         out.extend(t.decision(k).await?.and_then(|d| d.account_id));
     }
     Ok(out)
+}
+
+/// The card [`accounts_of`] (and the operation) reads, if any: authorizations and advices,
+/// the operations that may take an approval number.
+pub(crate) fn card_of(op: &Op) -> Option<&Pan> {
+    match op {
+        Op::Authorize(AuthRequest { pan, .. }) | Op::Advise(AdviceRequest { pan, .. }) => Some(pan),
+        _ => None,
+    }
 }
 
 /// The decision [`accounts_of`] reads to find the account `op` locks, if any.

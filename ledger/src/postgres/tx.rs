@@ -196,6 +196,11 @@ const DECISION_BY_KEY: &str = concat!(
     " FROM decisions WHERE nkey = $1"
 );
 const HOLD_BY_KEY: &str = holds_sql!("WHERE nkey = $1");
+const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, \
+     a.home_currency FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = $1";
+const APPROVAL_NUMBERS: &str = "SELECT nextval('approval_seq') FROM generate_series(1, $1::int4)";
+/// The isolation every worker transaction runs at.
+pub(crate) const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 const ACTIVE_LINKED_HOLDS: &str = holds_sql!("WHERE original_key = $1 AND status = 'active'");
 // One statement per account, not `account_id = ANY($1)`: see `lock_and_prefetch`.
 const LOCK_WALLETS: &str = concat!(
@@ -277,6 +282,20 @@ fn remember_decisions(
         memo.insert(k.clone(), d);
     }
     Ok(())
+}
+
+fn card_row(r: &Row) -> Result<CardRecord> {
+    let status: String = r.try_get(3)?;
+    Ok(CardRecord {
+        pan_hash: r.try_get(0)?,
+        last4: r.try_get(1)?,
+        expiry: r.try_get(2)?,
+        status: status
+            .parse()
+            .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
+        account_id: r.try_get(4)?,
+        home_currency: r.try_get(5)?,
+    })
 }
 
 fn wallet_row(r: &Row) -> Result<Wallet> {
@@ -491,26 +510,44 @@ impl PgTx<'_> {
         self.after_pending(client.batch_execute("COMMIT")).await
     }
 
-    /// With a memo, reads in one round trip the decisions of `keys` (before any lock: what
-    /// `ops::accounts_of` needs to find the batch's accounts). They are not trusted past
-    /// [`Self::lock_and_prefetch`], which reads every key again under the locks.
-    pub(crate) async fn prefetch_decisions(&mut self, keys: &[String]) -> Result<()> {
-        if self.memo.is_none() || keys.is_empty() {
-            return Ok(());
-        }
-        let by_key = self.stmt(DECISION_BY_KEY).await?;
+    /// Opens the transaction and, with a memo, reads in the same round trip the cards under
+    /// `pan_hashes` and the decisions of `keys` (before any lock: what `ops::accounts_of`
+    /// needs to find the batch's accounts). The decisions are not trusted past
+    /// [`Self::lock_and_prefetch`], which reads every key again under the locks; the cards
+    /// are remembered for the transaction, as when read one by one.
+    pub(crate) async fn begin_and_prefetch(
+        &mut self,
+        pan_hashes: &[String],
+        keys: &[String],
+    ) -> Result<()> {
         let client = self.client;
-        let params = one(keys);
-        let rows = self.after_pending(probe(client, &by_key, &params)).await?;
+        if self.memo.is_none() {
+            return Ok(client.batch_execute(BEGIN).await?);
+        }
+        let (by_hash, by_key) = (
+            self.stmt(CARD_BY_HASH).await?,
+            self.stmt(DECISION_BY_KEY).await?,
+        );
+        let (cards_p, keys_p) = (one(pan_hashes), one(keys));
+        let ((), cards, decisions) = futures::try_join!(
+            client.batch_execute(BEGIN),
+            probe(client, &by_hash, &cards_p),
+            probe(client, &by_key, &keys_p),
+        )?;
         let Some(m) = self.memo.as_deref_mut() else {
             return Ok(());
         };
-        remember_decisions(&mut m.decisions, keys, &rows)
+        for (h, rows) in pan_hashes.iter().zip(&cards) {
+            m.cards
+                .insert(h.clone(), rows.first().map(card_row).transpose()?);
+        }
+        remember_decisions(&mut m.decisions, keys, &decisions)
     }
 
     /// Locks the wallets of `account_ids` (sorted, distinct) and, with a memo, remembers
     /// them, the decisions under `keys`, the holds under `hold_keys` and the active holds
-    /// extending each of `linked_of`, all in one round trip.
+    /// extending each of `linked_of`, and takes `approvals` approval numbers from the
+    /// sequence, all in one round trip.
     ///
     /// Every lookup is an equality on a key, one statement each, pipelined: the planner
     /// makes an index probe of it at every table size, whereas a cached plan for an array
@@ -524,10 +561,13 @@ impl PgTx<'_> {
         keys: &[String],
         hold_keys: &[String],
         linked_of: &[String],
+        approvals: usize,
     ) -> Result<()> {
         if self.memo.is_none() {
             return self.lock_accounts(account_ids).await;
         }
+        let numbers = self.stmt(APPROVAL_NUMBERS).await?;
+        let n = i32::try_from(approvals.min(1024)).unwrap_or(0);
         let client = self.client;
         let (accounts, keys_p, holds_p, linked_p) =
             (one(account_ids), one(keys), one(hold_keys), one(linked_of));
@@ -537,13 +577,20 @@ impl PgTx<'_> {
             self.stmt(HOLD_BY_KEY).await?,
             self.stmt(ACTIVE_LINKED_HOLDS).await?,
         );
-        let (wallets, decisions, holds, linked_holds) = self
+        let reserve = async {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            client.query(&numbers, &[&n]).await
+        };
+        let (wallets, decisions, holds, linked_holds, approval_rows) = self
             .after_pending(async {
                 futures::try_join!(
                     probe(client, &lock, &accounts),
                     probe(client, &by_key, &keys_p),
                     probe(client, &hold_by_key, &holds_p),
                     probe(client, &linked, &linked_p),
+                    reserve,
                 )
             })
             .await?;
@@ -565,6 +612,10 @@ impl PgTx<'_> {
         for (k, rows) in linked_of.iter().zip(&linked_holds) {
             let hs = rows.iter().map(hold_row).collect::<Result<Vec<_>>>()?;
             m.linked.insert(k.clone(), hs);
+        }
+        for r in &approval_rows {
+            let v: i64 = r.try_get(0)?;
+            m.approvals.push_back(v as u64);
         }
         Ok(())
     }
@@ -656,29 +707,8 @@ impl Tx for PgTx<'_> {
                 return Ok(hit.clone());
             }
         }
-        let rows = self
-            .query(
-                "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, a.home_currency \
-                 FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = $1",
-                &[&pan_hash],
-            )
-            .await?;
-        let card = rows
-            .first()
-            .map(|r| {
-                let status: String = r.try_get(3)?;
-                Ok::<_, LedgerError>(CardRecord {
-                    pan_hash: r.try_get(0)?,
-                    last4: r.try_get(1)?,
-                    expiry: r.try_get(2)?,
-                    status: status
-                        .parse()
-                        .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
-                    account_id: r.try_get(4)?,
-                    home_currency: r.try_get(5)?,
-                })
-            })
-            .transpose()?;
+        let rows = self.query(CARD_BY_HASH, &[&pan_hash]).await?;
+        let card = rows.first().map(card_row).transpose()?;
         if let Some(m) = self.memo.as_deref_mut() {
             m.cards.insert(pan_hash.to_owned(), card.clone());
         }
@@ -866,9 +896,7 @@ impl Tx for PgTx<'_> {
                 return Ok(v);
             }
             let n = i32::try_from(m.reserve).unwrap_or(1);
-            let s = self
-                .stmt("SELECT nextval('approval_seq') FROM generate_series(1, $1::int4)")
-                .await?;
+            let s = self.stmt(APPROVAL_NUMBERS).await?;
             // Not a read of anything written here: no need to wait for the deferred writes.
             let rows = self.client.query(&s, &[&n]).await?;
             let m = self.memo.as_deref_mut().ok_or(LedgerError::Closed)?;

@@ -134,9 +134,6 @@ async fn attempt(
     batch: &[Job],
     savepoints: bool,
 ) -> Result<Attempt> {
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-        .await?;
     // The fast path remembers and defers (see `tx.rs`); re-runs with savepoints send every
     // statement at once, so that each failure is caught by its own savepoint.
     let mut memo = (!savepoints).then(|| Memo::for_batch(batch.len()));
@@ -148,10 +145,18 @@ async fn attempt(
             }
         };
     }
-    // The decisions that say which accounts the reversals and completions lock, read
-    // together (one round trip, where one each went out in turn).
+    // BEGIN goes out with the reads that say which accounts the batch locks: its cards, and
+    // the decisions its reversals and completions name (one round trip, where one each went
+    // out in turn).
     let found_by = sorted_keys(batch.iter().filter_map(|j| ops::account_decision_of(&j.op)));
-    tx!().prefetch_decisions(&found_by).await?;
+    let mut cards: Vec<String> = batch
+        .iter()
+        .filter_map(|j| ops::card_of(&j.op))
+        .map(|pan| ctx.hasher.hash(pan))
+        .collect();
+    cards.sort_unstable();
+    cards.dedup();
+    tx!().begin_and_prefetch(&cards, &found_by).await?;
     // Every account the batch will touch, locked now in sorted order: batches on different
     // connections then queue behind each other instead of deadlocking (PostgreSQL would
     // only break a deadlock after deadlock_timeout, 1 s by default).
@@ -162,10 +167,15 @@ async fn attempt(
     accounts.sort_unstable();
     accounts.dedup();
     let keys = sorted_keys(batch.iter().flat_map(|j| ops::keys_of(&j.op)));
+    // Approval numbers for every request that may approve, taken with the locks.
+    let approvals = batch
+        .iter()
+        .filter(|j| ops::card_of(&j.op).is_some())
+        .count();
     let holds = sorted_keys(batch.iter().filter_map(|j| ops::holds_read_by(&j.op).0));
     let linked = sorted_keys(batch.iter().filter_map(|j| ops::holds_read_by(&j.op).1));
     tx!()
-        .lock_and_prefetch(&accounts, &keys, &holds, &linked)
+        .lock_and_prefetch(&accounts, &keys, &holds, &linked, approvals)
         .await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
