@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -43,11 +43,7 @@ async fn sigterm_answers_every_request_in_flight_and_exits_0() {
             "the switch never read the 300 requests: {m}"
         );
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    terminate(&child);
     let mut after_kill = 0usize;
     while let Some(body) = c.recv_raw().await {
         after_kill += 1;

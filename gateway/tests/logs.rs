@@ -51,10 +51,7 @@ async fn trace_level_json_logs_hold_no_card_data() {
     c.send_raw(&body[..body.len() - 20]).await;
     assert_eq!(de39(&c.recv().await), "30");
     let _ = http_get(admin, "/metrics").await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&child);
     assert!(child.wait().unwrap().success());
 
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -98,10 +95,7 @@ async fn info_lines_name_their_message() {
     let mut no_acquirer = purchase(PAN_OK, 100, "840", &bad);
     no_acquirer.remove(32);
     assert_eq!(de39(&c.call(&no_acquirer).await), "30");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&child);
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
     let line = |needle: &str| {

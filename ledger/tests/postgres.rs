@@ -200,6 +200,37 @@ async fn a_write_failing_at_commit_fails_only_its_own_request() {
     fx.finish().await;
 }
 
+/// Holds account A-1's row lock from a side session and sends authorization `n` (100 KRW),
+/// which waits for it; the lock is released after 300 ms. Requests made meanwhile queue on the
+/// store's one connection and run as one batch after the blocked one: (blocked request,
+/// release).
+async fn queue_behind_a_lock(
+    fx: &Fixture,
+    n: u32,
+) -> (
+    tokio::task::JoinHandle<ledger::Result<ledger::Decision>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let blocker = {
+        let s = fx.store.clone();
+        tokio::spawn(async move { s.authorize(auth(n, PAN_A1, 100, "KRW")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin.batch_execute("COMMIT").await.unwrap();
+    });
+    (blocker, release)
+}
+
 /// A request that reads what an earlier request of the same batch wrote (an incremental right
 /// behind its original) sees it, although the batch sends its writes late: each read goes
 /// out behind the writes before it, and what the batch remembers follows its own writes.
@@ -214,23 +245,7 @@ async fn a_batch_reads_its_own_earlier_writes() {
     };
     let s = &fx.store;
     let held_before = wallet(s, "A-1", "KRW").await.held_minor;
-    let schema = fx.pg().unwrap().schema().to_owned();
-    let admin = admin().await;
-    admin
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
-        ))
-        .await
-        .unwrap();
-    let blocker = {
-        let s = s.clone();
-        tokio::spawn(async move { s.authorize(auth(5_099, PAN_A1, 100, "KRW")).await })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        admin.batch_execute("COMMIT").await.unwrap();
-    });
+    let (blocker, release) = queue_behind_a_lock(&fx, 5_099).await;
     let mut inc = auth(5_001, PAN_A1, 20_000, "KRW");
     inc.original = Some(key(5_000));
     let (orig, inc) = futures::join!(
@@ -272,24 +287,7 @@ async fn a_batch_reads_the_holds_it_placed() {
         .await
         .unwrap();
     assert_eq!(orig.response_code, ResponseCode::APPROVED);
-    let schema = fx.pg().unwrap().schema().to_owned();
-    let admin = admin().await;
-    admin
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM {schema}.wallets WHERE account_id = 'A-1' FOR UPDATE"
-        ))
-        .await
-        .unwrap();
-    // Held up by the lock: what comes next queues into one batch behind it.
-    let blocker = {
-        let s = s.clone();
-        tokio::spawn(async move { s.authorize(auth(5_199, PAN_A1, 100, "KRW")).await })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        admin.batch_execute("COMMIT").await.unwrap();
-    });
+    let (blocker, release) = queue_behind_a_lock(&fx, 5_199).await;
     let mut inc = auth(5_101, PAN_A1, 20_000, "KRW");
     inc.original = Some(key(5_100));
     let (inc, rev_orig, other, rev_other) = futures::join!(

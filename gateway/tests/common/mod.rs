@@ -228,6 +228,15 @@ pub fn serve(
         .unwrap()
 }
 
+/// Sends SIGTERM to the real binary (a drain).
+pub fn terminate(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Waits (30 s at most) until the admin endpoint says ready.
 pub async fn wait_ready(admin: SocketAddr) {
     let until = std::time::Instant::now() + Duration::from_secs(30);
