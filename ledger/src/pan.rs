@@ -50,7 +50,8 @@ impl Pan {
         format!("{}{}{}", &self.0[..6], "*".repeat(n - 10), &self.0[n - 4..])
     }
 
-    fn digits(&self) -> &str {
+    /// The clear digits: for hashing inside this crate only, never for people.
+    pub(crate) fn digits(&self) -> &str {
         &self.0
     }
 }

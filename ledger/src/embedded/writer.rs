@@ -15,6 +15,10 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
     let mut batch = Vec::with_capacity(max_batch);
     let cache = WriterCache::default();
     let stmts = Statements::new(&conn);
+    let mem = Mem {
+        cache: &cache,
+        stmts: &stmts,
+    };
     while let Ok(first) = rx.recv() {
         batch.push(first);
         // Everything that queued up while the previous fsync ran joins this transaction.
@@ -25,10 +29,6 @@ pub(super) fn run(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usiz
             }
         }
         ctx.stats.observe(batch.len());
-        let mem = Mem {
-            cache: &cache,
-            stmts: &stmts,
-        };
         let results = match run_batch(&conn, &mem, &ctx, &batch, false) {
             Some(r) => r,
             // An operation failed: its partial writes are gone with the rolled-back batch;
@@ -56,15 +56,15 @@ fn fail_all(batch: &[Job], msg: String) -> Vec<Result<Output>> {
         .collect()
 }
 
-/// Runs `batch` in one transaction. Without savepoints (the fast path: they cost a
-/// statement pair and page copies per request) the first failing operation rolls the whole
-/// transaction back and returns `None`; with them, each failure undoes only its own writes.
 /// What the writer keeps across batches: its memory of rows and its prepared statements.
 struct Mem<'a, 'c> {
     cache: &'a WriterCache,
     stmts: &'a Statements<'c>,
 }
 
+/// Runs `batch` in one transaction. Without savepoints (the fast path: they cost a
+/// statement pair and page copies per request) the first failing operation rolls the whole
+/// transaction back and returns `None`; with them, each failure undoes only its own writes.
 fn run_batch(
     conn: &Connection,
     mem: &Mem<'_, '_>,

@@ -271,13 +271,15 @@ impl PgStore {
     fn route(&self, op: &Op) -> usize {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        // A card by its digits: the hash stays in this process, so the keyed hash the worker
+        // computes again for the card lookup is not needed here.
         match op {
-            Op::Authorize(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
-            Op::Advise(r) => self.inner.ctx.hasher.hash(&r.pan).hash(&mut h),
+            Op::Authorize(r) => r.pan.digits().hash(&mut h),
+            Op::Advise(r) => r.pan.digits().hash(&mut h),
             // By its card when it names one: the original's batches and its own then share
             // a connection instead of handing the account's lock back and forth.
             Op::Reverse(r) => match &r.pan {
-                Some(pan) => self.inner.ctx.hasher.hash(pan).hash(&mut h),
+                Some(pan) => pan.digits().hash(&mut h),
                 None => r.original.hash(&mut h),
             },
             Op::Capture(r) => r.original.hash(&mut h),
