@@ -1,7 +1,11 @@
 //! A conversion on the authorization path allocates nothing: a counting global allocator
 //! sees zero allocations across many `RateCache::convert` calls.
+//!
+//! Only the test's own thread is counted: the test harness's other threads allocate when
+//! they please (a clean-clone CI run once saw 4 such allocations land inside the window).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fx_rates::{currency, CacheOptions, RateCache, RateSet};
@@ -10,9 +14,16 @@ struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    // const-initialised and without Drop: reading it never allocates.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        if COUNTED.try_with(Cell::get).unwrap_or(false) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -40,6 +51,7 @@ fn cache_convert_does_not_allocate() {
     );
     // Warm up anything lazily initialised (the numeric index, the clock).
     cache.convert(1, eur, krw).unwrap();
+    COUNTED.with(|c| c.set(true));
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let mut total = 0u64;
     for amount in 1..1000u64 {
@@ -49,6 +61,7 @@ fn cache_convert_does_not_allocate() {
         total += cache.convert(amount, krw, krw).unwrap().amount_minor;
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTED.with(|c| c.set(false));
     assert!(total > 0);
     assert_eq!(
         after - before,
