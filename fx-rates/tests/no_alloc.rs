@@ -1,8 +1,9 @@
 //! A conversion on the authorization path allocates nothing: a counting global allocator
 //! sees zero allocations across many `RateCache::convert` calls.
 //!
-//! Only the test's own thread is counted: the test harness's other threads allocate when
-//! they please (a clean-clone CI run once saw 4 such allocations land inside the window).
+//! Allocations and reallocations are counted on the test's own thread only, as in
+//! `iso8583/tests/zero_alloc.rs`: the test harness's other threads allocate when they please
+//! (a clean-clone CI run once saw 4 such allocations land inside the window).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -28,6 +29,13 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTED.try_with(Cell::get).unwrap_or(false) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
