@@ -146,13 +146,14 @@ impl<'a> Message<'a> {
 
     /// Copies the logical values out.
     pub fn to_owned_message(&self) -> OwnedMessage {
-        let mut m = OwnedMessage::with_capacity(self.mti(), self.fields().count());
+        let mut m =
+            OwnedMessage::with_capacity(self.mti(), self.fields().count(), self.input.len());
         if let Some(h) = self.header() {
             m.set_header(h.to_vec());
         }
         for n in self.fields() {
             if let Some(v) = self.bytes(n) {
-                m.set(n, v.into_owned());
+                m.set(n, v);
             }
         }
         m

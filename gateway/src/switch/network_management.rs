@@ -35,7 +35,7 @@ impl Switch {
         };
         let mut resp = respond(req, date, code39);
         if let Some(v) = req.get(70) {
-            resp.set(70, v.to_vec());
+            resp.set(70, v);
         }
         resp
     }

@@ -25,7 +25,7 @@ pub(crate) fn respond(req: &OwnedMessage, business_date: Date, code: &str) -> Ow
     }
     for n in ECHOED {
         if let Some(v) = req.get(n) {
-            resp.set(n, v.to_vec());
+            resp.set(n, v);
         }
     }
     resp.set(15, BusinessDate::mmdd(business_date));
