@@ -10,7 +10,7 @@ mod common;
 
 use common::auth_request;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use iso8583::{decode, Spec};
+use iso8583::{decode, OwnedMessage, Spec};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -38,6 +38,21 @@ fn codec(c: &mut Criterion) {
                     .filter_map(|n| m.text(n))
                     .map(|t| t.len())
                     .sum::<usize>()
+            })
+        });
+        // What the switch does with each request: keep it beyond the frame, then build the
+        // response from it (a dozen echoed fields and two more).
+        g.bench_function("decode_to_owned_and_respond", |b| {
+            b.iter(|| {
+                let req = decode(spec, black_box(&bytes)).unwrap().to_owned_message();
+                let mut resp = OwnedMessage::new(req.mti().response());
+                for n in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
+                    if let Some(v) = req.get(n) {
+                        resp.set(n, v);
+                    }
+                }
+                resp.set(15, "0309").set(39, "00");
+                resp
             })
         });
         g.bench_function("encode", |b| {

@@ -34,6 +34,10 @@ struct Field {
 
 /// Below this, dead bytes are left alone (compacting would cost more than it saves).
 const COMPACT_ABOVE: usize = 1024;
+/// Room taken at the first value of a message built field by field (a response): enough for
+/// a typical authorization, so it is one allocation rather than a series of reallocations.
+const FIRST_FIELDS: usize = 16;
+const FIRST_BYTES: usize = 256;
 
 impl OwnedMessage {
     /// An empty message of type `mti`.
@@ -115,6 +119,9 @@ impl OwnedMessage {
                 }
             }
             Err(i) => {
+                if self.fields.capacity() == 0 {
+                    self.fields.reserve(FIRST_FIELDS);
+                }
                 let start = self.append(value);
                 self.fields.insert(i, Field { n, start, len });
             }
@@ -124,6 +131,9 @@ impl OwnedMessage {
 
     fn append(&mut self, value: &[u8]) -> u32 {
         let start = u32::try_from(self.data.len()).expect("an ISO 8583 message is far below 4 GiB");
+        if self.data.capacity() == 0 {
+            self.data.reserve(FIRST_BYTES.max(value.len()));
+        }
         self.data.extend_from_slice(value);
         start
     }
