@@ -72,3 +72,39 @@ fn decoding_a_typical_authorization_allocates_nothing() {
         assert_eq!(n, 0, "{name}: decode allocated {n} times");
     }
 }
+
+#[test]
+fn keeping_a_request_and_building_its_response_allocates_a_few_times_not_once_a_field() {
+    for name in Spec::builtin_names() {
+        let spec = Spec::builtin(name).unwrap();
+        let bytes = common::auth_request(spec).encode(spec).unwrap();
+        // DE 38 and 39 as long as this spec has them (they are fixed-length everywhere).
+        let [de38, de39] = [38u16, 39].map(|f| "0".repeat(usize::from(spec.field(f).unwrap().max)));
+        let n = allocations_during(|| {
+            // What the switch does with each request: keep it beyond its frame (the field
+            // list and one buffer for the values, plus the header where the spec has one) ...
+            let req = decode(spec, &bytes).unwrap().to_owned_message();
+            // ... and answer it: a dozen echoed fields and two more, then the wire bytes.
+            let mut resp = iso8583::OwnedMessage::new(req.mti().response());
+            for f in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
+                if let Some(v) = req.get(f) {
+                    resp.set(f, v);
+                }
+            }
+            resp.set(38, &de38).set(39, &de39);
+            std::hint::black_box(resp.encode(spec).unwrap());
+        });
+        // 2 for the request (3 with a header), 2 for the response, 1 for the encoding; a value
+        // whose wire form is not its logical form (BCD, EBCDIC, hex text) is converted into a
+        // buffer of its own on the way in, one more each.
+        let m = decode(spec, &bytes).unwrap();
+        let converted = m
+            .fields()
+            .filter(|&f| matches!(m.bytes(f), Some(std::borrow::Cow::Owned(_))))
+            .count();
+        assert!(
+            n <= 6 + converted,
+            "{name}: {n} allocations, {converted} conversions (one a field would be 30 and more)"
+        );
+    }
+}

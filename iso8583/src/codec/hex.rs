@@ -48,9 +48,12 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    text.chunks_exact(2)
-        .map(|p| Some((nibble(p[0])? << 4) | nibble(p[1])?))
-        .collect()
+    // Sized once: collecting into Option<Vec> would grow the vector step by step.
+    let mut out = Vec::with_capacity(text.len() / 2);
+    for p in text.chunks_exact(2) {
+        out.push((nibble(p[0])? << 4) | nibble(p[1])?);
+    }
+    Some(out)
 }
 
 /// Whether `text` has no lowercase hex letter (so it is already canonical).
