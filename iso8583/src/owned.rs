@@ -66,7 +66,8 @@ impl OwnedMessage {
     }
 
     fn value(&self, f: &Field) -> &[u8] {
-        &self.data[f.start as usize..(f.start + f.len) as usize]
+        let start = f.start as usize;
+        &self.data[start..start + f.len as usize]
     }
 
     /// The message type indicator.
@@ -179,6 +180,7 @@ impl OwnedMessage {
         let value = self.value(&self.fields[i]).to_vec();
         self.dead += value.len();
         self.fields.remove(i);
+        self.compact_if_mostly_dead();
         Some(value)
     }
 
@@ -308,6 +310,12 @@ mod tests {
         assert_eq!(m.get_str(2), Some("12"));
         assert_eq!(m.get_str(3), Some("0000000000"));
         assert_eq!(m.remove(48).map(|v| v.len()), Some(2_000 % 700 + 1));
+        // Setting and removing over and over does not grow it either.
+        for _ in 0..2_000 {
+            m.set(55, [7u8; 300]);
+            assert_eq!(m.remove(55), Some(vec![7u8; 300]));
+        }
+        assert!(m.data.len() <= 2 * (m.data.len() - m.dead) + 2 * COMPACT_ABOVE);
         let fresh = OwnedMessage::new(mti()).with(2, "12").with(3, "0000000000");
         assert_eq!(m, fresh, "dead bytes do not count in equality");
     }
