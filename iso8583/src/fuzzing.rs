@@ -186,7 +186,7 @@ pub fn arbitrary_message(u: &mut Unstructured<'_>, spec: &Spec) -> arbitrary::Re
             } else {
                 (valid_value(u, f)?, true)
             };
-            message.set(n, value.clone());
+            message.set(n, &value);
             expected.set(n, as_decoded(f, value));
             drawn_valid.insert(n, ok);
         }
