@@ -10,7 +10,7 @@ mod common;
 
 use common::auth_request;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use iso8583::{decode, OwnedMessage, Spec};
+use iso8583::{decode, Spec};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -45,14 +45,7 @@ fn codec(c: &mut Criterion) {
         g.bench_function("decode_to_owned_and_respond", |b| {
             b.iter(|| {
                 let req = decode(spec, black_box(&bytes)).unwrap().to_owned_message();
-                let mut resp = OwnedMessage::new(req.mti().response());
-                for n in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
-                    if let Some(v) = req.get(n) {
-                        resp.set(n, v);
-                    }
-                }
-                resp.set(15, "0309").set(39, "00");
-                resp
+                common::respond(&req, &[(15, "0309"), (39, "00")])
             })
         });
         g.bench_function("encode", |b| {

@@ -32,3 +32,19 @@ pub fn auth_request(spec: &Spec) -> OwnedMessage {
         .with(52, hex::decode("A1B2C3D4E5F60718").unwrap())
         .with(55, icc)
 }
+
+/// What the switch answers with (gateway's `respond`, which this crate cannot call): the
+/// request's response MTI, the fields a network expects echoed, then `extra`.
+#[allow(dead_code)] // bench/peers compiles this file too and answers nothing
+pub fn respond(req: &OwnedMessage, extra: &[(u16, &str)]) -> OwnedMessage {
+    let mut resp = OwnedMessage::new(req.mti().response());
+    for n in [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            resp.set(n, v);
+        }
+    }
+    for &(n, v) in extra {
+        resp.set(n, v);
+    }
+    resp
+}
