@@ -41,6 +41,13 @@ pub(crate) enum Op {
         limit: usize,
     },
     Seed(Box<SeedData>),
+    /// A business-date cutover asked for by the message with `key`; `current` is the
+    /// asking instance's business date.
+    Cutover {
+        key: String,
+        current: Date,
+        now: Timestamp,
+    },
 }
 
 /// What a write operation returns.
@@ -48,19 +55,26 @@ pub(crate) enum Op {
 pub(crate) enum Output {
     Decision(Box<Decision>),
     Count(usize),
+    Date(Date),
 }
 
 impl Output {
     pub(crate) fn decision(self) -> Result<Decision> {
         match self {
             Output::Decision(d) => Ok(*d),
-            Output::Count(_) => Err(LedgerError::corrupt("ops", "expected a decision")),
+            _ => Err(LedgerError::corrupt("ops", "expected a decision")),
         }
     }
     pub(crate) fn count(self) -> Result<usize> {
         match self {
             Output::Count(n) => Ok(n),
-            Output::Decision(_) => Err(LedgerError::corrupt("ops", "expected a count")),
+            _ => Err(LedgerError::corrupt("ops", "expected a count")),
+        }
+    }
+    pub(crate) fn date(self) -> Result<Date> {
+        match self {
+            Output::Date(d) => Ok(d),
+            _ => Err(LedgerError::corrupt("ops", "expected a date")),
         }
     }
 }
@@ -82,6 +96,7 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
         )),
         Op::Expire { now, limit } => Output::Count(expire(t, *now, *limit).await?),
         Op::Seed(s) => Output::Count(seed(t, s).await?),
+        Op::Cutover { key, current, now } => Output::Date(cutover(t, key, *current, *now).await?),
     })
 }
 
@@ -94,7 +109,7 @@ pub(crate) fn keys_of(op: &Op) -> Vec<&NetworkKey> {
         Op::Reverse(r) => vec![&r.key, &r.original],
         Op::Capture(r) => vec![&r.key, &r.original],
         Op::VoidTimedOut { key, .. } => vec![key],
-        Op::Expire { .. } | Op::Seed(_) => Vec::new(),
+        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => Vec::new(),
     }
 }
 
@@ -131,7 +146,7 @@ pub(crate) fn account_decision_of(op: &Op) -> Option<&NetworkKey> {
         Op::Reverse(r) => Some(&r.original),
         Op::Capture(r) => Some(&r.original),
         Op::VoidTimedOut { key, .. } => Some(key),
-        Op::Authorize(_) | Op::Expire { .. } | Op::Seed(_) => None,
+        Op::Authorize(_) | Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => None,
     }
 }
 
@@ -144,8 +159,27 @@ pub(crate) fn holds_read_by(op: &Op) -> (Option<&NetworkKey>, Option<&NetworkKey
         Op::Reverse(r) => (Some(&r.original), Some(&r.original)),
         Op::Capture(r) => (Some(&r.original), Some(&r.original)),
         Op::VoidTimedOut { key, .. } => (Some(key), None),
-        Op::Expire { .. } | Op::Seed(_) => (None, None),
+        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => (None, None),
     }
+}
+
+/// A cutover: the date recorded for `key` when this message was seen before (a
+/// retransmission, to this instance or another); otherwise the day after the later of the
+/// latest recorded cutover and `current`, recorded under `key`.
+async fn cutover<T: Tx>(t: &mut T, key: &str, current: Date, now: Timestamp) -> Result<Date> {
+    if let Some(d) = t.cutover(key).await? {
+        return Ok(d);
+    }
+    let from = t
+        .latest_cutover()
+        .await?
+        .map_or(current, |l| l.max(current));
+    let next = from
+        .tomorrow()
+        .map_err(|_| LedgerError::invalid("business date", "no day after it"))?;
+    t.insert_cutover(key, next, now).await?;
+    // Another instance may have recorded the same key since the read: its date stands.
+    Ok(t.cutover(key).await?.unwrap_or(next))
 }
 
 fn replay(mut d: Decision) -> Decision {

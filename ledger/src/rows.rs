@@ -99,6 +99,11 @@ fn date(s: &str, table: &'static str) -> Result<Date> {
     Date::from_str(s).map_err(|_| LedgerError::corrupt(table, "bad date"))
 }
 
+/// A `cutovers.business_date` as stored (`YYYY-MM-DD`, which sorts as the dates do).
+pub(crate) fn cutover_date(s: &str) -> Result<Date> {
+    date(s, "cutovers")
+}
+
 impl DecisionCols {
     pub(crate) fn from_decision(d: &Decision) -> Self {
         let b = d.billing.as_ref();

@@ -63,6 +63,13 @@ pub(crate) const TABLES: &[&str] = &[
         rate_version TEXT,
         created_us BIGINT NOT NULL,
         expires_us BIGINT NOT NULL)",
+    // Business-date cutovers (0800 with DE 70 = 201), by the key of the message that asked
+    // for one, with the date it moved to: every instance and every restart starts from the
+    // latest, and a retransmission (to any instance) gets the same date back.
+    "CREATE TABLE IF NOT EXISTS cutovers (
+        nkey TEXT PRIMARY KEY,
+        business_date TEXT NOT NULL,
+        created_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).

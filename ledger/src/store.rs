@@ -112,6 +112,25 @@ impl Store {
         }
     }
 
+    /// Business-date cutover (0800 with DE 70 = 201) asked for by the message whose key is
+    /// `key` (the network's name, DE 11 and DE 7, say), at an instance whose business date
+    /// is `current`. Returns the date the cutover moved to, durably recorded: the day after
+    /// the later of `current` and the latest recorded cutover, or, when `key` was recorded
+    /// before (a retransmission, to this instance or another), that cutover's date again.
+    pub async fn cutover(&self, key: String, current: Date, now: Timestamp) -> Result<Date> {
+        self.submit(Op::Cutover { key, current, now }).await?.date()
+    }
+
+    /// The latest business date a recorded cutover moved to (`None` before the first):
+    /// where an instance starting, or one that another instance's cutover left behind,
+    /// takes its business date from until its own calendar passes it.
+    pub async fn latest_cutover(&self) -> Result<Option<Date>> {
+        match self {
+            Store::Embedded(s) => s.latest_cutover().await,
+            Store::Postgres(s) => s.latest_cutover().await,
+        }
+    }
+
     /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
     /// accounts keep their balances); returns how many accounts were added.
     pub async fn seed(&self, data: SeedData) -> Result<usize> {

@@ -3,6 +3,7 @@
 //! with synchronous rusqlite calls (its futures are ready at once and are driven with
 //! `block_on` on the writer thread), the PostgreSQL store with tokio-postgres.
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
@@ -46,4 +47,11 @@ pub(crate) trait Tx {
     async fn all_wallets(&mut self) -> Result<Vec<Wallet>>;
     /// All holds (for invariant checks in tests and reconciliation).
     async fn all_holds(&mut self) -> Result<Vec<Hold>>;
+    /// The business date the cutover asked for by `key` moved to, if it was recorded.
+    async fn cutover(&mut self, key: &str) -> Result<Option<Date>>;
+    /// The latest business date any recorded cutover moved to.
+    async fn latest_cutover(&mut self) -> Result<Option<Date>>;
+    /// Records a cutover unless its key is there already (another instance got the same
+    /// message first: its date stands).
+    async fn insert_cutover(&mut self, key: &str, date: Date, now: Timestamp) -> Result<()>;
 }

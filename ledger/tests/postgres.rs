@@ -26,6 +26,7 @@ suite!(postgres;
     batch_stats_count_every_write,
     reversing_an_original_reverses_its_incrementals,
     a_failing_request_keeps_its_neighbours_writes,
+    cutovers_are_shared_durable_and_once_per_message,
 );
 
 use std::time::Duration;

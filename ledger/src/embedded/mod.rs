@@ -238,4 +238,9 @@ impl EmbeddedStore {
         self.read(|t, _| futures::executor::block_on(crate::tx::Tx::all_holds(t)))
             .await
     }
+
+    pub(crate) async fn latest_cutover(&self) -> Result<Option<jiff::civil::Date>> {
+        self.read(|t, _| futures::executor::block_on(crate::tx::Tx::latest_cutover(t)))
+            .await
+    }
 }

@@ -1,6 +1,7 @@
 //! [`Tx`] over a rusqlite connection. Every call is synchronous, so the futures are ready at
 //! once; the writer thread drives them with `futures::executor::block_on`.
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
@@ -10,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 
 use super::cache::{write_wallet, WriterCache};
 use crate::rows::{
-    decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
 };
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
@@ -406,5 +407,33 @@ impl Tx for SqliteTx<'_, '_> {
 
     async fn all_holds(&mut self) -> Result<Vec<Hold>> {
         self.holds_where(holds_sql!("ORDER BY nkey"), [])
+    }
+
+    async fn cutover(&mut self, key: &str) -> Result<Option<Date>> {
+        const SQL: &str = "SELECT business_date FROM cutovers WHERE nkey = ?1";
+        self.with_stmt(SQL, |st| {
+            st.query_row([key], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(|s| cutover_date(&s))
+                .transpose()
+        })
+    }
+
+    async fn latest_cutover(&mut self) -> Result<Option<Date>> {
+        const SQL: &str = "SELECT max(business_date) FROM cutovers";
+        self.with_stmt(SQL, |st| {
+            st.query_row([], |r| r.get::<_, Option<String>>(0))?
+                .map(|s| cutover_date(&s))
+                .transpose()
+        })
+    }
+
+    async fn insert_cutover(&mut self, key: &str, date: Date, now: Timestamp) -> Result<()> {
+        const SQL: &str = "INSERT INTO cutovers (nkey, business_date, created_us) \
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+        self.with_stmt(SQL, |st| {
+            st.execute(params![key, date.to_string(), now.as_microsecond()])?;
+            Ok(())
+        })
     }
 }

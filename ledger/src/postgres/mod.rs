@@ -284,6 +284,7 @@ impl PgStore {
             },
             Op::Capture(r) => r.original.hash(&mut h),
             Op::VoidTimedOut { key, .. } => key.hash(&mut h),
+            Op::Cutover { key, .. } => key.hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }
@@ -313,6 +314,12 @@ impl PgStore {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
         crate::tx::Tx::all_holds(&mut PgTx::direct(client, cache)).await
+    }
+
+    pub(crate) async fn latest_cutover(&self) -> Result<Option<jiff::civil::Date>> {
+        let mut g = self.reader().await?;
+        let (client, cache) = &mut *g;
+        crate::tx::Tx::latest_cutover(&mut PgTx::direct(client, cache)).await
     }
 
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {

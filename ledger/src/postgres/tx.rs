@@ -27,12 +27,13 @@
 use std::collections::{HashMap, VecDeque};
 
 use futures::future::try_join_all;
+use jiff::civil::Date;
 use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
 use crate::rows::{
-    decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
 };
 use crate::tx::Tx;
 use crate::{CardRecord, Decision, Hold, HoldStatus, LedgerError, NetworkKey, Result, Wallet};
@@ -962,5 +963,38 @@ impl Tx for PgTx<'_> {
 
     async fn all_holds(&mut self) -> Result<Vec<Hold>> {
         self.holds_where(holds_sql!("ORDER BY nkey"), &[]).await
+    }
+
+    async fn cutover(&mut self, key: &str) -> Result<Option<Date>> {
+        let rows = self
+            .query(
+                "SELECT business_date FROM cutovers WHERE nkey = $1",
+                &[&key],
+            )
+            .await?;
+        rows.first()
+            .map(|r| cutover_date(&r.try_get::<_, String>(0)?))
+            .transpose()
+    }
+
+    async fn latest_cutover(&mut self) -> Result<Option<Date>> {
+        let rows = self
+            .query("SELECT max(business_date) FROM cutovers", &[])
+            .await?;
+        rows.first()
+            .and_then(|r| r.try_get::<_, Option<String>>(0).transpose())
+            .transpose()?
+            .map(|s| cutover_date(&s))
+            .transpose()
+    }
+
+    async fn insert_cutover(&mut self, key: &str, date: Date, now: Timestamp) -> Result<()> {
+        self.execute(
+            "INSERT INTO cutovers (nkey, business_date, created_us) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            &[&key, &date.to_string(), &now.as_microsecond()],
+        )
+        .await?;
+        Ok(())
     }
 }
