@@ -105,6 +105,15 @@ impl BusinessDate {
         self.cutover_at(self.clock())
     }
 
+    /// Moves the business date on to `date` unless it is already there or later: a cutover
+    /// recorded in the ledger (by this instance, another one, or before a restart). Returns
+    /// the business date after the move.
+    pub fn advance_to(&self, date: Date) -> Date {
+        let want = pack(date);
+        let prev = self.packed.fetch_max(want, Ordering::AcqRel);
+        unpack(prev.max(want))
+    }
+
     /// DE 15 form: `MMDD`.
     pub fn mmdd(date: Date) -> String {
         format!("{:02}{:02}", date.month(), date.day())
@@ -159,6 +168,25 @@ mod tests {
             bd.cutover_at(ts("2027-01-01T23:50:00Z")),
             Date::constant(2027, 1, 2)
         );
+    }
+
+    #[test]
+    fn advancing_to_a_recorded_cutover_only_moves_forward() {
+        let bd = BusinessDate::new(TimeZone::UTC, ts("2026-11-26T10:00:00Z"));
+        let at = ts("2026-11-26T10:00:01Z");
+        assert_eq!(
+            bd.advance_to(Date::constant(2026, 11, 27)),
+            Date::constant(2026, 11, 27)
+        );
+        assert_eq!(bd.at(at), Date::constant(2026, 11, 27));
+        // An older cutover (read back later, or from a lagging instance) changes nothing.
+        assert_eq!(
+            bd.advance_to(Date::constant(2026, 11, 20)),
+            Date::constant(2026, 11, 27)
+        );
+        assert_eq!(bd.at(at), Date::constant(2026, 11, 27));
+        // The next cutover moves on from the advanced date.
+        assert_eq!(bd.cutover_at(at), Date::constant(2026, 11, 28));
     }
 
     #[test]

@@ -301,6 +301,59 @@ async fn network_management_echo_sign_on_cutover() {
     gw.drain().await;
 }
 
+/// DE 15 of an echo test's answer: the business date an instance answers with now.
+async fn de15_now(c: &mut Client) -> String {
+    let r = c.call(&network("301", &stan())).await;
+    r.get_str(15).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_cutover_outlives_a_restart_and_reaches_the_other_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || parse_config(&embedded_config_text(dir.path()));
+    let a = app::start(config()).await.expect("gateway starts");
+    let mut ca = Client::connect(a.addr()).await;
+    let first_req = network("201", &stan());
+    let first = ca.call(&first_req).await;
+    assert_eq!(de39(&first), "00");
+    let d1 = first.get_str(15).unwrap().to_owned();
+
+    // An instance started after the cutover (the new side of a rolling restart) answers
+    // with the cutover's date from its first message on, not its calendar's.
+    let b = app::start(config()).await.expect("second instance starts");
+    let mut cb = Client::connect(b.addr()).await;
+    assert_eq!(de15_now(&mut cb).await, d1);
+
+    // A cutover at one instance reaches the other within a second or so.
+    let second = ca.call(&network("201", &stan())).await;
+    let d2 = second.get_str(15).unwrap().to_owned();
+    assert_ne!(d2, d1);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while de15_now(&mut cb).await != d2 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the second instance never took the other's cutover"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The first cutover retransmitted to the other instance gets its recorded date back and
+    // moves nothing.
+    let mut again = first_req.clone();
+    again.set_mti("0801".parse().unwrap());
+    assert_eq!(cb.call(&again).await.get_str(15), Some(d1.as_str()));
+    assert_eq!(de15_now(&mut cb).await, d2);
+
+    // Both gone, a fresh start on the same ledger still answers with the latest cutover.
+    a.drain().await;
+    b.drain().await;
+    let c = app::start(config())
+        .await
+        .expect("restarted instance starts");
+    let mut cc = Client::connect(c.addr()).await;
+    assert_eq!(de15_now(&mut cc).await, d2);
+    c.drain().await;
+}
+
 #[tokio::test]
 async fn format_error_answers_30_and_the_connection_stays_up() {
     let (gw, _d) = start().await;

@@ -54,6 +54,10 @@ pub struct Running {
     config: Config,
 }
 
+/// How often an instance reads the latest recorded cutover: the longest another instance's
+/// cutover takes to reach this one.
+const FOLLOW_CUTOVERS_EVERY: Duration = Duration::from_secs(1);
+
 /// Starts everything `config` describes.
 pub async fn start(config: Config) -> Result<Running, Error> {
     let cache = rate_cache(&config.rates).await?;
@@ -71,6 +75,17 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         )
         .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
+    // A cutover recorded before this start (by this instance before a restart, or by
+    // another one) stands: the first answer already carries its date.
+    match store.latest_cutover().await {
+        Ok(Some(d)) => {
+            business_date.advance_to(d);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %e, "cannot read the recorded cutovers; retrying in the background")
+        }
+    }
     info!(business_date = %business_date.today(), "business date");
     let shared = Arc::new(Shared::new(config.limits.clone()));
     let core = Arc::new(SwitchCore::new(store, business_date, shared.clone()));
@@ -114,6 +129,10 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let tasks = vec![
         tokio::spawn(serve_admin(admin_listener, status, shutdown.clone())),
         tokio::spawn(expire_holds(core.clone(), shutdown.clone())),
+        tokio::spawn(
+            core.clone()
+                .follow_cutovers(FOLLOW_CUTOVERS_EVERY, shutdown.clone()),
+        ),
     ];
     let server = tokio::spawn(server::run(bound, shared.clone(), shutdown));
     Ok(Running {

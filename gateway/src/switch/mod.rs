@@ -55,8 +55,9 @@ pub struct SwitchCore {
     business_date: Arc<BusinessDate>,
     shared: Arc<Shared>,
     voids: Arc<Voids>,
-    /// Key (DE 11 + DE 7) and result of the last cutover, so that a retransmitted 0800/201
-    /// does not move the date twice. Held only for a compare, never across I/O.
+    /// Key and result of the last cutover this instance could not record in the ledger, so
+    /// that a retransmitted 0800/201 does not move its date twice. Held only for a compare,
+    /// never across I/O.
     last_cutover: std::sync::Mutex<Option<(String, Date)>>,
 }
 
@@ -82,9 +83,33 @@ impl SwitchCore {
         &self.business_date
     }
 
-    /// Cutover requested by the message with `key`: moves the date on unless `key` is the
-    /// last cutover's (a retransmission), whose date is returned again.
-    pub(crate) fn cutover_once(&self, key: String) -> Date {
+    /// Cutover requested by the message with `key` (network, DE 11, DE 7), recorded in the
+    /// ledger so that every instance, and this one after a restart, keeps the new date (see
+    /// [`SwitchCore::follow_cutovers`]). A key seen before, by any instance, gets its date
+    /// again. When the ledger cannot record it by `deadline`, the date moves here only, and
+    /// the reason is logged.
+    pub(crate) async fn cutover_once(&self, key: String, deadline: Instant) -> Date {
+        let current = self.business_date.today();
+        let now = jiff::Timestamp::now();
+        match deadline::before(deadline, self.store.cutover(key.clone(), current, now)).await {
+            Ok(d) => {
+                self.business_date.advance_to(d);
+                d
+            }
+            Err(fail) => {
+                let why = match fail {
+                    LedgerFail::Deadline => "the ledger did not answer in time".to_owned(),
+                    LedgerFail::Error(e) => e.to_string(),
+                };
+                warn!(reason = %why, "cutover not recorded in the ledger: this instance only \
+                    moves its business date, and a restart before midnight would undo it");
+                self.cutover_here(key)
+            }
+        }
+    }
+
+    /// The cutover of [`SwitchCore::cutover_once`] in this instance's memory only.
+    fn cutover_here(&self, key: String) -> Date {
         let Ok(mut last) = self.last_cutover.lock() else {
             return self.business_date.cutover();
         };
@@ -96,6 +121,41 @@ impl SwitchCore {
         let d = self.business_date.cutover();
         *last = Some((key, d));
         d
+    }
+
+    /// Takes the business date on to the latest cutover recorded in the ledger, if that is
+    /// later: at start (a cutover before a restart stands) and then every `every`, so that
+    /// a cutover another instance received (active-active, or the other side of a rolling
+    /// restart) reaches this one within that time. Runs until `shutdown`.
+    pub async fn follow_cutovers(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: crate::server::Shutdown,
+    ) {
+        let mut failing = false;
+        loop {
+            match self.store.latest_cutover().await {
+                Ok(Some(d)) => {
+                    let before = self.business_date.today();
+                    let after = self.business_date.advance_to(d);
+                    if after != before {
+                        info!(business_date = %after, "business date moved on by a recorded cutover");
+                    }
+                    failing = false;
+                }
+                Ok(None) => failing = false,
+                Err(e) => {
+                    if !failing {
+                        warn!(error = %e, "cannot read the recorded cutovers; retrying");
+                    }
+                    failing = true;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => return,
+            }
+        }
     }
 
     /// Waits for background voids of missed deadlines (part of the drain).
@@ -141,7 +201,9 @@ impl Switch {
             (1 | 2, 0) => self.authorization(req, deadline).await,
             (1 | 2, 2) => self.advice(req, deadline).await,
             (4, 0 | 2) => self.reversal(req, deadline).await,
-            (8, 0) => self.network_management(req),
+            // Boxed: a cutover waits for the ledger, and this rare future must not size
+            // every request's.
+            (8, 0) => Box::pin(self.network_management(req, deadline)).await,
             _ => respond(req, self.core.business_date.today(), "12"),
         }
     }

@@ -2,13 +2,18 @@
 //! moves on to the next day; DE 15 shows it), other codes -> 39=12. 39=00 otherwise."
 
 use iso8583::OwnedMessage;
+use tokio::time::Instant;
 use tracing::info;
 
 use super::response::respond;
 use super::{fields, Switch};
 
 impl Switch {
-    pub(crate) fn network_management(&self, req: &OwnedMessage) -> OwnedMessage {
+    pub(crate) async fn network_management(
+        &self,
+        req: &OwnedMessage,
+        deadline: Instant,
+    ) -> OwnedMessage {
         let code = fields::text(req, 70).unwrap_or("");
         let (code39, date) = match code {
             "001" | "002" | "301" => {
@@ -19,14 +24,15 @@ impl Switch {
                 ("00", self.core.business_date.today())
             }
             "201" => {
-                // One compare-and-swap: requests in flight keep their date, later ones see
-                // the new one; nothing waits.
+                // Recorded in the ledger, then one compare-and-swap here: requests in
+                // flight keep their date, later ones see the new one; nothing else waits.
                 let key = format!(
-                    "{}/{}",
+                    "{}:{}:{}",
+                    self.network,
                     fields::text(req, 11).unwrap_or(""),
                     fields::text(req, 7).unwrap_or("")
                 );
-                let d = self.core.cutover_once(key);
+                let d = self.core.cutover_once(key, deadline).await;
                 info!(network = %self.network, business_date = %d, "cutover");
                 ("00", d)
             }
