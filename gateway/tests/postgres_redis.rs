@@ -139,6 +139,25 @@ address = "127.0.0.1:0"
     let (status, body) = http_get(a.admin, "/readyz").await;
     assert_eq!(status, 200, "{body}");
 
+    // A cutover received by A reaches B through the shared ledger, and its retransmission
+    // to B gets the same date without moving it again.
+    let de15 = |r: &iso8583::OwnedMessage| r.get_str(15).unwrap().to_owned();
+    let cut_req = network("201", &stan());
+    let cut = ca.call(&cut_req).await;
+    assert_eq!(de39(&cut), "00");
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while de15(&cb.call(&network("301", &stan())).await) != de15(&cut) {
+        assert!(
+            std::time::Instant::now() < until,
+            "instance B never took A's cutover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut again = cut_req.clone();
+    again.set_mti("0801".parse().unwrap());
+    assert_eq!(de15(&cb.call(&again).await), de15(&cut));
+    assert_eq!(de15(&ca.call(&network("301", &stan())).await), de15(&cut));
+
     let store = a.core().store().clone();
     a.drain().await;
     b.drain().await;
