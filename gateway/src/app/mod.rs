@@ -75,20 +75,14 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         )
         .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
-    // A cutover recorded before this start (by this instance before a restart, or by
-    // another one) stands: the first answer already carries its date.
-    match store.latest_cutover().await {
-        Ok(Some(d)) => {
-            business_date.advance_to(d);
-        }
-        Ok(None) => {}
-        Err(e) => {
-            warn!(error = %e, "cannot read the recorded cutovers; retrying in the background")
-        }
-    }
-    info!(business_date = %business_date.today(), "business date");
     let shared = Arc::new(Shared::new(config.limits.clone()));
     let core = Arc::new(SwitchCore::new(store, business_date, shared.clone()));
+    // A cutover recorded before this start (by this instance before a restart, or by
+    // another one) stands: the first answer already carries its date.
+    if let Err(e) = core.catch_up_with_cutovers().await {
+        warn!(error = %e, "cannot read the recorded cutovers; retrying in the background");
+    }
+    info!(business_date = %core.business_date().today(), "business date");
     let (trigger, shutdown) = server::shutdown_channel();
 
     let mut bound = Vec::new();

@@ -124,9 +124,23 @@ impl SwitchCore {
     }
 
     /// Takes the business date on to the latest cutover recorded in the ledger, if that is
-    /// later: at start (a cutover before a restart stands) and then every `every`, so that
-    /// a cutover another instance received (active-active, or the other side of a rolling
-    /// restart) reaches this one within that time. Runs until `shutdown`.
+    /// later; returns the business date after it. Called at start, before the first answer
+    /// (a cutover before a restart stands), then by [`SwitchCore::follow_cutovers`].
+    pub async fn catch_up_with_cutovers(&self) -> ledger::Result<Date> {
+        let before = self.business_date.today();
+        let after = match self.store.latest_cutover().await? {
+            Some(d) => self.business_date.advance_to(d),
+            None => before,
+        };
+        if after != before {
+            info!(business_date = %after, "business date moved on by a recorded cutover");
+        }
+        Ok(after)
+    }
+
+    /// [`SwitchCore::catch_up_with_cutovers`] every `every`, so that a cutover another
+    /// instance received (active-active, or the other side of a rolling restart) reaches
+    /// this one within that time. Runs until `shutdown`.
     pub async fn follow_cutovers(
         self: Arc<Self>,
         every: Duration,
@@ -134,26 +148,18 @@ impl SwitchCore {
     ) {
         let mut failing = false;
         loop {
-            match self.store.latest_cutover().await {
-                Ok(Some(d)) => {
-                    let before = self.business_date.today();
-                    let after = self.business_date.advance_to(d);
-                    if after != before {
-                        info!(business_date = %after, "business date moved on by a recorded cutover");
-                    }
-                    failing = false;
-                }
-                Ok(None) => failing = false,
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => return,
+            }
+            match self.catch_up_with_cutovers().await {
+                Ok(_) => failing = false,
                 Err(e) => {
                     if !failing {
                         warn!(error = %e, "cannot read the recorded cutovers; retrying");
                     }
                     failing = true;
                 }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.wait() => return,
             }
         }
     }

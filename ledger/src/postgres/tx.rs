@@ -981,9 +981,10 @@ impl Tx for PgTx<'_> {
         let rows = self
             .query("SELECT max(business_date) FROM cutovers", &[])
             .await?;
-        rows.first()
-            .and_then(|r| r.try_get::<_, Option<String>>(0).transpose())
-            .transpose()?
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        row.try_get::<_, Option<String>>(0)?
             .map(|s| cutover_date(&s))
             .transpose()
     }

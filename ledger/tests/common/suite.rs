@@ -589,37 +589,30 @@ pub async fn a_failing_request_keeps_its_neighbours_writes(fx: &Fixture) {
     assert!(s.invariant_violations().await.unwrap().is_empty());
 }
 
+/// A cutover at `s` asked for by the message with `key`, at an instance on `current`.
+async fn cutover_at(s: &Store, key: &str, current: jiff::civil::Date) -> jiff::civil::Date {
+    s.cutover(key.into(), current, now()).await.unwrap()
+}
+
 pub async fn cutovers_are_shared_durable_and_once_per_message(fx: &Fixture) {
     let (a, b) = (&fx.store, &fx.second);
     let day = |d: i8| jiff::civil::date(2026, 11, d);
     assert_eq!(a.latest_cutover().await.unwrap(), None);
-    let first = a
-        .cutover("sandbox:000201:1125140000".into(), day(25), now())
-        .await
-        .unwrap();
+    let first = cutover_at(a, "sandbox:000201:1125140000", day(25)).await;
     assert_eq!(first, day(26));
     // The other instance sees it, and the same message again (a retransmission, to either
     // instance) gets the same date: the date moves once.
     assert_eq!(b.latest_cutover().await.unwrap(), Some(day(26)));
     for s in [a, b] {
-        let again = s
-            .cutover("sandbox:000201:1125140000".into(), day(25), now())
-            .await
-            .unwrap();
+        let again = cutover_at(s, "sandbox:000201:1125140000", day(25)).await;
         assert_eq!(again, day(26));
     }
     // A new cutover at an instance still on the 25th moves on from the latest, not from its
     // own date.
-    let next = b
-        .cutover("sandbox:000202:1126140000".into(), day(25), now())
-        .await
-        .unwrap();
+    let next = cutover_at(b, "sandbox:000202:1126140000", day(25)).await;
     assert_eq!(next, day(27));
     // One whose own date is ahead of every recorded cutover moves on from its own.
-    let ahead = a
-        .cutover("sandbox:000203:1129140000".into(), day(29), now())
-        .await
-        .unwrap();
+    let ahead = cutover_at(a, "sandbox:000203:1129140000", day(29)).await;
     assert_eq!(ahead, day(30));
     assert_eq!(a.latest_cutover().await.unwrap(), Some(day(30)));
     assert_eq!(b.latest_cutover().await.unwrap(), Some(day(30)));
