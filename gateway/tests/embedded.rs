@@ -172,6 +172,76 @@ async fn repeats_get_the_stored_answer_and_no_second_hold() {
     gw.drain().await;
 }
 
+/// Issue 25, item 1: one key sent by 50 connections at once with 50 amounts used to get 50
+/// approvals and one hold. Now one request is decided; the others are answered 94
+/// (duplicate transmission), with no DE 38, and move nothing. The same key with another
+/// card, currency, processing code or MTI class afterwards is a duplicate too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reused_for_other_requests_is_answered_94_and_holds_once() {
+    let (gw, _d) = start().await;
+    let addr = gw.addr();
+    let s = stan();
+    let mut tasks = Vec::new();
+    for i in 0..50u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            let r = c.call(&purchase(PAN_OK, 100 + i, "840", &s)).await;
+            (100 + i, r)
+        }));
+    }
+    let mut approved = Vec::new();
+    for t in tasks {
+        let (amount, r) = t.await.unwrap();
+        assert_eq!(r.get_str(11), Some(s.as_str()));
+        match de39(&r) {
+            "00" => approved.push((amount, r.get_str(38).unwrap().to_owned())),
+            "94" => assert!(!r.has(38), "a duplicate carries no approval code"),
+            other => panic!("unexpected 39={other}"),
+        }
+    }
+    assert_eq!(approved.len(), 1, "one decision for one key");
+    let (amount, code) = approved.pop().unwrap();
+    let mut c = Client::connect(addr).await;
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(25_000 - amount as i64),
+        "one hold, of the approved amount"
+    );
+    // The true repeat still gets the approval.
+    let mut repeat = purchase(PAN_OK, amount, "840", &s);
+    repeat.set_mti("0101".parse().unwrap());
+    let r = c.call(&repeat).await;
+    assert_eq!((de39(&r), r.get_str(38)), ("00", Some(code.as_str())));
+    let mut others = vec![
+        purchase(PAN_UNKNOWN, amount, "840", &s),
+        purchase(PAN_LOST, amount, "840", &s),
+        purchase(PAN_OK, amount, "410", &s),
+        request("0100", PAN_OK, "010000", amount, "840", &s),
+        request("0200", PAN_OK, "000000", amount, "840", &s),
+    ];
+    let mut other_terminal = purchase(PAN_OK, amount, "840", &s);
+    other_terminal.set(41, "TERM0002");
+    others.push(other_terminal);
+    for m in &others {
+        let r = c.call(m).await;
+        assert_eq!(de39(&r), "94", "{:?}", m.get_str(3));
+        assert!(!r.has(38));
+    }
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(25_000 - amount as i64)
+    );
+    let key = ledger::NetworkKey::new(ACQUIRER, &s, DE7).unwrap();
+    let dups = gw.core().store().duplicates(&key).await.unwrap();
+    assert_eq!(
+        dups.len(),
+        49 + others.len(),
+        "each distinct request recorded"
+    );
+    gw.drain().await;
+}
+
 #[tokio::test]
 async fn full_and_partial_reversals_release_the_hold() {
     let (gw, _d) = start().await;

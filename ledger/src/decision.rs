@@ -22,6 +22,11 @@ pub enum DecisionKind {
     ReversedBeforeOriginal,
     /// Placeholder (or overwritten approval) under a key whose deadline passed: answered 91.
     TimedOut,
+    /// Never stored under a key: the answer to a message that reused a decided key for
+    /// another request (not a repeat, see [`crate::Terms`]). Its code is
+    /// [`ResponseCode::DUPLICATE_TRANSMISSION`]; it is counted in `duplicates` and moves
+    /// nothing.
+    Duplicate,
 }
 
 impl DecisionKind {
@@ -34,11 +39,13 @@ impl DecisionKind {
             DecisionKind::Reversal => "reversal",
             DecisionKind::ReversedBeforeOriginal => "reversed_before_original",
             DecisionKind::TimedOut => "timed_out",
+            DecisionKind::Duplicate => "duplicate",
         }
     }
 
     pub(crate) fn parse(s: &str) -> crate::Result<Self> {
         Ok(match s {
+            "duplicate" => DecisionKind::Duplicate,
             "authorization" => DecisionKind::Authorization,
             "advice" => DecisionKind::Advice,
             "completion" => DecisionKind::Completion,
@@ -100,6 +107,9 @@ pub struct Decision {
     pub updated_at: Timestamp,
     /// When its hold expires, if it placed one.
     pub expires_at: Option<Timestamp>,
+    /// The request's fingerprint (card and terms, see [`crate::Terms`]); `None` for
+    /// placeholders and for decisions recorded before fingerprints were.
+    pub(crate) fingerprint: Option<String>,
     /// True when this call found the record already stored (a repeat): the gateway answers
     /// it as it is, and no funds moved on this call.
     pub replayed: bool,
@@ -130,6 +140,7 @@ impl Decision {
             created_at: now,
             updated_at: now,
             expires_at: None,
+            fingerprint: None,
             replayed: false,
         }
     }

@@ -7,11 +7,12 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::decide::{self, Funds};
+use crate::terms::Fingerprint;
 use crate::tx::Tx;
 use crate::{
     approval_code, order_for_de54, AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest,
-    CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, Pan,
-    PanHasher, Quoter, ResponseCode, Result, ReversalRequest, SeedData, Wallet,
+    CaptureRequest, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError,
+    NetworkKey, Pan, PanHasher, Quoter, ResponseCode, Result, ReversalRequest, SeedData, Wallet,
 };
 
 /// What every operation needs besides its request.
@@ -82,10 +83,11 @@ impl Output {
 pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> {
     Ok(match op {
         Op::Authorize(r) => Output::Decision(Box::new(authorize(t, ctx, r).await?)),
-        Op::Reverse(r) => Output::Decision(Box::new(reverse(t, r).await?)),
+        Op::Reverse(r) => Output::Decision(Box::new(reverse(t, ctx, r).await?)),
         Op::Advise(r) => Output::Decision(Box::new(advise(t, ctx, r).await?)),
         Op::Capture(r) => {
-            Output::Decision(Box::new(capture(t, r, DecisionKind::Completion).await?))
+            let fp = capture_fingerprint(r);
+            Output::Decision(Box::new(capture(t, r, DecisionKind::Completion, fp).await?))
         }
         Op::VoidTimedOut {
             key,
@@ -187,6 +189,90 @@ fn replay(mut d: Decision) -> Decision {
     d
 }
 
+/// A message under a key that already has a decision, as it asks to be taken.
+struct Asked<'a> {
+    kind: DecisionKind,
+    fingerprint: &'a str,
+    /// The card's keyed hash, when the message names a card (to record its account).
+    pan_hash: Option<&'a str>,
+    amount_minor: i64,
+    currency: &'a str,
+    business_date: Date,
+    now: Timestamp,
+}
+
+/// What a message's kind is for comparing it with a decision recorded before fingerprints:
+/// an advice may have been recorded as the completion it was.
+fn request_class(kind: DecisionKind) -> DecisionKind {
+    match kind {
+        DecisionKind::Completion => DecisionKind::Advice,
+        k => k,
+    }
+}
+
+/// Whether `asked` is a repeat of the request `stored` decided.
+fn same_request(stored: &Decision, asked: &Asked<'_>) -> bool {
+    match &stored.fingerprint {
+        Some(f) => f == asked.fingerprint,
+        // Placeholders never saw a request: what comes under their key is what they wait for
+        // (the late original of a remembered reversal, the request whose deadline passed).
+        None if matches!(
+            stored.kind,
+            DecisionKind::ReversedBeforeOriginal | DecisionKind::TimedOut
+        ) =>
+        {
+            true
+        }
+        // Recorded before fingerprints: what it kept of its request must agree.
+        None => {
+            request_class(stored.kind) == request_class(asked.kind)
+                && stored.amount_minor == asked.amount_minor
+                && stored.currency == asked.currency
+        }
+    }
+}
+
+/// The answer to a message under a decided key: the stored decision when the message is a
+/// repeat of the request it decided; otherwise a duplicate transmission, counted in
+/// `duplicates`, that moves nothing and leaves the stored decision as it was.
+async fn repeat_or_duplicate<T: Tx>(
+    t: &mut T,
+    stored: Decision,
+    asked: Asked<'_>,
+) -> Result<Decision> {
+    if same_request(&stored, &asked) {
+        return Ok(replay(stored));
+    }
+    let account_id = match asked.pan_hash {
+        Some(h) => t.card(h).await?.map(|c| c.account_id),
+        None => None,
+    };
+    let record = DuplicateRecord {
+        key: stored.key.clone(),
+        kind: asked.kind,
+        account_id: account_id.clone(),
+        amount_minor: asked.amount_minor,
+        currency: asked.currency.to_owned(),
+        first_at: asked.now,
+        last_at: asked.now,
+        times: 1,
+    };
+    t.record_duplicate(&record, asked.fingerprint).await?;
+    let mut d = Decision::new(
+        stored.key,
+        DecisionKind::Duplicate,
+        ResponseCode::DUPLICATE_TRANSMISSION,
+        asked.business_date,
+        asked.now,
+    );
+    d.account_id = account_id;
+    d.amount_minor = asked.amount_minor;
+    d.currency = asked.currency.to_owned();
+    d.fingerprint = Some(asked.fingerprint.to_owned());
+    d.replayed = true;
+    Ok(d)
+}
+
 async fn record<T: Tx>(t: &mut T, d: Decision) -> Result<Decision> {
     t.insert_decision(&d).await?;
     Ok(d)
@@ -200,8 +286,26 @@ fn wallet_mut<'w>(wallets: &'w mut [Wallet], currency: &str) -> Result<&'w mut W
 }
 
 async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decision> {
+    let pan_hash = ctx.hasher.hash(&r.pan);
+    let fp = Fingerprint::new("authorize", Some(&pan_hash), &r.terms)
+        .text(Some(r.kind.as_str()))
+        .int(r.amount_minor)
+        .text(Some(&r.currency))
+        .text(r.expiry.as_deref())
+        .text(r.original.as_ref().map(NetworkKey::db_str))
+        .int(i64::from(r.allow_partial))
+        .finish();
     if let Some(d) = t.decision(&r.key).await? {
-        return Ok(replay(d));
+        let asked = Asked {
+            kind: DecisionKind::Authorization,
+            fingerprint: &fp,
+            pan_hash: Some(&pan_hash),
+            amount_minor: r.amount_minor,
+            currency: &r.currency,
+            business_date: r.business_date,
+            now: r.now,
+        };
+        return repeat_or_duplicate(t, d, asked).await;
     }
     let mut d = Decision::new(
         r.key.clone(),
@@ -213,11 +317,12 @@ async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decis
     d.amount_minor = r.amount_minor;
     d.currency = r.currency.clone();
     d.original = r.original.clone();
+    d.fingerprint = Some(fp);
     if let Err(code) = decide::check_amount(r.amount_minor, &r.currency) {
         d.response_code = code;
         return record(t, d).await;
     }
-    let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
+    let card = t.card(&pan_hash).await?;
     if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
         d.account_id = card.map(|c| c.account_id);
         d.response_code = code;
@@ -306,11 +411,25 @@ async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decis
     }
 }
 
-async fn reverse<T: Tx>(t: &mut T, r: &ReversalRequest) -> Result<Decision> {
+async fn reverse<T: Tx>(t: &mut T, ctx: &Ctx, r: &ReversalRequest) -> Result<Decision> {
     let own_record = r.key != r.original;
+    let pan_hash = r.pan.as_ref().map(|p| ctx.hasher.hash(p));
+    let fp = Fingerprint::new("reverse", pan_hash.as_deref(), &r.terms)
+        .text(Some(r.original.db_str()))
+        .int(r.keep_minor.unwrap_or(0))
+        .finish();
     if own_record {
         if let Some(d) = t.decision(&r.key).await? {
-            return Ok(replay(d));
+            let asked = Asked {
+                kind: DecisionKind::Reversal,
+                fingerprint: &fp,
+                pan_hash: pan_hash.as_deref(),
+                amount_minor: d.amount_minor,
+                currency: &d.currency.clone(),
+                business_date: r.business_date,
+                now: r.now,
+            };
+            return repeat_or_duplicate(t, d, asked).await;
         }
     }
     let mut rec = Decision::new(
@@ -321,6 +440,7 @@ async fn reverse<T: Tx>(t: &mut T, r: &ReversalRequest) -> Result<Decision> {
         r.now,
     );
     rec.original = Some(r.original.clone());
+    rec.fingerprint = Some(fp);
     let keep_txn = r.keep_minor.unwrap_or(0).max(0);
     match t.decision(&r.original).await? {
         None => {
@@ -402,8 +522,25 @@ async fn release_down_to<T: Tx>(t: &mut T, h: &mut Hold, keep_txn: i64) -> Resul
 }
 
 async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decision> {
+    let pan_hash = ctx.hasher.hash(&r.pan);
+    let fp = Fingerprint::new("advise", Some(&pan_hash), &r.terms)
+        .int(r.amount_minor)
+        .text(Some(&r.currency))
+        .text(Some(r.response_code.as_str()))
+        .text(r.approval_code.as_deref())
+        .text(r.original.as_ref().map(NetworkKey::db_str))
+        .finish();
     if let Some(d) = t.decision(&r.key).await? {
-        return Ok(replay(d));
+        let asked = Asked {
+            kind: DecisionKind::Advice,
+            fingerprint: &fp,
+            pan_hash: Some(&pan_hash),
+            amount_minor: r.amount_minor,
+            currency: &r.currency,
+            business_date: r.business_date,
+            now: r.now,
+        };
+        return repeat_or_duplicate(t, d, asked).await;
     }
     if let Some(orig) = &r.original {
         let approved = t
@@ -419,10 +556,11 @@ async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decisi
                 key: r.key.clone(),
                 original: orig.clone(),
                 amount_minor: r.amount_minor,
+                terms: r.terms,
                 business_date: r.business_date,
                 now: r.now,
             };
-            return capture(t, &c, DecisionKind::Completion).await;
+            return capture(t, &c, DecisionKind::Completion, fp).await;
         }
     }
     let mut d = Decision::new(
@@ -436,7 +574,8 @@ async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decisi
     d.currency = r.currency.clone();
     d.original = r.original.clone();
     d.approval_code = r.approval_code.clone();
-    let card = t.card(&ctx.hasher.hash(&r.pan)).await?;
+    d.fingerprint = Some(fp);
+    let card = t.card(&pan_hash).await?;
     let postable =
         r.response_code.is_approval() && decide::check_amount(r.amount_minor, &r.currency).is_ok();
     let Some(card) = card.filter(|_| postable) else {
@@ -503,9 +642,34 @@ async fn advise<T: Tx>(t: &mut T, ctx: &Ctx, r: &AdviceRequest) -> Result<Decisi
     record(t, d).await
 }
 
-async fn capture<T: Tx>(t: &mut T, r: &CaptureRequest, kind: DecisionKind) -> Result<Decision> {
+/// The fingerprint of a direct [`crate::Store::capture`].
+fn capture_fingerprint(r: &CaptureRequest) -> String {
+    Fingerprint::new("capture", None, &r.terms)
+        .text(Some(r.original.db_str()))
+        .int(r.amount_minor)
+        .finish()
+}
+
+/// A completion for `r`; `fp` is the fingerprint of the message asking for it (an advice's
+/// includes its card, a direct capture's only its terms).
+async fn capture<T: Tx>(
+    t: &mut T,
+    r: &CaptureRequest,
+    kind: DecisionKind,
+    fp: String,
+) -> Result<Decision> {
     if let Some(d) = t.decision(&r.key).await? {
-        return Ok(replay(d));
+        let currency = d.currency.clone();
+        let asked = Asked {
+            kind,
+            fingerprint: &fp,
+            pan_hash: None,
+            amount_minor: r.amount_minor,
+            currency: &currency,
+            business_date: r.business_date,
+            now: r.now,
+        };
+        return repeat_or_duplicate(t, d, asked).await;
     }
     if r.amount_minor < 0 || r.amount_minor > crate::request::MAX_AMOUNT_MINOR {
         return Err(LedgerError::invalid(
@@ -553,6 +717,7 @@ async fn capture<T: Tx>(t: &mut T, r: &CaptureRequest, kind: DecisionKind) -> Re
     d.approved_minor = r.amount_minor;
     d.wallet_currency = Some(main.currency.clone());
     d.original = Some(r.original.clone());
+    d.fingerprint = Some(fp);
     record(t, d).await
 }
 

@@ -4,7 +4,7 @@
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::{NetworkKey, Pan, ResponseCode};
+use crate::{NetworkKey, Pan, ResponseCode, Terms};
 
 /// Largest amount DE 4 can carry: "n 12".
 pub const MAX_AMOUNT_MINOR: i64 = 999_999_999_999;
@@ -33,6 +33,9 @@ impl TransactionKind {
 pub struct AuthRequest {
     /// `(DE 32, DE 11, DE 7)` of this request.
     pub key: NetworkKey,
+    /// The data elements that make a repeat of this request the same request (see
+    /// [`Terms`]): a later message under `key` with other terms is a duplicate transmission.
+    pub terms: Terms,
     /// DE 2, used only to compute the keyed hash and compare the last four.
     pub pan: Pan,
     /// DE 14 (YYMM) when present: a mismatch with the card's expiry is declined 54.
@@ -58,6 +61,9 @@ pub struct AuthRequest {
 pub struct ReversalRequest {
     /// `(DE 32, DE 11, DE 7)` of the reversal message itself.
     pub key: NetworkKey,
+    /// The data elements that make a repeat of this request the same request (see
+    /// [`Terms`]): a later message under `key` with other terms is a duplicate transmission.
+    pub terms: Terms,
     /// The original, from DE 90.
     pub original: NetworkKey,
     /// DE 95 "actual transaction amount", minor units of the original's currency: the hold
@@ -79,6 +85,9 @@ pub struct ReversalRequest {
 pub struct AdviceRequest {
     /// `(DE 32, DE 11, DE 7)` of the advice.
     pub key: NetworkKey,
+    /// The data elements that make a repeat of this request the same request (see
+    /// [`Terms`]): a later message under `key` with other terms is a duplicate transmission.
+    pub terms: Terms,
     /// DE 2.
     pub pan: Pan,
     /// DE 4.
@@ -103,6 +112,9 @@ pub struct AdviceRequest {
 pub struct CaptureRequest {
     /// Key of the completion message (idempotency).
     pub key: NetworkKey,
+    /// The data elements that make a repeat of this request the same request (see
+    /// [`Terms`]): a later message under `key` with other terms is a duplicate transmission.
+    pub terms: Terms,
     /// The authorization being completed.
     pub original: NetworkKey,
     /// Final amount in minor units of the original's transaction currency.

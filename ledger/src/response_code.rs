@@ -30,6 +30,8 @@ impl ResponseCode {
     pub const EXPIRED_CARD: ResponseCode = ResponseCode(*b"54");
     /// 62 restricted card (blocked, closed).
     pub const RESTRICTED_CARD: ResponseCode = ResponseCode(*b"62");
+    /// 94 duplicate transmission: a key already decided, reused for another request.
+    pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
     /// 91 issuer unavailable (deadline missed, rates stale or missing).
     pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
 

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use crate::{
-    Billing, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey, ResponseCode,
-    Result,
+    Billing, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
+    ResponseCode, Result,
 };
 
 /// Column list of `decisions`, in [`DecisionCols`] order, as a literal for `concat!`
@@ -21,7 +21,8 @@ macro_rules! decision_columns {
     () => {
         "nkey, kind, response_code, approval_code, account_id, amount_minor, currency, \
          approved_minor, billing_amount_minor, billing_currency, rate, de10, rate_version, \
-         wallet_currency, original_key, business_date, created_us, updated_us, expires_us"
+         wallet_currency, original_key, business_date, created_us, updated_us, expires_us, \
+         fingerprint"
     };
 }
 
@@ -71,6 +72,7 @@ pub(crate) struct DecisionCols {
     pub(crate) created_us: i64,
     pub(crate) updated_us: i64,
     pub(crate) expires_us: Option<i64>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 #[derive(Clone)]
@@ -127,6 +129,7 @@ impl DecisionCols {
             created_us: d.created_at.as_microsecond(),
             updated_us: d.updated_at.as_microsecond(),
             expires_us: d.expires_at.map(|t| t.as_microsecond()),
+            fingerprint: d.fingerprint.clone(),
         }
     }
 
@@ -172,6 +175,7 @@ impl DecisionCols {
             created_at: ts(self.created_us, T)?,
             updated_at: ts(self.updated_us, T)?,
             expires_at: self.expires_us.map(|u| ts(u, T)).transpose()?,
+            fingerprint: self.fingerprint,
             replayed: false,
         })
     }
@@ -218,6 +222,39 @@ impl HoldCols {
             rate_version: self.rate_version,
             created_at: ts(self.created_us, T)?,
             expires_at: ts(self.expires_us, T)?,
+        })
+    }
+}
+
+/// Columns of `duplicates` as both stores read them (`SELECT` order of
+/// [`DUPLICATE_COLUMNS`]).
+pub(crate) const DUPLICATE_COLUMNS: &str =
+    "nkey, kind, account_id, amount_minor, currency, first_us, last_us, times";
+
+/// A `duplicates` row, in [`DUPLICATE_COLUMNS`] order.
+pub(crate) struct DuplicateCols {
+    pub(crate) nkey: String,
+    pub(crate) kind: String,
+    pub(crate) account_id: Option<String>,
+    pub(crate) amount_minor: i64,
+    pub(crate) currency: String,
+    pub(crate) first_us: i64,
+    pub(crate) last_us: i64,
+    pub(crate) times: i64,
+}
+
+impl DuplicateCols {
+    pub(crate) fn into_record(self) -> Result<DuplicateRecord> {
+        const T: &str = "duplicates";
+        Ok(DuplicateRecord {
+            key: NetworkKey::from_db(&self.nkey)?,
+            kind: DecisionKind::parse(&self.kind)?,
+            account_id: self.account_id,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            first_at: ts(self.first_us, T)?,
+            last_at: ts(self.last_us, T)?,
+            times: self.times,
         })
     }
 }

@@ -46,7 +46,22 @@ pub(crate) const TABLES: &[&str] = &[
         business_date TEXT NOT NULL,
         created_us BIGINT NOT NULL,
         updated_us BIGINT NOT NULL,
-        expires_us BIGINT)",
+        expires_us BIGINT,
+        fingerprint TEXT)",
+    // Messages that reused a decided key for another request (not repeats: see
+    // `terms.rs`), answered as duplicate transmissions; one row per key and fingerprint,
+    // counted, so that a peer resending one such message does not grow the table.
+    "CREATE TABLE IF NOT EXISTS duplicates (
+        nkey TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        account_id TEXT,
+        amount_minor BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        first_us BIGINT NOT NULL,
+        last_us BIGINT NOT NULL,
+        times BIGINT NOT NULL,
+        PRIMARY KEY (nkey, fingerprint))",
     // Keyed by the decision that placed it: no key can have two holds.
     "CREATE TABLE IF NOT EXISTS holds (
         nkey TEXT PRIMARY KEY,
@@ -75,6 +90,15 @@ pub(crate) const TABLES: &[&str] = &[
     // 20.2+ and YugabyteDB all support partial indexes).
     "CREATE INDEX IF NOT EXISTS holds_original ON holds (original_key) \
      WHERE original_key IS NOT NULL",
+];
+
+/// Columns added since a table was first created: `(table, column, type)`. A store opened
+/// on a file or schema made before adds each one that is missing, at start (`TABLES` creates
+/// new tables with them already). Old rows have NULL there.
+pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // Decisions recorded before fingerprints have none: a later message under their key is
+    // compared on what they stored (kind, amount, currency) instead.
+    ("decisions", "fingerprint", "TEXT"),
 ];
 
 /// SQLite only: every table has a text primary key, so without the hidden rowid each insert

@@ -112,6 +112,16 @@ impl Store {
         }
     }
 
+    /// The duplicate transmissions counted under `key` (messages that reused it for another
+    /// request and were answered [`crate::ResponseCode::DUPLICATE_TRANSMISSION`]), oldest
+    /// first.
+    pub async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<crate::DuplicateRecord>> {
+        match self {
+            Store::Embedded(s) => s.duplicates(key).await,
+            Store::Postgres(s) => s.duplicates(key).await,
+        }
+    }
+
     /// Business-date cutover (0800 with DE 70 = 201) asked for by the message whose key is
     /// `key` (the network's name, DE 11 and DE 7, say), at an instance whose business date
     /// is `current`. Returns the date the cutover moved to, durably recorded: the day after

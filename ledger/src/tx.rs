@@ -6,7 +6,7 @@
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
+use crate::{CardRecord, Decision, DuplicateRecord, Hold, NetworkKey, Result, Wallet};
 
 pub(crate) trait Tx {
     /// The decision recorded under `key`.
@@ -54,4 +54,9 @@ pub(crate) trait Tx {
     /// Records a cutover unless its key is there already (another instance got the same
     /// message first: its date stands).
     async fn insert_cutover(&mut self, key: &str, date: Date, now: Timestamp) -> Result<()>;
+    /// Counts a duplicate transmission: inserted the first time its (key, fingerprint)
+    /// comes, `times` and `last_at` moved on after.
+    async fn record_duplicate(&mut self, d: &DuplicateRecord, fingerprint: &str) -> Result<()>;
+    /// The duplicate transmissions counted under `key`, oldest first.
+    async fn duplicates(&mut self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>>;
 }

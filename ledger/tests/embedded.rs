@@ -27,6 +27,9 @@ suite!(embedded;
     reversing_an_original_reverses_its_incrementals,
     a_failing_request_keeps_its_neighbours_writes,
     cutovers_are_shared_durable_and_once_per_message,
+    a_key_reused_for_another_request_is_a_duplicate_not_a_repeat,
+    other_messages_reusing_a_key_are_duplicates,
+    one_key_with_many_amounts_at_once_makes_one_decision,
 );
 
 use std::io::{BufRead, BufReader, Write};
@@ -296,4 +299,39 @@ async fn approval_codes_stay_unique_across_batches_writers_failures_and_restarts
     assert_eq!(wallet(&again, "A-3", "KRW").await.held_minor, 409 * 10);
     let v = again.invariant_violations().await.unwrap();
     assert!(v.is_empty(), "{v:#?}");
+}
+
+/// A ledger file made before decisions had fingerprints (the column and the `duplicates`
+/// table dropped again, which leaves the schema of that version): opening it adds them; a
+/// repeat of an old decision still gets its stored answer, and the old key reused for
+/// another amount is a duplicate transmission (compared on what the old row kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_from_before_fingerprints_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = seeded(&dir).await;
+    let old = store
+        .authorize(auth(1, PAN_A1, 10_000, "KRW"))
+        .await
+        .unwrap();
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("ALTER TABLE decisions DROP COLUMN fingerprint; DROP TABLE duplicates;")
+            .unwrap();
+    }
+    let store = open(&path);
+    let again = store
+        .authorize(auth(1, PAN_A1, 10_000, "KRW"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.approval_code, old.approval_code);
+    let other = store
+        .authorize(auth(1, PAN_A1, 10_001, "KRW"))
+        .await
+        .unwrap();
+    assert_eq!(other.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    assert_eq!(wallet(&store, "A-1", "KRW").await.held_minor, 10_000);
+    assert_eq!(store.duplicates(&key(1)).await.unwrap().len(), 1);
+    assert!(store.invariant_violations().await.unwrap().is_empty());
 }

@@ -27,6 +27,9 @@ suite!(postgres;
     reversing_an_original_reverses_its_incrementals,
     a_failing_request_keeps_its_neighbours_writes,
     cutovers_are_shared_durable_and_once_per_message,
+    a_key_reused_for_another_request_is_a_duplicate_not_a_repeat,
+    other_messages_reusing_a_key_are_duplicates,
+    one_key_with_many_amounts_at_once_makes_one_decision,
 );
 
 use std::time::Duration;
@@ -369,5 +372,52 @@ async fn batches_never_scan_the_decisions_table() {
     // planner's business; one per batch is the regression.
     assert!(scans.0 <= 2, "sequential scans of decisions: {scans:?}");
     assert!(scans.1 >= 256, "index probes of decisions: {scans:?}");
+    fx.finish().await;
+}
+
+/// A schema made before decisions had fingerprints (the column and the `duplicates` table
+/// dropped again): a store connecting to it adds them; an old decision's repeat is answered
+/// from it, its key reused for another amount is a duplicate transmission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_from_before_fingerprints_is_migrated_at_connect() {
+    let Some(fx) = postgres().await else { return };
+    let old = fx
+        .store
+        .authorize(auth(1, PAN_A1, 10_000, "KRW"))
+        .await
+        .unwrap();
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.decisions DROP COLUMN fingerprint; \
+             DROP TABLE {schema}.duplicates;"
+        ))
+        .await
+        .unwrap();
+    let store: ledger::Store = ledger::PgStore::connect(
+        ledger::PgOptions::new(database_url(), schema),
+        hasher(),
+        std::sync::Arc::new(FixedQuoter),
+    )
+    .await
+    .unwrap()
+    .into();
+    let again = store
+        .authorize(auth(1, PAN_A1, 10_000, "KRW"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.approval_code, old.approval_code);
+    let other = store
+        .authorize(auth(1, PAN_A1, 10_001, "KRW"))
+        .await
+        .unwrap();
+    assert_eq!(other.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    assert_eq!(wallet(&store, "A-1", "KRW").await.held_minor, 10_000);
+    assert_eq!(store.duplicates(&key(1)).await.unwrap().len(), 1);
     fx.finish().await;
 }

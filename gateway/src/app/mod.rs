@@ -98,13 +98,25 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             name: l.name.clone(),
             listener,
             codec: FrameCodec::new(l.framing, l.header_len, l.max_frame_len),
-            service: Arc::new(Switch::new(core.clone(), spec, l.name.clone(), deadline)),
+            service: Arc::new(Switch::new(
+                core.clone(),
+                spec,
+                l.name.clone(),
+                deadline,
+                l.codes,
+            )),
         });
     }
     let mut links = Vec::new();
     for (i, o) in config.outbound.iter().enumerate() {
         let spec = load_spec(&o.spec, &format!("outbound[{i}].spec"))?;
-        let service = Arc::new(Switch::new(core.clone(), spec, o.name.clone(), None));
+        let service = Arc::new(Switch::new(
+            core.clone(),
+            spec,
+            o.name.clone(),
+            None,
+            o.codes,
+        ));
         links.push(tokio::spawn(run_link(
             o.clone(),
             service,

@@ -6,11 +6,13 @@
 //! `var/ledger.db` and `fixtures/cards.json` from the repository root, whatever the working
 //! directory.
 
+mod codes;
 mod key_path;
 mod schema;
 
 use std::path::{Path, PathBuf};
 
+pub use codes::ResponseCodes;
 pub use schema::{
     AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, LogConfig,
     LogFormat, OutboundConfig, RatesConfig,

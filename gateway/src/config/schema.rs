@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::ResponseCodes;
 use crate::framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 
 /// The whole file. Relative paths resolve against `base_dir` (see [`crate::config::load`]).
@@ -241,6 +242,9 @@ pub struct ListenerConfig {
     /// This network's deadline, when shorter than `limits.deadline_ms`.
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// Response codes this network expects (`[listener.codes]`).
+    #[serde(default)]
+    pub codes: ResponseCodes,
 }
 
 /// One `[[outbound]]`: the switch dials the network and keeps the link up.
@@ -275,6 +279,9 @@ pub struct OutboundConfig {
     /// Our institution id (DE 33 / DE 32 of network-management messages we originate).
     #[serde(default)]
     pub institution_id: Option<String>,
+    /// Response codes this network expects (`[outbound.codes]`).
+    #[serde(default)]
+    pub codes: ResponseCodes,
 }
 
 fn default_framing() -> LengthPrefix {

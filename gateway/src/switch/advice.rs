@@ -5,7 +5,7 @@
 
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
-use ledger::{AdviceRequest, Pan, ResponseCode};
+use ledger::{AdviceRequest, DecisionKind, Pan, ResponseCode};
 use tokio::time::Instant;
 
 use super::deadline::before;
@@ -19,6 +19,7 @@ impl Switch {
         let built = (|| -> Result<AdviceRequest, FieldFault> {
             Ok(AdviceRequest {
                 key: fields::network_key(req)?,
+                terms: fields::terms(req, &fields::ADVICE_TERMS),
                 pan: Pan::new(fields::required(req, 2)?).map_err(|_| FieldFault(2))?,
                 amount_minor: fields::amount(req, 4)?.ok_or(FieldFault(4))?,
                 currency: fields::currency_alpha(req, 49)?,
@@ -38,6 +39,7 @@ impl Switch {
             Err(f) => return self.format_error(req, bd, f),
         };
         match before(deadline, self.core.store.advise(advice)).await {
+            Ok(d) if d.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             // Recorded: acknowledged, whatever the advice itself said.
             Ok(d) => respond(req, d.business_date, "00"),
             Err(fail) => self.ledger_failure(req, bd, fail, None),

@@ -3,7 +3,7 @@
 
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
-use ledger::{AuthRequest, BalanceRequest, Pan, TransactionKind};
+use ledger::{AuthRequest, BalanceRequest, DecisionKind, Pan, TransactionKind};
 use tokio::time::Instant;
 
 use super::deadline::before;
@@ -35,6 +35,7 @@ impl Switch {
         let built = (|| -> Result<AuthRequest, FieldFault> {
             Ok(AuthRequest {
                 key: fields::network_key(req)?,
+                terms: fields::terms(req, &fields::AUTHORIZATION_TERMS),
                 pan: Pan::new(fields::required(req, 2)?).map_err(|_| FieldFault(2))?,
                 expiry: fields::text(req, 14).map(str::to_owned),
                 kind,
@@ -53,6 +54,7 @@ impl Switch {
         };
         let key = auth.key.clone();
         match before(deadline, self.core.store.authorize(auth)).await {
+            Ok(decision) if decision.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             Ok(decision) => {
                 let mut resp = respond(req, decision.business_date, "00");
                 apply_decision(&mut resp, &decision);

@@ -4,7 +4,7 @@
 //! a required element is a format error (39=30), never a panic.
 
 use iso8583::OwnedMessage;
-use ledger::NetworkKey;
+use ledger::{NetworkKey, Terms};
 
 /// A required data element that is missing or malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,27 @@ pub(crate) fn text(msg: &OwnedMessage, n: u16) -> Option<&str> {
 /// Text of a required DE `n`.
 pub(crate) fn required(msg: &OwnedMessage, n: u16) -> Result<&str, FieldFault> {
     text(msg, n).filter(|s| !s.is_empty()).ok_or(FieldFault(n))
+}
+
+/// Data elements that a true repeat carries unchanged besides those the ledger reads itself
+/// (card, DE 4, DE 49, DE 14, DE 90, DE 95): "a repeat must match its original on the fields
+/// that define the transaction". The whole processing code (the ledger sees only purchase or
+/// cash), the merchant category, the retrieval reference, the terminal and the merchant.
+pub(crate) const AUTHORIZATION_TERMS: [u16; 5] = [3, 18, 37, 41, 42];
+/// An advice's: as an authorization's.
+pub(crate) const ADVICE_TERMS: [u16; 5] = AUTHORIZATION_TERMS;
+/// A reversal's: the ledger reads only DE 90 and DE 95 (and the card when DE 2 is there).
+pub(crate) const REVERSAL_TERMS: [u16; 4] = [3, 4, 37, 49];
+
+/// The [`Terms`] of `msg`: its message class (the MTI with the repeat flag cleared, so that
+/// a 0101 is the same request as its 0100 and a 0200 is not) and the data elements listed.
+pub(crate) fn terms(msg: &OwnedMessage, elements: &[u16]) -> Terms {
+    elements
+        .iter()
+        .fold(Terms::builder(msg.mti().original().as_str()), |b, &n| {
+            b.field(n, msg.get(n))
+        })
+        .finish()
 }
 
 /// "Network key of an original: (DE 32, DE 11, DE 7); DE 32 compared with leading zeros
@@ -148,6 +169,22 @@ mod tests {
             m.set(*n, *v);
         }
         m
+    }
+
+    #[test]
+    fn a_repeat_flag_keeps_the_terms_and_the_class_or_an_element_changes_them() {
+        let mut m = msg(&[(3, "000000"), (41, "TERM0001")]);
+        m.set_mti("0100".parse().unwrap());
+        let t = terms(&m, &AUTHORIZATION_TERMS);
+        m.set_mti("0101".parse().unwrap());
+        assert_eq!(terms(&m, &AUTHORIZATION_TERMS), t);
+        m.set_mti("0200".parse().unwrap());
+        assert_ne!(terms(&m, &AUTHORIZATION_TERMS), t);
+        m.set_mti("0100".parse().unwrap());
+        m.set(41, "TERM0002");
+        assert_ne!(terms(&m, &AUTHORIZATION_TERMS), t);
+        m.remove(41);
+        assert_ne!(terms(&m, &AUTHORIZATION_TERMS), t);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::business_date::BusinessDate;
+use crate::config::ResponseCodes;
 use crate::server::{ConnContext, Service, Shared};
 use deadline::{LedgerFail, Voids};
 use fields::FieldFault;
@@ -177,22 +178,36 @@ pub struct Switch {
     spec: Arc<Spec>,
     network: String,
     deadline: Option<Duration>,
+    codes: ResponseCodes,
 }
 
 impl Switch {
-    /// A switch for `network` speaking `spec`; `deadline` overrides `limits.deadline_ms`.
+    /// A switch for `network` speaking `spec`; `deadline` overrides `limits.deadline_ms`;
+    /// `codes` are the network's own codes for some outcomes.
     pub fn new(
         core: Arc<SwitchCore>,
         spec: Arc<Spec>,
         network: String,
         deadline: Option<Duration>,
+        codes: ResponseCodes,
     ) -> Self {
         Switch {
             core,
             spec,
             network,
             deadline,
+            codes,
         }
+    }
+
+    /// The answer to a message that reused a decided key for another request: the
+    /// network's duplicate-transmission code, nothing of the decision under that key.
+    fn duplicate(&self, req: &OwnedMessage, bd: Date) -> OwnedMessage {
+        let m = MsgId::of(req);
+        warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
+            code = %self.codes.duplicate,
+            "duplicate transmission: a decided key reused for another request; nothing moved");
+        respond(req, bd, self.codes.duplicate.as_str())
     }
 
     fn deadline(&self) -> Duration {

@@ -3,7 +3,7 @@
 
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
-use ledger::{Pan, ReversalRequest};
+use ledger::{DecisionKind, Pan, ReversalRequest};
 use tokio::time::Instant;
 
 use super::deadline::before;
@@ -17,6 +17,7 @@ impl Switch {
         let built = (|| -> Result<ReversalRequest, FieldFault> {
             Ok(ReversalRequest {
                 key: fields::network_key(req)?,
+                terms: fields::terms(req, &fields::REVERSAL_TERMS),
                 original: fields::original_key(req)?.ok_or(FieldFault(90))?,
                 keep_minor: fields::replacement_amount(req)?.filter(|&v| v > 0),
                 business_date: bd,
@@ -30,6 +31,7 @@ impl Switch {
             Err(f) => return self.format_error(req, bd, f),
         };
         match before(deadline, self.core.store.reverse(rev)).await {
+            Ok(d) if d.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             Ok(d) => respond(req, d.business_date, d.response_code.as_str()),
             // A reversal only releases funds: a late one is harmless, and the network
             // repeats it until it is acknowledged.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::civil::date;
 use ledger::{
     AuthRequest, EmbeddedOptions, EmbeddedStore, NetworkKey, NoRates, Pan, PanHasher, ResponseCode,
-    SeedData, Store, TransactionKind,
+    SeedData, Store, Terms, TransactionKind,
 };
 
 pub const ACCOUNTS: usize = 64;
@@ -56,6 +56,7 @@ fn request(pans: &[Pan]) -> AuthRequest {
     let de7 = format!("1125{:06}", n / 1_000_000);
     AuthRequest {
         key: NetworkKey::new("12345", &format!("{:06}", n % 1_000_000), &de7).unwrap(),
+        terms: Terms::default(),
         pan: pans[(n as usize) % pans.len()].clone(),
         expiry: None,
         kind: TransactionKind::Purchase,

@@ -25,8 +25,8 @@ use rusqlite::Connection;
 
 use crate::ops::{self, Ctx, Op, Output};
 use crate::{
-    BalanceAnswer, BalanceRequest, Decision, LedgerError, NetworkKey, PanHasher, Quoter, Result,
-    Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
+    Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 pub(crate) use tx::SqliteTx;
 
@@ -110,6 +110,22 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Adds the columns of [`crate::schema::ADDED_COLUMNS`] that a file made by an earlier
+/// version lacks (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+fn add_missing_columns(conn: &Connection) -> Result<()> {
+    for (table, column, ty) in crate::schema::ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"), [])?;
+        }
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the ledger at `path`, e.g. `var/ledger.sqlite`.
     pub fn open(
@@ -136,6 +152,7 @@ impl EmbeddedStore {
                 conn.execute(ddl, [])?;
             }
         }
+        add_missing_columns(&conn)?;
         conn.execute(
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL) WITHOUT ROWID",
             [],
@@ -221,6 +238,12 @@ impl EmbeddedStore {
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         let key = key.clone();
         self.read(move |t, _| futures::executor::block_on(crate::tx::Tx::decision(t, &key)))
+            .await
+    }
+
+    pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
+        let key = key.clone();
+        self.read(move |t, _| futures::executor::block_on(crate::tx::Tx::duplicates(t, &key)))
             .await
     }
 

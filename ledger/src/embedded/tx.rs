@@ -11,10 +11,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 
 use super::cache::{write_wallet, WriterCache};
 use crate::rows::{
-    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols,
+    DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
 };
 use crate::tx::Tx;
-use crate::{CardRecord, Decision, Hold, NetworkKey, Result, Wallet};
+use crate::{CardRecord, Decision, DuplicateRecord, Hold, NetworkKey, Result, Wallet};
 
 pub(crate) struct SqliteTx<'c, 's> {
     pub(crate) conn: &'c Connection,
@@ -82,6 +83,7 @@ fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
         created_us: r.get(16)?,
         updated_us: r.get(17)?,
         expires_us: r.get(18)?,
+        fingerprint: r.get(19)?,
     })
 }
 
@@ -158,7 +160,7 @@ impl Tx for SqliteTx<'_, '_> {
             "INSERT INTO decisions (",
             decision_columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19)"
+             ?17, ?18, ?19, ?20)"
         );
         self.with_stmt(SQL, |st| {
             st.execute(params![
@@ -180,7 +182,8 @@ impl Tx for SqliteTx<'_, '_> {
                 c.business_date,
                 c.created_us,
                 c.updated_us,
-                c.expires_us
+                c.expires_us,
+                c.fingerprint
             ])?;
             Ok(())
         })
@@ -435,5 +438,44 @@ impl Tx for SqliteTx<'_, '_> {
             st.execute(params![key, date.to_string(), now.as_microsecond()])?;
             Ok(())
         })
+    }
+
+    async fn record_duplicate(&mut self, d: &DuplicateRecord, fingerprint: &str) -> Result<()> {
+        const SQL: &str = "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, \
+             amount_minor, currency, first_us, last_us, times) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) ON CONFLICT (nkey, fingerprint) \
+             DO UPDATE SET last_us = excluded.last_us, times = duplicates.times + 1";
+        self.with_stmt(SQL, |st| {
+            st.execute(params![
+                d.key.db_str(),
+                fingerprint,
+                d.kind.as_str(),
+                d.account_id,
+                d.amount_minor,
+                d.currency,
+                d.last_at.as_microsecond()
+            ])?;
+            Ok(())
+        })
+    }
+
+    async fn duplicates(&mut self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
+        let sql = format!(
+            "SELECT {DUPLICATE_COLUMNS} FROM duplicates WHERE nkey = ?1 ORDER BY first_us, fingerprint"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([key.db_str()], |r| {
+            Ok(DuplicateCols {
+                nkey: r.get(0)?,
+                kind: r.get(1)?,
+                account_id: r.get(2)?,
+                amount_minor: r.get(3)?,
+                currency: r.get(4)?,
+                first_us: r.get(5)?,
+                last_us: r.get(6)?,
+                times: r.get(7)?,
+            })
+        })?;
+        rows.map(|r| r?.into_record()).collect()
     }
 }

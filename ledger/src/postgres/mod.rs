@@ -34,8 +34,8 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::ops::{self, Ctx, Op, Output};
 use crate::{
-    BalanceAnswer, BalanceRequest, Decision, LedgerError, NetworkKey, PanHasher, Quoter, Result,
-    Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
+    Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 pub(crate) use tx::{Memo, PgTx, StmtCache};
 
@@ -304,6 +304,12 @@ impl PgStore {
         crate::tx::Tx::decision(&mut PgTx::direct(client, cache), key).await
     }
 
+    pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
+        let mut g = self.reader().await?;
+        let (client, cache) = &mut *g;
+        crate::tx::Tx::duplicates(&mut PgTx::direct(client, cache), key).await
+    }
+
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
@@ -346,6 +352,11 @@ async fn migrate(client: &Client, schema: &str) -> Result<()> {
         for ddl in crate::schema::TABLES {
             sql.push_str(ddl);
             sql.push(';');
+        }
+        for (table, column, ty) in crate::schema::ADDED_COLUMNS {
+            sql.push_str(&format!(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ty};"
+            ));
         }
         sql.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
         match client.batch_execute(&sql).await {

@@ -33,10 +33,14 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
 use crate::rows::{
-    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols,
+    DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
 };
 use crate::tx::Tx;
-use crate::{CardRecord, Decision, Hold, HoldStatus, LedgerError, NetworkKey, Result, Wallet};
+use crate::{
+    CardRecord, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey, Result,
+    Wallet,
+};
 
 pub(crate) type StmtCache = HashMap<String, Statement>;
 
@@ -231,6 +235,7 @@ fn decision_row(r: &Row) -> Result<DecisionCols> {
         created_us: r.try_get(16)?,
         updated_us: r.try_get(17)?,
         expires_us: r.try_get(18)?,
+        fingerprint: r.try_get(19)?,
     })
 }
 
@@ -362,6 +367,7 @@ column_arrays! {
         created_us: i64,
         updated_us: i64,
         expires_us: Option<i64>,
+        fingerprint: Option<String>,
     }
 }
 
@@ -372,7 +378,7 @@ impl DecisionRows {
         ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
          $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], \
-         $19::int8[])"
+         $19::int8[], $20::text[])"
     );
 }
 
@@ -997,5 +1003,48 @@ impl Tx for PgTx<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn record_duplicate(&mut self, d: &DuplicateRecord, fingerprint: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, amount_minor, \
+             currency, first_us, last_us, times) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
+             ON CONFLICT (nkey, fingerprint) \
+             DO UPDATE SET last_us = excluded.last_us, times = duplicates.times + 1",
+            &[
+                &d.key.db_str(),
+                &fingerprint,
+                &d.kind.as_str(),
+                &d.account_id,
+                &d.amount_minor,
+                &d.currency,
+                &d.last_at.as_microsecond(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn duplicates(&mut self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
+        let sql = format!(
+            "SELECT {DUPLICATE_COLUMNS} FROM duplicates WHERE nkey = $1 \
+             ORDER BY first_us, fingerprint"
+        );
+        let rows = self.query(&sql, &[&key.db_str()]).await?;
+        rows.iter()
+            .map(|r| {
+                DuplicateCols {
+                    nkey: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    account_id: r.try_get(2)?,
+                    amount_minor: r.try_get(3)?,
+                    currency: r.try_get(4)?,
+                    first_us: r.try_get(5)?,
+                    last_us: r.try_get(6)?,
+                    times: r.try_get(7)?,
+                }
+                .into_record()
+            })
+            .collect()
     }
 }

@@ -9,7 +9,7 @@ use jiff::civil::{date, Date};
 use jiff::Timestamp;
 use ledger::{
     AuthRequest, EmbeddedOptions, EmbeddedStore, NetworkKey, Pan, PanHasher, PgOptions, PgStore,
-    Quote, QuoteError, Quoter, SeedData, Store, TransactionKind,
+    Quote, QuoteError, Quoter, SeedData, Store, Terms, TransactionKind,
 };
 use rust_decimal_macros::dec;
 
@@ -96,6 +96,7 @@ pub fn key(n: u32) -> NetworkKey {
 pub fn auth(n: u32, pan: &str, amount_minor: i64, currency: &str) -> AuthRequest {
     AuthRequest {
         key: key(n),
+        terms: Terms::default(),
         pan: Pan::new(pan).unwrap(),
         expiry: None,
         kind: TransactionKind::Purchase,

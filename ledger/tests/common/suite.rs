@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use jiff::{SignedDuration, ToSpan};
 use ledger::{
     AdviceRequest, BalanceRequest, CaptureRequest, DecisionKind, LedgerError, Pan, ResponseCode,
-    ReversalRequest,
+    ReversalRequest, Terms,
 };
 
 use super::*;
@@ -123,6 +123,7 @@ pub async fn partial_approval_only_when_allowed(fx: &Fixture) {
 pub fn reversal(n: u32, original: u32, keep: Option<i64>) -> ReversalRequest {
     ReversalRequest {
         key: key(n),
+        terms: Terms::default(),
         original: key(original),
         keep_minor: keep,
         business_date: BUSINESS_DATE,
@@ -176,6 +177,7 @@ pub async fn reversal_before_original_blocks_the_late_original(fx: &Fixture) {
 fn advice(n: u32, pan: &str, amount: i64, original: Option<u32>) -> AdviceRequest {
     AdviceRequest {
         key: key(n),
+        terms: Terms::default(),
         pan: Pan::new(pan).unwrap(),
         amount_minor: amount,
         currency: "KRW".into(),
@@ -226,6 +228,7 @@ pub async fn completion_captures_a_different_amount(fx: &Fixture) {
     // A second completion of the same authorization finds no hold.
     let again = CaptureRequest {
         key: key(72),
+        terms: Terms::default(),
         original: key(70),
         amount_minor: 45_000,
         business_date: BUSINESS_DATE,
@@ -242,6 +245,7 @@ pub async fn completion_captures_a_different_amount(fx: &Fixture) {
     s.authorize(auth(74, PAN_A1, 30_000, "USD")).await.unwrap();
     let c = CaptureRequest {
         key: key(75),
+        terms: Terms::default(),
         original: key(74),
         amount_minor: 20_000,
         business_date: BUSINESS_DATE,
@@ -271,6 +275,7 @@ pub async fn incremental_authorization_links_and_completes_together(fx: &Fixture
     );
     let c = CaptureRequest {
         key: key(83),
+        terms: Terms::default(),
         original: key(80),
         amount_minor: 118_000,
         business_date: BUSINESS_DATE,
@@ -453,6 +458,7 @@ pub async fn mixed_concurrent_operations_keep_invariants(fx: &Fixture) {
                     5 => {
                         let c = CaptureRequest {
                             key: key(n),
+                            terms: Terms::default(),
                             original: key(prev),
                             amount_minor: amount,
                             business_date: BUSINESS_DATE,
@@ -616,4 +622,176 @@ pub async fn cutovers_are_shared_durable_and_once_per_message(fx: &Fixture) {
     assert_eq!(ahead, day(30));
     assert_eq!(a.latest_cutover().await.unwrap(), Some(day(30)));
     assert_eq!(b.latest_cutover().await.unwrap(), Some(day(30)));
+}
+
+/// The terms a gateway would fold in for an authorization of message class `class` with
+/// processing code `de3` (the rest is folded in by the ledger from the request).
+fn terms(class: &str, de3: &str) -> Terms {
+    Terms::builder(class)
+        .field(3, Some(de3.as_bytes()))
+        .finish()
+}
+
+/// Issue 25, item 1: a message that reuses a decided key for another request is not a
+/// repeat. Each variation below used to come back 00 with the original's DE 38 and no hold.
+pub async fn a_key_reused_for_another_request_is_a_duplicate_not_a_repeat(fx: &Fixture) {
+    let s = &fx.store;
+    let mut first = auth(140, PAN_A1, 10_000, "KRW");
+    first.terms = terms("0100", "000000");
+    let d = s.authorize(first.clone()).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    let code = d.approval_code.clone();
+    // A true repeat (same terms): the stored answer, nothing moved.
+    let again = s.authorize(first.clone()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.response_code, again.approval_code.clone()),
+        (ResponseCode::APPROVED, code.clone())
+    );
+    let mut variations = Vec::new();
+    let mut r = first.clone();
+    r.amount_minor = 10_001;
+    variations.push(("amount", r));
+    let mut r = first.clone();
+    r.currency = "USD".into();
+    variations.push(("currency", r));
+    for pan in [PAN_A2, PAN_UNKNOWN, PAN_LOST, PAN_EXPIRED] {
+        let mut r = first.clone();
+        r.pan = Pan::new(pan).unwrap();
+        variations.push(("card", r));
+    }
+    let mut r = first.clone();
+    r.terms = terms("0200", "000000");
+    variations.push(("MTI class", r));
+    let mut r = first.clone();
+    r.terms = terms("0100", "010000");
+    r.kind = ledger::TransactionKind::Cash;
+    variations.push(("DE 3", r));
+    let mut r = first.clone();
+    r.expiry = Some("2812".into());
+    variations.push(("DE 14", r));
+    for (what, r) in variations {
+        let dup = s.authorize(r.clone()).await.unwrap();
+        assert_eq!(
+            dup.response_code,
+            ResponseCode::DUPLICATE_TRANSMISSION,
+            "another {what} under a decided key"
+        );
+        assert_eq!(dup.kind, DecisionKind::Duplicate);
+        assert!(dup.approval_code.is_none(), "{what}");
+        assert!(dup.billing.is_none(), "{what}");
+        // The same duplicate again is counted, not answered from the original either.
+        let twice = s.authorize(r).await.unwrap();
+        assert_eq!(twice.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    }
+    // Nothing moved, and the stored decision is the original's.
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 10_000);
+    assert_eq!(wallet(s, "A-2", "KRW").await.held_minor, 0);
+    assert_eq!(wallet(s, "A-1", "USD").await.held_minor, 0);
+    let stored = s.decision(&key(140)).await.unwrap().unwrap();
+    assert_eq!((stored.amount_minor, stored.approval_code), (10_000, code));
+    // Recorded: one row per distinct request, counted twice each.
+    let dups = s.duplicates(&key(140)).await.unwrap();
+    assert_eq!(dups.len(), 9);
+    assert!(dups.iter().all(|d| d.times == 2 && d.key == key(140)));
+    assert!(dups
+        .iter()
+        .any(|d| d.amount_minor == 10_001 && d.account_id.as_deref() == Some("A-1")));
+    assert!(dups.iter().any(|d| d.account_id.as_deref() == Some("A-2")));
+    assert!(
+        dups.iter().any(|d| d.account_id.is_none()),
+        "the unknown card"
+    );
+    // The original's true repeat still gets its answer after all that.
+    assert!(s.authorize(first).await.unwrap().replayed);
+}
+
+/// Reversals, advices and completions: a repeat must be the same message too.
+pub async fn other_messages_reusing_a_key_are_duplicates(fx: &Fixture) {
+    let s = &fx.store;
+    s.authorize(auth(150, PAN_A1, 50_000, "KRW")).await.unwrap();
+    s.authorize(auth(151, PAN_A1, 20_000, "KRW")).await.unwrap();
+    // A partial reversal, then its key reused to reverse another original, or in full.
+    s.reverse(reversal(152, 150, Some(30_000))).await.unwrap();
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 50_000);
+    assert!(
+        s.reverse(reversal(152, 150, Some(30_000)))
+            .await
+            .unwrap()
+            .replayed
+    );
+    for r in [reversal(152, 151, None), reversal(152, 150, None)] {
+        let d = s.reverse(r).await.unwrap();
+        assert_eq!(d.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    }
+    assert_eq!(wallet(s, "A-1", "KRW").await.held_minor, 50_000);
+    // An authorization under the reversal's key.
+    let d = s.authorize(auth(152, PAN_A1, 1_000, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    // An advice under an authorization's key, and an advice's key reused.
+    let d = s.advise(advice(151, PAN_A1, 20_000, None)).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    s.advise(advice(153, PAN_A2, 5_000, None)).await.unwrap();
+    assert!(
+        s.advise(advice(153, PAN_A2, 5_000, None))
+            .await
+            .unwrap()
+            .replayed
+    );
+    let d = s.advise(advice(153, PAN_A2, 6_000, None)).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    assert_eq!(wallet(s, "A-2", "KRW").await.balance_minor, 95_000);
+    // A completion (0220 naming the approval), then its key reused for another amount.
+    let d = s
+        .advise(advice(154, PAN_A1, 18_000, Some(151)))
+        .await
+        .unwrap();
+    assert_eq!(d.kind, DecisionKind::Completion);
+    assert!(
+        s.advise(advice(154, PAN_A1, 18_000, Some(151)))
+            .await
+            .unwrap()
+            .replayed
+    );
+    let d = s
+        .advise(advice(154, PAN_A1, 19_000, Some(151)))
+        .await
+        .unwrap();
+    assert_eq!(d.response_code, ResponseCode::DUPLICATE_TRANSMISSION);
+    let w = wallet(s, "A-1", "KRW").await;
+    assert_eq!((w.balance_minor, w.held_minor), (1_482_000, 30_000));
+    assert_eq!(s.duplicates(&key(152)).await.unwrap().len(), 3);
+}
+
+/// Concurrent arrivals of one key, matching or not, make exactly one decision: 50 tasks on
+/// two handles (two instances) send one key with 50 amounts.
+pub async fn one_key_with_many_amounts_at_once_makes_one_decision(fx: &Fixture) {
+    let mut tasks = Vec::new();
+    for i in 0..50i64 {
+        let s = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = auth(160, PAN_A3, 1_000 + i, "KRW");
+            (i, s.authorize(r).await.unwrap())
+        }));
+    }
+    let mut approved = Vec::new();
+    for t in tasks {
+        let (i, d) = t.await.unwrap();
+        match d.response_code {
+            ResponseCode::APPROVED => approved.push(1_000 + i),
+            ResponseCode::DUPLICATE_TRANSMISSION => assert!(d.approval_code.is_none()),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(approved.len(), 1, "one decision for one key");
+    let w = wallet(&fx.store, "A-3", "KRW").await;
+    assert_eq!(w.held_minor, approved[0]);
+    let stored = fx.store.decision(&key(160)).await.unwrap().unwrap();
+    assert_eq!(stored.amount_minor, approved[0]);
+    let dups = fx.store.duplicates(&key(160)).await.unwrap();
+    assert_eq!(dups.len(), 49);
 }
