@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
                 var_dir,
                 ..Overrides::default()
             }
-            .apply(&mut c);
+            .apply(&mut c)?;
             let mut lines = Vec::new();
             for path in &record {
                 let text =
@@ -165,7 +165,9 @@ fn main() -> anyhow::Result<()> {
                 var_dir,
             };
             let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
-            overrides.apply(&mut c);
+            overrides.apply(&mut c).with_context(|| {
+                format!("{} with the command line's overrides", config.display())
+            })?;
             if let Some(f) = log_format {
                 c.log.format = if f == "json" {
                     LogFormat::Json
@@ -203,9 +205,12 @@ async fn serve(
             _ = sigterm.recv() => { info!("SIGTERM: draining"); break; }
             _ = sigint.recv() => { info!("SIGINT: draining"); break; }
             _ = sighup.recv() => {
-                match config::load(&path) {
-                    Ok(mut new) => {
-                        overrides.apply(&mut new);
+                let loaded = config::load(&path).and_then(|mut new| {
+                    overrides.apply(&mut new)?;
+                    Ok(new)
+                });
+                match loaded {
+                    Ok(new) => {
                         let level = new.log.level.clone();
                         match running.reload(new).await {
                             Ok(changed) => {

@@ -44,8 +44,12 @@ impl Quoter for RateQuoter {
             from: from.to_owned(),
             to: to.to_owned(),
         };
-        let f = fx_rates::currency(from).map_err(|_| missing())?;
-        let t = fx_rates::currency(to).map_err(|_| missing())?;
+        let unpriced = || QuoteError::UnpricedCurrency {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        let f = fx_rates::currency(from).map_err(|_| unpriced())?;
+        let t = fx_rates::currency(to).map_err(|_| unpriced())?;
         match self.cache.load().convert(amount_minor, f, t) {
             Ok(c) => Ok(Quote {
                 amount_minor: c.amount_minor,
@@ -55,7 +59,9 @@ impl Quoter for RateQuoter {
                 version: c.version.to_string(),
             }),
             Err(FxError::Stale { .. }) => Err(QuoteError::Stale),
-            Err(FxError::NoRate { .. } | FxError::NoRates) => Err(missing()),
+            Err(FxError::NoRate { .. }) => Err(unpriced()),
+            Err(FxError::NoRates) => Err(missing()),
+            Err(FxError::AmountOverflow { .. }) => Err(QuoteError::AmountOverflow),
             Err(e) => Err(QuoteError::Other(e.to_string())),
         }
     }

@@ -242,6 +242,41 @@ async fn a_key_reused_for_other_requests_is_answered_94_and_holds_once() {
     gw.drain().await;
 }
 
+/// Issue 25, item 7: a conversion whose result does not fit DE 6's 12 digits was answered 91
+/// (issuer unavailable, and recorded so) and is now 13; a currency the rates cannot price, 30
+/// (91 stays for rates that are missing or stale); a DE 7 that is no time (month 13, day 32,
+/// hour 25) was approved and is now 30, with nothing held.
+#[tokio::test]
+async fn wrong_amounts_currencies_and_times_get_their_own_codes() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(gw.addr()).await;
+    // 9,999,999,999.99 USD: more than the USD wallet, and x1385.20 is 14 digits of KRW.
+    let r = c
+        .call(&purchase(PAN_OK, 999_999_999_999, "840", &stan()))
+        .await;
+    assert_eq!(de39(&r), "13");
+    // AUD (036) is an ISO 4217 currency without a rate in this rate set; 999 is no currency.
+    for ccy in ["036", "999"] {
+        let r = c.call(&purchase(PAN_OK, 1_000, ccy, &stan())).await;
+        assert_eq!(de39(&r), "30", "DE 49 {ccy}");
+    }
+    for de7 in ["1325063015", "1132063015", "1125250000", "0230120000"] {
+        let s = stan();
+        let mut m = purchase(PAN_OK, 1_000, "840", &s);
+        m.set(7, de7);
+        let r = c.call(&m).await;
+        assert_eq!(de39(&r), "30", "DE 7 {de7}");
+        assert_eq!(r.get_str(11), Some(s.as_str()));
+        assert!(!r.has(38));
+    }
+    assert_eq!(
+        available(&balance(&mut c, PAN_OK).await, "840"),
+        Some(25_000),
+        "nothing held"
+    );
+    gw.drain().await;
+}
+
 #[tokio::test]
 async fn full_and_partial_reversals_release_the_hold() {
     let (gw, _d) = start().await;

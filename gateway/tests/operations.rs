@@ -154,3 +154,23 @@ async fn rolling_restart_on_the_same_port() {
     assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
     new.drain().await;
 }
+
+/// Issue 25, item 7: `--admin` used to skip the loopback-only rule that the file's
+/// `admin.address` is held to. Now the override is checked the same way, and refused.
+#[test]
+fn an_admin_override_off_loopback_is_refused_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, embedded_config_text(dir.path())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin.address"), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

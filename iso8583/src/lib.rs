@@ -19,6 +19,7 @@
 
 mod bitmap;
 mod codec;
+pub mod datetime;
 mod decode;
 mod encode;
 mod error;

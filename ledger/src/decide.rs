@@ -62,8 +62,9 @@ pub fn check_amount(amount_minor: i64, currency: &str) -> Result<(), ResponseCod
 /// "Pay from the wallet in the transaction currency when its available amount covers the
 /// amount; else, when the transaction currency differs from the account's home currency,
 /// convert the amount to the home currency at the fee-free rate and pay from the home wallet
-/// if it covers the converted amount; else 51." A failed quote is a 91. When the request
-/// allows it and the transaction-currency wallet covers part of the amount, that part is
+/// if it covers the converted amount; else 51." A failed quote is a 91, or 13 when the
+/// converted amount does not fit DE 6, or 30 for a currency the rates cannot price. When the
+/// request allows it and the transaction-currency wallet covers part of the amount, that part is
 /// approved with 39=10 (partial approvals are not offered through a conversion, so the
 /// approved amount is always exact in the currency the acquirer asked for).
 pub fn decide_funds(
@@ -90,6 +91,12 @@ pub fn decide_funds(
         if let Some(home) = wallets.iter().find(|w| w.currency == home_currency) {
             // amount_minor > 0 was checked, so the cast is lossless.
             match quoter.quote(amount_minor as u64, currency, home_currency) {
+                Err(crate::QuoteError::AmountOverflow) => {
+                    return Funds::Decline(ResponseCode::INVALID_AMOUNT)
+                }
+                Err(crate::QuoteError::UnpricedCurrency { .. }) => {
+                    return Funds::Decline(ResponseCode::FORMAT_ERROR)
+                }
                 Err(_) => return Funds::Decline(ResponseCode::ISSUER_UNAVAILABLE),
                 Ok(q) => {
                     let Ok(converted) = i64::try_from(q.amount_minor) else {
@@ -173,6 +180,11 @@ mod tests {
                     version: "v1".into(),
                 }),
                 ("JPY", "KRW") => Err(QuoteError::Stale),
+                ("VND", "KRW") => Err(QuoteError::AmountOverflow),
+                ("NZD", "KRW") => Err(QuoteError::UnpricedCurrency {
+                    from: from.into(),
+                    to: to.into(),
+                }),
                 _ => Err(QuoteError::Missing {
                     from: from.into(),
                     to: to.into(),
@@ -228,6 +240,19 @@ mod tests {
         assert_eq!(
             decide_funds(100, "KRW", false, "KRW", &[], &Fixed),
             Funds::Decline(ResponseCode::INSUFFICIENT_FUNDS)
+        );
+    }
+
+    #[test]
+    fn an_amount_too_large_to_convert_is_13_and_an_unpriced_currency_30() {
+        let w = [wallet("KRW", 1_000_000, 0)];
+        assert_eq!(
+            decide_funds(100, "VND", false, "KRW", &w, &Fixed),
+            Funds::Decline(ResponseCode::INVALID_AMOUNT)
+        );
+        assert_eq!(
+            decide_funds(100, "NZD", false, "KRW", &w, &Fixed),
+            Funds::Decline(ResponseCode::FORMAT_ERROR)
         );
     }
 

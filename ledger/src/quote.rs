@@ -18,9 +18,24 @@ pub struct Quote {
     pub version: String,
 }
 
-/// Why no quote could be given. Recorded as a decline 91 ("issuer unavailable").
+/// Why no quote could be given. Recorded as a decline: 13 (invalid amount) when the converted
+/// amount does not fit DE 6, 30 (format error) for a currency the rates cannot price, 91
+/// ("issuer unavailable") when the rates themselves are missing or stale.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum QuoteError {
+    /// The converted amount would not fit "n 12" (more than 999,999,999,999 minor units):
+    /// the request's amount is what is wrong, not the issuer.
+    #[error("converted amount does not fit 12 digits")]
+    AmountOverflow,
+    /// The rate set in force has no rate (direct, inverse or cross) for this currency: DE 49
+    /// names a currency the bank does not price, which waiting will not change.
+    #[error("no rate for {from} -> {to} in the rate set")]
+    UnpricedCurrency {
+        /// From currency.
+        from: String,
+        /// To currency.
+        to: String,
+    },
     /// The rate set is older than allowed.
     #[error("rates are stale")]
     Stale,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::error::ConfigError;
 
 /// Values that replace the config file's.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +19,9 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// Applies the overrides to `config`.
-    pub fn apply(&self, config: &mut Config) {
+    /// Applies the overrides to `config`, then checks it again: an override is held to the
+    /// same rules as the file (an `--admin` address must be loopback, as `admin.address`).
+    pub fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
         if let (Some(addr), Some(l)) = (self.listen, config.listeners.first_mut()) {
             l.address = addr;
         }
@@ -32,5 +34,6 @@ impl Overrides {
                 .map_or_else(|| "ledger.sqlite".into(), |n| n.to_owned());
             *path = dir.join(name);
         }
+        config.validate()
     }
 }

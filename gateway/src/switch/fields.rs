@@ -53,6 +53,10 @@ pub(crate) fn network_key(msg: &OwnedMessage) -> Result<NetworkKey, FieldFault> 
     let de32 = required(msg, 32)?;
     let de11 = required(msg, 11)?;
     let de7 = required(msg, 7)?;
+    // "DE 7, transmission date and time, n 10, MMDDhhmmss": networks key by it.
+    if !iso8583::datetime::is_mmddhhmmss(de7) {
+        return Err(FieldFault(7));
+    }
     NetworkKey::new(de32, de11, de7).map_err(|_| {
         // Which one is at fault: the first that is not all digits of the right size.
         if de11.len() != 6 {
@@ -75,6 +79,9 @@ pub(crate) fn original_key(msg: &OwnedMessage) -> Result<Option<NetworkKey>, Fie
         return Err(FieldFault(90));
     }
     let (stan, de7, de32) = (&de90[4..10], &de90[10..20], &de90[20..31]);
+    if !iso8583::datetime::is_mmddhhmmss(de7) {
+        return Err(FieldFault(90));
+    }
     NetworkKey::new(de32, stan, de7)
         .map(Some)
         .map_err(|_| FieldFault(90))
@@ -197,6 +204,16 @@ mod tests {
             FieldFault(90)
         );
         assert_eq!(original_key(&msg(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn de7_must_be_a_time() {
+        let mut m = msg(&[(32, "12345"), (11, "000001"), (7, "1325063015")]);
+        assert_eq!(network_key(&m).unwrap_err(), FieldFault(7));
+        m.set(7, "1125063015");
+        assert!(network_key(&m).is_ok());
+        let bad90 = msg(&[(90, "010000012313250630150000001234500000000000")]);
+        assert_eq!(original_key(&bad90).unwrap_err(), FieldFault(90));
     }
 
     #[test]
