@@ -202,6 +202,12 @@ async fn serve(
     }
     loop {
         tokio::select! {
+            why = running.ledger_stopped() => {
+                // Nothing can be committed: answering on would only answer 91. Exit non-zero
+                // so that the supervisor starts a new process on the same (intact) ledger.
+                error!(reason = %why, "the ledger cannot commit any more; exiting");
+                anyhow::bail!("the ledger stopped: {why}");
+            }
             _ = sigterm.recv() => { info!("SIGTERM: draining"); break; }
             _ = sigint.recv() => { info!("SIGINT: draining"); break; }
             _ = sighup.recv() => {

@@ -45,10 +45,16 @@ pub enum LedgerError {
         /// What did not parse.
         reason: String,
     },
-    /// The batch this request was part of could not be committed, so nothing it decided is
-    /// durable (the message of the underlying error).
+    /// The batch this request was part of could not be committed and was rolled back, so
+    /// nothing it decided is durable, nor will be (the message of the underlying error).
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// The request reached the writer but whether it was decided is not known: PostgreSQL's
+    /// `COMMIT` failed on the way back (it may have committed), or the writer stopped before
+    /// answering. The store has already looked for the decision and not found it; a late
+    /// commit could still land, so the caller must void the request (never approve it).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// An operation panicked (a bug, or a panicking [`crate::Quoter`]); its batch was rolled
     /// back and the store keeps running.
     #[error("ledger operation panicked")]
@@ -65,6 +71,13 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// True when nothing was decided for the request and nothing ever will be: it was
+    /// refused before the writer took it, or its transaction was rolled back. False for a
+    /// [`LedgerError::OutcomeUnknown`], after which the caller voids the request.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, LedgerError::OutcomeUnknown(_))
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         LedgerError::Invalid {
             field,

@@ -17,6 +17,11 @@ mod decision;
 mod duplicate;
 mod embedded;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+#[cfg(not(feature = "fault-injection"))]
+mod faults;
+mod health;
 mod hold;
 mod key;
 mod ops;
@@ -41,6 +46,7 @@ pub use decision::{Billing, Decision, DecisionKind};
 pub use duplicate::DuplicateRecord;
 pub use embedded::{EmbeddedOptions, EmbeddedStore, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DEPTH};
 pub use error::{LedgerError, Result};
+pub use health::LedgerHealth;
 pub use hold::{Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
 pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};

@@ -23,25 +23,40 @@ pub(crate) struct Ctx {
     pub(crate) hold_ttl: SignedDuration,
     /// Batch sizes, shared by the writer/workers and every clone of the store handle.
     pub(crate) stats: Arc<crate::stats::BatchStats>,
+    /// Whether commits succeed (readiness), kept by the writer/workers.
+    pub(crate) health: Arc<crate::health::CommitHealth>,
 }
 
-/// A write operation queued for a store's writer.
-#[derive(Debug)]
+/// A write operation queued for a store's writer. Requests are shared (`Arc`), so that the
+/// caller keeps them when the writer takes the operation: to read its outcome back when the
+/// answer is lost, or to void it.
+#[derive(Clone, Debug)]
 pub(crate) enum Op {
-    Authorize(AuthRequest),
-    Reverse(ReversalRequest),
-    Advise(AdviceRequest),
-    Capture(CaptureRequest),
+    Authorize(Arc<AuthRequest>),
+    Reverse(Arc<ReversalRequest>),
+    Advise(Arc<AdviceRequest>),
+    Capture(Arc<CaptureRequest>),
     VoidTimedOut {
         key: NetworkKey,
         business_date: Date,
+        now: Timestamp,
+    },
+    /// A void of this authorization request only: its decision, or none yet (a decision
+    /// of another request under the same key is not its to void).
+    VoidAuthorization {
+        request: Arc<AuthRequest>,
+        business_date: Date,
+        now: Timestamp,
+    },
+    /// A write that proves the ledger commits (readiness when there is no traffic).
+    Heartbeat {
         now: Timestamp,
     },
     Expire {
         now: Timestamp,
         limit: usize,
     },
-    Seed(Box<SeedData>),
+    Seed(Arc<SeedData>),
     /// A business-date cutover asked for by the message with `key`; `current` is the
     /// asking instance's business date.
     Cutover {
@@ -96,6 +111,17 @@ pub(crate) async fn run<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Output> 
         } => Output::Decision(Box::new(
             void_timed_out(t, key, *business_date, *now).await?,
         )),
+        Op::VoidAuthorization {
+            request,
+            business_date,
+            now,
+        } => Output::Decision(Box::new(
+            void_authorization(t, ctx, request, *business_date, *now).await?,
+        )),
+        Op::Heartbeat { now } => {
+            t.heartbeat(*now).await?;
+            Output::Count(1)
+        }
         Op::Expire { now, limit } => Output::Count(expire(t, *now, *limit).await?),
         Op::Seed(s) => Output::Count(seed(t, s).await?),
         Op::Cutover { key, current, now } => Output::Date(cutover(t, key, *current, *now).await?),
@@ -111,7 +137,8 @@ pub(crate) fn keys_of(op: &Op) -> Vec<&NetworkKey> {
         Op::Reverse(r) => vec![&r.key, &r.original],
         Op::Capture(r) => vec![&r.key, &r.original],
         Op::VoidTimedOut { key, .. } => vec![key],
-        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => Vec::new(),
+        Op::VoidAuthorization { request, .. } => vec![&request.key],
+        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } | Op::Heartbeat { .. } => Vec::new(),
     }
 }
 
@@ -136,7 +163,8 @@ pub(crate) async fn accounts_of<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<
 /// the operations that may take an approval number.
 pub(crate) fn card_of(op: &Op) -> Option<&Pan> {
     match op {
-        Op::Authorize(AuthRequest { pan, .. }) | Op::Advise(AdviceRequest { pan, .. }) => Some(pan),
+        Op::Authorize(r) => Some(&r.pan),
+        Op::Advise(r) => Some(&r.pan),
         _ => None,
     }
 }
@@ -148,7 +176,12 @@ pub(crate) fn account_decision_of(op: &Op) -> Option<&NetworkKey> {
         Op::Reverse(r) => Some(&r.original),
         Op::Capture(r) => Some(&r.original),
         Op::VoidTimedOut { key, .. } => Some(key),
-        Op::Authorize(_) | Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => None,
+        Op::VoidAuthorization { request, .. } => Some(&request.key),
+        Op::Authorize(_)
+        | Op::Expire { .. }
+        | Op::Seed(_)
+        | Op::Cutover { .. }
+        | Op::Heartbeat { .. } => None,
     }
 }
 
@@ -161,7 +194,8 @@ pub(crate) fn holds_read_by(op: &Op) -> (Option<&NetworkKey>, Option<&NetworkKey
         Op::Reverse(r) => (Some(&r.original), Some(&r.original)),
         Op::Capture(r) => (Some(&r.original), Some(&r.original)),
         Op::VoidTimedOut { key, .. } => (Some(key), None),
-        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } => (None, None),
+        Op::VoidAuthorization { request, .. } => (Some(&request.key), None),
+        Op::Expire { .. } | Op::Seed(_) | Op::Cutover { .. } | Op::Heartbeat { .. } => (None, None),
     }
 }
 
@@ -285,27 +319,34 @@ fn wallet_mut<'w>(wallets: &'w mut [Wallet], currency: &str) -> Result<&'w mut W
         .ok_or_else(|| LedgerError::corrupt("wallets", format!("no {currency} wallet for hold")))
 }
 
-async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decision> {
-    let pan_hash = ctx.hasher.hash(&r.pan);
-    let fp = Fingerprint::new("authorize", Some(&pan_hash), &r.terms)
+fn authorization_fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
+    Fingerprint::new("authorize", Some(pan_hash), &r.terms)
         .text(Some(r.kind.as_str()))
         .int(r.amount_minor)
         .text(Some(&r.currency))
         .text(r.expiry.as_deref())
         .text(r.original.as_ref().map(NetworkKey::db_str))
         .int(i64::from(r.allow_partial))
-        .finish();
+        .finish()
+}
+
+fn asked_authorization<'a>(r: &'a AuthRequest, fp: &'a str, pan_hash: &'a str) -> Asked<'a> {
+    Asked {
+        kind: DecisionKind::Authorization,
+        fingerprint: fp,
+        pan_hash: Some(pan_hash),
+        amount_minor: r.amount_minor,
+        currency: &r.currency,
+        business_date: r.business_date,
+        now: r.now,
+    }
+}
+
+async fn authorize<T: Tx>(t: &mut T, ctx: &Ctx, r: &AuthRequest) -> Result<Decision> {
+    let pan_hash = ctx.hasher.hash(&r.pan);
+    let fp = authorization_fingerprint(&pan_hash, r);
     if let Some(d) = t.decision(&r.key).await? {
-        let asked = Asked {
-            kind: DecisionKind::Authorization,
-            fingerprint: &fp,
-            pan_hash: Some(&pan_hash),
-            amount_minor: r.amount_minor,
-            currency: &r.currency,
-            business_date: r.business_date,
-            now: r.now,
-        };
-        return repeat_or_duplicate(t, d, asked).await;
+        return repeat_or_duplicate(t, d, asked_authorization(r, &fp, &pan_hash)).await;
     }
     let mut d = Decision::new(
         r.key.clone(),
@@ -758,6 +799,56 @@ async fn void_timed_out<T: Tx>(
         }
         Some(d) => Ok(replay(d)),
     }
+}
+
+/// [`void_timed_out`] of `r`'s key, unless the decision there is another request's (a
+/// message that reused the key): voiding that would take an approval's hold away from under
+/// the answer its network received.
+async fn void_authorization<T: Tx>(
+    t: &mut T,
+    ctx: &Ctx,
+    r: &AuthRequest,
+    business_date: Date,
+    now: Timestamp,
+) -> Result<Decision> {
+    let pan_hash = ctx.hasher.hash(&r.pan);
+    let fp = authorization_fingerprint(&pan_hash, r);
+    if let Some(d) = t.decision(&r.key).await? {
+        if !same_request(&d, &asked_authorization(r, &fp, &pan_hash)) {
+            return Ok(replay(d));
+        }
+    }
+    void_timed_out(t, &r.key, business_date, now).await
+}
+
+/// What `op` left in the ledger, read back when its answer was lost (the writer stopped, or
+/// PostgreSQL's `COMMIT` failed on the way back): the decision it made, when the one under
+/// its key is this request's, answered as a repeat would be. `None` when nothing of it is
+/// there, or when the operation leaves nothing to find by key.
+pub(crate) async fn read_back<T: Tx>(t: &mut T, ctx: &Ctx, op: &Op) -> Result<Option<Output>> {
+    let found = |d: Decision| Some(Output::Decision(Box::new(replay(d))));
+    Ok(match op {
+        Op::Authorize(r) => {
+            let pan_hash = ctx.hasher.hash(&r.pan);
+            let fp = authorization_fingerprint(&pan_hash, r);
+            match t.decision(&r.key).await? {
+                Some(d) if same_request(&d, &asked_authorization(r, &fp, &pan_hash)) => found(d),
+                _ => None,
+            }
+        }
+        Op::VoidTimedOut { key, .. } => match t.decision(key).await? {
+            Some(d) if d.kind == DecisionKind::TimedOut => found(d),
+            _ => None,
+        },
+        Op::VoidAuthorization { request, .. } => match t.decision(&request.key).await? {
+            Some(d) if d.kind == DecisionKind::TimedOut => found(d),
+            _ => None,
+        },
+        Op::Cutover { key, .. } => t.cutover(key).await?.map(Output::Date),
+        // The others are rare (reversals and advices are repeated by the network until
+        // acknowledged) or leave nothing to find by key: the caller treats them as unknown.
+        _ => None,
+    })
 }
 
 async fn expire<T: Tx>(t: &mut T, now: Timestamp, limit: usize) -> Result<usize> {

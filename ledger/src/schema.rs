@@ -85,6 +85,11 @@ pub(crate) const TABLES: &[&str] = &[
         nkey TEXT PRIMARY KEY,
         business_date TEXT NOT NULL,
         created_us BIGINT NOT NULL)",
+    // One row per ledger, rewritten every second by every instance: a commit that proves the
+    // ledger can still write when there is no traffic (readiness).
+    "CREATE TABLE IF NOT EXISTS heartbeat (
+        id TEXT PRIMARY KEY,
+        at_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).

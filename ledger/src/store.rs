@@ -1,12 +1,15 @@
 //! [`Store`]: the one handle the gateway holds, over either store.
 
+use std::sync::Arc;
+
 use jiff::civil::Date;
 use jiff::Timestamp;
 
 use crate::ops::Op;
 use crate::{
     AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, BatchSnapshot, CaptureRequest,
-    Decision, EmbeddedStore, NetworkKey, PgStore, Result, ReversalRequest, SeedData, Wallet,
+    Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result, ReversalRequest, SeedData,
+    Wallet,
 };
 
 /// Most holds one [`Store::expire`] call releases: expiry runs in bounded batches so that it
@@ -46,8 +49,11 @@ impl Store {
     /// 0100/0200: checks the card and the funds and places the hold, or declines, in one
     /// transaction; records the decision under `r.key` either way. A key already decided
     /// gets its stored decision back (`replayed = true`) and nothing moves.
-    pub async fn authorize(&self, r: AuthRequest) -> Result<Decision> {
-        self.submit(Op::Authorize(r)).await?.decision()
+    ///
+    /// Takes the request by value or shared (`Arc`): a caller that may have to void the
+    /// request ([`Store::void_authorization`]) keeps a clone of the `Arc`.
+    pub async fn authorize(&self, r: impl Into<Arc<AuthRequest>>) -> Result<Decision> {
+        self.submit(Op::Authorize(r.into())).await?.decision()
     }
 
     /// 0400/0420: releases the original's hold in full, or down to DE 95's actual amount;
@@ -55,21 +61,21 @@ impl Store {
     /// cumulative total, the original's part first);
     /// refunds a captured amount the same way. An unknown original is remembered (its late
     /// arrival is answered 12 and holds nothing). Answered 00.
-    pub async fn reverse(&self, r: ReversalRequest) -> Result<Decision> {
-        self.submit(Op::Reverse(r)).await?.decision()
+    pub async fn reverse(&self, r: impl Into<Arc<ReversalRequest>>) -> Result<Decision> {
+        self.submit(Op::Reverse(r.into())).await?.decision()
     }
 
     /// 0120/0220: posts a decision taken elsewhere; never declines (available may go
     /// negative). When DE 90 names an approved authorization with an active hold, this is
     /// its completion and captures it.
-    pub async fn advise(&self, r: AdviceRequest) -> Result<Decision> {
-        self.submit(Op::Advise(r)).await?.decision()
+    pub async fn advise(&self, r: impl Into<Arc<AdviceRequest>>) -> Result<Decision> {
+        self.submit(Op::Advise(r.into())).await?.decision()
     }
 
     /// Completes an approved authorization (and its incremental holds) for a final amount
     /// that may differ; [`crate::LedgerError::NoHold`] when there is no active hold.
-    pub async fn capture(&self, r: CaptureRequest) -> Result<Decision> {
-        self.submit(Op::Capture(r)).await?.decision()
+    pub async fn capture(&self, r: impl Into<Arc<CaptureRequest>>) -> Result<Decision> {
+        self.submit(Op::Capture(r.into())).await?.decision()
     }
 
     /// The gateway missed its deadline for `key`: with no decision yet, records a 91 so a
@@ -87,6 +93,43 @@ impl Store {
         })
         .await?
         .decision()
+    }
+
+    /// [`Store::void_timed_out`] for the authorization request `r` (its deadline passed, or
+    /// its outcome is unknown): voids its decision, or records the 91 that a late decision
+    /// will find; leaves alone a decision another request (one that reused the key) made.
+    pub async fn void_authorization(
+        &self,
+        r: Arc<AuthRequest>,
+        business_date: Date,
+        now: Timestamp,
+    ) -> Result<Decision> {
+        self.submit(Op::VoidAuthorization {
+            request: r,
+            business_date,
+            now,
+        })
+        .await?
+        .decision()
+    }
+
+    /// Commits a heartbeat (one row rewritten): proves, when no request comes, that the
+    /// ledger can still commit. The gateway calls it every second; [`Store::health`] then
+    /// reports a ledger that stopped committing within about a second.
+    pub async fn heartbeat(&self, now: Timestamp) -> Result<()> {
+        self.submit(Op::Heartbeat { now })
+            .await?
+            .count()
+            .map(|_| ())
+    }
+
+    /// Whether the ledger commits: the last batch's outcome, the last commit's time, restarts
+    /// of the writer, and whether it stopped for good (see [`LedgerHealth::commit_ready`]).
+    pub fn health(&self) -> LedgerHealth {
+        match self {
+            Store::Embedded(s) => s.ctx().health.snapshot(),
+            Store::Postgres(s) => s.ctx().health.snapshot(),
+        }
     }
 
     /// Releases up to `limit` (at most [`MAX_EXPIRE_BATCH`]) active holds whose expiry is at
@@ -144,7 +187,7 @@ impl Store {
     /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
     /// accounts keep their balances); returns how many accounts were added.
     pub async fn seed(&self, data: SeedData) -> Result<usize> {
-        self.submit(Op::Seed(Box::new(data))).await?.count()
+        self.submit(Op::Seed(Arc::new(data))).await?.count()
     }
 
     /// Every wallet, ordered by account and currency: the reconciliation export.

@@ -59,4 +59,7 @@ pub(crate) trait Tx {
     async fn record_duplicate(&mut self, d: &DuplicateRecord, fingerprint: &str) -> Result<()>;
     /// The duplicate transmissions counted under `key`, oldest first.
     async fn duplicates(&mut self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>>;
+    /// Records that the ledger committed at `now` (one row, rewritten): the heartbeat that
+    /// proves commits work when no request comes.
+    async fn heartbeat(&mut self, now: Timestamp) -> Result<()>;
 }

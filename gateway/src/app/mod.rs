@@ -36,6 +36,11 @@ const RATES_FILE_POLL: Duration = Duration::from_secs(1);
 const RATES_FIRST_LOAD: Duration = Duration::from_secs(5);
 /// How often expired holds are released.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the ledger commits a heartbeat (readiness of an idle ledger; see
+/// `ledger::LedgerHealth`).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often [`Running::ledger_stopped`] looks at the ledger's health.
+const WATCH_LEDGER_EVERY: Duration = Duration::from_millis(250);
 
 /// A running switch.
 #[derive(Debug)]
@@ -139,6 +144,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             core.clone()
                 .follow_cutovers(FOLLOW_CUTOVERS_EVERY, shutdown.clone()),
         ),
+        tokio::spawn(core.run_voids()),
+        tokio::spawn(core.clone().heartbeat(HEARTBEAT_EVERY, shutdown.clone())),
     ];
     let server = tokio::spawn(server::run(bound, shared.clone(), shutdown));
     Ok(Running {
@@ -177,6 +184,22 @@ impl Running {
     /// The ledger, business date and background work.
     pub fn core(&self) -> &Arc<SwitchCore> {
         &self.core
+    }
+
+    /// Resolves, with the reason, once the ledger's writer has stopped for good (it kept
+    /// panicking): this process can no longer commit, so it should exit non-zero and let its
+    /// supervisor replace it (the ledger file is intact; a new process answers repeats from
+    /// it).
+    pub async fn ledger_stopped(&self) -> String {
+        loop {
+            let h = self.core.store().health();
+            if h.stopped {
+                return h
+                    .last_error
+                    .unwrap_or_else(|| "the ledger writer stopped".into());
+            }
+            tokio::time::sleep(WATCH_LEDGER_EVERY).await;
+        }
     }
 
     /// Graceful drain: stop accepting and reading, answer every request in flight, sign off

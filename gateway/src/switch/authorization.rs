@@ -1,6 +1,8 @@
 //! 0100/0200 (and their repeats): balance inquiry, purchase and cash, incremental
 //! authorization. The ledger decides and records; we answer from what it recorded.
 
+use std::sync::Arc;
+
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
 use ledger::{AuthRequest, BalanceRequest, DecisionKind, Pan, TransactionKind};
@@ -52,15 +54,16 @@ impl Switch {
             Ok(a) => a,
             Err(f) => return self.format_error(req, bd, f),
         };
-        let key = auth.key.clone();
-        match before(deadline, self.core.store.authorize(auth)).await {
+        // Shared with the ledger's operation: kept to void it should its outcome be unknown.
+        let auth = Arc::new(auth);
+        match before(deadline, self.core.store.authorize(auth.clone())).await {
             Ok(decision) if decision.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             Ok(decision) => {
                 let mut resp = respond(req, decision.business_date, "00");
                 apply_decision(&mut resp, &decision);
                 resp
             }
-            Err(fail) => self.ledger_failure(req, bd, fail, Some(key)),
+            Err(fail) => self.ledger_failure(req, bd, fail, Some(auth)),
         }
     }
 

@@ -13,6 +13,10 @@ mod fields;
 mod network_management;
 mod response;
 mod reversal;
+mod throttle;
+mod voids;
+
+pub use voids::MAX_PENDING_VOIDS;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +25,18 @@ use bytes::Bytes;
 use iso8583::mask::mask_pan;
 use iso8583::{OwnedMessage, Spec};
 use jiff::civil::Date;
-use ledger::{LedgerError, NetworkKey, Store};
+use ledger::{AuthRequest, LedgerError, Store};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::business_date::BusinessDate;
 use crate::config::ResponseCodes;
 use crate::server::{ConnContext, Service, Shared};
-use deadline::{LedgerFail, Voids};
+use deadline::LedgerFail;
 use fields::FieldFault;
 use response::respond;
+use throttle::Throttle;
+use voids::Voids;
 
 /// What a log line says to identify a message: MTI, STAN and the masked PAN.
 struct MsgId<'m> {
@@ -56,6 +62,9 @@ pub struct SwitchCore {
     business_date: Arc<BusinessDate>,
     shared: Arc<Shared>,
     voids: Arc<Voids>,
+    /// One line a second about requests the ledger did not decide, and about missed deadlines.
+    log_failure: Throttle,
+    log_deadline: Throttle,
     /// Key and result of the last cutover this instance could not record in the ledger, so
     /// that a retransmitted 0800/201 does not move its date twice. Held only for a compare,
     /// never across I/O.
@@ -70,6 +79,8 @@ impl SwitchCore {
             business_date,
             shared,
             voids: Arc::default(),
+            log_failure: Throttle::new(Duration::from_secs(1)),
+            log_deadline: Throttle::new(Duration::from_secs(1)),
             last_cutover: std::sync::Mutex::new(None),
         }
     }
@@ -169,6 +180,64 @@ impl SwitchCore {
     pub async fn wait_voids(&self, timeout: Duration) -> bool {
         self.voids.wait(timeout).await
     }
+
+    /// The task that voids what was answered 91 with an outcome that could still land (see
+    /// `voids.rs`); started once by `app::start`, runs for the life of the process.
+    pub fn run_voids(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.voids.clone().run(self.store.clone())
+    }
+
+    /// Commits a heartbeat every `every`, so that `Store::health` (readiness) sees a ledger
+    /// that stops committing within about that long even with no traffic; when commits work
+    /// again after failing, queued voids are retried at once. Runs until `shutdown`.
+    pub async fn heartbeat(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: crate::server::Shutdown,
+    ) {
+        let mut failing = false;
+        let mut first = true;
+        loop {
+            // The first at once: readiness waits for a commit.
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.wait() => return,
+                }
+            }
+            let beat = self.store.heartbeat(jiff::Timestamp::now());
+            match tokio::time::timeout(every * 2, beat).await {
+                Ok(Ok(())) => {
+                    if failing {
+                        info!("the ledger commits again");
+                        self.voids.ledger_recovered();
+                    }
+                    failing = false;
+                }
+                Ok(Err(e)) => {
+                    if !failing {
+                        warn!(error = %e, "the ledger cannot commit a heartbeat");
+                    }
+                    failing = true;
+                }
+                Err(_) => {
+                    if !failing {
+                        warn!("the ledger did not commit a heartbeat in time");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+
+    /// Voids queued or under way, voids dropped for want of room, voids done.
+    pub fn void_counts(&self) -> (usize, u64, u64) {
+        (
+            self.voids.pending(),
+            self.voids.dropped(),
+            self.voids.done(),
+        )
+    }
 }
 
 /// The switch behind one listener or link: its spec and network name over the shared core.
@@ -237,21 +306,28 @@ impl Switch {
         respond(req, bd, "30")
     }
 
-    /// 91 for a ledger that did not decide in time or at all; voids the key when a late
-    /// decision could still land.
+    /// 91 for a ledger that did not decide in time or at all. When a decision could still
+    /// land (the deadline passed with the request queued, or the ledger cannot say whether it
+    /// committed), the authorization `void` is queued to be voided: the network's 91 and the
+    /// ledger then agree. A definite failure (refused, or rolled back) needs no void.
+    ///
+    /// In an outage every request fails alike: one line per second says so, with the count.
     fn ledger_failure(
         &self,
         req: &OwnedMessage,
         bd: Date,
         fail: LedgerFail,
-        void: Option<NetworkKey>,
+        void: Option<Arc<AuthRequest>>,
     ) -> OwnedMessage {
         let m = MsgId::of(req);
         let (network, mti, stan, pan) = (&self.network, m.mti, m.stan, &m.pan);
-        let uncertain = match &fail {
+        let unknown = match &fail {
             LedgerFail::Deadline => {
                 self.core.shared.metrics.deadline_miss();
-                warn!(%network, %mti, %stan, %pan, "ledger missed the deadline; answering 91");
+                if let Some(more) = self.core.log_deadline.admit() {
+                    warn!(%network, %mti, %stan, %pan, lines_held_back = more,
+                        "ledger missed the deadline; answering 91 and voiding");
+                }
                 true
             }
             LedgerFail::Error(LedgerError::Invalid { field, reason }) => {
@@ -260,17 +336,22 @@ impl Switch {
                     "ledger refused the request as malformed");
                 return respond(req, bd, "30");
             }
-            LedgerFail::Error(e @ (LedgerError::Backpressure { .. } | LedgerError::Closed)) => {
-                warn!(%network, %mti, %stan, %pan, error = %e, "ledger unavailable; answering 91");
-                false
-            }
             LedgerFail::Error(e) => {
-                error!(%network, %mti, %stan, %pan, error = %e, "ledger failed; answering 91");
-                true
+                let definite = e.is_definite();
+                if let Some(more) = self.core.log_failure.admit() {
+                    if definite {
+                        warn!(%network, %mti, %stan, %pan, error = %e, lines_held_back = more,
+                            "ledger did not decide; answering 91");
+                    } else {
+                        error!(%network, %mti, %stan, %pan, error = %e, lines_held_back = more,
+                            "ledger outcome unknown; answering 91 and voiding");
+                    }
+                }
+                !definite
             }
         };
-        if let (true, Some(key)) = (uncertain, void) {
-            self.core.voids.spawn(self.core.store.clone(), key, bd);
+        if let (true, Some(r)) = (unknown, void) {
+            self.core.voids.push(r, bd);
         }
         respond(req, bd, "91")
     }

@@ -168,6 +168,7 @@ impl EmbeddedStore {
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
             stats: Arc::default(),
+            health: Arc::default(),
         };
         let (queue, rx) = mpsc::sync_channel(opts.queue_depth);
         let writer = {
@@ -175,7 +176,7 @@ impl EmbeddedStore {
             let max_batch = opts.max_batch;
             std::thread::Builder::new()
                 .name("ledger-writer".into())
-                .spawn(move || writer::run(conn, rx, ctx, max_batch))?
+                .spawn(move || writer::supervise(conn, rx, ctx, max_batch))?
         };
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
@@ -196,6 +197,9 @@ impl EmbeddedStore {
     pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let queue = self.inner.queue.as_ref().ok_or(LedgerError::Closed)?;
+        // Kept (a reference count: requests are shared) to read the outcome back should the
+        // answer be lost.
+        let kept = op.clone();
         match queue.try_send(Job { op, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -205,7 +209,29 @@ impl EmbeddedStore {
             }
             Err(TrySendError::Disconnected(_)) => return Err(LedgerError::Closed),
         }
-        rx.await.map_err(|_| LedgerError::Closed)?
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => self.read_back(kept).await,
+        }
+    }
+
+    /// The writer took `op` and stopped (panicked) before answering: what it committed of
+    /// `op`, read back, or [`LedgerError::OutcomeUnknown`] (a rolled-back batch leaves
+    /// nothing, and the caller voids the request so that nothing can land later either).
+    async fn read_back(&self, op: Op) -> Result<Output> {
+        let lost = "the ledger writer stopped before answering";
+        match self
+            .read(move |t, ctx| futures::executor::block_on(ops::read_back(t, ctx, &op)))
+            .await
+        {
+            Ok(Some(out)) => Ok(out),
+            Ok(None) => Err(LedgerError::OutcomeUnknown(format!(
+                "{lost}, and nothing of the request is in the ledger"
+            ))),
+            Err(e) => Err(LedgerError::OutcomeUnknown(format!(
+                "{lost}, and reading it back failed: {e}"
+            ))),
+        }
     }
 
     async fn read<R, F>(&self, f: F) -> Result<R>

@@ -478,4 +478,13 @@ impl Tx for SqliteTx<'_, '_> {
         })?;
         rows.map(|r| r?.into_record()).collect()
     }
+
+    async fn heartbeat(&mut self, now: Timestamp) -> Result<()> {
+        const SQL: &str = "INSERT INTO heartbeat (id, at_us) VALUES ('ledger', ?1) \
+             ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us";
+        self.with_stmt(SQL, |st| {
+            st.execute([now.as_microsecond()])?;
+            Ok(())
+        })
+    }
 }

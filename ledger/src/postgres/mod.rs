@@ -186,6 +186,7 @@ impl PgStore {
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
             stats: Arc::default(),
+            health: Arc::default(),
         };
         let mut workers = Vec::with_capacity(opts.connections);
         for _ in 0..opts.connections {
@@ -195,7 +196,13 @@ impl PgStore {
                 url: opts.url.clone(),
                 schema: opts.schema.clone(),
             };
-            tokio::spawn(worker::run(target, c, rx, ctx.clone(), opts.max_batch));
+            tokio::spawn(worker::supervise(
+                target,
+                c,
+                rx,
+                ctx.clone(),
+                opts.max_batch,
+            ));
             workers.push(tx);
         }
         Ok(PgStore {
@@ -247,11 +254,25 @@ impl PgStore {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let n = self.inner.workers.len();
         let start = self.route(&op);
+        // Kept (a reference count: requests are shared) to read the outcome back should the
+        // answer be lost or ambiguous.
+        let kept = op.clone();
         let mut job = worker::Job { op, reply };
         // Round robin, skipping full workers; all full is backpressure.
         for i in 0..n {
             match self.inner.workers[(start + i) % n].try_send(job) {
-                Ok(()) => return rx.await.map_err(|_| LedgerError::Closed)?,
+                Ok(()) => {
+                    return match rx.await {
+                        Ok(Err(LedgerError::OutcomeUnknown(why))) => {
+                            self.read_back(kept, why).await
+                        }
+                        Ok(r) => r,
+                        Err(_) => {
+                            self.read_back(kept, "the worker stopped before answering".into())
+                                .await
+                        }
+                    }
+                }
                 Err(TrySendError::Full(j)) => job = j,
                 Err(TrySendError::Closed(j)) => job = j,
             }
@@ -263,6 +284,26 @@ impl PgStore {
         Err(LedgerError::Backpressure {
             capacity: self.inner.capacity,
         })
+    }
+
+    /// What `op` left in the ledger when its answer was lost or its COMMIT's outcome is
+    /// unknown (`why`): its decision read back, or [`LedgerError::OutcomeUnknown`] (the caller
+    /// voids the request; a late commit then finds the void).
+    async fn read_back(&self, op: Op, why: String) -> Result<Output> {
+        let found = async {
+            let mut g = self.reader().await?;
+            let (client, cache) = &mut *g;
+            ops::read_back(&mut PgTx::direct(client, cache), &self.inner.ctx, &op).await
+        };
+        match found.await {
+            Ok(Some(out)) => Ok(out),
+            Ok(None) => Err(LedgerError::OutcomeUnknown(format!(
+                "{why}; nothing of the request is in the ledger"
+            ))),
+            Err(e) => Err(LedgerError::OutcomeUnknown(format!(
+                "{why}; reading it back failed: {e}"
+            ))),
+        }
     }
 
     /// The worker for `op`: requests for one card (or one original) go to one connection, so
@@ -284,8 +325,10 @@ impl PgStore {
             },
             Op::Capture(r) => r.original.hash(&mut h),
             Op::VoidTimedOut { key, .. } => key.hash(&mut h),
+            // Where its authorization went: the void queues behind it.
+            Op::VoidAuthorization { request, .. } => request.pan.digits().hash(&mut h),
             Op::Cutover { key, .. } => key.hash(&mut h),
-            Op::Expire { .. } | Op::Seed(_) => {
+            Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }
         }

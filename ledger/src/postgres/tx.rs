@@ -1047,4 +1047,14 @@ impl Tx for PgTx<'_> {
             })
             .collect()
     }
+
+    async fn heartbeat(&mut self, now: Timestamp) -> Result<()> {
+        self.execute(
+            "INSERT INTO heartbeat (id, at_us) VALUES ('ledger', $1) \
+             ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us",
+            &[&now.as_microsecond()],
+        )
+        .await?;
+        Ok(())
+    }
 }

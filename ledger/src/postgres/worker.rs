@@ -25,11 +25,45 @@ pub(super) struct Target {
     pub(super) schema: String,
 }
 
-pub(super) async fn run(
+/// Runs a worker until its queue closes, starting it again on a new connection after a
+/// panic outside an operation (an operation's own panic is caught around it): the batch in
+/// hand is lost with the connection, whose transaction the server rolls back, and its callers
+/// read their outcome back (`PgStore::submit`).
+pub(super) async fn supervise(
     target: Target,
     mut client: Client,
     mut rx: mpsc::Receiver<Job>,
     ctx: Ctx,
+    max_batch: usize,
+) {
+    use futures::FutureExt;
+    loop {
+        let run = std::panic::AssertUnwindSafe(run(&target, &mut client, &mut rx, &ctx, max_batch));
+        let Err(p) = run.catch_unwind().await else {
+            return;
+        };
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let msg = format!("a ledger PostgreSQL worker panicked ({why}); restarted");
+        tracing::error!("{msg}");
+        ctx.health.restarted(&msg);
+        // The connection may be inside a transaction: a new one starts clean (the old one's
+        // is rolled back by the server when it closes).
+        match super::open_client(&target.url, &target.schema).await {
+            Ok(c) => client = c,
+            Err(e) => tracing::warn!(error = %e, "ledger postgres reconnect failed"),
+        }
+    }
+}
+
+async fn run(
+    target: &Target,
+    client: &mut Client,
+    rx: &mut mpsc::Receiver<Job>,
+    ctx: &Ctx,
     max_batch: usize,
 ) {
     let mut cache = StmtCache::new();
@@ -40,14 +74,14 @@ pub(super) async fn run(
             // fails too, this batch fails (errors, never approvals) and the next one retries.
             match super::open_client(&target.url, &target.schema).await {
                 Ok(c) => {
-                    client = c;
+                    *client = c;
                     cache.clear();
                 }
                 Err(e) => tracing::warn!(error = %e, "ledger postgres reconnect failed"),
             }
         }
         ctx.stats.observe(batch.len());
-        let results = run_batch(&client, &mut cache, &ctx, &batch).await;
+        let results = run_batch(client, &mut cache, ctx, &batch).await;
         // Answers go out only after COMMIT returned.
         for (job, result) in batch.drain(..).zip(results) {
             let _ = job.reply.send(result);
@@ -82,6 +116,9 @@ async fn guarded(f: impl std::future::Future<Output = Result<Output>>) -> Result
 enum Attempt {
     Done(Vec<Result<Output>>),
     Retry(LedgerError),
+    /// `COMMIT` went out and no answer came back (the connection broke): the batch may have
+    /// committed.
+    Unknown(LedgerError),
     /// An operation failed on the fast path (no savepoints): run again with them.
     NeedSavepoints,
 }
@@ -104,7 +141,18 @@ async fn run_batch(
     let mut savepoints = false;
     for _ in 0..MAX_BATCH_ATTEMPTS {
         match attempt(client, cache, ctx, batch, savepoints).await {
-            Ok(Attempt::Done(out)) => return out,
+            Ok(Attempt::Done(out)) => {
+                ctx.health.committed();
+                return out;
+            }
+            Ok(Attempt::Unknown(e)) => {
+                let msg = format!("COMMIT sent, no answer: {e}");
+                ctx.health.failed(&msg);
+                return batch
+                    .iter()
+                    .map(|_| Err(LedgerError::OutcomeUnknown(msg.clone())))
+                    .collect();
+            }
             Ok(Attempt::Retry(e)) => last = e.to_string(),
             Ok(Attempt::NeedSavepoints) => savepoints = true,
             Err(e) => {
@@ -114,6 +162,7 @@ async fn run_batch(
                     continue;
                 }
                 let msg = e.to_string();
+                ctx.health.failed(&msg);
                 return batch
                     .iter()
                     .map(|_| Err(LedgerError::CommitFailed(msg.clone())))
@@ -121,6 +170,7 @@ async fn run_batch(
             }
         }
     }
+    ctx.health.failed(&last);
     batch
         .iter()
         .map(|_| Err(LedgerError::CommitFailed(last.clone())))
@@ -224,6 +274,13 @@ async fn attempt(
     // instance decided meanwhile) is one request's failure found late: run the batch again
     // with savepoints, as for a failure inside an operation.
     if let Err(e) = tx!().commit().await {
+        // The server's own refusal (a SQLSTATE) rolled the transaction back; a connection
+        // that broke with COMMIT on the wire leaves its outcome unknown.
+        if let LedgerError::Postgres(pe) = &e {
+            if pe.as_db_error().is_none() {
+                return Ok(Attempt::Unknown(e));
+            }
+        }
         let _ = client.batch_execute("ROLLBACK").await;
         if whole_batch_retry(&e) {
             return Ok(Attempt::Retry(e));
