@@ -27,6 +27,7 @@ suite!(embedded;
     reversing_an_original_reverses_its_incrementals,
     a_failing_request_keeps_its_neighbours_writes,
     cutovers_are_shared_durable_and_once_per_message,
+    resetting_cutovers_returns_to_the_calendar,
 );
 
 use std::io::{BufRead, BufReader, Write};
