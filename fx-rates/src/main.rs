@@ -3,17 +3,18 @@
 //! DESIGN.md: `fx-rates publish --redis URL FILE.csv`, `fx-rates show --redis URL`,
 //! `fx-rates convert (--rates FILE.csv | --redis URL) --amount MINOR --from CCY --to CCY`
 //! (currencies alpha or numeric) printing JSON with at least `amount` (minor units),
-//! `currency`, `rate` and `de10`.
+//! `currency`, `rate` and `de10`. Also `fx-rates remove --redis URL --namespace NS`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use fx_rates::{
-    convert, currency, read_current, ConvertOptions, ExponentOverrides, Publisher, RateSet,
-    Rounding,
+    convert, currency, read_current, remove_namespace, ConvertOptions, ExponentOverrides,
+    Publisher, RateSet, Rounding,
 };
+use rust_decimal::Decimal;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -48,14 +49,19 @@ enum Command {
         redis: RedisArgs,
     },
     /// Convert an amount in minor units and print the result as JSON.
+    ///
+    /// Prints `amount` (minor units of the target) and `amount_decimal` (the same in major
+    /// units), `amount_from` / `amount_from_decimal` for the input, `currency`, `rate`, `de10`.
+    #[command(group(ArgGroup::new("source").args(["rates", "url"]).required(true)))]
     Convert {
-        /// Rates from a CSV file.
-        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        /// Rates from a CSV file (header base,quote,rate).
+        #[arg(long, value_name = "FILE.csv")]
         rates: Option<PathBuf>,
         #[command(flatten)]
         redis: OptionalRedisArgs,
-        /// Amount in minor units of --from.
-        #[arg(long)]
+        /// Amount in minor units of --from: cents for USD (12345 = 123.45 USD), won for KRW
+        /// (no decimals), fils for KWD (3 decimals).
+        #[arg(long, value_name = "MINOR")]
         amount: u64,
         /// Source currency (alpha or numeric).
         #[arg(long)]
@@ -70,33 +76,60 @@ enum Command {
         #[arg(long = "exponent", value_name = "CCY=N")]
         exponents: Vec<String>,
     },
+    /// Delete a namespace: its current-set pointer and every stored set.
+    ///
+    /// Stop publishers to the namespace first. Gateways reading it keep their last snapshot
+    /// until it is older than their max_age_s, then refuse conversions (39=91).
+    Remove {
+        /// Redis URL, e.g. redis://127.0.0.1:6379/
+        #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
+        url: String,
+        /// The namespace to delete (no default: say which).
+        #[arg(long)]
+        namespace: String,
+    },
 }
+
+/// The help text of --namespace: the braces are part of the key names (a Redis Cluster hash
+/// tag), not a placeholder's.
+const NAMESPACE_HELP: &str = "Key namespace: its keys are fx:{NS}:current and \
+    fx:{NS}:set:VERSION with the braces kept, e.g. fx:{default}:current";
 
 #[derive(Args)]
 struct RedisArgs {
     /// Redis URL, e.g. redis://127.0.0.1:6379/
-    #[arg(long = "redis", value_name = "URL")]
+    #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
     url: String,
-    /// Key namespace (keys fx:{NS}:...).
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", help = NAMESPACE_HELP)]
     namespace: String,
 }
 
 #[derive(Args)]
 struct OptionalRedisArgs {
-    /// Rates from the current set in Redis.
-    #[arg(long = "redis", value_name = "URL")]
+    /// Rates from the current set in Redis, e.g. redis://127.0.0.1:6379/
+    #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
     url: Option<String>,
-    /// Key namespace (keys fx:{NS}:...).
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", help = NAMESPACE_HELP)]
     namespace: String,
+}
+
+/// A Redis URL has a scheme (redis://, rediss://, unix://, redis+unix://); a bare HOST:PORT is
+/// the usual slip, and the client's own message for it ("did not parse") does not say so.
+fn redis_url(s: &str) -> Result<String, String> {
+    if s.contains("://") {
+        return Ok(s.to_string());
+    }
+    let slash = if s.ends_with('/') { "" } else { "/" };
+    Err(format!(
+        "not a Redis URL: did you mean redis://{s}{slash} ?"
+    ))
 }
 
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fx-rates: {e:#}");
+            eprintln!("fx-rates: {}", chain(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -116,6 +149,16 @@ fn run(cli: Cli) -> Result<()> {
                 file,
             } => publish(redis, Duration::from_secs(retention_secs), &pivot, &file).await,
             Command::Show { redis } => show(redis).await,
+            Command::Remove { url, namespace } => {
+                let removed = remove_namespace(&url, &namespace)
+                    .await
+                    .with_context(|| format!("removing namespace {namespace:?} at {url}"))?;
+                println!(
+                    "{}",
+                    json!({"namespace": namespace, "removed_keys": removed})
+                );
+                Ok(())
+            }
             Command::Convert {
                 rates,
                 redis,
@@ -150,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
                 let c = convert(&set, amount, currency(&from)?, currency(&to)?, &opts)?;
                 let out = json!({
                     "amount": c.amount_minor,
+                    "amount_decimal": major(c.amount_minor, c.exponent)?,
                     "currency": c.currency.alpha,
                     "currency_numeric": c.currency.numeric_str(),
                     "exponent": c.exponent,
@@ -159,6 +203,7 @@ fn run(cli: Cli) -> Result<()> {
                     "version": &*c.version,
                     "from": c.from.alpha,
                     "amount_from": c.amount_from_minor,
+                    "amount_from_decimal": major(c.amount_from_minor, c.exponent_from)?,
                     "exponent_from": c.exponent_from,
                     "rounding": c.rounding.name(),
                 });
@@ -167,6 +212,31 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     })
+}
+
+/// `minor` in major units as a decimal string with `exponent` places: 12345, 2 -> "123.45".
+fn major(minor: u64, exponent: u8) -> Result<String> {
+    Ok(
+        Decimal::try_from_i128_with_scale(i128::from(minor), u32::from(exponent))
+            .with_context(|| format!("{minor} with {exponent} decimals"))?
+            .to_string(),
+    )
+}
+
+/// The error and its causes joined by ": ", each said once: the Redis client's errors repeat
+/// their cause in their own message, so `{:#}` would print "Connection refused" three times.
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn read_file_set(path: &std::path::Path) -> Result<RateSet> {

@@ -175,3 +175,123 @@ async fn publish_show_and_convert_through_redis() {
     );
     cleanup(&url, &ns).await;
 }
+
+#[test]
+fn convert_prints_minor_units_and_their_decimal_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = rates_file(&dir, "r.csv", "base,quote,rate\nUSD,KWD,0.30745\n");
+    // 123.45 USD * 0.30745 = 37.9547... KWD -> 37.955 (3 decimals).
+    let v = json(&fx(&[
+        "convert", "--rates", &f, "--amount", "12345", "--from", "USD", "--to", "KWD",
+    ]));
+    assert_eq!(
+        (&v["amount"], &v["amount_decimal"], &v["currency"]),
+        (
+            &serde_json::json!(37955),
+            &serde_json::json!("37.955"),
+            &serde_json::json!("KWD")
+        )
+    );
+    assert_eq!(
+        (&v["amount_from"], &v["amount_from_decimal"]),
+        (&serde_json::json!(12345), &serde_json::json!("123.45"))
+    );
+    let help = String::from_utf8(fx(&["convert", "--help"]).stdout).unwrap();
+    assert!(help.contains("--amount <MINOR>"), "{help}");
+    assert!(help.contains("12345 = 123.45 USD"), "{help}");
+}
+
+#[test]
+fn a_missing_source_names_both_flags() {
+    let out = fx(&["convert", "--amount", "1", "--from", "USD", "--to", "KRW"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rates") && err.contains("--redis"), "{err}");
+}
+
+#[test]
+fn a_redis_address_without_scheme_gets_a_hint() {
+    for cmd in [
+        &["show", "--redis", "127.0.0.1:6379"][..],
+        &["remove", "--redis", "127.0.0.1:6379", "--namespace", "x"],
+        &[
+            "convert",
+            "--redis",
+            "127.0.0.1:6379",
+            "--amount",
+            "1",
+            "--from",
+            "USD",
+            "--to",
+            "KRW",
+        ],
+    ] {
+        let out = fx(cmd);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("did you mean redis://127.0.0.1:6379/"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_redis_is_said_once() {
+    // A port that was free a moment ago: nothing listens, the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let out = fx(&["show", "--redis", &url]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&url), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}
+
+#[test]
+fn namespace_help_shows_literal_braces() {
+    for cmd in ["show", "publish", "convert"] {
+        let help = String::from_utf8(fx(&[cmd, "--help"]).stdout).unwrap();
+        assert!(
+            help.contains("fx:{NS}:current") && help.contains("braces kept"),
+            "{cmd}: {help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn remove_deletes_one_namespace_and_nothing_else() {
+    let Some(url) = redis_url("cli-remove").await else {
+        return;
+    };
+    let base = namespace("rm");
+    // `*` in a namespace is a glob character: removing "X-a*" must not touch "X-ab".
+    let (gone, kept) = (format!("{base}-a*"), format!("{base}-ab"));
+    let dir = tempfile::tempdir().unwrap();
+    let f = rates_file(&dir, "r.csv", "base,quote,rate\nUSD,KRW,1385.20\n");
+    let g = rates_file(&dir, "s.csv", "base,quote,rate\nUSD,KRW,1385.30\n");
+    for ns in [&gone, &kept] {
+        json(&fx(&["publish", "--redis", &url, "--namespace", ns, &f]));
+    }
+    // Two sets in the removed namespace: the current one and the one it replaced.
+    json(&fx(&["publish", "--redis", &url, "--namespace", &gone, &g]));
+
+    let v = json(&fx(&["remove", "--redis", &url, "--namespace", &gone]));
+    assert_eq!(v["removed_keys"], 3, "pointer and two sets: {v}");
+    let out = fx(&["show", "--redis", &url, "--namespace", &gone]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rate set is published"));
+    let shown = json(&fx(&["show", "--redis", &url, "--namespace", &kept]));
+    assert_eq!(shown["pairs"], 1);
+    // Removing it again finds nothing to remove.
+    let v = json(&fx(&["remove", "--redis", &url, "--namespace", &gone]));
+    assert_eq!(v["removed_keys"], 0);
+
+    let out = fx(&["remove", "--redis", &url]);
+    assert_eq!(out.status.code(), Some(2), "--namespace is required");
+    cleanup(&url, &kept).await;
+}

@@ -1,5 +1,6 @@
 //! `gateway serve --config FILE`: the switch. SIGTERM/SIGINT drain and exit 0; SIGHUP
-//! reloads limits, the rates source and the log level.
+//! reloads limits, the rates source and the log level. Also `check-config`, `check-ledger`
+//! and `business-date reset` (back to the calendar after cutovers).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +72,27 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// The business date recorded in the ledger (cutovers).
+    BusinessDate {
+        #[command(subcommand)]
+        command: BusinessDateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BusinessDateCommand {
+    /// Back to the calendar: remove the recorded cutovers that moved the business date past
+    /// today's date in business_date.time_zone (each run of the harness's cutover scenario
+    /// moves the sandbox a day ahead). Prints a JSON line. Takes effect when an instance
+    /// starts: a running one keeps its date (it only moves forward) until restarted.
+    Reset {
+        /// The configuration naming the ledger (e.g. fixtures/sandbox.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Directory of the embedded ledger, instead of the file's (as given to serve).
+        #[arg(long)]
+        var_dir: Option<PathBuf>,
     },
 }
 
@@ -152,6 +174,22 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::BusinessDate {
+            command: BusinessDateCommand::Reset { config, var_dir },
+        } => {
+            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
+            Overrides {
+                var_dir,
+                ..Overrides::default()
+            }
+            .apply(&mut c);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let line = rt.block_on(reset_business_date(&c))?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), (line + "\n").as_bytes());
+            Ok(())
+        }
         Command::Serve {
             config,
             listen,
@@ -185,6 +223,40 @@ fn main() -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// `gateway business-date reset`: removes the cutovers ahead of the calendar; returns the
+/// JSON line to print (the calendar date, how many were removed, and the date an instance
+/// starting now takes).
+async fn reset_business_date(c: &config::Config) -> anyhow::Result<String> {
+    let calendar = gateway::BusinessDate::with_clock_offset(
+        &c.business_date.time_zone,
+        c.business_date.clock_offset_s,
+    )
+    .context("business_date.time_zone")?
+    .today();
+    // No ledger file yet: nothing was recorded, and a reset must not create one.
+    let missing = c.ledger.embedded.as_ref().filter(|p| !p.exists());
+    let (removed, latest) = if missing.is_some() {
+        (0, None)
+    } else {
+        let store = app::open_ledger(c).await?;
+        let removed = store.reset_cutovers(calendar).await?;
+        (removed, store.latest_cutover().await?)
+    };
+    let at_start = latest.map_or(calendar, |l| l.max(calendar));
+    if removed > 0 {
+        eprintln!(
+            "gateway: {removed} cutover(s) ahead of {calendar} removed; instances started from \
+             now on answer with {at_start}, running ones keep their date until restarted"
+        );
+    }
+    Ok(serde_json::json!({
+        "calendar": calendar.to_string(),
+        "removed_cutovers": removed,
+        "business_date_at_start": at_start.to_string(),
+    })
+    .to_string())
 }
 
 async fn serve(

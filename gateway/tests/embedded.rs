@@ -459,6 +459,69 @@ async fn a_cutover_outlives_a_restart_and_reaches_the_other_instance() {
     c.drain().await;
 }
 
+/// `gateway business-date reset` on `cfg` (and `--var-dir`): its JSON line.
+fn reset_business_date(
+    cfg: &std::path::Path,
+    var_dir: Option<&std::path::Path>,
+) -> serde_json::Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+    cmd.args(["business-date", "reset", "--config"]).arg(cfg);
+    if let Some(d) = var_dir {
+        cmd.arg("--var-dir").arg(d);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn business_date_reset_brings_the_next_start_back_to_the_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = embedded_config_text(dir.path());
+    let cfg = dir.path().join("gateway.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let calendar = gateway::BusinessDate::from_zone_name("Asia/Seoul")
+        .unwrap()
+        .today();
+    let mmdd = |d: jiff::civil::Date| gateway::BusinessDate::mmdd(d);
+
+    // Two cutovers (two runs of the harness's cutover scenario): two days ahead.
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    let mut c = Client::connect(gw.addr()).await;
+    for _ in 0..2 {
+        assert_eq!(de39(&c.call(&network("201", &stan())).await), "00");
+    }
+    let ahead = calendar.tomorrow().unwrap().tomorrow().unwrap();
+    assert_eq!(de15_now(&mut c).await, mmdd(ahead));
+
+    // The reset removes both; the running instance keeps its date (it only moves forward).
+    let v = reset_business_date(&cfg, None);
+    assert_eq!(v["calendar"], calendar.to_string());
+    assert_eq!(v["removed_cutovers"], 2, "{v}");
+    assert_eq!(v["business_date_at_start"], calendar.to_string());
+    tokio::time::sleep(Duration::from_millis(1500)).await; // past a poll of the ledger
+    assert_eq!(de15_now(&mut c).await, mmdd(ahead));
+    gw.drain().await;
+
+    // Restarted, it answers with the calendar's date again.
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    let mut c = Client::connect(gw.addr()).await;
+    assert_eq!(de15_now(&mut c).await, mmdd(calendar));
+    gw.drain().await;
+
+    // Nothing left to remove; and --var-dir names another (here absent) ledger, which a reset
+    // does not create.
+    assert_eq!(reset_business_date(&cfg, None)["removed_cutovers"], 0);
+    let other = dir.path().join("other");
+    let v = reset_business_date(&cfg, Some(&other));
+    assert_eq!(v["removed_cutovers"], 0);
+    assert!(!other.exists(), "a reset created a ledger");
+}
+
 #[tokio::test]
 async fn format_error_answers_30_and_the_connection_stays_up() {
     let (gw, _d) = start().await;

@@ -129,6 +129,16 @@ async fn info_lines_name_their_message() {
         "no answered line for {bad}: {log}"
     );
     assert!(!log.contains(PAN_OK), "full PAN in the log");
+    // The seed says what it put in: accounts and cards (not "rows", which were neither).
+    let seed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("cards.json")).unwrap()).unwrap();
+    let seeded = line("ledger seeded");
+    for part in [
+        format!("accounts={}", seed["accounts"].as_array().unwrap().len()),
+        format!("cards={}", seed["cards"].as_array().unwrap().len()),
+    ] {
+        assert!(seeded.contains(&part), "{part} missing: {seeded}");
+    }
 }
 
 #[tokio::test]

@@ -121,3 +121,52 @@ fn unknown_spec_is_a_clear_error() {
         .unwrap()
         .contains("iso87-binary"));
 }
+
+#[test]
+fn unknown_spec_says_its_reason_once() {
+    let out = run(&["decode", "--spec", "no-such-spec.toml"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let reason = "No such file or directory";
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn help_says_the_input_comes_from_standard_input() {
+    for args in [
+        &["--help"][..],
+        &["decode", "--help"],
+        &["encode", "--help"],
+        &["describe", "--help"],
+    ] {
+        let out = run(args, b"");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("standard input"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn hex_given_without_hex_flag_suggests_it() {
+    for cmd in ["decode", "describe"] {
+        let out = run(
+            &[cmd, "--spec", "iso87-binary"],
+            format!("{ECHO_HEX}\n").as_bytes(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("add --hex"), "{cmd}: {err}");
+    }
+    // Binary that fails for another reason gets no such hint.
+    let out = run(&["decode", "--spec", "iso87-binary"], b"\x01\x02\xff");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("--hex"), "{err}");
+    // A raw iso87-ascii echo is all hex digits and still decodes: no hint, no failure.
+    let ascii = run(&["encode", "--spec", "iso87-ascii"], ECHO_JSON.as_bytes()).stdout;
+    assert!(ascii.iter().all(u8::is_ascii_hexdigit));
+    let out = run(&["decode", "--spec", "iso87-ascii"], &ascii);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty());
+}

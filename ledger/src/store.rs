@@ -184,6 +184,19 @@ impl Store {
         }
     }
 
+    /// Removes the recorded cutovers that moved the business date past `calendar` (the
+    /// calendar's date in the business time zone), so that an instance starting afterwards
+    /// takes the calendar's date again; returns how many were removed. Those at or before
+    /// `calendar` stay (they move nothing and still answer their retransmissions). A running
+    /// instance keeps the date it holds (it only moves forward) until it restarts. For the
+    /// sandbox and tests, whose cutover scenarios move the date a day per run.
+    pub async fn reset_cutovers(&self, calendar: Date) -> Result<usize> {
+        match self {
+            Store::Embedded(s) => s.reset_cutovers(calendar).await,
+            Store::Postgres(s) => s.reset_cutovers(calendar).await,
+        }
+    }
+
     /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
     /// accounts keep their balances); returns how many accounts were added.
     pub async fn seed(&self, data: SeedData) -> Result<usize> {

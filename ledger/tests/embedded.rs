@@ -30,6 +30,7 @@ suite!(embedded;
     a_key_reused_for_another_request_is_a_duplicate_not_a_repeat,
     other_messages_reusing_a_key_are_duplicates,
     one_key_with_many_amounts_at_once_makes_one_decision,
+    resetting_cutovers_returns_to_the_calendar,
 );
 
 use std::io::{BufRead, BufReader, Write};

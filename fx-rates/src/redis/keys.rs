@@ -47,6 +47,19 @@ impl Keys {
         format!("fx:{{{}}}:set:{version}", self.namespace)
     }
 
+    /// A SCAN/KEYS glob that matches every key of the namespace and nothing else: the
+    /// namespace's glob characters (`*?[]\` and `^`) escaped; braces are literal in a glob.
+    pub fn pattern(&self) -> String {
+        let mut ns = String::with_capacity(self.namespace.len() * 2);
+        for c in self.namespace.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+                ns.push('\\');
+            }
+            ns.push(c);
+        }
+        format!("fx:{{{ns}}}:*")
+    }
+
     /// The channel a publication is announced on (a hint: readers also poll).
     pub fn channel(&self) -> String {
         format!("fx:{{{}}}:published", self.namespace)
@@ -63,6 +76,11 @@ mod tests {
         assert_eq!(k.current(), "fx:{prod}:current");
         assert_eq!(k.set("v1"), "fx:{prod}:set:v1");
         assert_eq!(k.channel(), "fx:{prod}:published");
+        assert_eq!(k.pattern(), "fx:{prod}:*");
+        assert_eq!(
+            Keys::new("a*b?[c]").unwrap().pattern(),
+            r"fx:{a\*b\?\[c\]}:*"
+        );
         for bad in ["", "a{b", "a}b", "a b", "a:b", &"x".repeat(65)] {
             assert!(Keys::new(bad).is_err(), "{bad:?}");
         }

@@ -347,11 +347,13 @@ async fn seed_if_empty(
     let exponent = |ccy: &str| fx_rates::currency(ccy).ok().map(|c| u32::from(c.exponent));
     let data =
         SeedData::from_json(&text, hasher, &exponent).map_err(|e| seed_err(e.to_string()))?;
-    let n = store
+    // The ledger was empty: every card of the file goes in with its account.
+    let cards = data.cards.len();
+    let accounts = store
         .seed(data)
         .await
         .map_err(|e| seed_err(e.to_string()))?;
-    info!(path = %path.display(), rows = n, "ledger seeded");
+    info!(path = %path.display(), accounts, cards, "ledger seeded");
     Ok(())
 }
 

@@ -292,4 +292,20 @@ impl EmbeddedStore {
         self.read(|t, _| futures::executor::block_on(crate::tx::Tx::latest_cutover(t)))
             .await
     }
+
+    /// A connection of its own (the reader is query-only and the writer's queue carries
+    /// operations of the authorization flow only); SQLite serializes it with the writer.
+    /// `cutovers.business_date` is `YYYY-MM-DD`, which compares as the dates do.
+    pub(crate) async fn reset_cutovers(&self, calendar: jiff::civil::Date) -> Result<usize> {
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = open_connection(&path)?;
+            Ok(conn.execute(
+                "DELETE FROM cutovers WHERE business_date > ?1",
+                [calendar.to_string()],
+            )?)
+        })
+        .await
+        .map_err(|_| LedgerError::Closed)?
+    }
 }

@@ -371,6 +371,19 @@ impl PgStore {
         crate::tx::Tx::latest_cutover(&mut PgTx::direct(client, cache)).await
     }
 
+    /// On the reader's session (it may write: `drop_schema` does); one statement, so one
+    /// transaction of its own. `business_date` is `YYYY-MM-DD` text, ordered as the dates.
+    pub(crate) async fn reset_cutovers(&self, calendar: jiff::civil::Date) -> Result<usize> {
+        let g = self.reader().await?;
+        let n =
+            g.0.execute(
+                "DELETE FROM cutovers WHERE business_date > $1",
+                &[&calendar.to_string()],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;

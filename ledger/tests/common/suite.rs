@@ -794,4 +794,40 @@ pub async fn one_key_with_many_amounts_at_once_makes_one_decision(fx: &Fixture) 
     assert_eq!(stored.amount_minor, approved[0]);
     let dups = fx.store.duplicates(&key(160)).await.unwrap();
     assert_eq!(dups.len(), 49);
+pub async fn resetting_cutovers_returns_to_the_calendar(fx: &Fixture) {
+    let (a, b) = (&fx.store, &fx.second);
+    let day = |d: i8| jiff::civil::date(2026, 11, d);
+    assert_eq!(a.reset_cutovers(day(25)).await.unwrap(), 0, "nothing yet");
+    // Yesterday's cutover (to the 24th, now the calendar's past) and two run ahead of it.
+    assert_eq!(
+        cutover_at(a, "sandbox:000301:1123140000", day(23)).await,
+        day(24)
+    );
+    assert_eq!(
+        cutover_at(a, "sandbox:000302:1125140000", day(25)).await,
+        day(26)
+    );
+    assert_eq!(
+        cutover_at(b, "sandbox:000303:1125140100", day(25)).await,
+        day(27)
+    );
+    // On the 25th: the two ahead of the calendar go, from either instance's handle.
+    assert_eq!(b.reset_cutovers(day(25)).await.unwrap(), 2);
+    assert_eq!(a.latest_cutover().await.unwrap(), Some(day(24)));
+    assert_eq!(b.latest_cutover().await.unwrap(), Some(day(24)));
+    assert_eq!(
+        a.reset_cutovers(day(25)).await.unwrap(),
+        0,
+        "once is enough"
+    );
+    // The one kept still answers its retransmission; the next cutover moves on from the
+    // calendar again, not from the removed 27th.
+    assert_eq!(
+        cutover_at(b, "sandbox:000301:1123140000", day(25)).await,
+        day(24)
+    );
+    assert_eq!(
+        cutover_at(a, "sandbox:000304:1125150000", day(25)).await,
+        day(26)
+    );
 }

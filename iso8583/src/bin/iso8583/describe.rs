@@ -10,7 +10,7 @@ pub(crate) fn run(spec: &Spec, hex_lines: bool, unmask: bool) -> Result<bool> {
     let mut ok = true;
     let mut out = std::io::stdout().lock();
     for item in read_messages(hex_lines)? {
-        let bytes = match item.bytes {
+        let bytes = match &item.bytes {
             Ok(b) => b,
             Err(e) => {
                 ok = false;
@@ -18,11 +18,11 @@ pub(crate) fn run(spec: &Spec, hex_lines: bool, unmask: bool) -> Result<bool> {
                 continue;
             }
         };
-        match iso8583::decode(spec, &bytes) {
+        match iso8583::decode(spec, bytes) {
             Ok(m) => write!(out, "{}", table(spec, &m, unmask))?,
             Err(e) => {
                 ok = false;
-                eprintln!("{}: {e}", item.origin);
+                eprintln!("{}: {e}{}", item.origin, item.hint(hex_lines));
             }
         }
     }

@@ -11,6 +11,28 @@ pub(crate) struct Item {
     pub(crate) bytes: Result<Vec<u8>, String>,
 }
 
+impl Item {
+    /// What to add to a decode error: raw input made only of hex digits is most likely a hex
+    /// dump given without `--hex` (said only on failure: an all-ASCII message such as an
+    /// iso87-ascii echo can be all hex digits and still be a valid raw message).
+    pub(crate) fn hint(&self, hex_lines: bool) -> &'static str {
+        match &self.bytes {
+            Ok(bytes) if !hex_lines && looks_like_hex(bytes) => {
+                " (the input looks like hex: add --hex to read one hex message per line)"
+            }
+            _ => "",
+        }
+    }
+}
+
+/// Non-empty, and only hex digits and white space.
+fn looks_like_hex(bytes: &[u8]) -> bool {
+    bytes.iter().any(u8::is_ascii_hexdigit)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace())
+}
+
 /// All messages on stdin.
 pub(crate) fn read_messages(hex_lines: bool) -> Result<Vec<Item>> {
     let stdin = std::io::stdin();
