@@ -182,7 +182,7 @@ fn main() -> anyhow::Result<()> {
                 var_dir,
                 ..Overrides::default()
             }
-            .apply(&mut c);
+            .apply(&mut c)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
