@@ -56,6 +56,7 @@ pub async fn run_link<S: Service>(
                         sign_on: true,
                         sign_off: true,
                     },
+                    slot: None,
                 };
                 let reason = serve_connection(
                     stream,

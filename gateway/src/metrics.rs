@@ -72,6 +72,7 @@ pub struct Metrics {
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
     connections_refused: AtomicU64,
+    connections_evicted: AtomicU64,
     received: AtomicU64,
     format_errors: AtomicU64,
     framing_errors: AtomicU64,
@@ -87,6 +88,7 @@ impl Default for Metrics {
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            connections_evicted: AtomicU64::new(0),
             received: AtomicU64::new(0),
             format_errors: AtomicU64::new(0),
             framing_errors: AtomicU64::new(0),
@@ -137,9 +139,14 @@ impl Metrics {
         GaugeGuard(&self.connections_open)
     }
 
-    /// A connection refused by the per-listener limit.
+    /// A connection refused (the per-listener limit, or a peer not in the allow-list).
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An unproven connection closed to make room at the per-listener limit.
+    pub fn connection_evicted(&self) {
+        self.connections_evicted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A message read from a network (keep-alives excluded).
@@ -222,8 +229,13 @@ impl Metrics {
             ),
             (
                 "gateway_connections_refused_total",
-                "Connections refused by the per-listener limit.",
+                "Connections refused by the per-listener limit or allow-list.",
                 &self.connections_refused,
+            ),
+            (
+                "gateway_connections_evicted_total",
+                "Connections closed, unproven, to make room at the per-listener limit.",
+                &self.connections_evicted,
             ),
             (
                 "gateway_messages_received_total",

@@ -134,13 +134,14 @@ async fn ascii4_listener_with_a_fixed_header_and_the_ascii_spec() {
 
 #[tokio::test]
 async fn rolling_restart_on_the_same_port() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let old = app::start(parse_config(&embedded_config_text(da.path())))
+    let dir = tempfile::tempdir().unwrap();
+    let old = app::start(parse_config(&embedded_config_text(dir.path())))
         .await
         .unwrap();
     let port = old.addr().port();
-    // The new instance binds the same port while the old one still serves (SO_REUSEPORT).
-    let text = embedded_config_text(db.path()).replace(
+    // The new instance, on the same ledger, binds the same port while the old one still
+    // serves (SO_REUSEPORT).
+    let text = embedded_config_text(dir.path()).replace(
         "name = \"test\"\naddress = \"127.0.0.1:0\"",
         &format!("name = \"test\"\naddress = \"127.0.0.1:{port}\""),
     );
@@ -153,6 +154,38 @@ async fn rolling_restart_on_the_same_port() {
     let mut c = Client::connect(new.addr()).await;
     assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
     new.drain().await;
+}
+
+/// Issue 25, item 5: a second instance on *another* ledger used to bind the port through
+/// SO_REUSEPORT and answer a share of the new connections from its own ledger. It is now
+/// refused, naming the ledger that holds the port; once that instance is gone, it may start.
+#[tokio::test]
+async fn an_instance_on_another_ledger_cannot_share_the_port() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = app::start(parse_config(&embedded_config_text(da.path())))
+        .await
+        .unwrap();
+    let port = first.addr().port();
+    let text = embedded_config_text(db.path()).replace(
+        "name = \"test\"\naddress = \"127.0.0.1:0\"",
+        &format!("name = \"test\"\naddress = \"127.0.0.1:{port}\""),
+    );
+    let err = app::start(parse_config(&text))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another ledger"), "{err}");
+    assert!(err.contains(&da.path().display().to_string()), "{err}");
+    // Every connection is still answered by the first instance.
+    for _ in 0..20 {
+        let mut c = Client::connect(first.addr()).await;
+        assert_eq!(de39(&c.call(&network("301", &stan())).await), "00");
+    }
+    first.drain().await;
+    let second = app::start(parse_config(&text))
+        .await
+        .expect("the port is free once its instance is gone");
+    second.drain().await;
 }
 
 /// Issue 25, item 7: `--admin` used to skip the loopback-only rule that the file's

@@ -92,11 +92,31 @@ pub async fn start(config: Config) -> Result<Running, Error> {
 
     let mut bound = Vec::new();
     let mut addrs = Vec::new();
+    let (identity, claims) = (ledger_identity(&config), server::claim_dir());
     for (i, l) in config.listeners.iter().enumerate() {
         let spec = load_spec(&l.spec, &format!("listener[{i}].spec"))?;
+        let tls = l
+            .tls
+            .as_ref()
+            .map(|t| server::tls_acceptor(t, &format!("listener[{i}].tls")))
+            .transpose()?;
+        // A fixed port is claimed before it is bound (no connection reaches an instance on
+        // another ledger even for a moment); a port the system picks, once it is known.
+        let early = (l.address.port() != 0)
+            .then(|| server::claim(l.address, &identity, &claims))
+            .transpose()?;
         let listener = bind_reuseport(l.address)?;
         let addr = listener.local_addr()?;
-        info!(network = %l.name, %addr, framing = %l.framing, spec = %l.spec, "listening");
+        let claim = match early {
+            Some(c) => c,
+            None => server::claim(addr, &identity, &claims)?,
+        };
+        if l.allow.is_empty() && !addr.ip().is_loopback() {
+            warn!(network = %l.name, %addr,
+                "listener open to any peer address: set listener.allow to the networks' CIDRs");
+        }
+        info!(network = %l.name, %addr, framing = %l.framing, spec = %l.spec,
+            tls = tls.is_some(), allow = ?l.allow, "listening");
         addrs.push((l.name.clone(), addr));
         let deadline = l.deadline_ms.map(Duration::from_millis);
         bound.push(BoundListener {
@@ -110,6 +130,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
                 deadline,
                 l.codes,
             )),
+            allow: l.allow.clone(),
+            tls,
+            claim: Some(claim),
         });
     }
     let mut links = Vec::new();
@@ -283,6 +306,23 @@ async fn rate_cache(c: &RatesConfig) -> Result<RateCache, Error> {
         warn!("no rate set from Redis yet; foreign-currency conversions answer 91 until one loads");
     }
     Ok(cache)
+}
+
+/// What names the ledger this instance serves from, for the claims of its listening ports
+/// (`server::claim`): the embedded file's full path, or PostgreSQL's host, database and
+/// schema. Never a password.
+fn ledger_identity(config: &Config) -> String {
+    if let Some(path) = &config.ledger.embedded {
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        let name = path.file_name().unwrap_or_default();
+        return format!("sqlite:{}", dir.join(name).display());
+    }
+    let url = config.ledger.postgres.as_deref().unwrap_or_default();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let rest = rest.split('?').next().unwrap_or_default();
+    format!("postgres:{rest}#{}", config.ledger.schema)
 }
 
 /// Opens the ledger `config` names without serving anything (no rates: it cannot convert),

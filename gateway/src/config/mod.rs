@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub use codes::ResponseCodes;
 pub use schema::{
-    AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, LogConfig,
-    LogFormat, OutboundConfig, RatesConfig,
+    AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, ListenerTls,
+    LogConfig, LogFormat, OutboundConfig, RatesConfig,
 };
 
 use crate::error::ConfigError;
@@ -71,6 +71,13 @@ impl Config {
             fix(p);
         }
         for l in &mut self.listeners {
+            if let Some(t) = l.tls.as_mut() {
+                fix(&mut t.cert);
+                fix(&mut t.key);
+                if let Some(ca) = t.client_ca.as_mut() {
+                    fix(ca);
+                }
+            }
             // A spec is a built-in name unless it looks like a path.
             if l.spec.contains('/') || l.spec.ends_with(".toml") || l.spec.ends_with(".json") {
                 let mut p = PathBuf::from(&l.spec);
@@ -158,6 +165,19 @@ impl Config {
             if self.listeners[..i].iter().any(|o| o.name == l.name) {
                 return Err(ConfigError::invalid(key("name"), "names must be unique"));
             }
+            if let Some(t) = &l.tls {
+                for (k, p) in [("tls.cert", Some(&t.cert)), ("tls.key", Some(&t.key))]
+                    .into_iter()
+                    .chain([("tls.client_ca", t.client_ca.as_ref())])
+                {
+                    if let Some(p) = p.filter(|p| !p.is_file()) {
+                        return Err(ConfigError::invalid(
+                            key(k),
+                            format!("no such file: {}", p.display()),
+                        ));
+                    }
+                }
+            }
         }
         for (i, o) in self.outbound.iter().enumerate() {
             let key = |k: &str| format!("outbound[{i}].{k}");
@@ -190,6 +210,8 @@ impl Config {
             ("idle_timeout_ms", l.idle_timeout_ms),
             ("read_timeout_ms", l.read_timeout_ms),
             ("drain_timeout_ms", l.drain_timeout_ms),
+            ("write_timeout_ms", l.write_timeout_ms),
+            ("unproven_timeout_ms", l.unproven_timeout_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::invalid(

@@ -146,6 +146,13 @@ pub struct Limits {
     pub read_timeout_ms: u64,
     /// Bound on a graceful drain: requests still running after it are abandoned.
     pub drain_timeout_ms: u64,
+    /// Time a peer has to take a response we write; a peer that stops reading is closed
+    /// after it instead of keeping its slot (and our memory) indefinitely.
+    pub write_timeout_ms: u64,
+    /// Time an inbound connection has to send a message we can read (or sign on): until
+    /// then it is unproven, closed after this long, and the first closed to make room when
+    /// a listener is at `max_connections`.
+    pub unproven_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -157,6 +164,8 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             read_timeout_ms: 10_000,
             drain_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            unproven_timeout_ms: 30_000,
         }
     }
 }
@@ -245,6 +254,27 @@ pub struct ListenerConfig {
     /// Response codes this network expects (`[listener.codes]`).
     #[serde(default)]
     pub codes: ResponseCodes,
+    /// Peer addresses allowed to connect, as CIDRs (`["10.20.0.0/16", "192.0.2.7/32"]`);
+    /// empty: any (a listener not on loopback without one is warned about at start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<ipnet::IpNet>,
+    /// TLS on this listener (`[listener.tls]`), for networks that ask for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+}
+
+/// `[listener.tls]`: the listener's certificate and, for mutual TLS, the CA its peers'
+/// certificates must chain to. PEM files.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// When set, a peer must present a certificate issued by this CA.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// One `[[outbound]]`: the switch dials the network and keeps the link up.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
+use tokio::time::Instant;
 use tokio_util::codec::FramedWrite;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::reader::{FrameReader, ReadOutcome};
@@ -41,6 +43,13 @@ pub enum CloseReason {
     /// [`MAX_UNREADABLE_IN_ROW`] frames in a row could not be read at all: the peer is not
     /// speaking our spec (wrong spec or framing configured, or not a card network).
     Unreadable,
+    /// Nothing readable arrived within `limits.unproven_timeout_ms` of connecting.
+    Unproven,
+    /// Closed, still unproven, to make room for a newcomer at the connection limit.
+    Evicted,
+    /// Our answers could not be written (the peer stopped reading for longer than
+    /// `limits.write_timeout_ms`, or the socket failed).
+    WriteFailed,
 }
 
 /// Frames in a row that may be dropped as unreadable (no MTI and STAN to answer 30 to)
@@ -61,7 +70,7 @@ pub struct ConnOptions {
 }
 
 /// Who a connection is with and how to frame it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnSetup {
     /// The network's name.
     pub network: String,
@@ -71,6 +80,9 @@ pub struct ConnSetup {
     pub codec: FrameCodec,
     /// Link behaviour.
     pub options: ConnOptions,
+    /// Its place in its listener (inbound connections): it must prove itself within
+    /// `limits.unproven_timeout_ms`, and is closed when the slot's signal fires.
+    pub slot: Option<super::Slot>,
 }
 
 /// Serves one connection until the peer leaves, the framing breaks, or the drain starts;
@@ -94,13 +106,32 @@ where
         .unwrap_or(Duration::from_millis(limits.idle_timeout_ms));
     let read_timeout = Duration::from_millis(limits.read_timeout_ms);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
+    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+    let (proven, close) = match &setup.slot {
+        Some(s) => (s.proven.clone(), s.close.clone()),
+        None => (Arc::default(), CancellationToken::new()),
+    };
+    // Inbound connections have a time to prove they speak our protocol.
+    let mut unproven_until = setup
+        .slot
+        .as_ref()
+        .map(|_| Instant::now() + Duration::from_millis(limits.unproven_timeout_ms));
 
     let (rd, wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, setup.codec.clone());
     // One slot per permit plus a few for our own network-management requests.
     let (tx, rx) = mpsc::channel::<Frame>(in_flight + 4);
-    let writer = tokio::spawn(write_loop(FramedWrite::new(wr, setup.codec), rx));
-    let ctx = Arc::new(ConnContext::new(setup.network, setup.peer, tx.clone()));
+    let writer = tokio::spawn(write_loop(
+        FramedWrite::new(wr, setup.codec),
+        rx,
+        write_timeout,
+    ));
+    let ctx = Arc::new(ConnContext::new(
+        setup.network,
+        setup.peer,
+        tx.clone(),
+        proven,
+    ));
     let permits = Arc::new(Semaphore::new(in_flight));
     let mut echo_sent = false;
     let mut sign_on = setup.options.sign_on.then(|| {
@@ -117,12 +148,27 @@ where
         if shutdown.is_set() {
             break CloseReason::Drain;
         }
+        if close.is_cancelled() {
+            break CloseReason::Evicted;
+        }
+        if tx.is_closed() {
+            break CloseReason::WriteFailed;
+        }
+        if let Some(until) = unproven_until {
+            if ctx.is_proven() {
+                unproven_until = None;
+            } else if Instant::now() >= until {
+                break CloseReason::Unproven;
+            }
+        }
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(TryAcquireError::Closed) => break CloseReason::Io,
             Err(TryAcquireError::NoPermits) => tokio::select! {
                 biased;
                 _ = shutdown.wait() => break CloseReason::Drain,
+                _ = close.cancelled() => break CloseReason::Evicted,
+                _ = tx.closed() => break CloseReason::WriteFailed,
                 p = permits.clone().acquire_owned() => match p {
                     Ok(p) => p,
                     Err(_) => break CloseReason::Io,
@@ -134,8 +180,12 @@ where
         } else {
             None
         };
-        // After an echo test the peer has read_timeout to show it is alive.
-        let wait = if echo_sent { read_timeout } else { idle };
+        // After an echo test the peer has read_timeout to show it is alive; an unproven one
+        // has until its deadline.
+        let mut wait = if echo_sent { read_timeout } else { idle };
+        if let Some(until) = unproven_until {
+            wait = wait.min(until.saturating_duration_since(Instant::now()));
+        }
         let next = if let Some(outcome) = ready {
             // No await on this path otherwise: let the runtime's budget decide when the
             // connection yields to the other tasks of its worker.
@@ -145,6 +195,8 @@ where
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break CloseReason::Drain,
+                _ = close.cancelled() => break CloseReason::Evicted,
+                _ = tx.closed() => break CloseReason::WriteFailed,
                 ok = async {
                     match sign_on.as_mut() {
                         Some(h) => h.await,
@@ -162,6 +214,9 @@ where
         };
         let frame = match next {
             ReadOutcome::Frame(f) => f,
+            ReadOutcome::Idle if unproven_until.is_some_and(|u| Instant::now() >= u) => {
+                break CloseReason::Unproven
+            }
             ReadOutcome::Idle if echo_sent => break CloseReason::HalfOpen,
             ReadOutcome::Idle => {
                 // Idle: ask the peer whether it is still there.
@@ -312,30 +367,52 @@ async fn send_echo<S: Service>(ctx: &ConnContext, service: &S) -> bool {
     }
 }
 
-async fn write_loop<W>(mut sink: FramedWrite<W, FrameCodec>, mut rx: mpsc::Receiver<Frame>)
-where
+/// Writes the responses. A peer that does not take them within `write_timeout` (it stopped
+/// reading: the socket's buffers are full) is given up on: the loop ends, which closes the
+/// connection (its reader sees the channel closed) instead of the peer keeping its slot and
+/// our memory for as long as it likes.
+async fn write_loop<W>(
+    mut sink: FramedWrite<W, FrameCodec>,
+    mut rx: mpsc::Receiver<Frame>,
+    write_timeout: Duration,
+) where
     W: AsyncWrite + Unpin,
 {
     while let Some(frame) = rx.recv().await {
-        // Feed what is ready, then flush once: fewer syscalls under load. Responses tend to
-        // complete together (one ledger commit answers a whole batch), but their tasks queue
-        // behind this one: yield once so they can add theirs to the same write. Idle, the
-        // yield returns at once; the profile showed one writev per response without it.
-        let mut result = sink.feed(frame).await;
-        let mut yielded = false;
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(f) => result = sink.feed(f).await,
-                Err(_) if !yielded => {
-                    yielded = true;
-                    tokio::task::yield_now().await;
+        let written = tokio::time::timeout(write_timeout, async {
+            // Feed what is ready, then flush once: fewer syscalls under load. Responses tend
+            // to complete together (one ledger commit answers a whole batch), but their tasks
+            // queue behind this one: yield once so they can add theirs to the same write.
+            // Idle, the yield returns at once; the profile showed one writev per response
+            // without it.
+            let mut result = sink.feed(frame).await;
+            let mut yielded = false;
+            while result.is_ok() {
+                match rx.try_recv() {
+                    Ok(f) => result = sink.feed(f).await,
+                    Err(_) if !yielded => {
+                        yielded = true;
+                        tokio::task::yield_now().await;
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
-        if let Err(e) = result.and(sink.flush().await) {
-            warn!(error = %e, "write failed; closing connection");
-            return;
+            result.and(sink.flush().await)
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "write failed; closing connection");
+                return;
+            }
+            Err(_) => {
+                warn!(
+                    write_timeout_ms = write_timeout.as_millis() as u64,
+                    "the peer takes none of its answers; closing connection"
+                );
+                return;
+            }
         }
     }
     let _ = sink.close().await;
@@ -413,6 +490,7 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             codec,
             options: ConnOptions::default(),
+            slot: None,
         };
         let h = tokio::spawn(serve_connection(server, setup, svc, shared, sd));
         (client, trigger, h)

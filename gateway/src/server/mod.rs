@@ -6,25 +6,34 @@
 
 mod bind;
 mod connection;
+mod ownership;
 mod reader;
+mod registry;
 mod service;
 mod shutdown;
+mod tls;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
+
+use registry::{Admission, Registry};
 
 pub use bind::bind_reuseport;
 pub use connection::{
     serve_connection, CloseReason, ConnOptions, ConnSetup, MAX_UNREADABLE_IN_ROW,
 };
+pub use ownership::{claim, claim_dir, PortClaim, CLAIM_DIR_ENV};
+pub use registry::Slot;
 pub use service::{ConnContext, Service};
 pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
+pub use tls::acceptor as tls_acceptor;
 
 use crate::config::Limits;
 use crate::framing::FrameCodec;
@@ -50,7 +59,6 @@ impl Shared {
 }
 
 /// A bound listening socket and what serves it.
-#[derive(Debug)]
 pub struct BoundListener<S> {
     /// The network's name.
     pub name: String,
@@ -60,6 +68,25 @@ pub struct BoundListener<S> {
     pub codec: FrameCodec,
     /// The application.
     pub service: Arc<S>,
+    /// Peer addresses allowed to connect; empty: any.
+    pub allow: Vec<IpNet>,
+    /// TLS, when the network asks for it.
+    pub tls: Option<TlsAcceptor>,
+    /// The claim of the address for this instance's ledger (see [`claim`]), held as long as
+    /// the listener.
+    pub claim: Option<PortClaim>,
+}
+
+impl<S> std::fmt::Debug for BoundListener<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundListener")
+            .field("name", &self.name)
+            .field("listener", &self.listener)
+            .field("allow", &self.allow)
+            .field("tls", &self.tls.is_some())
+            .field("claim", &self.claim)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Serves `listeners` until `shutdown`, then drains. Returns when every connection closed or
@@ -101,7 +128,9 @@ async fn accept_loop<S: Service>(
     mut shutdown: Shutdown,
     done: mpsc::Sender<()>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let registry = Arc::new(Registry::default());
+    // Refusals come in floods (a scan, a storm of reconnects): one line a second, counted.
+    let refusals = crate::switch::Throttle::new(Duration::from_secs(1));
     loop {
         let accepted = tokio::select! {
             biased;
@@ -117,19 +146,43 @@ async fn accept_loop<S: Service>(
                 continue;
             }
         };
-        let limit = shared.limits.load().max_connections;
-        if open.load(Ordering::Acquire) >= limit {
+        if !l.allow.is_empty() && !l.allow.iter().any(|n| n.contains(&peer.ip())) {
             shared.metrics.connection_refused();
-            warn!(network = %l.name, %peer, limit, "connection limit reached; refusing");
-            drop(stream);
+            if let Some(more) = refusals.admit() {
+                warn!(network = %l.name, %peer, refused_since_last_line = more,
+                    "peer not in the listener's allow-list; refusing");
+            }
             continue;
         }
+        let limit = shared.limits.load().max_connections;
+        let slot = match registry.admit(limit) {
+            Admission::Admitted { slot, evicted } => {
+                if evicted {
+                    shared.metrics.connection_evicted();
+                    info!(network = %l.name, %peer, limit,
+                        "connection limit reached: the oldest connection that has sent nothing \
+                         readable is closed to make room");
+                }
+                slot
+            }
+            Admission::Refused => {
+                shared.metrics.connection_refused();
+                if let Some(more) = refusals.admit() {
+                    warn!(network = %l.name, %peer, limit, refused_since_last_line = more,
+                        "connection limit reached, every connection in use; refusing");
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        open.fetch_add(1, Ordering::AcqRel);
-        info!(network = %l.name, %peer, "connection accepted");
-        let (open, shared, done, sd) =
-            (open.clone(), shared.clone(), done.clone(), shutdown.clone());
-        let (name, codec, service) = (l.name.clone(), l.codec.clone(), l.service.clone());
+        info!(network = %l.name, %peer, tls = l.tls.is_some(), "connection accepted");
+        let (shared, done, sd) = (shared.clone(), done.clone(), shutdown.clone());
+        let (name, codec, service, tls) = (
+            l.name.clone(),
+            l.codec.clone(),
+            l.service.clone(),
+            l.tls.clone(),
+        );
         tokio::spawn(async move {
             let _gauge = shared.metrics.connection();
             let setup = ConnSetup {
@@ -137,9 +190,28 @@ async fn accept_loop<S: Service>(
                 peer,
                 codec,
                 options: ConnOptions::default(),
+                slot: Some(slot),
             };
-            serve_connection(stream, setup, service, shared.clone(), sd).await;
-            open.fetch_sub(1, Ordering::AcqRel);
+            match tls {
+                None => {
+                    serve_connection(stream, setup, service, shared.clone(), sd).await;
+                }
+                Some(acceptor) => {
+                    let limits = shared.limits.load_full();
+                    let handshake = Duration::from_millis(limits.read_timeout_ms);
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            serve_connection(tls, setup, service, shared.clone(), sd).await;
+                        }
+                        Ok(Err(e)) => {
+                            warn!(network = %setup.network, %peer, error = %e, "TLS handshake failed; closing");
+                        }
+                        Err(_) => {
+                            warn!(network = %setup.network, %peer, "TLS handshake not done in time; closing");
+                        }
+                    }
+                }
+            }
             drop(done);
         });
     }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -47,10 +47,17 @@ pub struct ConnContext {
     next_stan: AtomicU32,
     /// Frames in a row that could not be read at all (no MTI and STAN to answer).
     unreadable: AtomicU32,
+    /// Set by the first message that could be read: the peer speaks our protocol.
+    proven: Arc<AtomicBool>,
 }
 
 impl ConnContext {
-    pub(crate) fn new(network: String, peer: SocketAddr, writer: mpsc::Sender<Frame>) -> Self {
+    pub(crate) fn new(
+        network: String,
+        peer: SocketAddr,
+        writer: mpsc::Sender<Frame>,
+        proven: Arc<AtomicBool>,
+    ) -> Self {
         ConnContext {
             network,
             peer,
@@ -58,7 +65,13 @@ impl ConnContext {
             pending: Mutex::new(HashMap::new()),
             next_stan: AtomicU32::new(rand::random::<u32>() % 900_000),
             unreadable: AtomicU32::new(0),
+            proven,
         }
+    }
+
+    /// Whether the peer has sent a message we could read.
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Relaxed)
     }
 
     /// Counts a frame that could not be read at all; returns how many came in a row.
@@ -68,9 +81,13 @@ impl ConnContext {
             .saturating_add(1)
     }
 
-    /// A frame was read (decoded, or answered 30): the run of unreadable ones ends.
+    /// A frame was read (decoded, or answered 30): the run of unreadable ones ends, and the
+    /// peer has proved it speaks our protocol.
     pub fn note_readable(&self) {
         self.unreadable.store(0, Ordering::Relaxed);
+        if !self.proven.load(Ordering::Relaxed) {
+            self.proven.store(true, Ordering::Release);
+        }
     }
 
     /// Unreadable frames in a row so far.

@@ -35,7 +35,7 @@ use crate::server::{ConnContext, Service, Shared};
 use deadline::LedgerFail;
 use fields::FieldFault;
 use response::respond;
-use throttle::Throttle;
+pub use throttle::Throttle;
 use voids::Voids;
 
 /// What a log line says to identify a message: MTI, STAN and the masked PAN.

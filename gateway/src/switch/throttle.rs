@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 /// Lets one line through per interval and counts the others.
 #[derive(Debug)]
-pub(crate) struct Throttle {
+pub struct Throttle {
     every: Duration,
     last: Mutex<Option<Instant>>,
     held_back: AtomicU64,
 }
 
 impl Throttle {
-    pub(crate) const fn new(every: Duration) -> Self {
+    /// One line per `every`.
+    pub const fn new(every: Duration) -> Self {
         Throttle {
             every,
             last: Mutex::new(None),
@@ -25,7 +26,7 @@ impl Throttle {
 
     /// `Some(n)` when a line may be written now, `n` being how many were held back since the
     /// last one; `None` (counted) otherwise.
-    pub(crate) fn admit(&self) -> Option<u64> {
+    pub fn admit(&self) -> Option<u64> {
         let now = Instant::now();
         let mut last = self.last.lock().ok()?;
         if last.is_some_and(|t| now.duration_since(t) < self.every) {

@@ -2,6 +2,8 @@
 //! client over real TCP, and request builders.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod certs;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -45,7 +45,7 @@ pub(crate) fn upper(bytes: &[u8]) -> String {
 
 /// Decodes hex text of even length; `None` on odd length or a non-hex character.
 pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     // Sized once: collecting into Option<Vec> would grow the vector step by step.

@@ -196,10 +196,12 @@ impl FieldSpec {
     pub(crate) fn lengths_for_prefix(&self, v: usize) -> Option<(usize, usize)> {
         match (self.unit, self.data) {
             (LengthUnit::Bytes, DataEncoding::Bcd) => Some((v, v * 2)),
-            (LengthUnit::Bytes, DataEncoding::HexAscii) => (v % 2 == 0).then_some((v, v / 2)),
+            (LengthUnit::Bytes, DataEncoding::HexAscii) => {
+                v.is_multiple_of(2).then_some((v, v / 2))
+            }
             (LengthUnit::Bytes, _) => Some((v, v)),
             (LengthUnit::Nibbles, DataEncoding::Bcd) => Some((v.div_ceil(2), v)),
-            (LengthUnit::Nibbles, _) => (v % 2 == 0).then_some((v / 2, v / 2)),
+            (LengthUnit::Nibbles, _) => v.is_multiple_of(2).then_some((v / 2, v / 2)),
         }
     }
 }

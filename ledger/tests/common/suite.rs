@@ -794,6 +794,8 @@ pub async fn one_key_with_many_amounts_at_once_makes_one_decision(fx: &Fixture) 
     assert_eq!(stored.amount_minor, approved[0]);
     let dups = fx.store.duplicates(&key(160)).await.unwrap();
     assert_eq!(dups.len(), 49);
+}
+
 pub async fn resetting_cutovers_returns_to_the_calendar(fx: &Fixture) {
     let (a, b) = (&fx.store, &fx.second);
     let day = |d: i8| jiff::civil::date(2026, 11, d);
