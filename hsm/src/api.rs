@@ -99,11 +99,23 @@ pub trait Hsm: Send + Sync {
 
     /// The PVV of a clear PIN. **For seeding the sandbox only** (the seed stores the PVV of
     /// `fixtures/cards.json`'s `"pin"`); nothing in the authorization path calls it.
-    fn pvv_for_clear_pin(&self, pvk: &KeyName, pvki: u8, pan: &str, pin: &ClearPin) -> Result<String, HsmError>;
+    fn pvv_for_clear_pin(
+        &self,
+        pvk: &KeyName,
+        pvki: u8,
+        pan: &str,
+        pin: &ClearPin,
+    ) -> Result<String, HsmError>;
 
     /// Encrypts a clear PIN into a PIN block under `zpk`. **For the sandbox, the harness and
     /// tests** (building test blocks); the clear PIN goes in, only the block comes out.
-    fn encrypt_pin_block(&self, zpk: &KeyName, format: PinBlockFormat, pan: &str, pin: &ClearPin) -> Result<Vec<u8>, HsmError>;
+    fn encrypt_pin_block(
+        &self,
+        zpk: &KeyName,
+        format: PinBlockFormat,
+        pan: &str,
+        pin: &ClearPin,
+    ) -> Result<Vec<u8>, HsmError>;
 
     /// Re-encrypts a PIN block from `from` (format `from_format`) to `to` (format `to_format`)
     /// inside the back end (ZPK to ZPK, or a format change).
@@ -120,7 +132,14 @@ pub trait Hsm: Send + Sync {
 
     /// Whether `cvv` is the card's CVV for `service_code`: the track's code for CVV, "999" for
     /// iCVV, "000" for CVV2 (see [`crate::cvv`]).
-    fn verify_cvv(&self, cvk: &KeyName, pan: &str, expiry_yymm: &str, service_code: &str, cvv: &str) -> Result<bool, HsmError>;
+    fn verify_cvv(
+        &self,
+        cvk: &KeyName,
+        pan: &str,
+        expiry_yymm: &str,
+        service_code: &str,
+        cvv: &str,
+    ) -> Result<bool, HsmError>;
 
     /// Verifies an ARQC (Visa CVN 10 or 18) with the card key derived from `imk`; when valid,
     /// returns tag 91 for the response's DE 55 as the CVN defines it.
@@ -129,11 +148,27 @@ pub trait Hsm: Send + Sync {
     /// Tag 91 for `req` with the `imk` version that verified it, for when the decision changed
     /// the response (ARC or CSU) after [`Hsm::verify_arqc`]. Call it only for an ARQC that
     /// verified.
-    fn generate_arpc(&self, imk: &KeyName, key_version: u32, req: &ArqcRequest) -> Result<Vec<u8>, HsmError>;
+    fn generate_arpc(
+        &self,
+        imk: &KeyName,
+        key_version: u32,
+        req: &ArqcRequest,
+    ) -> Result<Vec<u8>, HsmError>;
 
     /// The 8-byte MAC of `data` under `mak`.
-    fn generate_mac(&self, mak: &KeyName, algorithm: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], HsmError>;
+    fn generate_mac(
+        &self,
+        mak: &KeyName,
+        algorithm: MacAlgorithm,
+        data: &[u8],
+    ) -> Result<[u8; 8], HsmError>;
 
     /// Whether `mac` (4 to 8 bytes, leftmost part of the MAC) is right for `data`.
-    fn verify_mac(&self, mak: &KeyName, algorithm: MacAlgorithm, data: &[u8], mac: &[u8]) -> Result<bool, HsmError>;
+    fn verify_mac(
+        &self,
+        mak: &KeyName,
+        algorithm: MacAlgorithm,
+        data: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, HsmError>;
 }

@@ -78,7 +78,11 @@ fn open_block(
     Ok(Err(first_error.unwrap_or(PinBlockError::Length)))
 }
 
-fn pvk_for_pvki<'a>(view: &'a dyn KeyView, pvk: &KeyName, pvki: u8) -> Result<Version<'a>, HsmError> {
+fn pvk_for_pvki<'a>(
+    view: &'a dyn KeyView,
+    pvk: &KeyName,
+    pvki: u8,
+) -> Result<Version<'a>, HsmError> {
     view.versions(pvk)?
         .into_iter()
         .find(|v| v.pvki == Some(pvki))
@@ -105,7 +109,11 @@ pub(crate) fn verify_pin_pvv(
         Err(e) => return Ok(PinVerdict::Malformed(e)),
     };
     let ok = pvv::verify(&*key.key, pan, pvki, &pin, pvv_digits).map_err(named(pvk))?;
-    Ok(if ok { PinVerdict::Match } else { PinVerdict::Mismatch })
+    Ok(if ok {
+        PinVerdict::Match
+    } else {
+        PinVerdict::Mismatch
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -125,7 +133,11 @@ pub(crate) fn verify_pin_ibm3624(
         Err(e) => return Ok(PinVerdict::Malformed(e)),
     };
     let ok = ibm3624::verify(&*key.key, params, &pin, offset).map_err(named(pvk))?;
-    Ok(if ok { PinVerdict::Match } else { PinVerdict::Mismatch })
+    Ok(if ok {
+        PinVerdict::Match
+    } else {
+        PinVerdict::Mismatch
+    })
 }
 
 pub(crate) fn pvv_for_clear_pin(
@@ -184,7 +196,11 @@ pub(crate) fn verify_cvv(
     Ok(false)
 }
 
-pub(crate) fn verify_arqc(view: &dyn KeyView, imk: &KeyName, req: &ArqcRequest) -> Result<ArqcVerdict, HsmError> {
+pub(crate) fn verify_arqc(
+    view: &dyn KeyView,
+    imk: &KeyName,
+    req: &ArqcRequest,
+) -> Result<ArqcVerdict, HsmError> {
     req.check()?;
     for v in view.versions(imk)? {
         let card = view
@@ -198,7 +214,12 @@ pub(crate) fn verify_arqc(view: &dyn KeyView, imk: &KeyName, req: &ArqcRequest) 
     Ok(ArqcVerdict::Invalid)
 }
 
-pub(crate) fn generate_arpc(view: &dyn KeyView, imk: &KeyName, version: u32, req: &ArqcRequest) -> Result<Vec<u8>, HsmError> {
+pub(crate) fn generate_arpc(
+    view: &dyn KeyView,
+    imk: &KeyName,
+    version: u32,
+    req: &ArqcRequest,
+) -> Result<Vec<u8>, HsmError> {
     req.check()?;
     let card = view
         .card_key(imk, version, req.cvn, &req.pan, &req.psn, req.atc)
@@ -206,7 +227,12 @@ pub(crate) fn generate_arpc(view: &dyn KeyView, imk: &KeyName, version: u32, req
     emv::issuer_authentication_data(&*card, req).map_err(named(imk))
 }
 
-pub(crate) fn generate_mac(view: &dyn KeyView, mak: &KeyName, algorithm: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], HsmError> {
+pub(crate) fn generate_mac(
+    view: &dyn KeyView,
+    mak: &KeyName,
+    algorithm: MacAlgorithm,
+    data: &[u8],
+) -> Result<[u8; 8], HsmError> {
     let key = current(view, mak)?;
     mac::generate(&*key.key, algorithm, data).map_err(named(mak))
 }

@@ -54,7 +54,10 @@ pub(crate) fn require_des(kind: KeyKind, reason: &'static str) -> Result<(), Hsm
 
 fn check_blocks(data: &[u8], block: usize) -> Result<(), HsmError> {
     if data.len() % block != 0 {
-        return Err(HsmError::input("cipher input", "not a whole number of blocks"));
+        return Err(HsmError::input(
+            "cipher input",
+            "not a whole number of blocks",
+        ));
     }
     Ok(())
 }
@@ -143,12 +146,6 @@ impl KeyOps for Key {
 pub(crate) fn encrypt8(key: &dyn KeyOps, block: &mut [u8; 8]) -> Result<(), HsmError> {
     require_des(key.kind(), "this algorithm needs a DES-family key")?;
     key.encrypt(block)
-}
-
-/// Decrypt one 8-byte block with the whole key.
-pub(crate) fn decrypt8(key: &dyn KeyOps, block: &mut [u8; 8]) -> Result<(), HsmError> {
-    require_des(key.kind(), "this algorithm needs a DES-family key")?;
-    key.decrypt(block)
 }
 
 /// Adjust each byte to odd parity (the DES key-parity convention; EMV option A asks for it).

@@ -4,9 +4,9 @@
 use crate::error::HsmError;
 
 /// Shortest PAN accepted (ISO/IEC 7812-1 allows 8 digits).
-pub const MIN_PAN_DIGITS: usize = 8;
+pub(crate) const MIN_PAN_DIGITS: usize = 8;
 /// Longest PAN (ISO/IEC 7812-1).
-pub const MAX_PAN_DIGITS: usize = 19;
+pub(crate) const MAX_PAN_DIGITS: usize = 19;
 
 /// The PAN's digits (values 0..=9) after checking it is 8 to 19 decimal digits.
 pub(crate) fn pan_digits(pan: &str) -> Result<&[u8], HsmError> {
@@ -56,7 +56,12 @@ pub(crate) fn nibbles(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
 pub(crate) fn visa_decimalise(block: &[u8], n: usize) -> Vec<u8> {
     let mut out: Vec<u8> = nibbles(block).filter(|d| *d < 10).take(n).collect();
     if out.len() < n {
-        out.extend(nibbles(block).filter(|d| *d >= 10).map(|d| d - 10).take(n - out.len()));
+        out.extend(
+            nibbles(block)
+                .filter(|d| *d >= 10)
+                .map(|d| d - 10)
+                .take(n - out.len()),
+        );
     }
     out.iter_mut().for_each(|d| *d += b'0');
     out

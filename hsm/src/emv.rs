@@ -145,7 +145,12 @@ pub enum ArqcVerdict {
 /// The 8-byte option A input Y for `pan` and `psn` (2 digits).
 pub fn option_a_input(pan: &str, psn: &str) -> Result<[u8; 8], HsmError> {
     let mut digits = pan_digits(pan)?.to_vec();
-    digits.extend_from_slice(&crate::digits::decimal(psn, 2, "PSN")?.iter().map(|d| d + b'0').collect::<Vec<_>>());
+    digits.extend_from_slice(
+        &crate::digits::decimal(psn, 2, "PSN")?
+            .iter()
+            .map(|d| d + b'0')
+            .collect::<Vec<_>>(),
+    );
     let tail = &digits[digits.len().saturating_sub(16)..];
     let mut text = vec![b'0'; 16 - tail.len()];
     text.extend_from_slice(tail);
@@ -195,7 +200,13 @@ pub fn derive_common_session_key(mk: &dyn KeyOps, atc: [u8; 2]) -> Result<Key, H
 }
 
 /// The card's cryptogram key for `cvn` from the issuer master key (clear keys).
-pub fn card_key(imk: &dyn KeyOps, cvn: Cvn, pan: &str, psn: &str, atc: [u8; 2]) -> Result<Key, HsmError> {
+pub fn card_key(
+    imk: &dyn KeyOps,
+    cvn: Cvn,
+    pan: &str,
+    psn: &str,
+    atc: [u8; 2],
+) -> Result<Key, HsmError> {
     let mk = derive_icc_mk_a(imk, pan, psn)?;
     match cvn {
         Cvn::Visa10 => Ok(mk),
@@ -206,7 +217,10 @@ pub fn card_key(imk: &dyn KeyOps, cvn: Cvn, pan: &str, psn: &str, atc: [u8; 2]) 
 /// The application cryptogram (ARQC, TC or AAC) of `data` under the card's key.
 pub fn generate_ac(card_key: &dyn KeyOps, cvn: Cvn, data: &[u8]) -> Result<[u8; 8], HsmError> {
     if data.len() > MAX_CRYPTOGRAM_DATA {
-        return Err(HsmError::input("cryptogram data", "longer than MAX_CRYPTOGRAM_DATA"));
+        return Err(HsmError::input(
+            "cryptogram data",
+            "longer than MAX_CRYPTOGRAM_DATA",
+        ));
     }
     mac::generate(card_key, MacAlgorithm::Iso9797Alg3(cvn.padding()), data)
 }
@@ -222,9 +236,17 @@ pub fn arpc_method1(key: &dyn KeyOps, arqc: [u8; 8], arc: [u8; 2]) -> Result<[u8
 
 /// ARPC method 2: leftmost 4 bytes of MAC algorithm 3 (padding method 2) over
 /// ARQC || CSU || proprietary data.
-pub fn arpc_method2(key: &dyn KeyOps, arqc: [u8; 8], csu: [u8; 4], proprietary: &[u8]) -> Result<[u8; 4], HsmError> {
+pub fn arpc_method2(
+    key: &dyn KeyOps,
+    arqc: [u8; 8],
+    csu: [u8; 4],
+    proprietary: &[u8],
+) -> Result<[u8; 4], HsmError> {
     if proprietary.len() > 8 {
-        return Err(HsmError::input("proprietary authentication data", "at most 8 bytes"));
+        return Err(HsmError::input(
+            "proprietary authentication data",
+            "at most 8 bytes",
+        ));
     }
     let mut data = arqc.to_vec();
     data.extend_from_slice(&csu);
@@ -234,7 +256,10 @@ pub fn arpc_method2(key: &dyn KeyOps, arqc: [u8; 8], csu: [u8; 4], proprietary: 
 }
 
 /// Tag 91 for `req.response` under the card's key (the ARPC method its CVN defines).
-pub fn issuer_authentication_data(card_key: &dyn KeyOps, req: &ArqcRequest) -> Result<Vec<u8>, HsmError> {
+pub fn issuer_authentication_data(
+    card_key: &dyn KeyOps,
+    req: &ArqcRequest,
+) -> Result<Vec<u8>, HsmError> {
     match (req.cvn, &req.response) {
         (Cvn::Visa10, ArpcResponse::Arc(arc)) => {
             let mut out = arpc_method1(card_key, req.arqc, *arc)?.to_vec();
@@ -247,13 +272,23 @@ pub fn issuer_authentication_data(card_key: &dyn KeyOps, req: &ArqcRequest) -> R
             out.extend_from_slice(proprietary);
             Ok(out)
         }
-        (Cvn::Visa10, _) => Err(HsmError::input("ARPC response", "CVN 10 answers with an ARC (method 1)")),
-        (Cvn::Visa18, _) => Err(HsmError::input("ARPC response", "CVN 18 answers with a CSU (method 2)")),
+        (Cvn::Visa10, _) => Err(HsmError::input(
+            "ARPC response",
+            "CVN 10 answers with an ARC (method 1)",
+        )),
+        (Cvn::Visa18, _) => Err(HsmError::input(
+            "ARPC response",
+            "CVN 18 answers with a CSU (method 2)",
+        )),
     }
 }
 
 /// Verifies `req.arqc` under the card's key and, when it matches, computes tag 91.
-pub fn verify_with_card_key(card_key: &dyn KeyOps, req: &ArqcRequest, key_version: u32) -> Result<ArqcVerdict, HsmError> {
+pub fn verify_with_card_key(
+    card_key: &dyn KeyOps,
+    req: &ArqcRequest,
+    key_version: u32,
+) -> Result<ArqcVerdict, HsmError> {
     let expected = generate_ac(card_key, req.cvn, &req.data)?;
     if !crate::ct_eq(&expected, &req.arqc) {
         return Ok(ArqcVerdict::Invalid);
@@ -281,13 +316,22 @@ pub const CRYPTOGRAM_TAGS: [(u32, usize); 10] = [
 fn tag(de55: &[u8], t: u32) -> Result<Option<&[u8]>, HsmError> {
     ber::find(de55, t)
         .map(|o| o.map(|tlv| tlv.value()))
-        .map_err(|_| HsmError::IccData { tag: t, reason: "malformed BER-TLV" })
+        .map_err(|_| HsmError::IccData {
+            tag: t,
+            reason: "malformed BER-TLV",
+        })
 }
 
 fn fixed<'a>(de55: &'a [u8], t: u32, len: usize) -> Result<&'a [u8], HsmError> {
-    let v = tag(de55, t)?.ok_or(HsmError::IccData { tag: t, reason: "missing" })?;
+    let v = tag(de55, t)?.ok_or(HsmError::IccData {
+        tag: t,
+        reason: "missing",
+    })?;
     if v.len() != len {
-        return Err(HsmError::IccData { tag: t, reason: "wrong length" });
+        return Err(HsmError::IccData {
+            tag: t,
+            reason: "wrong length",
+        });
     }
     Ok(v)
 }
@@ -296,11 +340,22 @@ impl ArqcRequest {
     /// Builds the request from DE 55 (BER-TLV) for `pan`. The PSN comes from `psn` (DE 23's
     /// last two digits) when given, else tag 5F34, else "00". The CVN is read from the IAD;
     /// `response` must suit it (ARC for CVN 10, CSU for CVN 18).
-    pub fn from_icc(pan: &str, psn: Option<&str>, de55: &[u8], response: ArpcResponse) -> Result<ArqcRequest, HsmError> {
+    pub fn from_icc(
+        pan: &str,
+        psn: Option<&str>,
+        de55: &[u8],
+        response: ArpcResponse,
+    ) -> Result<ArqcRequest, HsmError> {
         pan_digits(pan)?;
-        let iad = tag(de55, 0x9F10)?.ok_or(HsmError::IccData { tag: 0x9F10, reason: "missing" })?;
+        let iad = tag(de55, 0x9F10)?.ok_or(HsmError::IccData {
+            tag: 0x9F10,
+            reason: "missing",
+        })?;
         if iad.len() > 32 {
-            return Err(HsmError::IccData { tag: 0x9F10, reason: "longer than 32 bytes" });
+            return Err(HsmError::IccData {
+                tag: 0x9F10,
+                reason: "longer than 32 bytes",
+            });
         }
         let cvn = Cvn::from_iad(iad)?;
         let mut data = Vec::with_capacity(40 + iad.len());
@@ -321,11 +376,24 @@ impl ArqcRequest {
             }
             None => match tag(de55, 0x5F34)? {
                 Some([b]) if b >> 4 < 10 && b & 0x0F < 10 => format!("{b:02X}"),
-                Some(_) => return Err(HsmError::IccData { tag: 0x5F34, reason: "not one BCD byte" }),
+                Some(_) => {
+                    return Err(HsmError::IccData {
+                        tag: 0x5F34,
+                        reason: "not one BCD byte",
+                    })
+                }
                 None => "00".to_string(),
             },
         };
-        let req = ArqcRequest { cvn, pan: pan.to_string(), psn, atc, data, arqc, response };
+        let req = ArqcRequest {
+            cvn,
+            pan: pan.to_string(),
+            psn,
+            atc,
+            data,
+            arqc,
+            response,
+        };
         req.check()?;
         Ok(req)
     }
@@ -335,14 +403,28 @@ impl ArqcRequest {
         pan_digits(&self.pan)?;
         crate::digits::decimal(&self.psn, 2, "PSN")?;
         if self.data.len() > MAX_CRYPTOGRAM_DATA {
-            return Err(HsmError::input("cryptogram data", "longer than MAX_CRYPTOGRAM_DATA"));
+            return Err(HsmError::input(
+                "cryptogram data",
+                "longer than MAX_CRYPTOGRAM_DATA",
+            ));
         }
         match (&self.cvn, &self.response) {
             (Cvn::Visa10, ArpcResponse::Arc(_)) => Ok(()),
-            (Cvn::Visa18, ArpcResponse::Csu { proprietary, .. }) if proprietary.len() <= 8 => Ok(()),
-            (Cvn::Visa18, ArpcResponse::Csu { .. }) => Err(HsmError::input("proprietary authentication data", "at most 8 bytes")),
-            (Cvn::Visa10, _) => Err(HsmError::input("ARPC response", "CVN 10 answers with an ARC (method 1)")),
-            (Cvn::Visa18, _) => Err(HsmError::input("ARPC response", "CVN 18 answers with a CSU (method 2)")),
+            (Cvn::Visa18, ArpcResponse::Csu { proprietary, .. }) if proprietary.len() <= 8 => {
+                Ok(())
+            }
+            (Cvn::Visa18, ArpcResponse::Csu { .. }) => Err(HsmError::input(
+                "proprietary authentication data",
+                "at most 8 bytes",
+            )),
+            (Cvn::Visa10, _) => Err(HsmError::input(
+                "ARPC response",
+                "CVN 10 answers with an ARC (method 1)",
+            )),
+            (Cvn::Visa18, _) => Err(HsmError::input(
+                "ARPC response",
+                "CVN 18 answers with a CSU (method 2)",
+            )),
         }
     }
 }

@@ -27,7 +27,10 @@ fn natural_pin(pvk: &dyn KeyOps, p: &Ibm3624Params, n: usize) -> Result<Vec<u8>,
     let table = crate::digits::decimal(&p.decimalisation_table, 16, "decimalisation table")?;
     let vd = p.validation_data.as_bytes();
     if vd.is_empty() || vd.len() > 16 || !vd.iter().all(u8::is_ascii_hexdigit) {
-        return Err(HsmError::input("validation data", "must be 1 to 16 hex digits"));
+        return Err(HsmError::input(
+            "validation data",
+            "must be 1 to 16 hex digits",
+        ));
     }
     if !p.pad.is_ascii_hexdigit() {
         return Err(HsmError::input("pad", "must be one hex digit"));

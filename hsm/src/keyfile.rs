@@ -119,17 +119,41 @@ impl KeyFile {
             let aes = match entry.kind.as_deref() {
                 None | Some("tdes") | Some("des") => false,
                 Some("aes") => true,
-                Some(_) => return Err(config(format!("key '{name}': kind must be \"tdes\" or \"aes\""))),
+                Some(_) => {
+                    return Err(config(format!(
+                        "key '{name}': kind must be \"tdes\" or \"aes\""
+                    )))
+                }
             };
-            let mut versions = vec![load_one(&name, &entry.value, &entry.kcv, aes, entry.version, entry.pvki, origin)?];
+            let mut versions = vec![load_one(
+                &name,
+                &entry.value,
+                &entry.kcv,
+                aes,
+                entry.version,
+                entry.pvki,
+                origin,
+            )?];
             if let Some(prev) = &entry.previous {
                 let (Some(cur), Some(old)) = (entry.version, prev.version) else {
-                    return Err(config(format!("key '{name}': with a previous key both versions must be given")));
+                    return Err(config(format!(
+                        "key '{name}': with a previous key both versions must be given"
+                    )));
                 };
                 if cur == old {
-                    return Err(config(format!("key '{name}': previous version equals the current one")));
+                    return Err(config(format!(
+                        "key '{name}': previous version equals the current one"
+                    )));
                 }
-                let p = load_one(&name, &prev.value, &prev.kcv, aes, prev.version, prev.pvki.or(entry.pvki), origin)?;
+                let p = load_one(
+                    &name,
+                    &prev.value,
+                    &prev.kcv,
+                    aes,
+                    prev.version,
+                    prev.pvki.or(entry.pvki),
+                    origin,
+                )?;
                 versions.push(p);
             }
             keys.insert(name, versions);
@@ -145,15 +169,20 @@ impl KeyFile {
     /// The versions of `name` in trial order (the named version alone, else current then
     /// previous).
     pub fn versions(&self, name: &KeyName) -> Result<Vec<&LoadedKey>, HsmError> {
-        let all = self.keys.get(name.as_str()).ok_or_else(|| HsmError::UnknownKey {
-            name: name.to_string(),
-        })?;
+        let all = self
+            .keys
+            .get(name.as_str())
+            .ok_or_else(|| HsmError::UnknownKey {
+                name: name.to_string(),
+            })?;
         let picked: Vec<&LoadedKey> = match name.version() {
             Some(v) => all.iter().filter(|k| k.version == v).collect(),
             None => all.iter().collect(),
         };
         if picked.is_empty() {
-            return Err(HsmError::UnknownKey { name: name.to_string() });
+            return Err(HsmError::UnknownKey {
+                name: name.to_string(),
+            });
         }
         Ok(picked)
     }
@@ -195,5 +224,10 @@ fn load_one(
             version,
         });
     }
-    Ok(LoadedKey { version, pvki, kcv, key })
+    Ok(LoadedKey {
+        version,
+        pvki,
+        kcv,
+        key,
+    })
 }

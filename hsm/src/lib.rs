@@ -52,6 +52,7 @@ pub mod kcv;
 pub mod keyfile;
 pub mod mac;
 pub mod pinblock;
+pub mod pkcs11;
 pub mod pvv;
 mod secret;
 mod software;
@@ -65,6 +66,7 @@ pub use ibm3624::Ibm3624Params;
 pub use keyfile::KeyFile;
 pub use mac::{MacAlgorithm, Padding};
 pub use pinblock::PinBlockFormat;
+pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
 pub use secret::{ClearPin, Key, KeyKind, KeyName};
 pub use software::SoftwareHsm;
 

@@ -71,7 +71,11 @@ pub(crate) fn retail_mac_blocks(key: &dyn KeyOps, blocks: &[u8]) -> Result<[u8; 
 }
 
 /// The 8-byte MAC of `data` under `key`.
-pub fn generate(key: &dyn KeyOps, algorithm: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], HsmError> {
+pub fn generate(
+    key: &dyn KeyOps,
+    algorithm: MacAlgorithm,
+    data: &[u8],
+) -> Result<[u8; 8], HsmError> {
     match algorithm {
         MacAlgorithm::Iso9797Alg3(p) => retail_mac_blocks(key, &pad(data, p)),
         MacAlgorithm::Iso9797Alg1(p) => {

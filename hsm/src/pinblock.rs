@@ -223,7 +223,9 @@ pub fn encipher_iso4(key: &dyn KeyOps, pin_field: &[u8], pan: &str) -> Result<[u
     let mut b = [0u8; 16];
     b.copy_from_slice(pin_field);
     key.encrypt(&mut b)?;
-    b.iter_mut().zip(pan_field_iso4(pan)?).for_each(|(x, p)| *x ^= p);
+    b.iter_mut()
+        .zip(pan_field_iso4(pan)?)
+        .for_each(|(x, p)| *x ^= p);
     key.encrypt(&mut b)?;
     Ok(b)
 }
@@ -236,7 +238,9 @@ pub fn decipher_iso4(key: &dyn KeyOps, block: &[u8], pan: &str) -> Result<ClearB
     }
     let mut b = ClearBlock::new(block.to_vec());
     key.decrypt(&mut b)?;
-    b.iter_mut().zip(pan_field_iso4(pan)?).for_each(|(x, p)| *x ^= p);
+    b.iter_mut()
+        .zip(pan_field_iso4(pan)?)
+        .for_each(|(x, p)| *x ^= p);
     key.decrypt(&mut b)?;
     Ok(b)
 }

@@ -149,7 +149,10 @@ impl Key {
         if bytes.len() != kind.len() {
             return Err(HsmError::input("key", "length does not match the key kind"));
         }
-        let mut k = Key { bytes: [0; 32], kind };
+        let mut k = Key {
+            bytes: [0; 32],
+            kind,
+        };
         k.bytes[..bytes.len()].copy_from_slice(bytes);
         Ok(k)
     }
@@ -167,8 +170,8 @@ impl Key {
     }
     /// A key from hex text (DES family unless `aes`); the text is not echoed in errors.
     pub fn from_hex(hex_text: &str, aes: bool) -> Result<Key, HsmError> {
-        let mut raw = hex::decode(hex_text.trim())
-            .map_err(|_| HsmError::input("key", "not hexadecimal"))?;
+        let mut raw =
+            hex::decode(hex_text.trim()).map_err(|_| HsmError::input("key", "not hexadecimal"))?;
         let key = if aes { Key::aes(&raw) } else { Key::des(&raw) };
         raw.zeroize();
         key

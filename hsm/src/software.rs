@@ -110,7 +110,9 @@ impl Hsm for SoftwareHsm {
     }
 
     fn reload(&self) -> Result<(), HsmError> {
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let fresh = KeyFile::load(path)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         Ok(())
@@ -142,11 +144,23 @@ impl Hsm for SoftwareHsm {
         checks::verify_pin_ibm3624(&self.view(), zpk, block, format, pan, pvk, params, offset)
     }
 
-    fn pvv_for_clear_pin(&self, pvk: &KeyName, pvki: u8, pan: &str, pin: &ClearPin) -> Result<String, HsmError> {
+    fn pvv_for_clear_pin(
+        &self,
+        pvk: &KeyName,
+        pvki: u8,
+        pan: &str,
+        pin: &ClearPin,
+    ) -> Result<String, HsmError> {
         checks::pvv_for_clear_pin(&self.view(), pvk, pvki, pan, pin)
     }
 
-    fn encrypt_pin_block(&self, zpk: &KeyName, format: PinBlockFormat, pan: &str, pin: &ClearPin) -> Result<Vec<u8>, HsmError> {
+    fn encrypt_pin_block(
+        &self,
+        zpk: &KeyName,
+        format: PinBlockFormat,
+        pan: &str,
+        pin: &ClearPin,
+    ) -> Result<Vec<u8>, HsmError> {
         checks::encrypt_pin_block(&self.view(), zpk, format, pan, pin)
     }
 
@@ -162,7 +176,14 @@ impl Hsm for SoftwareHsm {
         checks::translate_pin(&self.view(), from, from_format, block, to, to_format, pan)
     }
 
-    fn verify_cvv(&self, cvk: &KeyName, pan: &str, expiry_yymm: &str, service_code: &str, cvv: &str) -> Result<bool, HsmError> {
+    fn verify_cvv(
+        &self,
+        cvk: &KeyName,
+        pan: &str,
+        expiry_yymm: &str,
+        service_code: &str,
+        cvv: &str,
+    ) -> Result<bool, HsmError> {
         checks::verify_cvv(&self.view(), cvk, pan, expiry_yymm, service_code, cvv)
     }
 
@@ -170,15 +191,31 @@ impl Hsm for SoftwareHsm {
         checks::verify_arqc(&self.view(), imk, req)
     }
 
-    fn generate_arpc(&self, imk: &KeyName, key_version: u32, req: &ArqcRequest) -> Result<Vec<u8>, HsmError> {
+    fn generate_arpc(
+        &self,
+        imk: &KeyName,
+        key_version: u32,
+        req: &ArqcRequest,
+    ) -> Result<Vec<u8>, HsmError> {
         checks::generate_arpc(&self.view(), imk, key_version, req)
     }
 
-    fn generate_mac(&self, mak: &KeyName, algorithm: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], HsmError> {
+    fn generate_mac(
+        &self,
+        mak: &KeyName,
+        algorithm: MacAlgorithm,
+        data: &[u8],
+    ) -> Result<[u8; 8], HsmError> {
         checks::generate_mac(&self.view(), mak, algorithm, data)
     }
 
-    fn verify_mac(&self, mak: &KeyName, algorithm: MacAlgorithm, data: &[u8], mac: &[u8]) -> Result<bool, HsmError> {
+    fn verify_mac(
+        &self,
+        mak: &KeyName,
+        algorithm: MacAlgorithm,
+        data: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, HsmError> {
         checks::verify_mac(&self.view(), mak, algorithm, data, mac)
     }
 }

@@ -1,0 +1,105 @@
+//! Both back ends over the same keys: the software one from key-file text, and, when the
+//! environment provides a token (scripts/test sets up SoftHSM2), the PKCS#11 one with the same
+//! keys imported under labels unique to this test.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hsm::pkcs11::{self, PinSource, Pkcs11Key, Pkcs11KeyVersion};
+use hsm::{Hsm, KeyFile, KeyName, Pkcs11Config, Pkcs11Hsm, SoftwareHsm};
+
+/// The token the environment names, or None (and a printed reason) outside CI. With CI set, a
+/// missing token fails the test: the PKCS#11 back end must not pass by being skipped.
+pub fn token() -> Option<(PathBuf, String)> {
+    let module = std::env::var("TEST_PKCS11_MODULE").ok();
+    let token = std::env::var("TEST_PKCS11_TOKEN").ok();
+    let pin = std::env::var("TEST_PKCS11_PIN").ok();
+    match (module, token, pin) {
+        (Some(m), Some(t), Some(_)) if !m.is_empty() => Some((PathBuf::from(m), t)),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but TEST_PKCS11_MODULE / TEST_PKCS11_TOKEN / TEST_PKCS11_PIN are not: scripts/test sets up a SoftHSM2 token")
+        }
+        _ => {
+            eprintln!("skipping the PKCS#11 back end: TEST_PKCS11_MODULE/TOKEN/PIN not set (scripts/test sets them)");
+            None
+        }
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Labels for every key version of `keys`, unique to this process and call.
+pub fn config_for(keys: &KeyFile, module: PathBuf, token: String, with_kcv: bool) -> Pkcs11Config {
+    let run = format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        nanos()
+    );
+    let mut out = BTreeMap::new();
+    for name in keys.names() {
+        let versions = keys.versions(&KeyName::new(name)).unwrap();
+        let make = |i: usize| {
+            let v = &versions[i];
+            Pkcs11KeyVersion {
+                label: format!("{run}-{name}-v{}", v.version),
+                version: Some(v.version),
+                kcv: with_kcv.then(|| hex::encode_upper(v.kcv)),
+                pvki: v.pvki,
+            }
+        };
+        out.insert(
+            name.to_string(),
+            Pkcs11Key {
+                current: make(0),
+                previous: (versions.len() > 1).then(|| make(1)),
+            },
+        );
+    }
+    Pkcs11Config {
+        module,
+        token,
+        pin: PinSource::Env("TEST_PKCS11_PIN".into()),
+        keys: out,
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A PKCS#11 back end over `keys` imported into the test token; objects destroyed on drop.
+pub struct TokenBackend {
+    pub hsm: Pkcs11Hsm,
+    pub config: Pkcs11Config,
+}
+
+impl Drop for TokenBackend {
+    fn drop(&mut self) {
+        let _ = pkcs11::delete_key_objects(&self.config);
+    }
+}
+
+pub fn token_backend(keys: &KeyFile) -> Option<TokenBackend> {
+    let (module, token) = token()?;
+    let config = config_for(keys, module, token, true);
+    let n = pkcs11::import_key_file(&config, keys).unwrap();
+    assert!(n >= keys.names().count(), "imported {n} keys");
+    let hsm = Pkcs11Hsm::open(config.clone()).unwrap();
+    Some(TokenBackend { hsm, config })
+}
+
+/// Runs `check` on the software back end and, when available, on the PKCS#11 one.
+pub fn on_both(keys_toml: &str, check: impl Fn(&dyn Hsm)) {
+    let keys = KeyFile::from_toml(keys_toml, "test keys").unwrap();
+    check(&SoftwareHsm::from_key_file(keys.clone()));
+    if let Some(t) = token_backend(&keys) {
+        check(&t.hsm);
+    }
+}
