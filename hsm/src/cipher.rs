@@ -176,3 +176,112 @@ impl<T: KeyOps + ?Sized> KeyOps for &T {
         (**self).cbc_mac_k1(data)
     }
 }
+
+/// A key's cipher instances, built once (the software back end keeps one per loaded key): a
+/// TDES key schedule costs more than the block it encrypts. Wiped on drop (the `des` and
+/// `aes` crates' `zeroize` features).
+pub(crate) enum Schedule {
+    Des(Des),
+    Tdes2 { full: TdesEde2, k1: Des, k2: Des },
+    Tdes3 { full: TdesEde3, k1: Des, k2: Des },
+    Aes128(Aes128),
+    Aes192(Aes192),
+    Aes256(Aes256),
+}
+
+impl Schedule {
+    pub(crate) fn new(key: &Key) -> Result<Schedule, HsmError> {
+        let b = key.bytes();
+        let bad = |_| HsmError::input("key", "wrong length for its algorithm");
+        let des = |k: &[u8]| Des::new_from_slice(k).map_err(bad);
+        Ok(match key.kind() {
+            KeyKind::Des => Schedule::Des(des(b)?),
+            KeyKind::Tdes2 => Schedule::Tdes2 {
+                full: TdesEde2::new_from_slice(b).map_err(bad)?,
+                k1: des(&b[..8])?,
+                k2: des(&b[8..16])?,
+            },
+            KeyKind::Tdes3 => Schedule::Tdes3 {
+                full: TdesEde3::new_from_slice(b).map_err(bad)?,
+                k1: des(&b[..8])?,
+                k2: des(&b[8..16])?,
+            },
+            KeyKind::Aes128 => Schedule::Aes128(Aes128::new_from_slice(b).map_err(bad)?),
+            KeyKind::Aes192 => Schedule::Aes192(Aes192::new_from_slice(b).map_err(bad)?),
+            KeyKind::Aes256 => Schedule::Aes256(Aes256::new_from_slice(b).map_err(bad)?),
+        })
+    }
+
+    fn singles(&self) -> Result<(&Des, &Des), HsmError> {
+        match self {
+            Schedule::Des(d) => Ok((d, d)),
+            Schedule::Tdes2 { k1, k2, .. } | Schedule::Tdes3 { k1, k2, .. } => Ok((k1, k2)),
+            _ => Err(HsmError::KeyUse {
+                name: String::new(),
+                reason: "single DES needs a DES-family key",
+            }),
+        }
+    }
+
+    fn ecb(&self, data: &mut [u8], encrypt: bool) -> Result<(), HsmError> {
+        check_blocks(data, KeyOps::kind(self).block_len())?;
+        macro_rules! run {
+            ($c:expr, $bs:expr) => {
+                for chunk in data.chunks_exact_mut($bs) {
+                    let block = chunk.try_into().expect("chunk of block size");
+                    if encrypt {
+                        $c.encrypt_block(block)
+                    } else {
+                        $c.decrypt_block(block)
+                    }
+                }
+            };
+        }
+        match self {
+            Schedule::Des(c) => run!(c, 8),
+            Schedule::Tdes2 { full, .. } => run!(full, 8),
+            Schedule::Tdes3 { full, .. } => run!(full, 8),
+            Schedule::Aes128(c) => run!(c, 16),
+            Schedule::Aes192(c) => run!(c, 16),
+            Schedule::Aes256(c) => run!(c, 16),
+        }
+        Ok(())
+    }
+}
+
+impl KeyOps for Schedule {
+    fn kind(&self) -> KeyKind {
+        match self {
+            Schedule::Des(_) => KeyKind::Des,
+            Schedule::Tdes2 { .. } => KeyKind::Tdes2,
+            Schedule::Tdes3 { .. } => KeyKind::Tdes3,
+            Schedule::Aes128(_) => KeyKind::Aes128,
+            Schedule::Aes192(_) => KeyKind::Aes192,
+            Schedule::Aes256(_) => KeyKind::Aes256,
+        }
+    }
+    fn encrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
+        self.ecb(data, true)
+    }
+    fn decrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
+        self.ecb(data, false)
+    }
+    fn encrypt_k1(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
+        self.singles()?.0.encrypt_block(block.into());
+        Ok(())
+    }
+    fn decrypt_k2(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
+        self.singles()?.1.decrypt_block(block.into());
+        Ok(())
+    }
+    fn cbc_mac_k1(&self, data: &[u8]) -> Result<[u8; 8], HsmError> {
+        check_blocks(data, 8)?;
+        let k1 = self.singles()?.0;
+        let mut chain = [0u8; 8];
+        for block in data.chunks_exact(8) {
+            chain.iter_mut().zip(block).for_each(|(x, d)| *x ^= d);
+            k1.encrypt_block((&mut chain).into());
+        }
+        Ok(chain)
+    }
+}

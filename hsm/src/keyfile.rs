@@ -73,7 +73,7 @@ struct Previous {
 }
 
 /// One version of a loaded key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LoadedKey {
     /// Version number.
     pub version: u32,
@@ -83,6 +83,19 @@ pub struct LoadedKey {
     pub kcv: [u8; 3],
     /// The clear key.
     pub key: Key,
+    /// Its cipher instances, built at load.
+    pub(crate) schedule: std::sync::Arc<crate::cipher::Schedule>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("version", &self.version)
+            .field("pvki", &self.pvki)
+            .field("kcv", &hex::encode_upper(self.kcv))
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// A loaded, checked key file: each name with its current version and optionally the previous.
@@ -224,10 +237,12 @@ fn load_one(
             version,
         });
     }
+    let schedule = std::sync::Arc::new(crate::cipher::Schedule::new(&key)?);
     Ok(LoadedKey {
         version,
         pvki,
         kcv,
         key,
+        schedule,
     })
 }

@@ -47,6 +47,9 @@ pub mod cvv;
 mod digits;
 pub mod emv;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ibm3624;
 pub mod kcv;
 pub mod keyfile;

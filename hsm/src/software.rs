@@ -56,7 +56,7 @@ impl KeyView for SoftView {
             .map(|k| Version {
                 version: k.version,
                 pvki: k.pvki,
-                key: Box::new(&k.key) as Box<dyn KeyOps + '_>,
+                key: Box::new(&*k.schedule) as Box<dyn KeyOps + '_>,
             })
             .collect())
     }
@@ -71,7 +71,13 @@ impl KeyView for SoftView {
         atc: [u8; 2],
     ) -> Result<Box<dyn KeyOps + '_>, HsmError> {
         let v = self.0.versions(&imk.at_version(version))?;
-        Ok(Box::new(emv::card_key(&v[0].key, cvn, pan, psn, atc)?))
+        Ok(Box::new(emv::card_key(
+            &*v[0].schedule,
+            cvn,
+            pan,
+            psn,
+            atc,
+        )?))
     }
 }
 

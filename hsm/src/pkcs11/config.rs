@@ -128,9 +128,11 @@ impl Pkcs11Config {
             if let Some(p) = &k.previous {
                 match (k.current.version, p.version) {
                     (Some(a), Some(b)) if a != b => {}
-                    _ => return Err(config(format!(
+                    _ => {
+                        return Err(config(format!(
                         "key '{name}': with a previous key both versions must be given and differ"
-                    ))),
+                    )))
+                    }
                 }
             }
             for v in std::iter::once(&k.current).chain(&k.previous) {

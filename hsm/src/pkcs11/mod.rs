@@ -226,6 +226,18 @@ fn find_one(session: &Session, label: &str) -> Result<Option<ObjectHandle>, HsmE
     }
 }
 
+/// As [`find_one`] for a session object (`CKA_TOKEN` false), which spares the token the
+/// search of its stored objects.
+fn find_session_object(session: &Session, label: &str) -> Result<Option<ObjectHandle>, HsmError> {
+    let found = session
+        .find_objects(&[
+            Attribute::Token(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .map_err(ck(format!("find '{label}'")))?;
+    Ok(found.first().copied())
+}
+
 fn kind_of(session: &Session, handle: ObjectHandle, label: &str) -> Result<KeyKind, HsmError> {
     let attrs = session
         .get_attributes(handle, &[AttributeType::KeyType, AttributeType::ValueLen])
@@ -491,7 +503,7 @@ impl TokenView<'_> {
         self.hsm
             .raw
             .derive_des2(self.session.handle(), base.handle(), &data, &label)?;
-        find_one(&self.session, &label)?.ok_or_else(|| HsmError::Pkcs11 {
+        find_session_object(&self.session, &label)?.ok_or_else(|| HsmError::Pkcs11 {
             op: "derive".into(),
             reason: "derived key not found".into(),
         })
