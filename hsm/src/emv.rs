@@ -322,7 +322,7 @@ fn tag(de55: &[u8], t: u32) -> Result<Option<&[u8]>, HsmError> {
         })
 }
 
-fn fixed<'a>(de55: &'a [u8], t: u32, len: usize) -> Result<&'a [u8], HsmError> {
+fn fixed(de55: &[u8], t: u32, len: usize) -> Result<&[u8], HsmError> {
     let v = tag(de55, t)?.ok_or(HsmError::IccData {
         tag: t,
         reason: "missing",

@@ -145,11 +145,11 @@ pub fn encode_with_fill(
     for (i, d) in pin.digits().iter().enumerate() {
         set_nibble(&mut block, 2 + i, *d);
     }
-    for i in 2 + n..16 {
+    for (i, random) in fill.iter().enumerate().take(16).skip(2 + n) {
         let f = match format {
             PinBlockFormat::Iso0 => 0xF,
-            PinBlockFormat::Iso1 => fill[i] & 0x0F,
-            PinBlockFormat::Iso3 => 0xA + (fill[i] % 6),
+            PinBlockFormat::Iso1 => random & 0x0F,
+            PinBlockFormat::Iso3 => 0xA + (random % 6),
             PinBlockFormat::Iso4 => 0xA,
         };
         set_nibble(&mut block, i, f);

@@ -515,6 +515,7 @@ fn rotation_and_reload_on_the_token() {
     let Some((module, token)) = common::token() else {
         return;
     };
+    let _token = common::token_lock();
     let v1 = "[keys.cvk]\nvalue = \"0123456789ABCDEFFEDCBA9876543210\"\nkcv = \"08D7B4\"\n";
     let both = "[keys.cvk]\nversion = 2\nvalue = \"99999999999999998888888888888888\"\nkcv = \"DCA506\"\n[keys.cvk.previous]\nversion = 1\nvalue = \"0123456789ABCDEFFEDCBA9876543210\"\nkcv = \"08D7B4\"\n";
     let keys_both = KeyFile::from_toml(both, "t").unwrap();
@@ -606,5 +607,82 @@ fn token_keys_are_sensitive_and_not_extractable() {
     assert!(!report.is_empty());
     for o in report {
         assert!(o.sensitive && !o.extractable && !o.value_readable, "{o:?}");
+    }
+}
+
+/// The gateway calls the back end from a pool of threads: concurrent PIN, CVV and ARQC checks
+/// (each ARQC derives and destroys session keys in the token) give the same answers as alone.
+#[test]
+fn concurrent_checks_on_one_back_end() {
+    let keys = KeyFile::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys.toml"),
+    )
+    .unwrap();
+    let soft = hsm::SoftwareHsm::from_key_file(keys.clone());
+    let token = common::token_backend(&keys);
+    let mut backends: Vec<&dyn Hsm> = vec![&soft];
+    if let Some(t) = &token {
+        backends.push(&t.hsm);
+    }
+    let c = random_case(99);
+    for h in backends {
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let keys = &keys;
+                let c = &c;
+                s.spawn(move || {
+                    let pan = &c.pan;
+                    for round in 0..12u8 {
+                        let p = pin(&format!("{:04}", u16::from(t) * 100 + u16::from(round)));
+                        let pvv = pvv::generate(keys.key("pvk").unwrap(), pan, 1, &p).unwrap();
+                        let block = h
+                            .encrypt_pin_block(&k("zpk"), PinBlockFormat::Iso3, pan, &p)
+                            .unwrap();
+                        assert_eq!(
+                            h.verify_pin_pvv(
+                                &k("zpk"),
+                                &block,
+                                PinBlockFormat::Iso3,
+                                pan,
+                                &k("pvk"),
+                                1,
+                                &pvv
+                            )
+                            .unwrap(),
+                            PinVerdict::Match
+                        );
+                        let code =
+                            cvv::generate(keys.key("cvk").unwrap(), pan, "2812", "000").unwrap();
+                        assert!(h.verify_cvv(&k("cvk"), pan, "2812", "000", &code).unwrap());
+                        let atc = [t, round];
+                        let card =
+                            emv::card_key(keys.key("imk_ac").unwrap(), Cvn::Visa18, pan, "00", atc)
+                                .unwrap();
+                        let data = c.data[..c.data.len().min(64)].to_vec();
+                        let arqc = emv::generate_ac(&card, Cvn::Visa18, &data).unwrap();
+                        let req = ArqcRequest {
+                            cvn: Cvn::Visa18,
+                            pan: pan.clone(),
+                            psn: "00".into(),
+                            atc,
+                            data,
+                            arqc,
+                            response: ArpcResponse::Csu {
+                                csu: [0; 4],
+                                proprietary: vec![],
+                            },
+                        };
+                        assert!(
+                            matches!(
+                                h.verify_arqc(&k("imk_ac"), &req).unwrap(),
+                                ArqcVerdict::Valid { .. }
+                            ),
+                            "{} thread {t}",
+                            h.backend()
+                        );
+                    }
+                });
+            }
+        });
     }
 }

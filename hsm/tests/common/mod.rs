@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use hsm::pkcs11::{self, PinSource, Pkcs11Key, Pkcs11KeyVersion};
 use hsm::{Hsm, KeyFile, KeyName, Pkcs11Config, Pkcs11Hsm, SoftwareHsm};
@@ -74,10 +75,20 @@ fn nanos() -> u128 {
         .as_nanos()
 }
 
+/// Held by every test for as long as it uses the token. SoftHSM2's file store answered
+/// CKR_GENERAL_ERROR to `C_CreateObject` of token objects (the test set-up's import) while other
+/// threads searched or used the token, about one run in two; the switch itself creates only
+/// session objects (`tests/backends.rs` checks those from many threads at once).
+pub fn token_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A PKCS#11 back end over `keys` imported into the test token; objects destroyed on drop.
 pub struct TokenBackend {
     pub hsm: Pkcs11Hsm,
     pub config: Pkcs11Config,
+    _lock: MutexGuard<'static, ()>,
 }
 
 impl Drop for TokenBackend {
@@ -88,11 +99,16 @@ impl Drop for TokenBackend {
 
 pub fn token_backend(keys: &KeyFile) -> Option<TokenBackend> {
     let (module, token) = token()?;
+    let lock = token_lock();
     let config = config_for(keys, module, token, true);
     let n = pkcs11::import_key_file(&config, keys).unwrap();
     assert!(n >= keys.names().count(), "imported {n} keys");
     let hsm = Pkcs11Hsm::open(config.clone()).unwrap();
-    Some(TokenBackend { hsm, config })
+    Some(TokenBackend {
+        hsm,
+        config,
+        _lock: lock,
+    })
 }
 
 /// Runs `check` on the software back end and, when available, on the PKCS#11 one.
