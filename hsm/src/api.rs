@@ -20,13 +20,22 @@ pub enum PinVerdict {
     Malformed(PinBlockError),
 }
 
-/// The answer to a PIN translation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The answer to a PIN translation. `Debug` shows the block's length, not the block.
+#[derive(Clone, PartialEq, Eq)]
 pub enum PinTranslation {
     /// The PIN re-encrypted under the target key in the target format.
     Block(Vec<u8>),
     /// The source block did not decrypt to a PIN block of its stated format.
     Malformed(PinBlockError),
+}
+
+impl std::fmt::Debug for PinTranslation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinTranslation::Block(b) => write!(f, "Block({} bytes)", b.len()),
+            PinTranslation::Malformed(e) => write!(f, "Malformed({e:?})"),
+        }
+    }
 }
 
 /// One loaded version of a key.

@@ -15,6 +15,21 @@
 //! - **Back ends**: [`SoftwareHsm`] (keys from `fixtures/keys.toml`, for the sandbox and tests)
 //!   and [`Pkcs11Hsm`] (keys inside a PKCS#11 token, found by label; tested against SoftHSM2).
 //!
+//! # Example
+//!
+//! ```
+//! use hsm::{Hsm, KeyFile, KeyName, SoftwareHsm};
+//!
+//! // The widely published CVV example (DESIGN.md, issue 23).
+//! let keys = KeyFile::from_toml(
+//!     "[keys.cvk]\nvalue = \"0123456789ABCDEFFEDCBA9876543210\"\nkcv = \"08D7B4\"\n",
+//!     "example",
+//! )?;
+//! let hsm: Box<dyn Hsm> = Box::new(SoftwareHsm::from_key_file(keys));
+//! assert!(hsm.verify_cvv(&KeyName::new("cvk"), "4123456789012345", "8701", "101", "561")?);
+//! # Ok::<(), hsm::HsmError>(())
+//! ```
+//!
 //! # Key versions
 //!
 //! Each key name has a current version and may have a previous one (a rotation in progress;

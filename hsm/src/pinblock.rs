@@ -85,8 +85,34 @@ impl std::str::FromStr for PinBlockFormat {
     }
 }
 
-/// A clear (decrypted) PIN block; wiped on drop.
-pub type ClearBlock = zeroize::Zeroizing<Vec<u8>>;
+/// A clear (decrypted or not yet encrypted) PIN block: wiped on drop; `Debug` shows only its
+/// length.
+pub struct ClearBlock(zeroize::Zeroizing<Vec<u8>>);
+
+impl ClearBlock {
+    fn new(bytes: Vec<u8>) -> ClearBlock {
+        ClearBlock(zeroize::Zeroizing::new(bytes))
+    }
+}
+
+impl std::ops::Deref for ClearBlock {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ClearBlock {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for ClearBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClearBlock({} bytes)", self.0.len())
+    }
+}
 
 /// Account field of formats 0 and 3: `0000` + 12 rightmost PAN digits excluding the check digit.
 pub fn account_field(pan: &str) -> Result<[u8; 8], HsmError> {
