@@ -171,6 +171,7 @@ impl Pkcs11Hsm {
         Ok(PooledSession {
             session: Some(session),
             pool: &self.idle,
+            poisoned: std::cell::Cell::new(false),
         })
     }
 
@@ -180,6 +181,19 @@ impl Pkcs11Hsm {
             session: self.session()?,
             keys: self.keys.read().unwrap_or_else(|p| p.into_inner()).clone(),
         })
+    }
+
+    /// Runs `f` over a view; a module failure closes the view's session instead of pooling it.
+    fn with_view<R>(
+        &self,
+        f: impl FnOnce(&TokenView<'_>) -> Result<R, HsmError>,
+    ) -> Result<R, HsmError> {
+        let view = self.view()?;
+        let r = f(&view);
+        if let Err(HsmError::Pkcs11 { .. }) = &r {
+            view.session.poisoned.set(true);
+        }
+        r
     }
 
     fn fresh_label(&self) -> String {
@@ -318,10 +332,12 @@ fn resolve(session: &Session, config: &Pkcs11Config) -> Result<TokenKeys, HsmErr
     Ok(out)
 }
 
-/// A session borrowed from the pool, returned on drop.
+/// A session borrowed from the pool, returned on drop unless an operation on it failed in the
+/// module (then it is closed: a session of a token that went away is not worth keeping).
 struct PooledSession<'a> {
     session: Option<Session>,
     pool: &'a Mutex<Vec<Session>>,
+    poisoned: std::cell::Cell<bool>,
 }
 
 impl std::ops::Deref for PooledSession<'_> {
@@ -334,6 +350,9 @@ impl std::ops::Deref for PooledSession<'_> {
 impl Drop for PooledSession<'_> {
     fn drop(&mut self) {
         if let Some(s) = self.session.take() {
+            if self.poisoned.get() {
+                return;
+            }
             let mut idle = self.pool.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE_SESSIONS {
                 idle.push(s);
@@ -620,7 +639,7 @@ impl Hsm for Pkcs11Hsm {
     }
 
     fn kcv(&self, name: &KeyName) -> Result<[u8; 3], HsmError> {
-        checks::kcv(&self.view()?, name)
+        self.with_view(|v| checks::kcv(v, name))
     }
 
     fn reload(&self) -> Result<(), HsmError> {
@@ -633,6 +652,12 @@ impl Hsm for Pkcs11Hsm {
                 .clone(),
         };
         let session = self.session()?;
+        // Log in again: a token that restarted since `open` has forgotten the login.
+        let pin = config.read_pin()?;
+        match session.login(UserType::User, Some(&AuthPin::new(pin.as_str().into()))) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => return Err(ck("login")(e)),
+        }
         let keys = resolve(&session, &config)?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
@@ -649,7 +674,7 @@ impl Hsm for Pkcs11Hsm {
         pvki: u8,
         pvv: &str,
     ) -> Result<PinVerdict, HsmError> {
-        checks::verify_pin_pvv(&self.view()?, zpk, block, format, pan, pvk, pvki, pvv)
+        self.with_view(|v| checks::verify_pin_pvv(v, zpk, block, format, pan, pvk, pvki, pvv))
     }
 
     fn verify_pin_ibm3624(
@@ -662,7 +687,9 @@ impl Hsm for Pkcs11Hsm {
         params: &Ibm3624Params,
         offset: &str,
     ) -> Result<PinVerdict, HsmError> {
-        checks::verify_pin_ibm3624(&self.view()?, zpk, block, format, pan, pvk, params, offset)
+        self.with_view(|v| {
+            checks::verify_pin_ibm3624(v, zpk, block, format, pan, pvk, params, offset)
+        })
     }
 
     fn pvv_for_clear_pin(
@@ -672,7 +699,7 @@ impl Hsm for Pkcs11Hsm {
         pan: &str,
         pin: &ClearPin,
     ) -> Result<String, HsmError> {
-        checks::pvv_for_clear_pin(&self.view()?, pvk, pvki, pan, pin)
+        self.with_view(|v| checks::pvv_for_clear_pin(v, pvk, pvki, pan, pin))
     }
 
     fn encrypt_pin_block(
@@ -682,7 +709,7 @@ impl Hsm for Pkcs11Hsm {
         pan: &str,
         pin: &ClearPin,
     ) -> Result<Vec<u8>, HsmError> {
-        checks::encrypt_pin_block(&self.view()?, zpk, format, pan, pin)
+        self.with_view(|v| checks::encrypt_pin_block(v, zpk, format, pan, pin))
     }
 
     fn translate_pin(
@@ -694,7 +721,7 @@ impl Hsm for Pkcs11Hsm {
         to_format: PinBlockFormat,
         pan: &str,
     ) -> Result<PinTranslation, HsmError> {
-        checks::translate_pin(&self.view()?, from, from_format, block, to, to_format, pan)
+        self.with_view(|v| checks::translate_pin(v, from, from_format, block, to, to_format, pan))
     }
 
     fn verify_cvv(
@@ -705,11 +732,11 @@ impl Hsm for Pkcs11Hsm {
         service_code: &str,
         cvv: &str,
     ) -> Result<bool, HsmError> {
-        checks::verify_cvv(&self.view()?, cvk, pan, expiry_yymm, service_code, cvv)
+        self.with_view(|v| checks::verify_cvv(v, cvk, pan, expiry_yymm, service_code, cvv))
     }
 
     fn verify_arqc(&self, imk: &KeyName, req: &ArqcRequest) -> Result<ArqcVerdict, HsmError> {
-        checks::verify_arqc(&self.view()?, imk, req)
+        self.with_view(|v| checks::verify_arqc(v, imk, req))
     }
 
     fn generate_arpc(
@@ -718,7 +745,7 @@ impl Hsm for Pkcs11Hsm {
         key_version: u32,
         req: &ArqcRequest,
     ) -> Result<Vec<u8>, HsmError> {
-        checks::generate_arpc(&self.view()?, imk, key_version, req)
+        self.with_view(|v| checks::generate_arpc(v, imk, key_version, req))
     }
 
     fn generate_mac(
@@ -727,7 +754,7 @@ impl Hsm for Pkcs11Hsm {
         algorithm: MacAlgorithm,
         data: &[u8],
     ) -> Result<[u8; 8], HsmError> {
-        checks::generate_mac(&self.view()?, mak, algorithm, data)
+        self.with_view(|v| checks::generate_mac(v, mak, algorithm, data))
     }
 
     fn verify_mac(
@@ -737,7 +764,7 @@ impl Hsm for Pkcs11Hsm {
         data: &[u8],
         mac: &[u8],
     ) -> Result<bool, HsmError> {
-        checks::verify_mac(&self.view()?, mak, algorithm, data, mac)
+        self.with_view(|v| checks::verify_mac(v, mak, algorithm, data, mac))
     }
 }
 
