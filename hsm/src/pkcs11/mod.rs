@@ -849,9 +849,24 @@ fn create(
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Value(value.to_vec()),
     ];
-    let r = session
-        .create_object(&template)
-        .map_err(ck(format!("create '{label}'")));
+    // SoftHSM2's file store answered CKR_GENERAL_ERROR here now and then while another process
+    // or thread wrote the same token (test set-up only: the switch never creates token
+    // objects), so a general error is retried a few times, unless the object exists after all.
+    let mut attempt = 0u64;
+    let r = loop {
+        match session.create_object(&template) {
+            Err(CkError::Pkcs11(RvError::GeneralError, _)) if attempt < 20 => {
+                if let Some(h) = find_one(session, label)? {
+                    break Ok(h);
+                }
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(
+                    10 * attempt + u64::from(std::process::id() % 7),
+                ));
+            }
+            other => break other.map_err(ck(format!("create '{label}'"))),
+        }
+    };
     if let Some(Attribute::Value(v)) = template.last_mut() {
         zeroize::Zeroize::zeroize(v);
     }

@@ -75,20 +75,72 @@ fn nanos() -> u128 {
         .as_nanos()
 }
 
-/// Held by every test for as long as it uses the token. SoftHSM2's file store answered
-/// CKR_GENERAL_ERROR to `C_CreateObject` of token objects (the test set-up's import) while other
-/// threads searched or used the token, about one run in two; the switch itself creates only
-/// session objects (`tests/backends.rs` checks those from many threads at once).
-pub fn token_lock() -> MutexGuard<'static, ()> {
+/// Held by every test for as long as it uses the token, across threads and processes
+/// (nextest runs each test in its own process). SoftHSM2's file store answered
+/// CKR_GENERAL_ERROR to `C_CreateObject` and even `C_GetTokenInfo` while another thread or
+/// process was writing the same token (the test set-up's import), about one run in two under
+/// `--test-threads 4`; the switch itself creates only session objects, which
+/// `concurrent_checks_on_one_back_end` exercises from many threads at once.
+pub struct TokenLock {
+    _in_process: MutexGuard<'static, ()>,
+    file: PathBuf,
+}
+
+impl Drop for TokenLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+pub fn token_lock() -> TokenLock {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    let in_process = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::var_os("SOFTHSM2_CONF")
+        .and_then(|c| PathBuf::from(c).parent().map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir);
+    let file = dir.join("hsm-tests.token-lock");
+    let started = std::time::Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                let _ = write!(f, "{}", std::process::id());
+                return TokenLock {
+                    _in_process: in_process,
+                    file,
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A holder that died leaves its file: its PID no longer exists.
+                let holder = std::fs::read_to_string(&file).unwrap_or_default();
+                let gone = holder
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists());
+                if gone {
+                    let _ = std::fs::remove_file(&file);
+                }
+                assert!(
+                    started.elapsed().as_secs() < 600,
+                    "token lock {} held for 10 minutes",
+                    file.display()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot create the token lock {}: {e}", file.display()),
+        }
+    }
 }
 
 /// A PKCS#11 back end over `keys` imported into the test token; objects destroyed on drop.
 pub struct TokenBackend {
     pub hsm: Pkcs11Hsm,
     pub config: Pkcs11Config,
-    _lock: MutexGuard<'static, ()>,
+    _lock: TokenLock,
 }
 
 impl Drop for TokenBackend {
