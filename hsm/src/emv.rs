@@ -8,19 +8,23 @@
 //!   MK = TDES(IMK, Y) || TDES(IMK, Y XOR FF..FF), parity adjusted to odd.
 //! - **Common session key** (EMV 4.3 Book 2, A1.3.1): with R = ATC || 00 00 00 00 00 00,
 //!   SK = TDES(MK, ATC || F0 || 00..00) || TDES(MK, ATC || 0F || 00..00).
-//! - **Visa CVN 10** (VIS 1.4/1.5 "cryptogram version 10"; EFTlab's and pyemv's public
-//!   descriptions): no session key, the ARQC is ISO 9797-1 MAC algorithm 3 under the ICC
+//! - **Visa CVN 10** (VIS "cryptogram version 10"; public descriptions: pyemv's `cvn.VisaCVN10`
+//!   and its HSM-checked test, isofluent's CVN 10 calculator, AWS Payment Cryptography's "Visa
+//!   specific functions"): no session key, the ARQC is ISO 9797-1 MAC algorithm 3 under the ICC
 //!   master key itself over, in order, 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and the CVR
 //!   (4 bytes of the IAD starting at its 4th byte, its length byte 03 included), padded with
 //!   zeros (padding method 1). ARPC method 1: TDES(MK, ARQC XOR (ARC || 00 x 6)); tag 91 is
 //!   ARPC (8) || ARC (2).
-//! - **Visa CVN 18** (VIS 1.5 "cryptogram version 18"): the common session key from the ATC;
+//! - **Visa CVN 18** (VIS 1.6 "cryptogram version 18"; pyemv's `cvn.VisaCVN18` and its
+//!   HSM-checked test, jPOS's EMV common session key tests): the common session key from the ATC;
 //!   the same data elements, but the whole IAD (9F10) instead of the CVR, padded with 0x80
 //!   then zeros (padding method 2). ARPC method 2 (EMV 4.3 Book 2, 8.2.2): the leftmost 4
 //!   bytes of MAC algorithm 3 (padding method 2) under the session key over ARQC || CSU ||
 //!   proprietary authentication data; tag 91 is ARPC (4) || CSU (4) || proprietary data.
 //! - The CVN is read from the IAD: Visa IAD formats 0, 1 and 3 start with the length byte 06
-//!   (or 07), the derivation key index, then the CVN (0A = 10, 12 = 18).
+//!   (or 07), the derivation key index, then the CVN (0A = 10, 12 = 18); format 2 and 4 IADs
+//!   start with 1F and carry CVNs this crate does not verify (22 = 34, 43 = 67), per Thredd's
+//!   public "Visa Cryptogram Version Number Values" table (from VIS 1.6 appendix F).
 
 use std::fmt;
 

@@ -15,7 +15,9 @@
 //!   encryption, which is what binds the PIN to the PAN under AES.
 //!
 //! Decoding checks C, N, the digits and the fill (F for 0, A..F for 3, A for 4's first half)
-//! and says which check failed ([`PinBlockError`]) without showing any digit.
+//! and says which check failed ([`PinBlockError`]) without showing any digit. Format 1 has no
+//! fill to check, so a format 1 block decrypted under the wrong key is recognised as garbage
+//! only when its control, length or digit checks fail (most of the time, not always).
 
 use crate::cipher::KeyOps;
 use crate::digits::{nibbles, pan_digits, rightmost_excluding_check};

@@ -128,10 +128,12 @@ fn iso1_vectors() {
     )
     .unwrap();
     assert!(got.unwrap() == pin("1234"));
-    // Encoding: control 1, length, digits; fill is random, so two encodings differ.
+    // Encoding: control 1, length, digits; the fill is random, so two encodings differ.
     let a = pinblock::encode(PinBlockFormat::Iso1, &pin("12345"), "").unwrap();
+    let b = pinblock::encode(PinBlockFormat::Iso1, &pin("12345"), "").unwrap();
     assert_eq!(&a[..3], &hex!("151234"));
     assert_eq!(a[3] >> 4, 5);
+    assert_ne!(&a[..], &b[..]);
 }
 
 // ---------------------------------------------------------------- format 3
@@ -165,7 +167,8 @@ fn iso3_vectors() {
             "5413330089010012"
         ) == pin("123456789012")
     );
-    // Fill F (format 0's) is not format 3's A..F? It is within A..F; a fill digit 0..9 is refused.
+    // A fill digit 0..9 is refused (format 3 fills with A..F): flipping two bits of the last
+    // fill nibble turns A..F into 6, 7, 0..3.
     let mut bad = hex!("341277EEEFCCB43C");
     bad[7] ^= 0xC0; // turns a fill nibble into a decimal digit once the PAN is removed
     assert!(pinblock::decode(PinBlockFormat::Iso3, &bad, "5544332211009966").is_err());
