@@ -53,7 +53,7 @@ pub(crate) fn require_des(kind: KeyKind, reason: &'static str) -> Result<(), Hsm
 }
 
 fn check_blocks(data: &[u8], block: usize) -> Result<(), HsmError> {
-    if data.len() % block != 0 {
+    if !data.len().is_multiple_of(block) {
         return Err(HsmError::input(
             "cipher input",
             "not a whole number of blocks",

@@ -141,7 +141,7 @@ pub fn pan_field_iso4(pan: &str) -> Result<[u8; 16], HsmError> {
 
 fn set_nibble(block: &mut [u8], i: usize, v: u8) {
     let b = &mut block[i / 2];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         *b = (*b & 0x0F) | (v << 4);
     } else {
         *b = (*b & 0xF0) | (v & 0x0F);
@@ -150,7 +150,7 @@ fn set_nibble(block: &mut [u8], i: usize, v: u8) {
 
 fn nibble_at(block: &[u8], i: usize) -> u8 {
     let b = block[i / 2];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         b >> 4
     } else {
         b & 0x0F

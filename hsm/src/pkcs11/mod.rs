@@ -418,7 +418,7 @@ impl TokenKey<'_> {
     }
 
     fn whole(&self, data: &mut [u8], encrypt: bool) -> Result<(), HsmError> {
-        if data.len() % self.kind.block_len() != 0 {
+        if !data.len().is_multiple_of(self.kind.block_len()) {
             return Err(HsmError::input(
                 "cipher input",
                 "not a whole number of blocks",
@@ -475,7 +475,7 @@ impl KeyOps for TokenKey<'_> {
     }
     fn cbc_mac_k1(&self, data: &[u8]) -> Result<[u8; 8], HsmError> {
         crate::cipher::require_des(self.kind, "single DES needs a DES-family key")?;
-        if data.is_empty() || data.len() % 8 != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(8) {
             return Err(HsmError::input("MAC input", "not a whole number of blocks"));
         }
         let (l, _) = self.halves()?;
