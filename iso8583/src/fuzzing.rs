@@ -35,12 +35,12 @@ pub fn decode_builtin(data: &[u8]) {
 /// - every accessor agrees with the owned copy, and the JSON form round trips.
 pub fn decode_with(spec: &Spec, data: &[u8]) {
     let full = decode(spec, data);
-    let (partial, partial_err) = decode_partial(spec, data);
+    let partial = decode_partial(spec, data);
     let msg = match full {
         Err(e) => {
-            assert_eq!(partial_err, Some(e), "decode and decode_partial disagree");
+            assert_eq!(partial.error(), Some(e), "decode and decode_partial disagree");
             assert!(e.offset() <= data.len(), "error offset past the input");
-            if let Some(p) = &partial {
+            if let Some(p) = partial.message() {
                 assert_no_pan(spec, &e.to_string(), p);
             }
             return;
@@ -49,11 +49,12 @@ pub fn decode_with(spec: &Spec, data: &[u8]) {
     };
     let owned = msg.to_owned_message();
     assert_eq!(
-        partial_err, None,
+        partial.error(),
+        None,
         "decode_partial fails where decode succeeds"
     );
     assert_eq!(
-        partial.as_ref(),
+        partial.message(),
         Some(&owned),
         "decode_partial reads another message"
     );
