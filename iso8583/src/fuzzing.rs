@@ -28,32 +28,36 @@ pub fn decode_builtin(data: &[u8]) {
 }
 
 /// Decodes `data` with `spec` and checks what a caller relies on:
-/// - `decode` and `decode_partial` agree (same message, or same error), error offsets lie
-///   within the input, and errors, Debug output and [`mask::render`] never show a PAN read;
+/// - `decode` and `decode_partial` agree: the same message and no fault where `decode`
+///   succeeds; where it fails, its error is the first fault (see [`check_partial`] for the
+///   rest), error offsets lie within the input, and errors, Debug output and [`mask::render`]
+///   never show a PAN read;
 /// - a message that decodes re-encodes, the re-encoded bytes decode to the same message, and
 ///   encoding that again gives the same bytes (the canonical form is a fixed point);
 /// - every accessor agrees with the owned copy, and the JSON form round trips.
 pub fn decode_with(spec: &Spec, data: &[u8]) {
     let full = decode(spec, data);
-    let (partial, partial_err) = decode_partial(spec, data);
+    let partial = decode_partial(spec, data);
     let msg = match full {
         Err(e) => {
-            assert_eq!(partial_err, Some(e), "decode and decode_partial disagree");
-            assert!(e.offset() <= data.len(), "error offset past the input");
-            if let Some(p) = &partial {
-                assert_no_pan(spec, &e.to_string(), p);
-            }
+            assert_eq!(
+                partial.error(),
+                Some(e),
+                "decode and decode_partial disagree"
+            );
+            check_partial(spec, data, &partial);
             return;
         }
         Ok(m) => m,
     };
     let owned = msg.to_owned_message();
     assert_eq!(
-        partial_err, None,
-        "decode_partial fails where decode succeeds"
+        partial.faults(),
+        [],
+        "decode_partial finds faults where decode succeeds"
     );
     assert_eq!(
-        partial.as_ref(),
+        partial.message(),
         Some(&owned),
         "decode_partial reads another message"
     );
@@ -105,6 +109,161 @@ pub fn decode_with(spec: &Spec, data: &[u8]) {
     }
 }
 
+/// What a partial reading of a message that does not decode must be:
+/// - its faults lie within the input, in wire order, and show no PAN that was read;
+/// - no field named by a fault is in the partial message (a faulty value is never passed on);
+/// - what it keeps is made of valid values: the partial message encodes, and that decodes to
+///   the same message;
+/// - it keeps fields after a fault it passed over only from a reading that held together to
+///   the end: when fields are kept beside two faults or more, every fault is one the reading
+///   can pass over (a content fault, or a length above the maximum that fits in the input).
+pub fn check_partial(spec: &Spec, data: &[u8], partial: &crate::PartialMessage) {
+    let faults = partial.faults();
+    assert!(!faults.is_empty(), "a failed decode with no fault");
+    let mut last = 0;
+    for e in faults {
+        assert!(e.offset() <= data.len(), "fault offset past the input: {e}");
+        assert!(e.offset() >= last, "faults out of wire order: {faults:?}");
+        last = e.offset();
+    }
+    let Some(m) = partial.message() else {
+        return;
+    };
+    for e in faults {
+        assert_no_pan(spec, &e.to_string(), m);
+        if let Some(n) = e.field().filter(|&n| n != 1 && n != 65) {
+            assert!(!m.has(n), "field {n} is faulty ({e}) and kept");
+        }
+    }
+    match m.encode(spec) {
+        Ok(wire) => {
+            let back = decode(spec, &wire)
+                .unwrap_or_else(|e| panic!("a partial message re-encoded does not decode: {e}"));
+            assert_eq!(&back.to_owned_message(), m, "partial message round trip");
+        }
+        Err(EncodeError::MessageTooLong { .. }) => {}
+        Err(e) => panic!("a partial message holds a value its field refuses: {e}"),
+    }
+    if m.fields().next().is_some() && faults.len() > 1 {
+        for e in faults {
+            assert!(
+                matches!(
+                    e,
+                    crate::DecodeError::InvalidContent { .. }
+                        | crate::DecodeError::InvalidLength { .. }
+                ),
+                "fields kept from a reading that did not hold together: {faults:?}"
+            );
+        }
+    }
+}
+
+/// How [`damaged_field`] damages a field, keeping its extent known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// One byte of the value outside the field's content class.
+    Content,
+    /// A length prefix one or two units above the field's maximum, followed by that many bytes.
+    TooLong,
+}
+
+/// Target `round_trip`, second half: damages one field of a message that decodes (`wire`) so
+/// that its extent is still known, and checks that `decode_partial` recovers every other field
+/// as it was and nothing else, with that one fault (and the [`decode_with`] checks). `field`
+/// picks the field (modulo their count), `at` the byte of a content damage, `extra` adds a
+/// second unit to a length. Returns whether the damage applied: not every field allows each
+/// kind (a binary field has no class; a fixed field has no prefix; a prefix may have no room
+/// above the maximum).
+pub fn damaged_field(
+    spec: &Spec,
+    wire: &[u8],
+    field: usize,
+    damage: Damage,
+    at: usize,
+    extra: bool,
+) -> bool {
+    let Ok(msg) = decode(spec, wire) else {
+        return false;
+    };
+    let fields: Vec<u16> = msg.fields().collect();
+    let Some(&n) = fields.get(field % fields.len().max(1)) else {
+        return false;
+    };
+    let (Some(f), Some(raw)) = (spec.field(n), msg.raw(n)) else {
+        return false;
+    };
+    let start = within(wire, raw);
+    let mut expected = msg.to_owned_message();
+    expected.remove(n);
+    let damaged = match damage {
+        Damage::Content => {
+            if raw.is_empty() {
+                return false;
+            }
+            let k = start + at % raw.len();
+            // Try a few bytes; keep the first the decoder refuses as content of this field.
+            let refused = |d: &Vec<u8>| {
+                matches!(decode(spec, d),
+                    Err(crate::DecodeError::InvalidContent { field, .. }) if field == Some(n))
+            };
+            let tried = [0x01u8, b'G', 0xAA, 0xFF, b'!', b'A', b'0']
+                .into_iter()
+                .map(|b| {
+                    let mut d = wire.to_vec();
+                    d[k] = b;
+                    d
+                })
+                .find(refused);
+            let Some(d) = tried else {
+                return false;
+            };
+            d
+        }
+        Damage::TooLong => {
+            if f.length == LengthType::Fixed {
+                return false;
+            }
+            let v = f.max_prefix() + 1 + usize::from(extra);
+            let Some((value_len, _)) = f.lengths_for_prefix(v) else {
+                return false;
+            };
+            if v > f.prefix_capacity() as usize {
+                return false;
+            }
+            let plen = f.prefix_len();
+            let mut d = wire[..start - plen].to_vec();
+            crate::codec::prefix::write(f.prefix, plen, v, &mut d);
+            d.resize(d.len() + value_len, b'0');
+            d.extend_from_slice(&wire[start + raw.len()..]);
+            if d.len() > crate::limits::MAX_MESSAGE_LEN {
+                return false;
+            }
+            let want = crate::DecodeError::InvalidLength {
+                field: Some(n),
+                offset: start - plen,
+                len: v,
+                max: f.max_prefix(),
+            };
+            assert_eq!(decode(spec, &d).err(), Some(want), "field {n}: the damage");
+            d
+        }
+    };
+    let partial = decode_partial(spec, &damaged);
+    assert_eq!(
+        partial.faults().len(),
+        1,
+        "field {n} damaged ({damage:?}): faults {:?}",
+        partial.faults()
+    );
+    assert_eq!(
+        partial.message(),
+        Some(&expected),
+        "field {n} damaged ({damage:?}): the rest is not recovered as it was"
+    );
+    decode_with(spec, &damaged);
+    true
+}
+
 /// A PAN that was read must not appear in full where people read: the error (which shows no
 /// content at all), Debug output and [`mask::render`]. Only the PAN fields' own rendering is
 /// checked: the same digits may legitimately stand in another, non-secret field.
@@ -126,7 +285,8 @@ fn assert_no_pan(spec: &Spec, error: &str, m: &OwnedMessage) {
 }
 
 /// Target `round_trip`: a message drawn from `data` for a built-in spec (see
-/// [`arbitrary_message`] and [`round_trip`]).
+/// [`arbitrary_message`] and [`round_trip`]), then one of its fields damaged (see
+/// [`damaged_field`]).
 pub fn round_trip_builtin(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let names = Spec::builtin_names();
@@ -138,6 +298,16 @@ pub fn round_trip_builtin(data: &[u8]) {
     };
     if let Ok(g) = arbitrary_message(&mut u, spec) {
         round_trip(spec, &g);
+        if let Ok(wire) = g.message.encode(spec) {
+            let damage = if u.ratio(1, 2).unwrap_or(true) {
+                Damage::Content
+            } else {
+                Damage::TooLong
+            };
+            let field = u.arbitrary().unwrap_or(0);
+            let (at, extra) = (u.arbitrary().unwrap_or(0), u.arbitrary().unwrap_or(false));
+            damaged_field(spec, &wire, field, damage, at, extra);
+        }
     }
 }
 

@@ -32,7 +32,7 @@ mod owned;
 pub mod spec;
 pub mod tlv;
 
-pub use decode::{decode, decode_partial};
+pub use decode::{decode, decode_partial, PartialMessage};
 pub use error::{DecodeError, EncodeError, JsonError, SpecError, TlvError};
 pub use message::Message;
 pub use mti::{InvalidMti, Mti};

@@ -60,6 +60,13 @@ impl<'a> Message<'a> {
         self.mti.is_some()
     }
 
+    /// Forgets every data field read (the MTI and header stay): for a partial reading that
+    /// turned out to be out of step with the sender.
+    pub(crate) fn clear_fields(&mut self) {
+        self.present = Bitmaps::default();
+        self.odd = Bitmaps::default();
+    }
+
     pub(crate) fn record(&mut self, n: u16, start: usize, end: usize, odd: bool) {
         self.present.set(n);
         if odd {

@@ -70,6 +70,34 @@ fn failures_go_to_stderr_with_field_and_offset_and_the_rest_go_on() {
 }
 
 #[test]
+fn every_fault_of_a_message_is_printed_on_its_own_line() {
+    // DE 7 "1125063015" -> "11250630AB" (offset 4 + 16 + 8) and DE 11 "000001" -> "00000A"
+    // (offset 35): both are listed, the first one first; the value is never shown.
+    let bad = ECHO_HEX
+        .replace("31313235303633303135", "31313235303633304142")
+        .replace("303030303031", "303030303041");
+    let input = format!("{bad}\n{ECHO_HEX}\n");
+    let out = run(
+        &["decode", "--spec", "iso87-binary", "--hex"],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("line 1: field 7 at offset 28"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("line 1: field 11 at offset 35"),
+        "{err}"
+    );
+    assert!(!err.contains("AB") && !err.contains("11250630"), "{err}");
+}
+
+#[test]
 fn encode_errors_name_the_line_and_field() {
     let input =
         format!("{ECHO_JSON}\n{{\"mti\":\"0800\",\"fields\":{{\"11\":\"12\"}}}}\nnot json\n");

@@ -178,19 +178,20 @@ fn oversized_input() {
 
 #[test]
 fn partial_decode_keeps_what_was_read() {
-    // DE 2 fine, DE 3 has a letter: MTI and DE 2 are recovered.
-    let (m, e) = decode_partial(binary(), &with_head(b"16476173900101011900A000"));
-    let m = m.unwrap();
+    // DE 2 fine, DE 3 has a letter: MTI and DE 2 are recovered, DE 3 is not passed on.
+    let p = decode_partial(binary(), &with_head(b"16476173900101011900A000"));
+    let m = p.message().unwrap();
     assert_eq!(m.mti().as_str(), "0100");
     assert_eq!(m.get_str(2), Some("4761739001010119"));
     assert!(!m.has(3));
-    assert_eq!(e.unwrap().field(), Some(3));
+    assert_eq!(p.error().unwrap().field(), Some(3));
+    assert_eq!(p.faults().len(), 1);
     // no MTI, nothing
-    let (m, e) = decode_partial(binary(), b"01");
-    assert!(m.is_none() && e.is_some());
+    let p = decode_partial(binary(), b"01");
+    assert!(p.message().is_none() && p.error().is_some());
     // complete
-    let (m, e) = decode_partial(binary(), &with_head(b"164761739001010119000000"));
-    assert!(m.is_some() && e.is_none());
+    let p = decode_partial(binary(), &with_head(b"164761739001010119000000"));
+    assert!(p.message().is_some() && p.error().is_none() && p.is_complete());
 }
 
 #[test]

@@ -17,15 +17,21 @@ fn fuzz_dir() -> PathBuf {
 fn decode_inputs_replay_cleanly() {
     let n = replay(&fuzz_dir(), "decode", fuzzing::decode_builtin);
     assert!(n.seeds >= 5, "the decode seed corpus is missing: {n:?}");
-    // The seeds are what they claim: real messages, each decoding in some built-in spec.
+    // The seeds are what they claim: real messages, each decoding in some built-in spec, or
+    // the scenarios' requests malformed on purpose, each read in some built-in spec past its
+    // faults to a STAN (what the switch answers 30 to).
     let dir = fuzz_dir().join("seeds/decode");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        let decodes = Spec::builtin_names()
-            .iter()
-            .any(|s| decode(Spec::builtin(s).unwrap(), &data).is_ok());
-        assert!(decodes, "{} decodes in no built-in spec", path.display());
+        let reads = Spec::builtin_names().iter().any(|s| {
+            let spec = Spec::builtin(s).unwrap();
+            decode(spec, &data).is_ok()
+                || iso8583::decode_partial(spec, &data)
+                    .message()
+                    .is_some_and(|m| m.has(11) && m.fields().count() > 10)
+        });
+        assert!(reads, "{} reads in no built-in spec", path.display());
     }
 }
 

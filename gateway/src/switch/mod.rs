@@ -357,23 +357,35 @@ impl Switch {
     }
 
     /// A message that did not decode: 39=30 when its MTI and STAN could be read, else
-    /// nothing (logged with the error's field and offset; the connection stays up).
+    /// nothing (logged with each fault's field and offset; the connection stays up). The
+    /// decoder reads past faults whose extent is known, so a bad DE 2, 4 or 7 does not hide
+    /// DE 11; a faulty field is never in what it returns, so it is never echoed.
     fn undecodable(&self, conn: &ConnContext, body: &[u8], started: Instant) -> Option<Bytes> {
         self.core.shared.metrics.format_error();
-        let (partial, err) = iso8583::decode_partial(&self.spec, body);
-        let (field, offset) = err.map_or((None, 0), |e| (e.field(), e.offset()));
-        let reason = err.map(|e| e.to_string()).unwrap_or_default();
-        let readable = partial.filter(|p| !p.mti().is_response() && p.get_str(11).is_some());
+        let partial = iso8583::decode_partial(&self.spec, body);
+        let (field, offset) = partial
+            .error()
+            .map_or((None, 0), |e| (e.field(), e.offset()));
+        // Each fault names its field and offset, never its value.
+        let faults = partial
+            .faults()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let readable = partial
+            .into_message()
+            .filter(|p| !p.mti().is_response() && p.get_str(11).is_some());
         let Some(p) = readable else {
             let in_row = conn.note_unreadable();
-            warn!(network = %self.network, len = body.len(), ?field, offset, error = %reason,
+            warn!(network = %self.network, len = body.len(), ?field, offset, error = %faults,
                 in_row, "unreadable message dropped");
             return None;
         };
         conn.note_readable();
         let m = MsgId::of(&p);
         warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
-            ?field, offset, error = %reason, "format error; answering 30");
+            ?field, offset, error = %faults, "format error; answering 30");
         let resp = respond(&p, self.core.business_date.today(), "30");
         self.core
             .shared
