@@ -19,7 +19,7 @@ use crate::rate_set::{RatePath, RateSet};
 use crate::rounding::Rounding;
 
 /// The largest amount the ISO 8583 amount fields (DE 4, DE 5, DE 6: n 12) can carry.
-pub const MAX_AMOUNT_MINOR: u64 = 999_999_999_999;
+pub const MAX_AMOUNT_MINOR: u64 = money::MAX_AMOUNT_MINOR as u64;
 
 /// The version reported by a same-currency conversion made without any rate set.
 pub const IDENTITY_VERSION: &str = "identity";
