@@ -5,7 +5,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::ops::Op;
+use crate::machine::Op;
 use crate::{
     AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, BatchSnapshot, CaptureRequest,
     Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result, ReversalRequest, SeedData,
@@ -24,6 +24,14 @@ pub enum Store {
     Embedded(EmbeddedStore),
     /// PostgreSQL (or a compatible engine), shared by several gateway instances.
     Postgres(PgStore),
+    /// Memory only: tests and benches (nothing is durable).
+    Memory(crate::MemoryStore),
+}
+
+impl From<crate::MemoryStore> for Store {
+    fn from(s: crate::MemoryStore) -> Self {
+        Store::Memory(s)
+    }
 }
 
 impl From<EmbeddedStore> for Store {
@@ -39,10 +47,11 @@ impl From<PgStore> for Store {
 }
 
 impl Store {
-    async fn submit(&self, op: Op) -> Result<crate::ops::Output> {
+    async fn submit(&self, op: Op) -> Result<crate::machine::Output> {
         match self {
             Store::Embedded(s) => s.submit(op).await,
             Store::Postgres(s) => s.submit(op).await,
+            Store::Memory(s) => s.submit(op).await,
         }
     }
 
@@ -129,6 +138,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.ctx().health.snapshot(),
             Store::Postgres(s) => s.ctx().health.snapshot(),
+            Store::Memory(s) => s.ctx().health.snapshot(),
         }
     }
 
@@ -144,6 +154,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.balance(r).await,
             Store::Postgres(s) => s.balance(r).await,
+            Store::Memory(s) => s.balance(r).await,
         }
     }
 
@@ -152,6 +163,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.decision(key).await,
             Store::Postgres(s) => s.decision(key).await,
+            Store::Memory(s) => s.decision(key).await,
         }
     }
 
@@ -162,6 +174,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.duplicates(key).await,
             Store::Postgres(s) => s.duplicates(key).await,
+            Store::Memory(s) => s.duplicates(key).await,
         }
     }
 
@@ -181,6 +194,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.latest_cutover().await,
             Store::Postgres(s) => s.latest_cutover().await,
+            Store::Memory(s) => s.latest_cutover().await,
         }
     }
 
@@ -194,6 +208,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.reset_cutovers(calendar).await,
             Store::Postgres(s) => s.reset_cutovers(calendar).await,
+            Store::Memory(s) => s.reset_cutovers(calendar).await,
         }
     }
 
@@ -208,6 +223,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.export_balances().await,
             Store::Postgres(s) => s.export_balances().await,
+            Store::Memory(s) => s.export_balances().await,
         }
     }
 
@@ -217,6 +233,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.holds().await,
             Store::Postgres(s) => s.holds().await,
+            Store::Memory(s) => s.holds().await,
         }
     }
 
@@ -231,6 +248,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.ctx().stats.snapshot(),
             Store::Postgres(s) => s.ctx().stats.snapshot(),
+            Store::Memory(s) => s.ctx().stats.snapshot(),
         }
     }
 
@@ -241,6 +259,7 @@ impl Store {
         match self {
             Store::Embedded(s) => s.invariant_violations().await,
             Store::Postgres(s) => s.invariant_violations().await,
+            Store::Memory(s) => s.invariant_violations().await,
         }
     }
 }

@@ -71,7 +71,9 @@ impl Currency {
 #[macro_export]
 macro_rules! currency {
     ($code:literal) => {{
-        const C: $crate::Currency = match $crate::Currency::new(*$code.as_bytes().first_chunk::<3>().expect("three letters")) {
+        const C: $crate::Currency = match $crate::Currency::new(
+            *$code.as_bytes().first_chunk::<3>().expect("three letters"),
+        ) {
             Ok(c) => c,
             Err(_) => panic!("not a currency code"),
         };

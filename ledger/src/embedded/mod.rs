@@ -12,7 +12,8 @@
 //! against `PRAGMA data_version` at every transaction.
 
 mod cache;
-mod tx;
+mod engine;
+mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,12 +24,12 @@ use std::thread::JoinHandle;
 use jiff::SignedDuration;
 use rusqlite::Connection;
 
-use crate::ops::{self, Ctx, Op, Output};
+use crate::machine::needs::Needs;
+use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
 use crate::{
     BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
     Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
-pub(crate) use tx::SqliteTx;
 
 /// Default most requests committed in one transaction.
 pub const DEFAULT_MAX_BATCH: usize = 512;
@@ -220,10 +221,21 @@ impl EmbeddedStore {
     /// nothing, and the caller voids the request so that nothing can land later either).
     async fn read_back(&self, op: Op) -> Result<Output> {
         let lost = "the ledger writer stopped before answering";
-        match self
-            .read(move |t, ctx| futures::executor::block_on(ops::read_back(t, ctx, &op)))
-            .await
-        {
+        let found = self
+            .read(move |conn, ctx| {
+                let p = Prepared::new(&op, ctx);
+                let needs = Needs::of(std::slice::from_ref(&p));
+                let mut snap = Snapshot::default();
+                sql::load(
+                    &sql::Stmts::Cached(conn),
+                    &needs,
+                    &mut snap,
+                    &mut |_, load| load(),
+                )?;
+                rules::read_back(&State::new(&snap), &p)
+            })
+            .await;
+        match found {
             Ok(Some(out)) => Ok(out),
             Ok(None) => Err(LedgerError::OutcomeUnknown(format!(
                 "{lost}, and nothing of the request is in the ledger"
@@ -234,63 +246,75 @@ impl EmbeddedStore {
         }
     }
 
+    /// Runs `f` on the read connection, off the async workers.
     async fn read<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&mut SqliteTx<'_, '_>, &Ctx) -> Result<R> + Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> Result<R> + Send + 'static,
     {
         let reader = Arc::clone(&self.inner.reader);
         let ctx = self.inner.ctx.clone();
         tokio::task::spawn_blocking(move || {
             let conn = reader.lock().map_err(|_| LedgerError::Closed)?;
-            f(
-                &mut SqliteTx {
-                    conn: &conn,
-                    cache: None,
-                    stmts: None,
-                },
-                &ctx,
-            )
+            f(&conn, &ctx)
         })
         .await
         .map_err(|_| LedgerError::Closed)?
     }
 
     pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
-        self.read(move |t, ctx| futures::executor::block_on(ops::balance(t, ctx, &r)))
-            .await
+        self.read(move |conn, ctx| {
+            let s = sql::Stmts::Cached(conn);
+            let card = sql::card(&s, &ctx.hasher.hash(&r.pan))?;
+            let wallets = match &card {
+                Some(c) => sql::wallets_of(&s, &c.account_id)?,
+                None => Vec::new(),
+            };
+            Ok(rules::balance::answer(
+                card.as_ref(),
+                wallets,
+                r.expiry.as_deref(),
+                r.business_date,
+            ))
+        })
+        .await
     }
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
-        let key = key.clone();
-        self.read(move |t, _| futures::executor::block_on(crate::tx::Tx::decision(t, &key)))
+        let key = key.as_db();
+        self.read(move |conn, _| sql::decision(&sql::Stmts::Cached(conn), &key))
             .await
     }
 
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
-        let key = key.clone();
-        self.read(move |t, _| futures::executor::block_on(crate::tx::Tx::duplicates(t, &key)))
-            .await
+        let key = key.as_db();
+        self.read(move |conn, _| sql::duplicates(conn, &key)).await
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
-        self.read(|t, _| futures::executor::block_on(crate::tx::Tx::all_wallets(t)))
+        self.read(|conn, _| sql::all_wallets(conn)).await
+    }
+
+    pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
+        self.read(|conn, _| sql::all_holds(conn)).await
+    }
+
+    pub(crate) async fn latest_cutover(&self) -> Result<Option<jiff::civil::Date>> {
+        self.read(|conn, _| sql::latest_cutover(&sql::Stmts::Cached(conn)))
             .await
     }
 
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
-        self.read(|t, _| futures::executor::block_on(ops::invariant_violations(t)))
-            .await
-    }
-
-    pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
-        self.read(|t, _| futures::executor::block_on(crate::tx::Tx::all_holds(t)))
-            .await
-    }
-
-    pub(crate) async fn latest_cutover(&self) -> Result<Option<jiff::civil::Date>> {
-        self.read(|t, _| futures::executor::block_on(crate::tx::Tx::latest_cutover(t)))
-            .await
+        self.read(|conn, _| {
+            // One snapshot for wallets and holds, or a commit in between could look like a
+            // violation.
+            conn.execute_batch("BEGIN")?;
+            let read = sql::all_wallets(conn).and_then(|w| Ok((w, sql::all_holds(conn)?)));
+            conn.execute_batch("ROLLBACK")?;
+            let (wallets, holds) = read?;
+            Ok(crate::machine::invariants::violations(&wallets, &holds))
+        })
+        .await
     }
 
     /// A connection of its own (the reader is query-only and the writer's queue carries

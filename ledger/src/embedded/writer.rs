@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tracing::error;
 
-use super::cache::WriterCache;
-use super::tx::Statements;
-use super::{Job, SqliteTx};
+use super::cache::CardCache;
+use super::engine::SqliteEngine;
+use super::sql::Statements;
+use super::Job;
 use crate::faults::{self, Fault};
-use crate::ops::{self, Ctx, Output};
-use crate::{LedgerError, Result};
+use crate::machine::{driver, Ctx, Op};
+use crate::LedgerError;
 
 /// Panics outside an operation tolerated within [`RESTART_WINDOW`]; one more stops the writer.
 pub(super) const MAX_RESTARTS: usize = 5;
@@ -81,13 +82,9 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    let cache = WriterCache::default();
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let stmts = Statements::new(conn);
-    let mem = Mem {
-        cache: &cache,
-        stmts: &stmts,
-    };
+    let mut cards = CardCache::default();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         // Everything that queued up while the previous fsync ran joins this transaction.
@@ -97,19 +94,15 @@ fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        ctx.stats.observe(batch.len());
-        let results = match run_batch(conn, &mem, ctx, &batch, false) {
-            Some(r) => r,
-            // An operation failed: its partial writes are gone with the rolled-back batch;
-            // run the batch again with a savepoint per operation to isolate it.
-            None => run_batch(conn, &mem, ctx, &batch, true).unwrap_or_else(|| {
-                fail_all(
-                    ctx,
-                    &batch,
-                    "operation failed without a savepoint".to_owned(),
-                )
-            }),
+        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
+        let mut engine = SqliteEngine {
+            conn,
+            stmts: &stmts,
+            cards: &mut cards,
         };
+        // The engine's steps are synchronous: their futures are ready at once.
+        let results = futures::executor::block_on(driver::run(&mut engine, ctx, &ops));
+        drop(ops);
         if faults::hit(Fault::PanicAfterCommit) {
             panic!("injected fault: panic after COMMIT, before the answers");
         }
@@ -128,102 +121,4 @@ fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
             }
         }
     }
-}
-
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
-
-/// Every request of `batch` failed with `msg` (its transaction was rolled back).
-fn fail_all(ctx: &Ctx, batch: &[Job], msg: String) -> Vec<Result<Output>> {
-    ctx.health.failed(&msg);
-    batch
-        .iter()
-        .map(|_| Err(LedgerError::CommitFailed(msg.clone())))
-        .collect()
-}
-
-/// What the writer keeps across batches: its memory of rows and its prepared statements.
-struct Mem<'a, 'c> {
-    cache: &'a WriterCache,
-    stmts: &'a Statements<'c>,
-}
-
-/// Runs `batch` in one transaction. Without savepoints (the fast path: they cost a
-/// statement pair and page copies per request) the first failing operation rolls the whole
-/// transaction back and returns `None`; with them, each failure undoes only its own writes.
-fn run_batch(
-    conn: &Connection,
-    mem: &Mem<'_, '_>,
-    ctx: &Ctx,
-    batch: &[Job],
-    savepoints: bool,
-) -> Option<Vec<Result<Output>>> {
-    let cache = mem.cache;
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        return Some(fail_all(ctx, batch, e.to_string()));
-    }
-    if let Err(e) = cache.begin(conn, !savepoints) {
-        rollback(conn, cache);
-        return Some(fail_all(ctx, batch, e.to_string()));
-    }
-    let mut out = Vec::with_capacity(batch.len());
-    for job in batch {
-        if savepoints {
-            if let Err(e) = exec(conn, "SAVEPOINT op") {
-                rollback(conn, cache);
-                return Some(fail_all(ctx, batch, e.to_string()));
-            }
-        }
-        // A panic (say, in the gateway's Quoter) must not kill the only writer thread.
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut tx = SqliteTx {
-                conn,
-                cache: Some(cache),
-                stmts: Some(mem.stmts),
-            };
-            futures::executor::block_on(ops::run(&mut tx, ctx, &job.op))
-        }))
-        .unwrap_or(Err(LedgerError::Panicked));
-        if !savepoints {
-            if r.is_err() {
-                rollback(conn, cache);
-                return None;
-            }
-            out.push(r);
-            continue;
-        }
-        let end = if r.is_ok() {
-            exec(conn, "RELEASE op")
-        } else {
-            cache.rolled_back();
-            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
-        };
-        if let Err(e) = end {
-            rollback(conn, cache);
-            return Some(fail_all(ctx, batch, e.to_string()));
-        }
-        out.push(r);
-    }
-    let committed = cache.flush(conn).and_then(|()| {
-        if faults::hit(Fault::FailCommit) {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                Some("injected fault: database or disk is full".into()),
-            ));
-        }
-        exec(conn, "COMMIT")
-    });
-    if let Err(e) = committed {
-        rollback(conn, cache);
-        return Some(fail_all(ctx, batch, e.to_string()));
-    }
-    ctx.health.committed();
-    Some(out)
-}
-
-fn rollback(conn: &Connection, cache: &WriterCache) {
-    let _ = exec(conn, "ROLLBACK");
-    cache.rolled_back();
 }

@@ -21,7 +21,7 @@
 //! retried; its sequences are slow when uncached and leave gaps when cached, which only
 //! makes approval codes less dense.
 
-mod tx;
+mod engine;
 mod worker;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,12 +32,14 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
-use crate::ops::{self, Ctx, Op, Output};
+use crate::machine::needs::Needs;
+use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
 use crate::{
     BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
     Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
-pub(crate) use tx::{Memo, PgTx, StmtCache};
+/// Statements prepared on one connection, by their text.
+pub(crate) type StmtCache = std::collections::HashMap<String, tokio_postgres::Statement>;
 
 /// Most connections one store opens: the database, not the pool, is the bottleneck.
 pub const MAX_PG_CONNECTIONS: usize = 64;
@@ -293,7 +295,12 @@ impl PgStore {
         let found = async {
             let mut g = self.reader().await?;
             let (client, cache) = &mut *g;
-            ops::read_back(&mut PgTx::direct(client, cache), &self.inner.ctx, &op).await
+            let p = Prepared::new(&op, &self.inner.ctx);
+            let needs = Needs::of(std::slice::from_ref(&p));
+            let mut snap = Snapshot::default();
+            engine::load(client, cache, &needs, &mut snap, false).await?;
+            engine::load_holds(client, cache, &needs, &mut snap).await?;
+            rules::read_back(&State::new(&snap), &p)
         };
         match found.await {
             Ok(Some(out)) => Ok(out),
@@ -335,40 +342,113 @@ impl PgStore {
         h.finish() as usize
     }
 
-    pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
+    /// Rows of `sql` with `params`, on the read connection.
+    async fn read_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let mut g = self.reader().await?;
         let (client, cache) = &mut *g;
-        ops::balance(&mut PgTx::direct(client, cache), &self.inner.ctx, &r).await
+        let st = engine::stmt(client, cache, sql).await?;
+        Ok(client.query(&st, params).await?)
+    }
+
+    pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
+        let hash = self.inner.ctx.hasher.hash(&r.pan);
+        let card = self
+            .read_rows(engine::CARD_BY_HASH, &[&hash])
+            .await?
+            .first()
+            .map(engine::card_row)
+            .transpose()?;
+        let wallets = match &card {
+            Some(c) => self
+                .read_rows(engine::WALLETS_OF, &[&c.account_id])
+                .await?
+                .iter()
+                .map(engine::wallet_row)
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        Ok(rules::balance::answer(
+            card.as_ref(),
+            wallets,
+            r.expiry.as_deref(),
+            r.business_date,
+        ))
     }
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
-        crate::tx::Tx::decision(&mut PgTx::direct(client, cache), key).await
+        self.read_rows(engine::DECISION_BY_KEY, &[&key.db_str()])
+            .await?
+            .first()
+            .map(engine::decision_row)
+            .transpose()
     }
 
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
-        crate::tx::Tx::duplicates(&mut PgTx::direct(client, cache), key).await
+        let sql = format!(
+            "SELECT {} FROM duplicates WHERE nkey = $1 ORDER BY first_us, fingerprint",
+            crate::rows::DUPLICATE_COLUMNS
+        );
+        self.read_rows(&sql, &[&key.db_str()])
+            .await?
+            .iter()
+            .map(|r| {
+                crate::rows::DuplicateCols {
+                    nkey: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    account_id: r.try_get(2)?,
+                    amount_minor: r.try_get(3)?,
+                    currency: r.try_get(4)?,
+                    first_us: r.try_get(5)?,
+                    last_us: r.try_get(6)?,
+                    times: r.try_get(7)?,
+                }
+                .into_record()
+            })
+            .collect()
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
-        crate::tx::Tx::all_wallets(&mut PgTx::direct(client, cache)).await
+        self.read_rows(
+            concat!(
+                "SELECT ",
+                crate::rows::wallet_columns!(),
+                " FROM wallets ORDER BY account_id, currency"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(engine::wallet_row)
+        .collect()
     }
 
     pub(crate) async fn holds(&self) -> Result<Vec<crate::Hold>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
-        crate::tx::Tx::all_holds(&mut PgTx::direct(client, cache)).await
+        self.read_rows(
+            concat!(
+                "SELECT ",
+                crate::rows::hold_columns!(),
+                " FROM holds ORDER BY nkey"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(engine::hold_row)
+        .collect()
     }
 
     pub(crate) async fn latest_cutover(&self) -> Result<Option<jiff::civil::Date>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
-        crate::tx::Tx::latest_cutover(&mut PgTx::direct(client, cache)).await
+        let rows = self.read_rows(engine::LATEST_CUTOVER, &[]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        row.try_get::<_, Option<String>>(0)?
+            .map(|s| crate::rows::cutover_date(&s))
+            .transpose()
     }
 
     /// On the reader's session (it may write: `drop_schema` does); one statement, so one
@@ -385,14 +465,49 @@ impl PgStore {
     }
 
     pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
-        let mut g = self.reader().await?;
-        let (client, cache) = &mut *g;
         // One snapshot for wallets and holds, or a concurrent commit could look like a
         // violation.
+        let mut g = self.reader().await?;
+        let (client, cache) = &mut *g;
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             .await?;
-        let r = ops::invariant_violations(&mut PgTx::direct(client, cache)).await;
+        let read = async {
+            let w = engine::stmt(
+                client,
+                cache,
+                concat!(
+                    "SELECT ",
+                    crate::rows::wallet_columns!(),
+                    " FROM wallets ORDER BY account_id, currency"
+                ),
+            )
+            .await?;
+            let h = engine::stmt(
+                client,
+                cache,
+                concat!(
+                    "SELECT ",
+                    crate::rows::hold_columns!(),
+                    " FROM holds ORDER BY nkey"
+                ),
+            )
+            .await?;
+            let wallets = client
+                .query(&w, &[])
+                .await?
+                .iter()
+                .map(engine::wallet_row)
+                .collect::<Result<Vec<_>>>()?;
+            let holds = client
+                .query(&h, &[])
+                .await?
+                .iter()
+                .map(engine::hold_row)
+                .collect::<Result<Vec<_>>>()?;
+            Ok::<_, crate::LedgerError>(crate::machine::invariants::violations(&wallets, &holds))
+        };
+        let r = read.await;
         // Read only: end the transaction whatever happened, so the reader stays usable.
         client.batch_execute("ROLLBACK").await?;
         r

@@ -156,6 +156,23 @@ pub async fn embedded_with(opts: EmbeddedOptions) -> Option<Fixture> {
     })
 }
 
+/// The in-memory store (the same rules, no database): the suite in milliseconds.
+pub async fn memory() -> Option<Fixture> {
+    let store: Store = ledger::MemoryStore::new(
+        hasher(),
+        Arc::new(FixedQuoter),
+        ledger::MemoryOptions::default(),
+    )
+    .into();
+    store.seed(seed_data()).await.unwrap();
+    Some(Fixture {
+        second: store.clone(),
+        store,
+        cleanup: None,
+        _dir: None,
+    })
+}
+
 pub fn database_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())

@@ -1,0 +1,77 @@
+//! [`Engine`] over the writer's SQLite connection. One writer thread per process and
+//! `BEGIN IMMEDIATE` (the database's write lock for the whole batch) make what the batch
+//! reads after `BEGIN` stay true until its `COMMIT`: there is nothing to lock per account,
+//! and a failed step leaves nothing to retry against (every failure is final for the batch).
+
+use rusqlite::Connection;
+
+use super::cache::CardCache;
+use super::sql::{self, Statements, Stmts};
+use crate::faults::{self, Fault};
+use crate::machine::engine::{Engine, EngineError, Step};
+use crate::machine::needs::Needs;
+use crate::machine::{Approvals, Effects, Snapshot};
+use crate::LedgerError;
+
+pub(crate) struct SqliteEngine<'a, 'c> {
+    pub(crate) conn: &'c Connection,
+    pub(crate) stmts: &'a Statements<'c>,
+    pub(crate) cards: &'a mut CardCache,
+}
+
+fn failed(e: impl Into<LedgerError>) -> EngineError {
+    EngineError::Failed(e.into())
+}
+
+impl SqliteEngine<'_, '_> {
+    fn exec(&self, sql: &'static str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Engine for SqliteEngine<'_, '_> {
+    async fn begin(&mut self, needs: &Needs) -> Step<Snapshot> {
+        self.exec("BEGIN IMMEDIATE").map_err(failed)?;
+        self.cards.begin(self.conn).map_err(failed)?;
+        let mut snap = Snapshot::default();
+        let s = Stmts::Writer(self.stmts);
+        let cards = &mut *self.cards;
+        sql::load(&s, needs, &mut snap, &mut |h, load| {
+            cards.get_or_load(h, load)
+        })
+        .map_err(failed)?;
+        Ok(snap)
+    }
+
+    async fn lock(&mut self, needs: &Needs, accounts: &[String], snap: &mut Snapshot) -> Step {
+        let s = Stmts::Writer(self.stmts);
+        for a in accounts {
+            snap.wallets
+                .insert(a.clone(), sql::wallets_of(&s, a).map_err(failed)?);
+        }
+        if needs.approvals > 0 {
+            snap.approvals = Approvals::Counter(sql::approval_counter(self.stmts).map_err(failed)?);
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, effects: &Effects) -> Step {
+        sql::write(self.conn, self.stmts, effects).map_err(failed)?;
+        if faults::hit(Fault::FailCommit) {
+            return Err(failed(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("injected fault: database or disk is full".into()),
+            )));
+        }
+        self.exec("COMMIT").map_err(failed)?;
+        if !effects.cards_new.is_empty() {
+            self.cards.forget();
+        }
+        Ok(())
+    }
+
+    async fn rollback(&mut self) {
+        let _ = self.exec("ROLLBACK");
+    }
+}

@@ -1,0 +1,539 @@
+//! Reading what a batch needs from SQLite, and writing what it changed.
+//!
+//! Reads are one indexed lookup per key on prepared statements (SQLite runs in the process:
+//! a lookup is a b-tree descent, no round trip). Writes go as few statements as the rows
+//! allow: new decisions and new holds as multi-row `INSERT`s in chunks of fixed sizes (so
+//! that a handful of prepared statements serve every batch), changed rows one `UPDATE`
+//! each.
+
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Statement};
+
+use crate::machine::needs::Needs;
+use crate::machine::{Effects, Snapshot};
+use crate::rows::{
+    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols,
+    DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
+};
+use crate::{CardRecord, DuplicateRecord, Hold, LedgerError, Result, Wallet};
+
+/// Prepared statements found by the address of their (static) SQL text. rusqlite's own cache
+/// hashes the whole text and moves the statement through an LRU list at every use: about a
+/// tenth of the writer's instructions at three to five statements per request (callgrind).
+pub(crate) struct Statements<'c> {
+    conn: &'c Connection,
+    by_text: RefCell<HashMap<(usize, usize), Statement<'c>>>,
+}
+
+impl<'c> Statements<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
+        Statements {
+            conn,
+            by_text: RefCell::default(),
+        }
+    }
+
+    /// Runs `f` on the statement for `sql`, prepared at its first use.
+    pub(crate) fn with<R>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Statement<'c>) -> Result<R>,
+    ) -> Result<R> {
+        // Address and length: equal only for the same text.
+        let key = (sql.as_ptr() as usize, sql.len());
+        let mut map = self
+            .by_text
+            .try_borrow_mut()
+            .map_err(|_| LedgerError::corrupt("statements", "statement used while in use"))?;
+        let st = match map.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => v.insert(self.conn.prepare(sql)?),
+        };
+        f(st)
+    }
+}
+
+/// Where statements come from: the writer's own, or rusqlite's cache (the read connection).
+pub(crate) enum Stmts<'a, 'c> {
+    Writer(&'a Statements<'c>),
+    Cached(&'a Connection),
+}
+
+impl Stmts<'_, '_> {
+    fn with<R>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Statement<'_>) -> Result<R>,
+    ) -> Result<R> {
+        match self {
+            Stmts::Writer(s) => s.with(sql, |st| f(st)),
+            Stmts::Cached(conn) => f(&mut *conn.prepare_cached(sql)?),
+        }
+    }
+}
+
+pub(crate) fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
+    Ok(DecisionCols {
+        nkey: r.get(0)?,
+        kind: r.get(1)?,
+        response_code: r.get(2)?,
+        approval_code: r.get(3)?,
+        account_id: r.get(4)?,
+        amount_minor: r.get(5)?,
+        currency: r.get(6)?,
+        approved_minor: r.get(7)?,
+        billing_amount_minor: r.get(8)?,
+        billing_currency: r.get(9)?,
+        rate: r.get(10)?,
+        de10: r.get(11)?,
+        rate_version: r.get(12)?,
+        wallet_currency: r.get(13)?,
+        original_key: r.get(14)?,
+        business_date: r.get(15)?,
+        created_us: r.get(16)?,
+        updated_us: r.get(17)?,
+        expires_us: r.get(18)?,
+        fingerprint: r.get(19)?,
+    })
+}
+
+pub(crate) fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldCols> {
+    Ok(HoldCols {
+        nkey: r.get(0)?,
+        original_key: r.get(1)?,
+        account_id: r.get(2)?,
+        currency: r.get(3)?,
+        amount_minor: r.get(4)?,
+        held_minor: r.get(5)?,
+        captured_minor: r.get(6)?,
+        txn_amount_minor: r.get(7)?,
+        txn_currency: r.get(8)?,
+        status: r.get(9)?,
+        business_date: r.get(10)?,
+        rate_version: r.get(11)?,
+        created_us: r.get(12)?,
+        expires_us: r.get(13)?,
+    })
+}
+
+pub(crate) fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
+    Ok(Wallet {
+        account_id: r.get(0)?,
+        currency: r.get(1)?,
+        opening_minor: r.get(2)?,
+        balance_minor: r.get(3)?,
+        held_minor: r.get(4)?,
+        overdraft_minor: r.get(5)?,
+    })
+}
+
+const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, \
+     a.home_currency FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = ?1";
+const DECISION_BY_KEY: &str = concat!(
+    "SELECT ",
+    decision_columns!(),
+    " FROM decisions WHERE nkey = ?1"
+);
+const HOLD_BY_KEY: &str = holds_sql!("WHERE nkey = ?1");
+const ACTIVE_LINKED: &str = holds_sql!("WHERE original_key = ?1 AND status = 'active'");
+const EXPIRED: &str =
+    holds_sql!("WHERE status = 'active' AND expires_us <= ?1 ORDER BY expires_us LIMIT ?2");
+const WALLETS_OF: &str = concat!(
+    "SELECT ",
+    wallet_columns!(),
+    " FROM wallets WHERE account_id = ?1 ORDER BY currency"
+);
+
+pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecord>> {
+    let row = s.with(CARD_BY_HASH, |st| {
+        Ok(st
+            .query_row([pan_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .optional()?)
+    })?;
+    row.map(
+        |(pan_hash, last4, expiry, status, account_id, home_currency)| {
+            Ok(CardRecord {
+                pan_hash,
+                last4,
+                expiry,
+                status: status
+                    .parse()
+                    .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
+                account_id,
+                home_currency,
+            })
+        },
+    )
+    .transpose()
+}
+
+pub(crate) fn decision(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::Decision>> {
+    s.with(DECISION_BY_KEY, |st| {
+        st.query_row([key], decision_row)
+            .optional()?
+            .map(DecisionCols::into_decision)
+            .transpose()
+    })
+}
+
+fn holds_where(
+    s: &Stmts<'_, '_>,
+    sql: &'static str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<Hold>> {
+    s.with(sql, |st| {
+        let rows = st.query_map(p, hold_row)?;
+        rows.map(|r| r?.into_hold()).collect()
+    })
+}
+
+pub(crate) fn wallets_of(s: &Stmts<'_, '_>, account: &str) -> Result<Vec<Wallet>> {
+    s.with(WALLETS_OF, |st| {
+        let rows = st.query_map([account], wallet_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+}
+
+fn cutover(s: &Stmts<'_, '_>, key: &str) -> Result<Option<Date>> {
+    const SQL: &str = "SELECT business_date FROM cutovers WHERE nkey = ?1";
+    s.with(SQL, |st| {
+        st.query_row([key], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|s| cutover_date(&s))
+            .transpose()
+    })
+}
+
+pub(crate) fn latest_cutover(s: &Stmts<'_, '_>) -> Result<Option<Date>> {
+    const SQL: &str = "SELECT max(business_date) FROM cutovers";
+    s.with(SQL, |st| {
+        st.query_row([], |r| r.get::<_, Option<String>>(0))?
+            .map(|s| cutover_date(&s))
+            .transpose()
+    })
+}
+
+/// Looks a card up: given its hash and how to read it from the table (the writer answers
+/// from its cache first).
+pub(crate) type CardLookup<'a> =
+    dyn FnMut(&str, &dyn Fn() -> Result<Option<CardRecord>>) -> Result<Option<CardRecord>> + 'a;
+
+/// Everything of `needs` except wallets, into `snap`; cards through `cards`.
+pub(crate) fn load(
+    s: &Stmts<'_, '_>,
+    needs: &Needs,
+    snap: &mut Snapshot,
+    cards: &mut CardLookup<'_>,
+) -> Result<()> {
+    for h in &needs.cards {
+        let c = cards(h, &|| card(s, h))?;
+        snap.cards.insert(h.clone(), c);
+    }
+    for k in &needs.keys {
+        snap.decisions.insert(k.clone(), decision(s, k)?);
+    }
+    for k in &needs.holds {
+        let h = holds_where(s, HOLD_BY_KEY, [k])?.into_iter().next();
+        snap.holds.insert(k.clone(), h);
+    }
+    for o in &needs.linked {
+        snap.linked
+            .insert(o.clone(), holds_where(s, ACTIVE_LINKED, [o])?);
+    }
+    if let Some((now, limit)) = needs.expire {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        snap.expired = holds_where(s, EXPIRED, params![now.as_microsecond(), limit])?;
+    }
+    if !needs.cutovers.is_empty() {
+        for k in &needs.cutovers {
+            snap.cutovers.insert(k.clone(), cutover(s, k)?);
+        }
+        snap.latest_cutover = latest_cutover(s)?;
+    }
+    for a in &needs.accounts {
+        const SQL: &str = "SELECT 1 FROM accounts WHERE id = ?1";
+        let exists = s.with(SQL, |st| {
+            Ok(st.query_row([a], |_| Ok(())).optional()?.is_some())
+        })?;
+        snap.accounts.insert(a.clone(), exists);
+    }
+    Ok(())
+}
+
+/// Rows per multi-row `INSERT`, largest first: a batch's new rows go in chunks of these
+/// sizes, so that a few prepared statements serve every batch.
+const CHUNKS: [usize; 4] = [32, 8, 2, 1];
+
+/// `INSERT INTO table (cols) VALUES (?, ...), ...` for `rows` rows of `width` columns.
+fn insert_sql(table: &str, cols: &str, width: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; width].join(", "));
+    format!(
+        "INSERT INTO {table} ({cols}) VALUES {}",
+        vec![one.as_str(); rows].join(", ")
+    )
+}
+
+/// Inserts `rows` (each a list of values) in chunks of [`CHUNKS`] sizes.
+fn insert_rows(
+    conn: &Connection,
+    table: &str,
+    cols: &str,
+    width: usize,
+    rows: &[Vec<rusqlite::types::Value>],
+) -> Result<()> {
+    let mut rest = rows;
+    for &n in &CHUNKS {
+        while rest.len() >= n {
+            let (chunk, tail) = rest.split_at(n);
+            let mut st = conn.prepare_cached(&insert_sql(table, cols, width, n))?;
+            st.execute(params_from_iter(chunk.iter().flatten()))?;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+fn decision_values(d: &crate::Decision) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let c = DecisionCols::from_decision(d);
+    let t = |s: String| Value::Text(s);
+    let ot = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    let oi = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    vec![
+        t(c.nkey),
+        t(c.kind),
+        t(c.response_code),
+        ot(c.approval_code),
+        ot(c.account_id),
+        Value::Integer(c.amount_minor),
+        t(c.currency),
+        Value::Integer(c.approved_minor),
+        oi(c.billing_amount_minor),
+        ot(c.billing_currency),
+        ot(c.rate),
+        ot(c.de10),
+        ot(c.rate_version),
+        ot(c.wallet_currency),
+        ot(c.original_key),
+        t(c.business_date),
+        Value::Integer(c.created_us),
+        Value::Integer(c.updated_us),
+        oi(c.expires_us),
+        ot(c.fingerprint),
+    ]
+}
+
+fn hold_values(h: &Hold) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let c = HoldCols::from_hold(h);
+    let ot = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    vec![
+        Value::Text(c.nkey),
+        ot(c.original_key),
+        Value::Text(c.account_id),
+        Value::Text(c.currency),
+        Value::Integer(c.amount_minor),
+        Value::Integer(c.held_minor),
+        Value::Integer(c.captured_minor),
+        Value::Integer(c.txn_amount_minor),
+        Value::Text(c.txn_currency),
+        Value::Text(c.status),
+        Value::Text(c.business_date),
+        ot(c.rate_version),
+        Value::Integer(c.created_us),
+        Value::Integer(c.expires_us),
+    ]
+}
+
+/// Writes `e` inside the open transaction (the caller commits).
+pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Result<()> {
+    for (id, home) in &e.accounts_new {
+        conn.prepare_cached(
+            "INSERT INTO accounts (id, home_currency) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute([id, home])?;
+    }
+    for w in &e.wallets_new {
+        conn.prepare_cached(concat!(
+            "INSERT INTO wallets (",
+            wallet_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
+        ))?
+        .execute(params![
+            w.account_id,
+            w.currency,
+            w.opening_minor,
+            w.balance_minor,
+            w.held_minor,
+            w.overdraft_minor
+        ])?;
+    }
+    for c in &e.cards_new {
+        conn.prepare_cached(
+            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            c.pan_hash,
+            c.last4,
+            c.expiry,
+            c.status.as_str(),
+            c.account_id
+        ])?;
+    }
+    if !e.decisions_new.is_empty() {
+        let rows: Vec<_> = e.decisions_new.iter().map(decision_values).collect();
+        insert_rows(conn, "decisions", decision_columns!(), 20, &rows)?;
+    }
+    if !e.holds_new.is_empty() {
+        let rows: Vec<_> = e.holds_new.iter().map(hold_values).collect();
+        insert_rows(conn, "holds", hold_columns!(), 14, &rows)?;
+    }
+    for w in &e.wallets_changed {
+        const SQL: &str = "UPDATE wallets SET balance_minor = ?3, held_minor = ?4 \
+             WHERE account_id = ?1 AND currency = ?2";
+        s.with(SQL, |st| {
+            st.execute(params![
+                w.account_id,
+                w.currency,
+                w.balance_minor,
+                w.held_minor
+            ])?;
+            Ok(())
+        })?;
+    }
+    for h in &e.holds_changed {
+        const SQL: &str =
+            "UPDATE holds SET held_minor = ?2, captured_minor = ?3, status = ?4 WHERE nkey = ?1";
+        s.with(SQL, |st| {
+            st.execute(params![
+                h.key.db_str(),
+                h.held_minor,
+                h.captured_minor,
+                h.status.as_str()
+            ])?;
+            Ok(())
+        })?;
+    }
+    for d in &e.decisions_changed {
+        let c = DecisionCols::from_decision(d);
+        const SQL: &str = "UPDATE decisions SET kind = ?2, response_code = ?3, \
+             approval_code = ?4, approved_minor = ?5, updated_us = ?6 WHERE nkey = ?1";
+        s.with(SQL, |st| {
+            st.execute(params![
+                c.nkey,
+                c.kind,
+                c.response_code,
+                c.approval_code,
+                c.approved_minor,
+                c.updated_us
+            ])?;
+            Ok(())
+        })?;
+    }
+    for (d, fp) in &e.duplicates {
+        write_duplicate(s, d, fp)?;
+    }
+    for (k, date, now) in &e.cutovers {
+        const SQL: &str = "INSERT INTO cutovers (nkey, business_date, created_us) \
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+        s.with(SQL, |st| {
+            st.execute(params![k, date.to_string(), now.as_microsecond()])?;
+            Ok(())
+        })?;
+    }
+    if let Some(t) = e.heartbeat {
+        const SQL: &str = "INSERT INTO heartbeat (id, at_us) VALUES ('ledger', ?1) \
+             ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us";
+        s.with(SQL, |st| {
+            st.execute([t.as_microsecond()])?;
+            Ok(())
+        })?;
+    }
+    if let Some(n) = e.approval_counter {
+        const SQL: &str = "UPDATE meta SET v = ?1 WHERE k = 'approval'";
+        s.with(SQL, |st| {
+            st.execute([i64::try_from(n).unwrap_or(i64::MAX)])?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn write_duplicate(s: &Statements<'_>, d: &DuplicateRecord, fp: &str) -> Result<()> {
+    const SQL: &str = "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, \
+         amount_minor, currency, first_us, last_us, times) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) ON CONFLICT (nkey, fingerprint) \
+         DO UPDATE SET last_us = excluded.last_us, times = duplicates.times + 1";
+    s.with(SQL, |st| {
+        st.execute(params![
+            d.key.db_str(),
+            fp,
+            d.kind.as_str(),
+            d.account_id,
+            d.amount_minor,
+            d.currency,
+            d.last_at.as_microsecond()
+        ])?;
+        Ok(())
+    })
+}
+
+/// The approval counter.
+pub(crate) fn approval_counter(s: &Statements<'_>) -> Result<u64> {
+    const SQL: &str = "SELECT v FROM meta WHERE k = 'approval'";
+    s.with(SQL, |st| {
+        let v: i64 = st.query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    })
+}
+
+/// Duplicate transmissions under `key` (read connection).
+pub(crate) fn duplicates(conn: &Connection, key: &str) -> Result<Vec<DuplicateRecord>> {
+    let sql = format!(
+        "SELECT {DUPLICATE_COLUMNS} FROM duplicates WHERE nkey = ?1 ORDER BY first_us, fingerprint"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map([key], |r| {
+        Ok(DuplicateCols {
+            nkey: r.get(0)?,
+            kind: r.get(1)?,
+            account_id: r.get(2)?,
+            amount_minor: r.get(3)?,
+            currency: r.get(4)?,
+            first_us: r.get(5)?,
+            last_us: r.get(6)?,
+            times: r.get(7)?,
+        })
+    })?;
+    rows.map(|r| r?.into_record()).collect()
+}
+
+/// Every wallet, by account and currency (read connection).
+pub(crate) fn all_wallets(conn: &Connection) -> Result<Vec<Wallet>> {
+    let mut st = conn.prepare_cached(concat!(
+        "SELECT ",
+        wallet_columns!(),
+        " FROM wallets ORDER BY account_id, currency"
+    ))?;
+    let rows = st.query_map([], wallet_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every hold (read connection).
+pub(crate) fn all_holds(conn: &Connection) -> Result<Vec<Hold>> {
+    holds_where(&Stmts::Cached(conn), holds_sql!("ORDER BY nkey"), [])
+}

@@ -1,0 +1,137 @@
+//! The ledger as a state machine: prefetch, execute, commit (after TigerBeetle's).
+//!
+//! A batch of operations says what it needs (`needs.rs`: cards, decisions, holds, wallets by
+//! key); the engine loads it once into a [`Snapshot`]; pure synchronous rules (`rules/`) turn
+//! (state, operation) into an output and changes to the state; invariants are checked on the
+//! changes (`invariants.rs`); and one commit driver (`driver.rs`) has the engine write the
+//! batch's [`Effects`] in one transaction. The engines (`Engine`: SQLite, PostgreSQL, memory)
+//! only load and write rows; the rules, the fast path, the isolation of a failing operation
+//! and the failure of a whole batch exist once, here.
+
+pub(crate) mod driver;
+pub(crate) mod engine;
+pub(crate) mod events;
+mod execute;
+pub(crate) mod invariants;
+pub(crate) mod needs;
+pub(crate) mod rules;
+pub(crate) mod state;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+pub(crate) use execute::execute;
+pub(crate) use state::{Approvals, Effects, Snapshot, State};
+
+use crate::{
+    AdviceRequest, AuthRequest, CaptureRequest, Decision, LedgerError, NetworkKey, PanHasher,
+    Quoter, Result, ReversalRequest, SeedData,
+};
+
+/// What every operation needs besides its request.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) hasher: PanHasher,
+    pub(crate) quoter: Arc<dyn Quoter>,
+    pub(crate) hold_ttl: SignedDuration,
+    /// Batch sizes, shared by the writer/workers and every clone of the store handle.
+    pub(crate) stats: Arc<crate::stats::BatchStats>,
+    /// Whether commits succeed (readiness), kept by the writer/workers.
+    pub(crate) health: Arc<crate::health::CommitHealth>,
+}
+
+/// A write operation queued for a store's writer. Requests are shared (`Arc`), so that the
+/// caller keeps them when the writer takes the operation: to read its outcome back when the
+/// answer is lost, or to void it.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    Authorize(Arc<AuthRequest>),
+    Reverse(Arc<ReversalRequest>),
+    Advise(Arc<AdviceRequest>),
+    Capture(Arc<CaptureRequest>),
+    VoidTimedOut {
+        key: NetworkKey,
+        business_date: Date,
+        now: Timestamp,
+    },
+    /// A void of this authorization request only: its decision, or none yet (a decision
+    /// of another request under the same key is not its to void).
+    VoidAuthorization {
+        request: Arc<AuthRequest>,
+        business_date: Date,
+        now: Timestamp,
+    },
+    /// A write that proves the ledger commits (readiness when there is no traffic).
+    Heartbeat {
+        now: Timestamp,
+    },
+    Expire {
+        now: Timestamp,
+        limit: usize,
+    },
+    Seed(Arc<SeedData>),
+    /// A business-date cutover asked for by the message with `key`; `current` is the
+    /// asking instance's business date.
+    Cutover {
+        key: String,
+        current: Date,
+        now: Timestamp,
+    },
+}
+
+/// What a write operation returns.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Decision(Box<Decision>),
+    Count(usize),
+    Date(Date),
+}
+
+impl Output {
+    pub(crate) fn decision(self) -> Result<Decision> {
+        match self {
+            Output::Decision(d) => Ok(*d),
+            _ => Err(LedgerError::corrupt("ops", "expected a decision")),
+        }
+    }
+    pub(crate) fn count(self) -> Result<usize> {
+        match self {
+            Output::Count(n) => Ok(n),
+            _ => Err(LedgerError::corrupt("ops", "expected a count")),
+        }
+    }
+    pub(crate) fn date(self) -> Result<Date> {
+        match self {
+            Output::Date(d) => Ok(d),
+            _ => Err(LedgerError::corrupt("ops", "expected a date")),
+        }
+    }
+}
+
+/// An operation with what is computed once per operation before the batch loads: the keyed
+/// hash of its card (an HMAC: the needs, the card lookup and the fingerprint all use it).
+#[derive(Debug)]
+pub(crate) struct Prepared<'o> {
+    pub(crate) op: &'o Op,
+    pub(crate) pan_hash: Option<String>,
+}
+
+impl<'o> Prepared<'o> {
+    pub(crate) fn new(op: &'o Op, ctx: &Ctx) -> Self {
+        let pan = match op {
+            Op::Authorize(r) => Some(&r.pan),
+            Op::Advise(r) => Some(&r.pan),
+            Op::VoidAuthorization { request, .. } => Some(&request.pan),
+            Op::Reverse(r) => r.pan.as_ref(),
+            _ => None,
+        };
+        Prepared {
+            op,
+            pan_hash: pan.map(|p| ctx.hasher.hash(p)),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! 0120/0220: "advices (stand-in decisions, completions) are recorded even though the switch
+//! did not decide them"; a 0220 naming an approved authorization in DE 90 completes it
+//! (capture), and captures are also asked for directly.
+
+use super::{hold_wallet, minus, record, repeat_or_duplicate, Asked, State};
+use crate::decide::{self, Funds};
+use crate::machine::events::{Event, EventKind};
+use crate::machine::Ctx;
+use crate::terms::Fingerprint;
+use crate::{
+    AdviceRequest, CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError,
+    NetworkKey, ResponseCode, Result, Wallet,
+};
+
+fn fingerprint(pan_hash: &str, r: &AdviceRequest) -> String {
+    Fingerprint::new("advise", Some(pan_hash), &r.terms)
+        .int(r.amount_minor)
+        .text(Some(&r.currency))
+        .text(Some(r.response_code.as_str()))
+        .text(r.approval_code.as_deref())
+        .text(r.original.as_ref().map(NetworkKey::db_str))
+        .finish()
+}
+
+/// The fingerprint of a direct [`crate::Store::capture`].
+pub(super) fn capture_fingerprint(r: &CaptureRequest) -> String {
+    Fingerprint::new("capture", None, &r.terms)
+        .text(Some(r.original.db_str()))
+        .int(r.amount_minor)
+        .finish()
+}
+
+pub(super) fn advise(
+    st: &mut State<'_>,
+    ctx: &Ctx,
+    r: &AdviceRequest,
+    pan_hash: Option<&str>,
+) -> Result<Decision> {
+    let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
+    let fp = fingerprint(pan_hash, r);
+    if let Some(stored) = st.decision(&r.key)?.cloned() {
+        let asked = Asked {
+            kind: DecisionKind::Advice,
+            fingerprint: &fp,
+            pan_hash: Some(pan_hash),
+            amount_minor: r.amount_minor,
+            currency: &r.currency,
+            business_date: r.business_date,
+            now: r.now,
+        };
+        return repeat_or_duplicate(st, &stored, asked);
+    }
+    if let Some(orig) = &r.original {
+        let approved = st
+            .decision(orig)?
+            .is_some_and(|o| o.response_code.is_approval());
+        let active = st
+            .hold(orig)?
+            .is_some_and(|h| h.status == HoldStatus::Active);
+        if approved && active && r.response_code.is_approval() {
+            let c = CaptureRequest {
+                key: r.key.clone(),
+                terms: r.terms,
+                original: orig.clone(),
+                amount_minor: r.amount_minor,
+                business_date: r.business_date,
+                now: r.now,
+            };
+            return capture(st, &c, DecisionKind::Completion, fp);
+        }
+    }
+    let mut d = Decision::new(
+        r.key.clone(),
+        DecisionKind::Advice,
+        r.response_code,
+        r.business_date,
+        r.now,
+    );
+    d.amount_minor = r.amount_minor;
+    d.currency = r.currency.clone();
+    d.original = r.original.clone();
+    d.approval_code = r.approval_code.clone();
+    d.fingerprint = Some(fp);
+    let card = st.card(pan_hash)?.cloned();
+    let postable =
+        r.response_code.is_approval() && decide::check_amount(r.amount_minor, &r.currency).is_ok();
+    let Some(card) = card.filter(|_| postable) else {
+        // A declined advice, or one for a card we do not know, is recorded and moves nothing.
+        return Ok(record(st, d, Some(EventKind::AdviceRecorded)));
+    };
+    d.account_id = Some(card.account_id.clone());
+    let wallets = st.wallets(&card.account_id)?;
+    // Force post: the same wallet choice as an authorization, but never a decline: when
+    // nothing covers it, the transaction-currency wallet (created if missing) goes negative.
+    let (currency, posted, billing) = match decide::decide_funds(
+        r.amount_minor,
+        &r.currency,
+        false,
+        &card.home_currency,
+        &wallets,
+        ctx.quoter.as_ref(),
+    ) {
+        Funds::Approve {
+            wallet_currency,
+            hold_minor,
+            billing,
+            ..
+        } => (wallet_currency, hold_minor, billing),
+        Funds::Decline(_) => (r.currency.clone(), r.amount_minor, None),
+    };
+    let mut w = wallets
+        .into_iter()
+        .find(|w| w.currency == currency)
+        .unwrap_or_else(|| Wallet {
+            account_id: card.account_id.clone(),
+            currency: currency.clone(),
+            balance_minor: 0,
+            held_minor: 0,
+            overdraft_minor: 0,
+            opening_minor: 0,
+        });
+    w.balance_minor = minus(w.balance_minor, posted)?;
+    st.put_wallet(w)?;
+    // The posting is kept as a hold captured at once, so that a later 0420 finds it and the
+    // balance stays `opening - sum(captured)`.
+    st.put_hold(Hold {
+        key: r.key.clone(),
+        original: r.original.clone(),
+        account_id: card.account_id.clone(),
+        currency: currency.clone(),
+        amount_minor: posted,
+        held_minor: 0,
+        captured_minor: posted,
+        txn_amount_minor: r.amount_minor,
+        txn_currency: r.currency.clone(),
+        status: HoldStatus::Captured,
+        business_date: r.business_date,
+        rate_version: billing.as_ref().map(|b| b.version.clone()),
+        created_at: r.now,
+        expires_at: r.now,
+    });
+    d.approved_minor = r.amount_minor;
+    d.billing = billing;
+    d.wallet_currency = Some(currency);
+    Ok(record(st, d, Some(EventKind::AdviceRecorded)))
+}
+
+/// A completion for `r`; `fp` is the fingerprint of the message asking for it (an advice's
+/// includes its card, a direct capture's only its terms).
+pub(super) fn capture(
+    st: &mut State<'_>,
+    r: &CaptureRequest,
+    kind: DecisionKind,
+    fp: String,
+) -> Result<Decision> {
+    if let Some(stored) = st.decision(&r.key)?.cloned() {
+        let asked = Asked {
+            kind,
+            fingerprint: &fp,
+            pan_hash: None,
+            amount_minor: r.amount_minor,
+            currency: &stored.currency,
+            business_date: r.business_date,
+            now: r.now,
+        };
+        return repeat_or_duplicate(st, &stored, asked);
+    }
+    if r.amount_minor < 0 || r.amount_minor > crate::request::MAX_AMOUNT_MINOR {
+        return Err(LedgerError::invalid(
+            "DE 4",
+            "completion amount out of range",
+        ));
+    }
+    let approved = st
+        .decision(&r.original)?
+        .is_some_and(|o| o.response_code.is_approval());
+    let mut main = match st.hold(&r.original)? {
+        Some(h) if approved && h.status == HoldStatus::Active => h.clone(),
+        _ => return Err(LedgerError::NoHold(r.original.to_string())),
+    };
+    let linked = st.active_linked(&r.original)?;
+    // The completion replaces the original and its incremental holds by one posting of the
+    // final amount, converted at the rate the original was held at.
+    let posted = main.wallet_amount(r.amount_minor);
+    for mut h in linked {
+        let mut w = hold_wallet(st, &h)?;
+        w.held_minor = minus(w.held_minor, h.held_minor)?;
+        st.put_wallet(w)?;
+        h.held_minor = 0;
+        h.status = HoldStatus::Captured;
+        st.put_hold(h);
+    }
+    let mut w = hold_wallet(st, &main)?;
+    w.held_minor = minus(w.held_minor, main.held_minor)?;
+    w.balance_minor = minus(w.balance_minor, posted)?;
+    st.put_wallet(w)?;
+    main.held_minor = 0;
+    main.captured_minor = posted;
+    main.status = HoldStatus::Captured;
+    st.events.push(Event::new(
+        EventKind::HoldCaptured,
+        Some(&main.account_id),
+        Some(&main.key),
+        r.now,
+    ));
+    st.put_hold(main.clone());
+    let mut d = Decision::new(
+        r.key.clone(),
+        kind,
+        ResponseCode::APPROVED,
+        r.business_date,
+        r.now,
+    );
+    d.account_id = Some(main.account_id.clone());
+    d.amount_minor = r.amount_minor;
+    d.currency = main.txn_currency.clone();
+    d.approved_minor = r.amount_minor;
+    d.wallet_currency = Some(main.currency.clone());
+    d.original = Some(r.original.clone());
+    d.fingerprint = Some(fp);
+    Ok(record(st, d, None))
+}

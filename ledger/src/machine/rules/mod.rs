@@ -1,0 +1,266 @@
+//! The rules: synchronous, pure functions of (state, context, operation) that return the
+//! operation's output and change the state. No I/O, no clock (`now` and the business date are
+//! in the requests), no database: the same rules run over SQLite, PostgreSQL and memory, and
+//! are tested without any of them.
+//!
+//! One file per family: `authorize.rs` (0100/0200), `reverse.rs` (0400/0420), `advise.rs`
+//! (0120/0220 and captures), `lifecycle.rs` (void, expire, cutover, heartbeat, seed),
+//! `balance.rs` (balance inquiry, read-only). This file holds what they share: repeats and
+//! duplicate transmissions, and moving money between a hold and its wallet.
+
+mod advise;
+mod authorize;
+pub(crate) mod balance;
+mod lifecycle;
+mod reverse;
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use super::events::{Event, EventKind};
+use super::{Ctx, Op, Output, Prepared, State};
+use crate::{
+    Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
+    ResponseCode, Result, Wallet,
+};
+
+/// Runs one operation over the state.
+pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared<'_>) -> Result<Output> {
+    let pan_hash = p.pan_hash.as_deref();
+    Ok(match p.op {
+        Op::Authorize(r) => Output::Decision(Box::new(authorize::authorize(st, ctx, r, pan_hash)?)),
+        Op::Reverse(r) => Output::Decision(Box::new(reverse::reverse(st, r, pan_hash)?)),
+        Op::Advise(r) => Output::Decision(Box::new(advise::advise(st, ctx, r, pan_hash)?)),
+        Op::Capture(r) => {
+            let fp = advise::capture_fingerprint(r);
+            Output::Decision(Box::new(advise::capture(
+                st,
+                r,
+                DecisionKind::Completion,
+                fp,
+            )?))
+        }
+        Op::VoidTimedOut {
+            key,
+            business_date,
+            now,
+        } => Output::Decision(Box::new(lifecycle::void_timed_out(
+            st,
+            key,
+            *business_date,
+            *now,
+        )?)),
+        Op::VoidAuthorization {
+            request,
+            business_date,
+            now,
+        } => Output::Decision(Box::new(lifecycle::void_authorization(
+            st,
+            request,
+            pan_hash,
+            *business_date,
+            *now,
+        )?)),
+        Op::Heartbeat { now } => {
+            st.heartbeat(*now);
+            Output::Count(1)
+        }
+        Op::Expire { now, limit } => Output::Count(lifecycle::expire(st, *now, *limit)?),
+        Op::Seed(s) => Output::Count(lifecycle::seed(st, s)?),
+        Op::Cutover { key, current, now } => {
+            Output::Date(lifecycle::cutover(st, key, *current, *now)?)
+        }
+    })
+}
+
+/// What `op` left in the ledger, read back when its answer was lost (the writer stopped, or
+/// PostgreSQL's `COMMIT` failed on the way back): the decision it made, when the one under
+/// its key is this request's, answered as a repeat would be. `None` when nothing of it is
+/// there, or when the operation leaves nothing to find by key.
+pub(crate) fn read_back(st: &State<'_>, p: &Prepared<'_>) -> Result<Option<Output>> {
+    let found = |d: &Decision| Some(Output::Decision(Box::new(replay(d.clone()))));
+    Ok(match p.op {
+        Op::Authorize(r) => {
+            let Some(pan_hash) = p.pan_hash.as_deref() else {
+                return Ok(None);
+            };
+            let fp = authorize::fingerprint(pan_hash, r);
+            match st.decision(&r.key)? {
+                Some(d) if same_request(d, &authorize::asked(r, &fp, pan_hash)) => found(d),
+                _ => None,
+            }
+        }
+        Op::VoidTimedOut { key, .. } => match st.decision(key)? {
+            Some(d) if d.kind == DecisionKind::TimedOut => found(d),
+            _ => None,
+        },
+        Op::VoidAuthorization { request, .. } => match st.decision(&request.key)? {
+            Some(d) if d.kind == DecisionKind::TimedOut => found(d),
+            _ => None,
+        },
+        Op::Cutover { key, .. } => st.cutover(key)?.map(Output::Date),
+        // The others are rare (reversals and advices are repeated by the network until
+        // acknowledged) or leave nothing to find by key: the caller treats them as unknown.
+        _ => None,
+    })
+}
+
+fn replay(mut d: Decision) -> Decision {
+    d.replayed = true;
+    d
+}
+
+/// `a + b` for amounts that move: an overflow fails the operation, never wraps.
+fn plus(a: i64, b: i64) -> Result<i64> {
+    money::add(a, b).map_err(|_| LedgerError::invalid("amount", "arithmetic overflow"))
+}
+
+/// `a - b`, checked as [`plus`].
+fn minus(a: i64, b: i64) -> Result<i64> {
+    money::sub(a, b).map_err(|_| LedgerError::invalid("amount", "arithmetic overflow"))
+}
+
+/// A message under a key that already has a decision, as it asks to be taken.
+struct Asked<'a> {
+    kind: DecisionKind,
+    fingerprint: &'a str,
+    /// The card's keyed hash, when the message names a card (to record its account).
+    pan_hash: Option<&'a str>,
+    amount_minor: i64,
+    currency: &'a str,
+    business_date: Date,
+    now: Timestamp,
+}
+
+/// What a message's kind is for comparing it with a decision recorded before fingerprints:
+/// an advice may have been recorded as the completion it was.
+fn request_class(kind: DecisionKind) -> DecisionKind {
+    match kind {
+        DecisionKind::Completion => DecisionKind::Advice,
+        k => k,
+    }
+}
+
+/// Whether `asked` is a repeat of the request `stored` decided.
+fn same_request(stored: &Decision, asked: &Asked<'_>) -> bool {
+    match &stored.fingerprint {
+        Some(f) => f == asked.fingerprint,
+        // Placeholders never saw a request: what comes under their key is what they wait for
+        // (the late original of a remembered reversal, the request whose deadline passed).
+        None if matches!(
+            stored.kind,
+            DecisionKind::ReversedBeforeOriginal | DecisionKind::TimedOut
+        ) =>
+        {
+            true
+        }
+        // Recorded before fingerprints: what it kept of its request must agree.
+        None => {
+            request_class(stored.kind) == request_class(asked.kind)
+                && stored.amount_minor == asked.amount_minor
+                && stored.currency == asked.currency
+        }
+    }
+}
+
+/// The answer to a message under a decided key: the stored decision when the message is a
+/// repeat of the request it decided; otherwise a duplicate transmission, counted in
+/// `duplicates`, that moves nothing and leaves the stored decision as it was.
+fn repeat_or_duplicate(
+    st: &mut State<'_>,
+    stored: &Decision,
+    asked: Asked<'_>,
+) -> Result<Decision> {
+    if same_request(stored, &asked) {
+        return Ok(replay(stored.clone()));
+    }
+    let account_id = match asked.pan_hash {
+        Some(h) => st.card(h)?.map(|c| c.account_id.clone()),
+        None => None,
+    };
+    let record = DuplicateRecord {
+        key: stored.key.clone(),
+        kind: asked.kind,
+        account_id: account_id.clone(),
+        amount_minor: asked.amount_minor,
+        currency: asked.currency.to_owned(),
+        first_at: asked.now,
+        last_at: asked.now,
+        times: 1,
+    };
+    st.record_duplicate(record, asked.fingerprint.to_owned());
+    let mut d = Decision::new(
+        stored.key.clone(),
+        DecisionKind::Duplicate,
+        ResponseCode::DUPLICATE_TRANSMISSION,
+        asked.business_date,
+        asked.now,
+    );
+    d.account_id = account_id;
+    d.amount_minor = asked.amount_minor;
+    d.currency = asked.currency.to_owned();
+    d.fingerprint = Some(asked.fingerprint.to_owned());
+    d.replayed = true;
+    Ok(d)
+}
+
+/// Records `d` (new, or its new state) and the event it makes.
+fn record(st: &mut State<'_>, d: Decision, kind: Option<EventKind>) -> Decision {
+    if let Some(kind) = kind {
+        st.events.push(Event::new(
+            kind,
+            d.account_id.as_deref(),
+            Some(&d.key),
+            d.updated_at,
+        ));
+    }
+    st.put_decision(d.clone());
+    d
+}
+
+/// The wallet `h` holds on.
+fn hold_wallet(st: &State<'_>, h: &Hold) -> Result<Wallet> {
+    st.wallet(&h.account_id, &h.currency)?.ok_or_else(|| {
+        LedgerError::corrupt("wallets", format!("no {} wallet for hold", h.currency))
+    })
+}
+
+/// Lowers a hold (or, once captured, the captured amount) to `keep_txn` of the transaction
+/// currency, moving the difference back to the wallet. Idempotent: it sets, not subtracts.
+fn release_down_to(st: &mut State<'_>, h: &mut Hold, keep_txn: i64, at: Timestamp) -> Result<()> {
+    let keep = h.wallet_amount(keep_txn).max(0);
+    let mut w = hold_wallet(st, h)?;
+    match h.status {
+        HoldStatus::Active if keep < h.held_minor => {
+            w.held_minor = minus(w.held_minor, minus(h.held_minor, keep)?)?;
+            h.held_minor = keep;
+            if keep == 0 {
+                h.status = HoldStatus::Released;
+            }
+        }
+        // A reversal of a captured amount refunds it: one of the three ways the balance moves.
+        HoldStatus::Captured if keep < h.captured_minor => {
+            w.balance_minor = plus(w.balance_minor, minus(h.captured_minor, keep)?)?;
+            h.captured_minor = keep;
+        }
+        _ => return Ok(()),
+    }
+    st.put_wallet(w)?;
+    if h.status == HoldStatus::Released {
+        st.events.push(Event::new(
+            EventKind::HoldReleased,
+            Some(&h.account_id),
+            Some(&h.key),
+            at,
+        ));
+    }
+    st.put_hold(h.clone());
+    Ok(())
+}
+
+/// A key's decision when it must exist (the rules found it before).
+fn known(st: &State<'_>, key: &NetworkKey) -> Result<Decision> {
+    st.decision(key)?
+        .cloned()
+        .ok_or_else(|| LedgerError::corrupt("decisions", "checked decision vanished"))
+}

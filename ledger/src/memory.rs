@@ -1,0 +1,293 @@
+//! The in-memory store: the ledger's rules over plain maps, for tests and benches (the
+//! behavioural suite runs over it in milliseconds, and the property test compares the
+//! durable engines with it). Nothing survives the process: never the switch's ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Mutex;
+
+use crate::machine::engine::{Engine, Step};
+use crate::machine::needs::Needs;
+use crate::machine::{
+    driver, rules, Approvals, Ctx, Effects, Op, Output, Prepared, Snapshot, State,
+};
+use crate::{
+    BalanceAnswer, BalanceRequest, CardRecord, Decision, DuplicateRecord, Hold, HoldStatus,
+    LedgerError, NetworkKey, PanHasher, Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
+};
+
+/// Tuning of the memory store.
+#[derive(Clone, Debug)]
+pub struct MemoryOptions {
+    /// Life of a hold, seconds.
+    pub hold_ttl_secs: i64,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        MemoryOptions {
+            hold_ttl_secs: DEFAULT_HOLD_TTL_SECS,
+        }
+    }
+}
+
+/// The rows, as the durable engines keep them.
+#[derive(Default)]
+struct Data {
+    /// Account id -> home currency.
+    accounts: BTreeMap<String, String>,
+    /// PAN hash -> card (its `home_currency` kept current with the account's).
+    cards: HashMap<String, CardRecord>,
+    /// By (account, currency).
+    wallets: BTreeMap<(String, String), Wallet>,
+    decisions: BTreeMap<String, Decision>,
+    holds: BTreeMap<String, Hold>,
+    cutovers: BTreeMap<String, Date>,
+    duplicates: BTreeMap<(String, String), DuplicateRecord>,
+    approval: u64,
+    heartbeat: Option<Timestamp>,
+}
+
+impl Data {
+    fn load(&self, needs: &Needs, snap: &mut Snapshot) {
+        for h in &needs.cards {
+            snap.cards.insert(h.clone(), self.cards.get(h).cloned());
+        }
+        for k in &needs.keys {
+            snap.decisions
+                .insert(k.clone(), self.decisions.get(k).cloned());
+        }
+        for k in &needs.holds {
+            snap.holds.insert(k.clone(), self.holds.get(k).cloned());
+        }
+        for o in &needs.linked {
+            let linked = self
+                .holds
+                .values()
+                .filter(|h| {
+                    h.status == HoldStatus::Active
+                        && h.original.as_ref().is_some_and(|x| x.db_str() == o)
+                })
+                .cloned()
+                .collect();
+            snap.linked.insert(o.clone(), linked);
+        }
+        if let Some((now, limit)) = needs.expire {
+            let mut due: Vec<Hold> = self
+                .holds
+                .values()
+                .filter(|h| h.status == HoldStatus::Active && h.expires_at <= now)
+                .cloned()
+                .collect();
+            due.sort_by_key(|h| h.expires_at);
+            due.truncate(limit);
+            snap.expired = due;
+        }
+        if !needs.cutovers.is_empty() {
+            for k in &needs.cutovers {
+                snap.cutovers
+                    .insert(k.clone(), self.cutovers.get(k).copied());
+            }
+            snap.latest_cutover = self.cutovers.values().max().copied();
+        }
+        for a in &needs.accounts {
+            snap.accounts
+                .insert(a.clone(), self.accounts.contains_key(a));
+        }
+    }
+
+    fn wallets_of(&self, account: &str) -> Vec<Wallet> {
+        self.wallets
+            .range((account.to_owned(), String::new())..)
+            .take_while(|((a, _), _)| a == account)
+            .map(|(_, w)| w.clone())
+            .collect()
+    }
+
+    fn apply(&mut self, e: &Effects) {
+        for (id, home) in &e.accounts_new {
+            self.accounts.insert(id.clone(), home.clone());
+        }
+        for c in &e.cards_new {
+            let mut c = c.clone();
+            if let Some(home) = self.accounts.get(&c.account_id) {
+                c.home_currency.clone_from(home);
+            }
+            self.cards.entry(c.pan_hash.clone()).or_insert(c);
+        }
+        for w in e.wallets_new.iter().chain(&e.wallets_changed) {
+            self.wallets
+                .insert((w.account_id.clone(), w.currency.clone()), w.clone());
+        }
+        for d in e.decisions_new.iter().chain(&e.decisions_changed) {
+            let mut d = d.clone();
+            d.replayed = false;
+            self.decisions.insert(d.key.as_db(), d);
+        }
+        for h in e.holds_new.iter().chain(&e.holds_changed) {
+            self.holds.insert(h.key.as_db(), h.clone());
+        }
+        for (d, fp) in &e.duplicates {
+            self.duplicates
+                .entry((d.key.as_db(), fp.clone()))
+                .and_modify(|x| {
+                    x.last_at = d.last_at;
+                    x.times += 1;
+                })
+                .or_insert_with(|| d.clone());
+        }
+        for (k, date, _) in &e.cutovers {
+            self.cutovers.entry(k.clone()).or_insert(*date);
+        }
+        if let Some(t) = e.heartbeat {
+            self.heartbeat = Some(t);
+        }
+        if let Some(n) = e.approval_counter {
+            self.approval = n;
+        }
+    }
+}
+
+/// One batch's view of the data (the store's lock is held for the batch).
+struct MemEngine<'d> {
+    data: &'d mut Data,
+}
+
+impl Engine for MemEngine<'_> {
+    async fn begin(&mut self, needs: &Needs) -> Step<Snapshot> {
+        let mut snap = Snapshot::default();
+        self.data.load(needs, &mut snap);
+        Ok(snap)
+    }
+
+    async fn lock(&mut self, needs: &Needs, accounts: &[String], snap: &mut Snapshot) -> Step {
+        for a in accounts {
+            snap.wallets.insert(a.clone(), self.data.wallets_of(a));
+        }
+        if needs.approvals > 0 {
+            snap.approvals = Approvals::Counter(self.data.approval);
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, effects: &Effects) -> Step {
+        self.data.apply(effects);
+        Ok(())
+    }
+
+    async fn rollback(&mut self) {}
+}
+
+/// The in-memory store (see the module's documentation).
+#[derive(Clone)]
+pub struct MemoryStore {
+    data: Arc<Mutex<Data>>,
+    ctx: Ctx,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty ledger.
+    pub fn new(hasher: PanHasher, quoter: Arc<dyn Quoter>, opts: MemoryOptions) -> Self {
+        MemoryStore {
+            data: Arc::default(),
+            ctx: Ctx {
+                hasher,
+                quoter,
+                hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
+                stats: Arc::default(),
+                health: Arc::default(),
+            },
+        }
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
+        let mut data = self.data.lock().await;
+        let mut engine = MemEngine { data: &mut data };
+        driver::run(&mut engine, &self.ctx, &[&op])
+            .await
+            .pop()
+            .unwrap_or(Err(LedgerError::Closed))
+    }
+
+    pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
+        Ok(self.data.lock().await.decisions.get(key.db_str()).cloned())
+    }
+
+    pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
+        let data = self.data.lock().await;
+        let mut v: Vec<DuplicateRecord> = data
+            .duplicates
+            .iter()
+            .filter(|((k, _), _)| k == key.db_str())
+            .map(|(_, d)| d.clone())
+            .collect();
+        v.sort_by_key(|d| d.first_at);
+        Ok(v)
+    }
+
+    pub(crate) async fn balance(&self, r: BalanceRequest) -> Result<BalanceAnswer> {
+        let data = self.data.lock().await;
+        let card = data.cards.get(&self.ctx.hasher.hash(&r.pan));
+        let wallets = card
+            .map(|c| data.wallets_of(&c.account_id))
+            .unwrap_or_default();
+        Ok(rules::balance::answer(
+            card,
+            wallets,
+            r.expiry.as_deref(),
+            r.business_date,
+        ))
+    }
+
+    pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {
+        Ok(self.data.lock().await.wallets.values().cloned().collect())
+    }
+
+    pub(crate) async fn holds(&self) -> Result<Vec<Hold>> {
+        Ok(self.data.lock().await.holds.values().cloned().collect())
+    }
+
+    pub(crate) async fn latest_cutover(&self) -> Result<Option<Date>> {
+        Ok(self.data.lock().await.cutovers.values().max().copied())
+    }
+
+    pub(crate) async fn reset_cutovers(&self, calendar: Date) -> Result<usize> {
+        let mut data = self.data.lock().await;
+        let before = data.cutovers.len();
+        data.cutovers.retain(|_, d| *d <= calendar);
+        Ok(before - data.cutovers.len())
+    }
+
+    /// What `op` left, read back (unused: the memory store never loses an answer).
+    #[allow(dead_code)]
+    pub(crate) async fn read_back(&self, op: &Op) -> Result<Option<Output>> {
+        let data = self.data.lock().await;
+        let p = Prepared::new(op, &self.ctx);
+        let needs = Needs::of(std::slice::from_ref(&p));
+        let mut snap = Snapshot::default();
+        data.load(&needs, &mut snap);
+        rules::read_back(&State::new(&snap), &p)
+    }
+}
+
+impl MemoryStore {
+    pub(crate) async fn invariant_violations(&self) -> Result<Vec<String>> {
+        let data = self.data.lock().await;
+        let wallets: Vec<Wallet> = data.wallets.values().cloned().collect();
+        let holds: Vec<Hold> = data.holds.values().cloned().collect();
+        Ok(crate::machine::invariants::violations(&wallets, &holds))
+    }
+}
