@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use fx_rates::{FxError, RateCache};
-use ledger::{Quote, QuoteError, Quoter};
+use ledger::{Currency, Quote, QuoteError, Quoter};
 
 /// A [`Quoter`] over the current [`RateCache`].
 pub struct RateQuoter {
@@ -39,21 +39,21 @@ impl RateQuoter {
 }
 
 impl Quoter for RateQuoter {
-    fn quote(&self, amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
+    fn quote(&self, amount_minor: u64, from: Currency, to: Currency) -> Result<Quote, QuoteError> {
         let missing = || QuoteError::Missing {
-            from: from.to_owned(),
-            to: to.to_owned(),
+            from: from.to_string(),
+            to: to.to_string(),
         };
         let unpriced = || QuoteError::UnpricedCurrency {
-            from: from.to_owned(),
-            to: to.to_owned(),
+            from: from.to_string(),
+            to: to.to_string(),
         };
-        let f = fx_rates::currency(from).map_err(|_| unpriced())?;
-        let t = fx_rates::currency(to).map_err(|_| unpriced())?;
+        let f = fx_rates::currency(from.as_str()).map_err(|_| unpriced())?;
+        let t = fx_rates::currency(to.as_str()).map_err(|_| unpriced())?;
         match self.cache.load().convert(amount_minor, f, t) {
             Ok(c) => Ok(Quote {
                 amount_minor: c.amount_minor,
-                currency: c.currency.alpha.to_owned(),
+                currency: to,
                 rate: c.rate,
                 de10: c.de10.as_str().to_owned(),
                 version: c.version.to_string(),

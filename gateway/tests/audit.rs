@@ -27,7 +27,7 @@ fn auth(n: u32) -> AuthRequest {
         expiry: None,
         kind: TransactionKind::Purchase,
         amount_minor: 100,
-        currency: "USD".into(),
+        currency: "USD".parse().unwrap(),
         allow_partial: false,
         original: None,
         business_date: date(2026, 11, 25),

@@ -1,5 +1,6 @@
 //! Cards as the ledger keeps them: keyed PAN hash, last four, expiry, status, account.
 
+use money::Currency;
 use std::fmt;
 use std::str::FromStr;
 
@@ -72,7 +73,7 @@ pub struct CardRecord {
     /// Owning account.
     pub account_id: String,
     /// The account's home currency (alpha code), joined in for the funds decision.
-    pub home_currency: String,
+    pub home_currency: Currency,
 }
 
 /// Whether a card expiring in `expiry_yymm` is expired on `business_date`: "a card is expired

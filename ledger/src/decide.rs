@@ -2,6 +2,7 @@
 //! Both stores call it inside their transaction, after locking the account's wallets.
 
 use jiff::civil::Date;
+use money::Currency;
 
 use crate::request::MAX_AMOUNT_MINOR;
 use crate::{card, Billing, CardRecord, CardStatus, Quoter, ResponseCode, Wallet};
@@ -12,7 +13,7 @@ pub enum Funds {
     /// Hold `hold_minor` on the wallet in `wallet_currency`.
     Approve {
         /// Currency of the wallet that pays.
-        wallet_currency: String,
+        wallet_currency: Currency,
         /// Amount approved, in the transaction currency (less than requested when partial).
         approved_minor: i64,
         /// Amount held, in the wallet's currency.
@@ -48,11 +49,9 @@ pub fn check_card(
     Ok(())
 }
 
-/// Checks DE 4 and the currency code before anything else is looked at.
-pub fn check_amount(amount_minor: i64, currency: &str) -> Result<(), ResponseCode> {
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ResponseCode::FORMAT_ERROR);
-    }
+/// Checks DE 4 before anything else is looked at (the currency is a [`Currency`]: checked
+/// when it was read).
+pub fn check_amount(amount_minor: i64) -> Result<(), ResponseCode> {
     if amount_minor <= 0 || amount_minor > MAX_AMOUNT_MINOR {
         return Err(ResponseCode::INVALID_AMOUNT);
     }
@@ -69,9 +68,9 @@ pub fn check_amount(amount_minor: i64, currency: &str) -> Result<(), ResponseCod
 /// approved amount is always exact in the currency the acquirer asked for).
 pub fn decide_funds(
     amount_minor: i64,
-    currency: &str,
+    currency: Currency,
     allow_partial: bool,
-    home_currency: &str,
+    home_currency: Currency,
     wallets: &[Wallet],
     quoter: &dyn Quoter,
 ) -> Funds {
@@ -79,7 +78,7 @@ pub fn decide_funds(
     if let Some(w) = txn_wallet {
         if w.spendable_minor() >= amount_minor {
             return Funds::Approve {
-                wallet_currency: w.currency.clone(),
+                wallet_currency: w.currency,
                 approved_minor: amount_minor,
                 hold_minor: amount_minor,
                 billing: None,
@@ -107,7 +106,7 @@ pub fn decide_funds(
                     }
                     if home.spendable_minor() >= converted {
                         return Funds::Approve {
-                            wallet_currency: home.currency.clone(),
+                            wallet_currency: home.currency,
                             approved_minor: amount_minor,
                             hold_minor: converted,
                             billing: Some(Billing {
@@ -129,7 +128,7 @@ pub fn decide_funds(
             let part = w.spendable_minor();
             if part > 0 {
                 return Funds::Approve {
-                    wallet_currency: w.currency.clone(),
+                    wallet_currency: w.currency,
                     approved_minor: part,
                     hold_minor: part,
                     billing: None,
@@ -167,14 +166,23 @@ mod tests {
     use jiff::civil::date;
     use rust_decimal_macros::dec;
 
+    fn c(code: &str) -> Currency {
+        code.parse().unwrap()
+    }
+
     struct Fixed;
     impl Quoter for Fixed {
-        fn quote(&self, amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
-            match (from, to) {
+        fn quote(
+            &self,
+            amount_minor: u64,
+            from: Currency,
+            to: Currency,
+        ) -> Result<Quote, QuoteError> {
+            match (from.as_str(), to.as_str()) {
                 // 1 USD = 1385.20 KRW; USD has 2 decimals, KRW none.
                 ("USD", "KRW") => Ok(Quote {
                     amount_minor: (amount_minor * 138520).div_ceil(10000),
-                    currency: "KRW".into(),
+                    currency: c("KRW"),
                     rate: dec!(1385.20),
                     de10: "31385200".into(),
                     version: "v1".into(),
@@ -182,12 +190,12 @@ mod tests {
                 ("JPY", "KRW") => Err(QuoteError::Stale),
                 ("VND", "KRW") => Err(QuoteError::AmountOverflow),
                 ("NZD", "KRW") => Err(QuoteError::UnpricedCurrency {
-                    from: from.into(),
-                    to: to.into(),
+                    from: from.to_string(),
+                    to: to.to_string(),
                 }),
                 _ => Err(QuoteError::Missing {
-                    from: from.into(),
-                    to: to.into(),
+                    from: from.to_string(),
+                    to: to.to_string(),
                 }),
             }
         }
@@ -196,7 +204,7 @@ mod tests {
     fn wallet(currency: &str, balance: i64, held: i64) -> Wallet {
         Wallet {
             account_id: "A".into(),
-            currency: currency.into(),
+            currency: c(currency),
             balance_minor: balance,
             held_minor: held,
             overdraft_minor: 0,
@@ -207,7 +215,7 @@ mod tests {
     #[test]
     fn pays_from_the_transaction_currency_wallet_first() {
         let w = [wallet("KRW", 1_000_000, 0), wallet("USD", 10_000, 2_000)];
-        let f = decide_funds(8_000, "USD", false, "KRW", &w, &Fixed);
+        let f = decide_funds(8_000, c("USD"), false, c("KRW"), &w, &Fixed);
         assert!(
             matches!(f, Funds::Approve { ref wallet_currency, hold_minor: 8_000, billing: None, .. } if wallet_currency == "USD")
         );
@@ -221,7 +229,7 @@ mod tests {
             hold_minor,
             billing,
             ..
-        } = decide_funds(8_000, "USD", false, "KRW", &w, &Fixed)
+        } = decide_funds(8_000, c("USD"), false, c("KRW"), &w, &Fixed)
         else {
             panic!("expected approval")
         };
@@ -234,11 +242,11 @@ mod tests {
     fn stale_rates_decline_91_and_no_wallet_declines_51() {
         let w = [wallet("KRW", 1_000_000, 0)];
         assert_eq!(
-            decide_funds(100, "JPY", false, "KRW", &w, &Fixed),
+            decide_funds(100, c("JPY"), false, c("KRW"), &w, &Fixed),
             Funds::Decline(ResponseCode::ISSUER_UNAVAILABLE)
         );
         assert_eq!(
-            decide_funds(100, "KRW", false, "KRW", &[], &Fixed),
+            decide_funds(100, c("KRW"), false, c("KRW"), &[], &Fixed),
             Funds::Decline(ResponseCode::INSUFFICIENT_FUNDS)
         );
     }
@@ -247,11 +255,11 @@ mod tests {
     fn an_amount_too_large_to_convert_is_13_and_an_unpriced_currency_30() {
         let w = [wallet("KRW", 1_000_000, 0)];
         assert_eq!(
-            decide_funds(100, "VND", false, "KRW", &w, &Fixed),
+            decide_funds(100, c("VND"), false, c("KRW"), &w, &Fixed),
             Funds::Decline(ResponseCode::INVALID_AMOUNT)
         );
         assert_eq!(
-            decide_funds(100, "NZD", false, "KRW", &w, &Fixed),
+            decide_funds(100, c("NZD"), false, c("KRW"), &w, &Fixed),
             Funds::Decline(ResponseCode::FORMAT_ERROR)
         );
     }
@@ -260,11 +268,11 @@ mod tests {
     fn partial_approval_only_when_allowed() {
         let w = [wallet("KRW", 5_000, 1_000)];
         assert_eq!(
-            decide_funds(10_000, "KRW", false, "KRW", &w, &Fixed),
+            decide_funds(10_000, c("KRW"), false, c("KRW"), &w, &Fixed),
             Funds::Decline(ResponseCode::INSUFFICIENT_FUNDS)
         );
         assert!(matches!(
-            decide_funds(10_000, "KRW", true, "KRW", &w, &Fixed),
+            decide_funds(10_000, c("KRW"), true, c("KRW"), &w, &Fixed),
             Funds::Approve {
                 approved_minor: 4_000,
                 partial: true,
@@ -278,7 +286,7 @@ mod tests {
         let mut w = wallet("KRW", 5_000, 0);
         w.overdraft_minor = 5_000;
         assert!(matches!(
-            decide_funds(10_000, "KRW", false, "KRW", &[w], &Fixed),
+            decide_funds(10_000, c("KRW"), false, c("KRW"), &[w], &Fixed),
             Funds::Approve { .. }
         ));
     }
@@ -291,7 +299,7 @@ mod tests {
             expiry: "2612".into(),
             status: CardStatus::Active,
             account_id: "A".into(),
-            home_currency: "KRW".into(),
+            home_currency: c("KRW"),
         };
         let d = date(2026, 11, 25);
         assert_eq!(check_card(None, None, d), Err(ResponseCode::UNKNOWN_CARD));
@@ -313,13 +321,14 @@ mod tests {
 
     #[test]
     fn amounts_are_checked() {
-        assert_eq!(check_amount(0, "KRW"), Err(ResponseCode::INVALID_AMOUNT));
+        assert_eq!(check_amount(0), Err(ResponseCode::INVALID_AMOUNT));
         assert_eq!(
-            check_amount(MAX_AMOUNT_MINOR + 1, "KRW"),
+            check_amount(MAX_AMOUNT_MINOR + 1),
             Err(ResponseCode::INVALID_AMOUNT)
         );
-        assert_eq!(check_amount(1, "krw"), Err(ResponseCode::FORMAT_ERROR));
-        assert_eq!(check_amount(1, "KRW"), Ok(()));
+        // A code that is not one never gets here: "krw" is no Currency.
+        assert!("krw".parse::<Currency>().is_err());
+        assert_eq!(check_amount(1), Ok(()));
     }
 
     #[test]

@@ -4,6 +4,8 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
+use money::Currency;
+
 use crate::{NetworkKey, ResponseCode};
 
 /// What kind of message the record answers.
@@ -63,8 +65,8 @@ impl DecisionKind {
 pub struct Billing {
     /// DE 6, minor units of `currency`.
     pub amount_minor: i64,
-    /// The home currency (alpha; DE 51 is its numeric code).
-    pub currency: String,
+    /// The home currency (DE 51 is its numeric code).
+    pub currency: Currency,
     /// Full-precision rate, transaction currency -> home currency.
     pub rate: Decimal,
     /// DE 10, `ABBBBBBB`.
@@ -88,15 +90,15 @@ pub struct Decision {
     pub account_id: Option<String>,
     /// DE 4 as requested, minor units of `currency`.
     pub amount_minor: i64,
-    /// DE 49 as an alpha code (empty for placeholders that never saw the request).
-    pub currency: String,
+    /// DE 49 (`None` for placeholders that never saw the request).
+    pub currency: Option<Currency>,
     /// The amount approved, in `currency`: equal to `amount_minor` unless partially
     /// approved (39=10), zero when declined.
     pub approved_minor: i64,
     /// Set when the home wallet paid through a conversion.
     pub billing: Option<Billing>,
     /// Currency of the wallet charged, when one was.
-    pub wallet_currency: Option<String>,
+    pub wallet_currency: Option<Currency>,
     /// The original this record refers to (incremental, completion, reversal).
     pub original: Option<NetworkKey>,
     /// Business date of the decision.
@@ -131,7 +133,7 @@ impl Decision {
             approval_code: None,
             account_id: None,
             amount_minor: 0,
-            currency: String::new(),
+            currency: None,
             approved_minor: 0,
             billing: None,
             wallet_currency: None,

@@ -1,6 +1,7 @@
 //! A message that reused a decided key for another request, as the ledger counts it.
 
 use jiff::Timestamp;
+use money::Currency;
 
 use crate::{DecisionKind, NetworkKey};
 
@@ -16,8 +17,8 @@ pub struct DuplicateRecord {
     pub account_id: Option<String>,
     /// Its DE 4, minor units of `currency`.
     pub amount_minor: i64,
-    /// Its DE 49 (alpha).
-    pub currency: String,
+    /// Its DE 49 (`None` for a reversal, which carries none the ledger reads).
+    pub currency: Option<Currency>,
     /// When it first arrived.
     pub first_at: Timestamp,
     /// When it last arrived.

@@ -2,6 +2,7 @@
 
 use jiff::civil::Date;
 use jiff::Timestamp;
+use money::Currency;
 
 use crate::NetworkKey;
 
@@ -53,7 +54,7 @@ pub struct Hold {
     /// Account of the wallet.
     pub account_id: String,
     /// Currency of the wallet held on.
-    pub currency: String,
+    pub currency: Currency,
     /// Amount first held, minor units of `currency`.
     pub amount_minor: i64,
     /// Amount held now (after partial reversals); 0 unless active.
@@ -63,7 +64,7 @@ pub struct Hold {
     /// The transaction amount behind it (DE 4), minor units of `txn_currency`.
     pub txn_amount_minor: i64,
     /// DE 49 alpha.
-    pub txn_currency: String,
+    pub txn_currency: Currency,
     /// Status.
     pub status: HoldStatus,
     /// Business date it was placed on.

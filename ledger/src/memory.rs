@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
+use money::Currency;
 use tokio::sync::Mutex;
 
 use crate::machine::engine::{Engine, Step};
@@ -38,11 +39,11 @@ impl Default for MemoryOptions {
 #[derive(Default)]
 struct Data {
     /// Account id -> home currency.
-    accounts: BTreeMap<String, String>,
+    accounts: BTreeMap<String, Currency>,
     /// PAN hash -> card (its `home_currency` kept current with the account's).
     cards: HashMap<String, CardRecord>,
     /// By (account, currency).
-    wallets: BTreeMap<(String, String), Wallet>,
+    wallets: BTreeMap<(String, Currency), Wallet>,
     decisions: BTreeMap<String, Decision>,
     holds: BTreeMap<String, Hold>,
     cutovers: BTreeMap<String, Date>,
@@ -101,7 +102,7 @@ impl Data {
 
     fn wallets_of(&self, account: &str) -> Vec<Wallet> {
         self.wallets
-            .range((account.to_owned(), String::new())..)
+            .range((account.to_owned(), money::currency!("AAA"))..)
             .take_while(|((a, _), _)| a == account)
             .map(|(_, w)| w.clone())
             .collect()
@@ -109,18 +110,18 @@ impl Data {
 
     fn apply(&mut self, e: &Effects) {
         for (id, home) in &e.accounts_new {
-            self.accounts.insert(id.clone(), home.clone());
+            self.accounts.insert(id.clone(), *home);
         }
         for c in &e.cards_new {
             let mut c = c.clone();
             if let Some(home) = self.accounts.get(&c.account_id) {
-                c.home_currency.clone_from(home);
+                c.home_currency = *home;
             }
             self.cards.entry(c.pan_hash.clone()).or_insert(c);
         }
         for w in e.wallets_new.iter().chain(&e.wallets_changed) {
             self.wallets
-                .insert((w.account_id.clone(), w.currency.clone()), w.clone());
+                .insert((w.account_id.clone(), w.currency), w.clone());
         }
         for d in e.decisions_new.iter().chain(&e.decisions_changed) {
             let mut d = d.clone();

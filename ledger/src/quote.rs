@@ -1,5 +1,6 @@
 //! The FX seam: the ledger asks a [`Quoter`] for a conversion and never talks to Redis.
 
+use money::Currency;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -9,7 +10,7 @@ pub struct Quote {
     /// Converted amount in minor units of `currency` ("DE 6, amount, cardholder billing").
     pub amount_minor: u64,
     /// Alpha code of the currency converted into.
-    pub currency: String,
+    pub currency: Currency,
     /// Full-precision rate, from the transaction currency to `currency`.
     pub rate: Decimal,
     /// "DE 10, conversion rate, cardholder billing, n 8", `ABBBBBBB`.
@@ -57,7 +58,7 @@ pub enum QuoteError {
 /// gateway implements it over `fx_rates::RateCache`'s in-process snapshot.
 pub trait Quoter: Send + Sync {
     /// Converts `amount_minor` of `from` into `to` (alpha codes).
-    fn quote(&self, amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError>;
+    fn quote(&self, amount_minor: u64, from: Currency, to: Currency) -> Result<Quote, QuoteError>;
 }
 
 /// A quoter with no rates: every foreign-currency conversion is declined 91. Useful for
@@ -66,10 +67,10 @@ pub trait Quoter: Send + Sync {
 pub struct NoRates;
 
 impl Quoter for NoRates {
-    fn quote(&self, _amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
+    fn quote(&self, _amount_minor: u64, from: Currency, to: Currency) -> Result<Quote, QuoteError> {
         Err(QuoteError::Missing {
-            from: from.to_owned(),
-            to: to.to_owned(),
+            from: from.to_string(),
+            to: to.to_string(),
         })
     }
 }

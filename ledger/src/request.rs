@@ -3,6 +3,7 @@
 
 use jiff::civil::Date;
 use jiff::Timestamp;
+use money::Currency;
 
 use crate::{NetworkKey, Pan, ResponseCode, Terms};
 
@@ -45,7 +46,7 @@ pub struct AuthRequest {
     /// DE 4, minor units of `currency`.
     pub amount_minor: i64,
     /// DE 49 as an alpha code ("USD").
-    pub currency: String,
+    pub currency: Currency,
     /// Whether the acquirer accepts a partial approval (39=10).
     pub allow_partial: bool,
     /// For an incremental authorization: the approved original named by DE 90.
@@ -93,7 +94,7 @@ pub struct AdviceRequest {
     /// DE 4.
     pub amount_minor: i64,
     /// DE 49 as an alpha code.
-    pub currency: String,
+    pub currency: Currency,
     /// DE 39 the network answered on our behalf; only approvals post funds.
     pub response_code: ResponseCode,
     /// DE 38 from the network, if any.

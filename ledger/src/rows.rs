@@ -9,6 +9,8 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
+use money::Currency;
+
 use crate::{
     Billing, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
     ResponseCode, Result,
@@ -101,6 +103,12 @@ fn date(s: &str, table: &'static str) -> Result<Date> {
     Date::from_str(s).map_err(|_| LedgerError::corrupt(table, "bad date"))
 }
 
+/// A currency code as stored (alpha text).
+pub(crate) fn currency(s: &str, table: &'static str) -> Result<Currency> {
+    s.parse()
+        .map_err(|_| LedgerError::corrupt(table, "bad currency code"))
+}
+
 /// A `cutovers.business_date` as stored (`YYYY-MM-DD`, which sorts as the dates do).
 pub(crate) fn cutover_date(s: &str) -> Result<Date> {
     date(s, "cutovers")
@@ -116,14 +124,14 @@ impl DecisionCols {
             approval_code: d.approval_code.clone(),
             account_id: d.account_id.clone(),
             amount_minor: d.amount_minor,
-            currency: d.currency.clone(),
+            currency: d.currency.map(|c| c.to_string()).unwrap_or_default(),
             approved_minor: d.approved_minor,
             billing_amount_minor: b.map(|b| b.amount_minor),
-            billing_currency: b.map(|b| b.currency.clone()),
+            billing_currency: b.map(|b| b.currency.to_string()),
             rate: b.map(|b| b.rate.to_string()),
             de10: b.map(|b| b.de10.clone()),
             rate_version: b.map(|b| b.version.clone()),
-            wallet_currency: d.wallet_currency.clone(),
+            wallet_currency: d.wallet_currency.map(|c| c.to_string()),
             original_key: d.original.as_ref().map(NetworkKey::as_db),
             business_date: d.business_date.to_string(),
             created_us: d.created_at.as_microsecond(),
@@ -142,10 +150,10 @@ impl DecisionCols {
             self.de10,
             self.rate_version,
         ) {
-            (Some(amount_minor), Some(currency), Some(rate), Some(de10), Some(version)) => {
+            (Some(amount_minor), Some(ccy), Some(rate), Some(de10), Some(version)) => {
                 Some(Billing {
                     amount_minor,
-                    currency,
+                    currency: currency(&ccy, T)?,
                     rate: Decimal::from_str(&rate)
                         .map_err(|_| LedgerError::corrupt(T, "bad rate"))?,
                     de10,
@@ -162,10 +170,17 @@ impl DecisionCols {
             approval_code: self.approval_code,
             account_id: self.account_id,
             amount_minor: self.amount_minor,
-            currency: self.currency,
+            // Placeholders that never saw a request keep it empty.
+            currency: (!self.currency.is_empty())
+                .then(|| currency(&self.currency, T))
+                .transpose()?,
             approved_minor: self.approved_minor,
             billing,
-            wallet_currency: self.wallet_currency,
+            wallet_currency: self
+                .wallet_currency
+                .as_deref()
+                .map(|c| currency(c, T))
+                .transpose()?,
             original: self
                 .original_key
                 .as_deref()
@@ -187,12 +202,12 @@ impl HoldCols {
             nkey: h.key.as_db(),
             original_key: h.original.as_ref().map(NetworkKey::as_db),
             account_id: h.account_id.clone(),
-            currency: h.currency.clone(),
+            currency: h.currency.to_string(),
             amount_minor: h.amount_minor,
             held_minor: h.held_minor,
             captured_minor: h.captured_minor,
             txn_amount_minor: h.txn_amount_minor,
-            txn_currency: h.txn_currency.clone(),
+            txn_currency: h.txn_currency.to_string(),
             status: h.status.as_str().to_owned(),
             business_date: h.business_date.to_string(),
             rate_version: h.rate_version.clone(),
@@ -211,12 +226,12 @@ impl HoldCols {
                 .map(NetworkKey::from_db)
                 .transpose()?,
             account_id: self.account_id,
-            currency: self.currency,
+            currency: currency(&self.currency, T)?,
             amount_minor: self.amount_minor,
             held_minor: self.held_minor,
             captured_minor: self.captured_minor,
             txn_amount_minor: self.txn_amount_minor,
-            txn_currency: self.txn_currency,
+            txn_currency: currency(&self.txn_currency, T)?,
             status: HoldStatus::parse(&self.status)?,
             business_date: date(&self.business_date, T)?,
             rate_version: self.rate_version,
@@ -251,7 +266,9 @@ impl DuplicateCols {
             kind: DecisionKind::parse(&self.kind)?,
             account_id: self.account_id,
             amount_minor: self.amount_minor,
-            currency: self.currency,
+            currency: (!self.currency.is_empty())
+                .then(|| currency(&self.currency, T))
+                .transpose()?,
             first_at: ts(self.first_us, T)?,
             last_at: ts(self.last_us, T)?,
             times: self.times,

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use money::Currency;
+
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -45,7 +47,7 @@ pub struct SeedAccount {
     /// Account id.
     pub id: String,
     /// Home currency (alpha).
-    pub home_currency: String,
+    pub home_currency: Currency,
     /// Wallets with opening balances.
     pub wallets: Vec<Wallet>,
 }
@@ -90,33 +92,38 @@ impl SeedData {
                 };
                 wallets.push(Wallet {
                     account_id: a.id.clone(),
-                    currency: ccy.clone(),
+                    currency: ccy.parse().map_err(|_| {
+                        LedgerError::Seed(format!("account {}: {ccy:?} is no currency code", a.id))
+                    })?,
                     balance_minor: minor,
                     held_minor: 0,
                     overdraft_minor: overdraft,
                     opening_minor: minor,
                 });
             }
-            if exponent(&a.home_currency).is_none() {
-                return Err(LedgerError::Seed(format!(
-                    "account {}: unknown home currency {}",
-                    a.id, a.home_currency
-                )));
-            }
-            if !wallets.iter().any(|w| w.currency == a.home_currency) {
+            let home: Currency = match a.home_currency.parse() {
+                Ok(c) if exponent(&a.home_currency).is_some() => c,
+                _ => {
+                    return Err(LedgerError::Seed(format!(
+                        "account {}: unknown home currency {}",
+                        a.id, a.home_currency
+                    )))
+                }
+            };
+            if !wallets.iter().any(|w| w.currency == home) {
                 wallets.push(Wallet {
                     account_id: a.id.clone(),
-                    currency: a.home_currency.clone(),
+                    currency: home,
                     balance_minor: 0,
                     held_minor: 0,
                     overdraft_minor: 0,
                     opening_minor: 0,
                 });
             }
-            homes.insert(a.id.clone(), a.home_currency.clone());
+            homes.insert(a.id.clone(), home);
             accounts.push(SeedAccount {
                 id: a.id,
-                home_currency: a.home_currency,
+                home_currency: home,
                 wallets,
             });
         }
@@ -137,7 +144,7 @@ impl SeedData {
                 status: CardStatus::from_str(&c.status)
                     .map_err(|e| LedgerError::Seed(format!("card {}: {e}", pan.masked())))?,
                 account_id: c.account,
-                home_currency: home.clone(),
+                home_currency: *home,
             });
         }
         Ok(SeedData { accounts, cards })
@@ -198,7 +205,7 @@ mod tests {
     fn export_rows_are_json_in_minor_units() {
         let w = Wallet {
             account_id: "A-1".into(),
-            currency: "USD".into(),
+            currency: money::currency!("USD"),
             balance_minor: 25_000,
             held_minor: 1_000,
             overdraft_minor: 0,

@@ -1,5 +1,7 @@
 //! Currency wallets and the balances exported for reconciliation.
 
+use money::Currency;
+
 /// One currency wallet of an account. Amounts are minor units of `currency`. Serializes to
 /// the JSON rows of the reconciliation export.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -7,7 +9,7 @@ pub struct Wallet {
     /// Owning account.
     pub account_id: String,
     /// Alpha code.
-    pub currency: String,
+    pub currency: Currency,
     /// Ledger balance: changes only by captures, advices and reversals of captured amounts.
     pub balance_minor: i64,
     /// Sum of the active holds on this wallet.
@@ -37,13 +39,13 @@ pub struct BalanceAnswer {
     /// 00, or the card check's decline.
     pub response_code: crate::ResponseCode,
     /// The account's home currency (empty when the card is unknown).
-    pub home_currency: String,
+    pub home_currency: Option<Currency>,
     /// Wallets, home first, then ordered by alpha code.
     pub wallets: Vec<Wallet>,
 }
 
 /// Orders wallets as DE 54 wants them: the home wallet first, then by alpha code.
-pub fn order_for_de54(wallets: &mut [Wallet], home_currency: &str) {
+pub fn order_for_de54(wallets: &mut [Wallet], home_currency: Currency) {
     wallets.sort_by(|a, b| {
         (a.currency != home_currency, &a.currency).cmp(&(b.currency != home_currency, &b.currency))
     });

@@ -4,7 +4,7 @@
 //! a required element is a format error (39=30), never a panic.
 
 use iso8583::OwnedMessage;
-use ledger::{NetworkKey, Terms};
+use ledger::{Currency, NetworkKey, Terms};
 
 /// A required data element that is missing or malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,18 +111,19 @@ fn parse_amount(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// DE 49 (numeric ISO 4217) as the alpha code the ledger keeps; an unknown code is passed
-/// through as written so the ledger records its own format-error decision.
-pub(crate) fn currency_alpha(msg: &OwnedMessage, n: u16) -> Result<String, FieldFault> {
+/// "DE 49, currency code, transaction, n 3" (numeric ISO 4217) as the currency the ledger
+/// keeps; a code the ISO table does not list is a format error.
+pub(crate) fn currency_alpha(msg: &OwnedMessage, n: u16) -> Result<Currency, FieldFault> {
     let code = required(msg, n)?;
-    Ok(fx_rates::currency(code)
-        .map(|c| c.alpha.to_owned())
-        .unwrap_or_else(|_| code.to_owned()))
+    fx_rates::currency(code)
+        .ok()
+        .and_then(|c| c.alpha.parse().ok())
+        .ok_or(FieldFault(n))
 }
 
 /// The ISO 4217 numeric code (three digits) of an alpha code, for DE 51 and DE 54.
-pub(crate) fn currency_numeric(alpha: &str) -> Option<String> {
-    fx_rates::currency(alpha)
+pub(crate) fn currency_numeric(alpha: Currency) -> Option<String> {
+    fx_rates::currency(alpha.as_str())
         .ok()
         .map(|c| format!("{:03}", c.numeric))
 }
@@ -248,8 +249,15 @@ mod tests {
     fn currencies_and_amounts() {
         let m = msg(&[(49, "840"), (4, "000000001000")]);
         assert_eq!(currency_alpha(&m, 49).unwrap(), "USD");
+        assert_eq!(
+            currency_alpha(&msg(&[(49, "999")]), 49),
+            Err(FieldFault(49))
+        );
         assert_eq!(amount(&m, 4).unwrap(), Some(1000));
-        assert_eq!(currency_numeric("KRW").as_deref(), Some("410"));
+        assert_eq!(
+            currency_numeric("KRW".parse().unwrap()).as_deref(),
+            Some("410")
+        );
         assert_eq!(n12(1385), "000000001385");
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn apply_decision(resp: &mut OwnedMessage, d: &Decision) {
     if let Some(b) = d.billing.as_ref().filter(|_| d.response_code.is_approval()) {
         resp.set(6, n12(b.amount_minor));
         resp.set(10, b.de10.as_str());
-        if let Some(num) = currency_numeric(&b.currency) {
+        if let Some(num) = currency_numeric(b.currency) {
             resp.set(51, num);
         }
     }
@@ -58,7 +58,7 @@ pub(crate) fn apply_decision(resp: &mut OwnedMessage, d: &Decision) {
 pub(crate) fn de54(answer: &BalanceAnswer, max_len: usize) -> String {
     let mut out = String::new();
     for w in answer.wallets.iter().take(max_len / DE54_BLOCK_LEN) {
-        let Some(num) = currency_numeric(&w.currency) else {
+        let Some(num) = currency_numeric(w.currency) else {
             continue;
         };
         let avail = w.available_minor();
@@ -79,7 +79,7 @@ mod tests {
     fn wallet(ccy: &str, balance: i64, held: i64) -> Wallet {
         Wallet {
             account_id: "A-1".into(),
-            currency: ccy.into(),
+            currency: ccy.parse().unwrap(),
             balance_minor: balance,
             held_minor: held,
             overdraft_minor: 0,
@@ -109,7 +109,7 @@ mod tests {
     fn de54_home_first_with_signs() {
         let answer = BalanceAnswer {
             response_code: ResponseCode::APPROVED,
-            home_currency: "KRW".into(),
+            home_currency: Some(money::currency!("KRW")),
             wallets: vec![wallet("KRW", 1_500_000, 500_000), wallet("USD", 100, 250)],
         };
         assert_eq!(

@@ -61,7 +61,7 @@ fn request(pans: &[Pan]) -> AuthRequest {
         expiry: None,
         kind: TransactionKind::Purchase,
         amount_minor: 1,
-        currency: "KRW".into(),
+        currency: money::currency!("KRW"),
         allow_partial: false,
         original: None,
         business_date: date(2026, 11, 25),

@@ -16,8 +16,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Sta
 use crate::machine::needs::Needs;
 use crate::machine::{Effects, Snapshot};
 use crate::rows::{
-    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols,
-    DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
+    currency, cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns,
+    DecisionCols, DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
 };
 use crate::{CardRecord, DuplicateRecord, Hold, LedgerError, Result, Wallet};
 
@@ -121,9 +121,16 @@ pub(crate) fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldCols> {
 }
 
 pub(crate) fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
+    let ccy: String = r.get(1)?;
     Ok(Wallet {
         account_id: r.get(0)?,
-        currency: r.get(1)?,
+        currency: ccy.parse().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                "bad currency code".into(),
+            )
+        })?,
         opening_minor: r.get(2)?,
         balance_minor: r.get(3)?,
         held_minor: r.get(4)?,
@@ -173,7 +180,7 @@ pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecor
                     .parse()
                     .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
                 account_id,
-                home_currency,
+                home_currency: currency(&home_currency, "accounts")?,
             })
         },
     )
@@ -364,7 +371,7 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
         conn.prepare_cached(
             "INSERT INTO accounts (id, home_currency) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         )?
-        .execute([id, home])?;
+        .execute([id.as_str(), home.as_str()])?;
     }
     for w in &e.wallets_new {
         conn.prepare_cached(concat!(
@@ -374,7 +381,7 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
         ))?
         .execute(params![
             w.account_id,
-            w.currency,
+            w.currency.as_str(),
             w.opening_minor,
             w.balance_minor,
             w.held_minor,
@@ -408,7 +415,7 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
         s.with(SQL, |st| {
             st.execute(params![
                 w.account_id,
-                w.currency,
+                w.currency.as_str(),
                 w.balance_minor,
                 w.held_minor
             ])?;
@@ -485,7 +492,7 @@ fn write_duplicate(s: &Statements<'_>, d: &DuplicateRecord, fp: &str) -> Result<
             d.kind.as_str(),
             d.account_id,
             d.amount_minor,
-            d.currency,
+            d.currency.map(|c| c.to_string()).unwrap_or_default(),
             d.last_at.as_microsecond()
         ])?;
         Ok(())

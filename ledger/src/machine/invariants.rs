@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 
+use money::Currency;
+
 use super::State;
 use crate::{Hold, HoldStatus, LedgerError, Result};
 
@@ -28,13 +30,13 @@ fn captured(h: Option<&Hold>) -> i64 {
 /// the state before one operation when it is checked alone).
 pub(crate) fn check(before: &State<'_>, after: &State<'_>) -> Result<()> {
     // Per wallet: (change of held, change of -captured) its holds made.
-    let mut by_wallet: HashMap<(String, String), (i128, i128)> = HashMap::new();
+    let mut by_wallet: HashMap<(String, Currency), (i128, i128)> = HashMap::new();
     let (holds, wallets) = after.changed();
     for h in holds {
         // A hold `before` did not load cannot have existed: its key had no decision.
         let was = before.hold(&h.key).ok().flatten().cloned();
         let e = by_wallet
-            .entry((h.account_id.clone(), h.currency.clone()))
+            .entry((h.account_id.clone(), h.currency))
             .or_default();
         e.0 += i128::from(active(Some(h))) - i128::from(active(was.as_ref()));
         e.1 += i128::from(captured(Some(h))) - i128::from(captured(was.as_ref()));
@@ -63,12 +65,12 @@ pub(crate) fn check(before: &State<'_>, after: &State<'_>) -> Result<()> {
     }
     for w in wallets {
         // An account `before` did not lock is one the batch created (seeding).
-        let was = before.wallet(&w.account_id, &w.currency).ok().flatten();
+        let was = before.wallet(&w.account_id, w.currency).ok().flatten();
         let (held0, bal0) = was
             .as_ref()
             .map_or((0, 0), |x| (x.held_minor, x.balance_minor));
         let (dh, dc) = by_wallet
-            .remove(&(w.account_id.clone(), w.currency.clone()))
+            .remove(&(w.account_id.clone(), w.currency))
             .unwrap_or_default();
         if i128::from(w.held_minor) - i128::from(held0) != dh {
             return Err(violation(format!(
@@ -113,10 +115,10 @@ fn violation(what: String) -> LedgerError {
 /// line per violation: for audits (`gateway check-ledger`) and tests.
 pub(crate) fn violations(wallets: &[crate::Wallet], holds: &[Hold]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut by_wallet: HashMap<(&str, &str), (i128, i128)> = HashMap::new();
+    let mut by_wallet: HashMap<(&str, Currency), (i128, i128)> = HashMap::new();
     for h in holds {
         let e = by_wallet
-            .entry((h.account_id.as_str(), h.currency.as_str()))
+            .entry((h.account_id.as_str(), h.currency))
             .or_default();
         e.0 += i128::from(active(Some(h)));
         e.1 += i128::from(h.captured_minor);
@@ -131,7 +133,7 @@ pub(crate) fn violations(wallets: &[crate::Wallet], holds: &[Hold]) -> Vec<Strin
     }
     for w in wallets {
         let (active, captured) = by_wallet
-            .get(&(w.account_id.as_str(), w.currency.as_str()))
+            .get(&(w.account_id.as_str(), w.currency))
             .copied()
             .unwrap_or_default();
         if i128::from(w.held_minor) != active {

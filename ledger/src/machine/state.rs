@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::civil::Date;
 use jiff::Timestamp;
+use money::Currency;
 
 use super::events::Event;
 use crate::{
@@ -66,12 +67,12 @@ pub(crate) struct State<'s> {
     new_linked: HashMap<String, Vec<String>>,
     /// Wallets changed or created, by (account, currency); created ones also in
     /// `wallets_created`.
-    wallets: BTreeMap<(String, String), Wallet>,
-    wallets_created: Vec<(String, String)>,
+    wallets: BTreeMap<(String, Currency), Wallet>,
+    wallets_created: Vec<(String, Currency)>,
     duplicates: Vec<(DuplicateRecord, String)>,
     cutovers: Vec<(String, Date, Timestamp)>,
     heartbeat: Option<Timestamp>,
-    accounts_created: Vec<(String, String)>,
+    accounts_created: Vec<(String, Currency)>,
     cards_created: Vec<CardRecord>,
     approvals_used: usize,
     pub(crate) events: Vec<Event>,
@@ -220,14 +221,14 @@ impl<'s> State<'s> {
             .iter()
             .map(|w| {
                 self.wallets
-                    .get(&(w.account_id.clone(), w.currency.clone()))
+                    .get(&(w.account_id.clone(), w.currency))
                     .unwrap_or(w)
                     .clone()
             })
             .collect();
         for (a, c) in &self.wallets_created {
             if a == account {
-                if let Some(w) = self.wallets.get(&(a.clone(), c.clone())) {
+                if let Some(w) = self.wallets.get(&(a.clone(), *c)) {
                     out.push(w.clone());
                 }
             }
@@ -237,7 +238,7 @@ impl<'s> State<'s> {
     }
 
     /// One wallet of `account`, if it has one in `currency`.
-    pub(crate) fn wallet(&self, account: &str, currency: &str) -> Result<Option<Wallet>> {
+    pub(crate) fn wallet(&self, account: &str, currency: Currency) -> Result<Option<Wallet>> {
         Ok(self
             .wallets(account)?
             .into_iter()
@@ -246,7 +247,7 @@ impl<'s> State<'s> {
 
     /// Records a wallet's new balance and held amount (or a wallet created).
     pub(crate) fn put_wallet(&mut self, w: Wallet) -> Result<()> {
-        let key = (w.account_id.clone(), w.currency.clone());
+        let key = (w.account_id.clone(), w.currency);
         let exists = self
             .snap
             .wallets
@@ -325,10 +326,10 @@ impl<'s> State<'s> {
     }
 
     /// Creates an account with its wallets (seeding).
-    pub(crate) fn create_account(&mut self, id: &str, home: &str, wallets: &[Wallet]) {
-        self.accounts_created.push((id.to_owned(), home.to_owned()));
+    pub(crate) fn create_account(&mut self, id: &str, home: Currency, wallets: &[Wallet]) {
+        self.accounts_created.push((id.to_owned(), home));
         for w in wallets {
-            let key = (w.account_id.clone(), w.currency.clone());
+            let key = (w.account_id.clone(), w.currency);
             self.wallets_created.push(key.clone());
             self.wallets.insert(key, w.clone());
         }
@@ -397,7 +398,7 @@ impl<'s> State<'s> {
 /// say so (the event stream's outbox rows, written in the same transaction once it exists).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Effects {
-    pub(crate) accounts_new: Vec<(String, String)>,
+    pub(crate) accounts_new: Vec<(String, Currency)>,
     pub(crate) cards_new: Vec<CardRecord>,
     pub(crate) wallets_new: Vec<Wallet>,
     pub(crate) wallets_changed: Vec<Wallet>,

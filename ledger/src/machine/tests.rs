@@ -10,8 +10,8 @@ use super::needs::Needs;
 use super::state::Approvals;
 use super::{execute, invariants, Ctx, Op, Prepared, Snapshot, State};
 use crate::{
-    AuthRequest, CardRecord, CardStatus, LedgerError, NetworkKey, NoRates, Pan, PanHasher, Quote,
-    QuoteError, Quoter, ResponseCode, Terms, TransactionKind, Wallet,
+    AuthRequest, CardRecord, CardStatus, Currency, LedgerError, NetworkKey, NoRates, Pan,
+    PanHasher, Quote, QuoteError, Quoter, ResponseCode, Terms, TransactionKind, Wallet,
 };
 
 const PAN: &str = "4761739001010010";
@@ -20,7 +20,7 @@ const PAN: &str = "4761739001010010";
 struct PanicsOnXpt;
 
 impl Quoter for PanicsOnXpt {
-    fn quote(&self, _: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
+    fn quote(&self, _: u64, from: Currency, to: Currency) -> Result<Quote, QuoteError> {
         if from == "XPT" {
             panic!("quoter bug");
         }
@@ -46,7 +46,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
         expiry: None,
         kind: TransactionKind::Purchase,
         amount_minor: amount,
-        currency: currency.into(),
+        currency: currency.parse().unwrap(),
         allow_partial: false,
         original: None,
         business_date: date(2026, 11, 25),
@@ -68,7 +68,7 @@ fn snapshot(ctx: &Ctx, ops: &[Prepared<'_>]) -> Snapshot {
             expiry: "2912".into(),
             status: CardStatus::Active,
             account_id: "A".into(),
-            home_currency: "KRW".into(),
+            home_currency: "KRW".parse().unwrap(),
         }),
     );
     for k in &needs.keys {
@@ -78,7 +78,7 @@ fn snapshot(ctx: &Ctx, ops: &[Prepared<'_>]) -> Snapshot {
         "A".into(),
         vec![Wallet {
             account_id: "A".into(),
-            currency: "KRW".into(),
+            currency: "KRW".parse().unwrap(),
             balance_minor: 10_000,
             held_minor: 0,
             overdraft_minor: 0,
@@ -155,7 +155,7 @@ fn a_wallet_moved_without_its_holds_breaks_an_invariant() {
     let snap = snapshot(&ctx, std::slice::from_ref(&p));
     let before = State::new(&snap);
     let mut after = State::new(&snap);
-    let mut w = after.wallet("A", "KRW").unwrap().unwrap();
+    let mut w = after.wallet("A", "KRW".parse().unwrap()).unwrap().unwrap();
     w.held_minor += 500;
     after.put_wallet(w).unwrap();
     let e = invariants::check(&before, &after).unwrap_err().to_string();

@@ -30,7 +30,8 @@ use crate::machine::engine::{Engine, EngineError, Step};
 use crate::machine::needs::Needs;
 use crate::machine::{Approvals, Effects, Snapshot};
 use crate::rows::{
-    cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns, DecisionCols, HoldCols,
+    currency, cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns,
+    DecisionCols, HoldCols,
 };
 use crate::{CardRecord, Decision, Hold, HoldStatus, LedgerError, Result, Wallet};
 
@@ -121,14 +122,14 @@ pub(crate) fn card_row(r: &Row) -> Result<CardRecord> {
             .parse()
             .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
         account_id: r.try_get(4)?,
-        home_currency: r.try_get(5)?,
+        home_currency: currency(r.try_get(5)?, "accounts")?,
     })
 }
 
 pub(crate) fn wallet_row(r: &Row) -> Result<Wallet> {
     Ok(Wallet {
         account_id: r.try_get(0)?,
-        currency: r.try_get(1)?,
+        currency: currency(r.try_get(1)?, "wallets")?,
         opening_minor: r.try_get(2)?,
         balance_minor: r.try_get(3)?,
         held_minor: r.try_get(4)?,
@@ -499,7 +500,7 @@ impl Engine for PgEngine<'_> {
             for (id, home) in &e.accounts_new {
                 stmts.push((
                     self.stmt(INSERT_ACCOUNT).await?,
-                    vec![Box::new(id.clone()), Box::new(home.clone())],
+                    vec![Box::new(id.clone()), Box::new(home.to_string())],
                 ));
             }
             for w in &e.wallets_new {
@@ -507,7 +508,7 @@ impl Engine for PgEngine<'_> {
                     self.stmt(INSERT_WALLET).await?,
                     vec![
                         Box::new(w.account_id.clone()),
-                        Box::new(w.currency.clone()),
+                        Box::new(w.currency.to_string()),
                         Box::new(w.opening_minor),
                         Box::new(w.balance_minor),
                         Box::new(w.held_minor),
@@ -532,7 +533,7 @@ impl Engine for PgEngine<'_> {
                     self.stmt(UPDATE_WALLET).await?,
                     vec![
                         Box::new(w.account_id.clone()),
-                        Box::new(w.currency.clone()),
+                        Box::new(w.currency.to_string()),
                         Box::new(w.balance_minor),
                         Box::new(w.held_minor),
                     ],
@@ -572,7 +573,7 @@ impl Engine for PgEngine<'_> {
                         Box::new(d.kind.as_str().to_owned()),
                         Box::new(d.account_id.clone()),
                         Box::new(d.amount_minor),
-                        Box::new(d.currency.clone()),
+                        Box::new(d.currency.map(|c| c.to_string()).unwrap_or_default()),
                         Box::new(d.last_at.as_microsecond()),
                     ],
                 ));

@@ -8,10 +8,15 @@ use std::sync::Arc;
 use jiff::civil::{date, Date};
 use jiff::Timestamp;
 use ledger::{
-    AuthRequest, EmbeddedOptions, EmbeddedStore, NetworkKey, Pan, PanHasher, PgOptions, PgStore,
-    Quote, QuoteError, Quoter, SeedData, Store, Terms, TransactionKind,
+    AuthRequest, Currency, EmbeddedOptions, EmbeddedStore, NetworkKey, Pan, PanHasher, PgOptions,
+    PgStore, Quote, QuoteError, Quoter, SeedData, Store, Terms, TransactionKind,
 };
 use rust_decimal_macros::dec;
+
+/// A currency code (tests write them as text).
+pub fn ccy(code: &str) -> Currency {
+    code.parse().expect("a currency code")
+}
 
 pub const BUSINESS_DATE: Date = date(2026, 11, 25);
 pub const KEY: [u8; 32] = [0x5a; 32];
@@ -20,13 +25,13 @@ pub const KEY: [u8; 32] = [0x5a; 32];
 pub struct FixedQuoter;
 
 impl Quoter for FixedQuoter {
-    fn quote(&self, amount_minor: u64, from: &str, to: &str) -> Result<Quote, QuoteError> {
-        match (from, to) {
+    fn quote(&self, amount_minor: u64, from: Currency, to: Currency) -> Result<Quote, QuoteError> {
+        match (from.as_str(), to.as_str()) {
             // USD has 2 decimals, KRW none: amount/100 * 1385.20, half-even (all test
             // amounts are exact).
             ("USD", "KRW") => Ok(Quote {
                 amount_minor: amount_minor * 138_520 / 10_000,
-                currency: "KRW".into(),
+                currency: ccy("KRW"),
                 rate: dec!(1385.20),
                 de10: "21385200".into(),
                 version: "test-1".into(),
@@ -35,8 +40,8 @@ impl Quoter for FixedQuoter {
             // A quoter bug, to show that a panic does not take the store down.
             ("XPT", _) => panic!("test quoter panics on XPT"),
             _ => Err(QuoteError::Missing {
-                from: from.into(),
-                to: to.into(),
+                from: from.to_string(),
+                to: to.to_string(),
             }),
         }
     }
@@ -101,7 +106,7 @@ pub fn auth(n: u32, pan: &str, amount_minor: i64, currency: &str) -> AuthRequest
         expiry: None,
         kind: TransactionKind::Purchase,
         amount_minor,
-        currency: currency.into(),
+        currency: ccy(currency),
         allow_partial: false,
         original: None,
         business_date: BUSINESS_DATE,

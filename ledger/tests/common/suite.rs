@@ -91,7 +91,7 @@ pub async fn foreign_amount_converts_to_home_when_its_wallet_falls_short(fx: &Fi
     let s = &fx.store;
     // USD 200.00 fits the USD wallet (250.00): no conversion.
     let d = s.authorize(auth(20, PAN_A1, 20_000, "USD")).await.unwrap();
-    assert_eq!(d.wallet_currency.as_deref(), Some("USD"));
+    assert_eq!(d.wallet_currency, Some(ccy("USD")));
     assert!(d.billing.is_none());
     // USD 300.00 no longer fits (50.00 left): KRW 415,560 from the home wallet.
     let d = s.authorize(auth(21, PAN_A1, 30_000, "USD")).await.unwrap();
@@ -180,7 +180,7 @@ fn advice(n: u32, pan: &str, amount: i64, original: Option<u32>) -> AdviceReques
         terms: Terms::default(),
         pan: Pan::new(pan).unwrap(),
         amount_minor: amount,
-        currency: "KRW".into(),
+        currency: ccy("KRW"),
         response_code: ResponseCode::APPROVED,
         approval_code: Some("STAND1".into()),
         original: original.map(key),
@@ -653,7 +653,7 @@ pub async fn a_key_reused_for_another_request_is_a_duplicate_not_a_repeat(fx: &F
     r.amount_minor = 10_001;
     variations.push(("amount", r));
     let mut r = first.clone();
-    r.currency = "USD".into();
+    r.currency = ccy("USD");
     variations.push(("currency", r));
     for pan in [PAN_A2, PAN_UNKNOWN, PAN_LOST, PAN_EXPIRED] {
         let mut r = first.clone();

@@ -15,7 +15,7 @@ use crate::{
 fn fingerprint(pan_hash: &str, r: &AdviceRequest) -> String {
     Fingerprint::new("advise", Some(pan_hash), &r.terms)
         .int(r.amount_minor)
-        .text(Some(&r.currency))
+        .text(Some(r.currency.as_str()))
         .text(Some(r.response_code.as_str()))
         .text(r.approval_code.as_deref())
         .text(r.original.as_ref().map(NetworkKey::db_str))
@@ -44,7 +44,7 @@ pub(super) fn advise(
             fingerprint: &fp,
             pan_hash: Some(pan_hash),
             amount_minor: r.amount_minor,
-            currency: &r.currency,
+            currency: Some(r.currency),
             business_date: r.business_date,
             now: r.now,
         };
@@ -77,13 +77,12 @@ pub(super) fn advise(
         r.now,
     );
     d.amount_minor = r.amount_minor;
-    d.currency = r.currency.clone();
+    d.currency = Some(r.currency);
     d.original = r.original.clone();
     d.approval_code = r.approval_code.clone();
     d.fingerprint = Some(fp);
     let card = st.card(pan_hash)?.cloned();
-    let postable =
-        r.response_code.is_approval() && decide::check_amount(r.amount_minor, &r.currency).is_ok();
+    let postable = r.response_code.is_approval() && decide::check_amount(r.amount_minor).is_ok();
     let Some(card) = card.filter(|_| postable) else {
         // A declined advice, or one for a card we do not know, is recorded and moves nothing.
         return Ok(record(st, d, Some(EventKind::AdviceRecorded)));
@@ -94,9 +93,9 @@ pub(super) fn advise(
     // nothing covers it, the transaction-currency wallet (created if missing) goes negative.
     let (currency, posted, billing) = match decide::decide_funds(
         r.amount_minor,
-        &r.currency,
+        r.currency,
         false,
-        &card.home_currency,
+        card.home_currency,
         &wallets,
         ctx.quoter.as_ref(),
     ) {
@@ -106,14 +105,14 @@ pub(super) fn advise(
             billing,
             ..
         } => (wallet_currency, hold_minor, billing),
-        Funds::Decline(_) => (r.currency.clone(), r.amount_minor, None),
+        Funds::Decline(_) => (r.currency, r.amount_minor, None),
     };
     let mut w = wallets
         .into_iter()
         .find(|w| w.currency == currency)
         .unwrap_or_else(|| Wallet {
             account_id: card.account_id.clone(),
-            currency: currency.clone(),
+            currency,
             balance_minor: 0,
             held_minor: 0,
             overdraft_minor: 0,
@@ -127,12 +126,12 @@ pub(super) fn advise(
         key: r.key.clone(),
         original: r.original.clone(),
         account_id: card.account_id.clone(),
-        currency: currency.clone(),
+        currency,
         amount_minor: posted,
         held_minor: 0,
         captured_minor: posted,
         txn_amount_minor: r.amount_minor,
-        txn_currency: r.currency.clone(),
+        txn_currency: r.currency,
         status: HoldStatus::Captured,
         business_date: r.business_date,
         rate_version: billing.as_ref().map(|b| b.version.clone()),
@@ -159,7 +158,7 @@ pub(super) fn capture(
             fingerprint: &fp,
             pan_hash: None,
             amount_minor: r.amount_minor,
-            currency: &stored.currency,
+            currency: stored.currency,
             business_date: r.business_date,
             now: r.now,
         };
@@ -213,9 +212,9 @@ pub(super) fn capture(
     );
     d.account_id = Some(main.account_id.clone());
     d.amount_minor = r.amount_minor;
-    d.currency = main.txn_currency.clone();
+    d.currency = Some(main.txn_currency);
     d.approved_minor = r.amount_minor;
-    d.wallet_currency = Some(main.currency.clone());
+    d.wallet_currency = Some(main.currency);
     d.original = Some(r.original.clone());
     d.fingerprint = Some(fp);
     Ok(record(st, d, None))

@@ -16,7 +16,7 @@ pub(super) fn fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
     Fingerprint::new("authorize", Some(pan_hash), &r.terms)
         .text(Some(r.kind.as_str()))
         .int(r.amount_minor)
-        .text(Some(&r.currency))
+        .text(Some(r.currency.as_str()))
         .text(r.expiry.as_deref())
         .text(r.original.as_ref().map(NetworkKey::db_str))
         .int(i64::from(r.allow_partial))
@@ -29,7 +29,7 @@ pub(super) fn asked<'a>(r: &'a AuthRequest, fp: &'a str, pan_hash: &'a str) -> A
         fingerprint: fp,
         pan_hash: Some(pan_hash),
         amount_minor: r.amount_minor,
-        currency: &r.currency,
+        currency: Some(r.currency),
         business_date: r.business_date,
         now: r.now,
     }
@@ -59,10 +59,10 @@ pub(super) fn authorize(
         r.now,
     );
     d.amount_minor = r.amount_minor;
-    d.currency = r.currency.clone();
+    d.currency = Some(r.currency);
     d.original = r.original.clone();
     d.fingerprint = Some(fp);
-    if let Err(code) = decide::check_amount(r.amount_minor, &r.currency) {
+    if let Err(code) = decide::check_amount(r.amount_minor) {
         return Ok(declined(st, d, code));
     }
     let card = st.card(pan_hash)?.cloned();
@@ -94,9 +94,9 @@ pub(super) fn authorize(
     let wallets = st.wallets(&card.account_id)?;
     match decide::decide_funds(
         r.amount_minor,
-        &r.currency,
+        r.currency,
         r.allow_partial,
-        &card.home_currency,
+        card.home_currency,
         &wallets,
         ctx.quoter.as_ref(),
     ) {
@@ -122,12 +122,12 @@ pub(super) fn authorize(
                 key: r.key.clone(),
                 original: r.original.clone(),
                 account_id: card.account_id.clone(),
-                currency: wallet_currency.clone(),
+                currency: wallet_currency,
                 amount_minor: hold_minor,
                 held_minor: hold_minor,
                 captured_minor: 0,
                 txn_amount_minor: approved_minor,
-                txn_currency: r.currency.clone(),
+                txn_currency: r.currency,
                 status: HoldStatus::Active,
                 business_date: r.business_date,
                 rate_version: billing.as_ref().map(|b| b.version.clone()),

@@ -16,13 +16,15 @@ pub(crate) fn answer(
     if let Err(code) = decide::check_card(card, expiry, business_date) {
         return BalanceAnswer {
             response_code: code,
-            home_currency: card.map(|c| c.home_currency.clone()).unwrap_or_default(),
+            home_currency: card.map(|c| c.home_currency),
             wallets: Vec::new(),
         };
     }
-    let home = card.map(|c| c.home_currency.clone()).unwrap_or_default();
+    let home = card.map(|c| c.home_currency);
     let mut wallets = wallets;
-    order_for_de54(&mut wallets, &home);
+    if let Some(h) = home {
+        order_for_de54(&mut wallets, h);
+    }
     BalanceAnswer {
         response_code: ResponseCode::APPROVED,
         home_currency: home,

@@ -118,7 +118,7 @@ pub(super) fn seed(st: &mut State<'_>, s: &SeedData) -> Result<usize> {
     let mut inserted = 0;
     for a in &s.accounts {
         if !st.account_exists(&a.id)? {
-            st.create_account(&a.id, &a.home_currency, &a.wallets);
+            st.create_account(&a.id, a.home_currency, &a.wallets);
             inserted += 1;
         }
     }

@@ -19,6 +19,8 @@ use jiff::Timestamp;
 
 use super::events::{Event, EventKind};
 use super::{Ctx, Op, Output, Prepared, State};
+use money::Currency;
+
 use crate::{
     Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
     ResponseCode, Result, Wallet,
@@ -127,7 +129,7 @@ struct Asked<'a> {
     /// The card's keyed hash, when the message names a card (to record its account).
     pan_hash: Option<&'a str>,
     amount_minor: i64,
-    currency: &'a str,
+    currency: Option<Currency>,
     business_date: Date,
     now: Timestamp,
 }
@@ -183,7 +185,7 @@ fn repeat_or_duplicate(
         kind: asked.kind,
         account_id: account_id.clone(),
         amount_minor: asked.amount_minor,
-        currency: asked.currency.to_owned(),
+        currency: asked.currency,
         first_at: asked.now,
         last_at: asked.now,
         times: 1,
@@ -198,7 +200,7 @@ fn repeat_or_duplicate(
     );
     d.account_id = account_id;
     d.amount_minor = asked.amount_minor;
-    d.currency = asked.currency.to_owned();
+    d.currency = asked.currency;
     d.fingerprint = Some(asked.fingerprint.to_owned());
     d.replayed = true;
     Ok(d)
@@ -220,7 +222,7 @@ fn record(st: &mut State<'_>, d: Decision, kind: Option<EventKind>) -> Decision 
 
 /// The wallet `h` holds on.
 fn hold_wallet(st: &State<'_>, h: &Hold) -> Result<Wallet> {
-    st.wallet(&h.account_id, &h.currency)?.ok_or_else(|| {
+    st.wallet(&h.account_id, h.currency)?.ok_or_else(|| {
         LedgerError::corrupt("wallets", format!("no {} wallet for hold", h.currency))
     })
 }

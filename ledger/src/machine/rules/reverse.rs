@@ -23,7 +23,7 @@ pub(super) fn reverse(
                 fingerprint: &fp,
                 pan_hash,
                 amount_minor: stored.amount_minor,
-                currency: &stored.currency,
+                currency: stored.currency,
                 business_date: r.business_date,
                 now: r.now,
             };
