@@ -233,7 +233,7 @@ impl<'s> State<'s> {
                 }
             }
         }
-        out.sort_by(|a, b| a.currency.cmp(&b.currency));
+        out.sort_by_key(|w| w.currency);
         Ok(out)
     }
 
