@@ -36,13 +36,14 @@ async fn postgres_and_redis_over_tls_with_secrets_kept_apart() {
     // The servers' certificate names 127.0.0.1 and localhost, nothing else.
     let server = ca.leaf(d, "server", &["127.0.0.1", "localhost"], true);
 
-    let pg = match PrivatePostgres::start(&server, PG_PASSWORD) {
-        Ok(pg) => pg,
-        Err(e) => return skip_or_fail("service_tls", &format!("PostgreSQL: {e}")),
-    };
+    // Redis first: it starts in a moment, PostgreSQL's initdb takes a second or two.
     let redis = match PrivateRedis::start(&server, &ca_pem, REDIS_PASSWORD) {
         Ok(r) => r,
         Err(e) => return skip_or_fail("service_tls", &format!("redis-server: {e}")),
+    };
+    let pg = match PrivatePostgres::start(&server, PG_PASSWORD) {
+        Ok(pg) => pg,
+        Err(e) => return skip_or_fail("service_tls", &format!("PostgreSQL: {e}")),
     };
 
     postgres_modes(&pg, &ca_pem, &other_pem).await;
