@@ -70,6 +70,15 @@ impl RedisTarget {
                     path: path.clone(),
                     source,
                 })?;
+                // The redis crate takes a file with no certificate in it as an empty trust
+                // store, which fails every handshake later with a less helpful message.
+                use rustls::pki_types::{pem::PemObject, CertificateDer};
+                if !CertificateDer::pem_slice_iter(&pem).any(|c| c.is_ok()) {
+                    return Err(FxError::Config(format!(
+                        "{}: no PEM certificate in it",
+                        path.display()
+                    )));
+                }
                 let certs = TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem),
@@ -201,5 +210,16 @@ mod tests {
         assert!(e.contains("/nonexistent.pem"), "{e}");
         let insecure = RedisTarget::new("rediss://127.0.0.1/#insecure");
         assert!(insecure.client().is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let e = RedisTarget {
+            ca_file: Some(not_pem),
+            ..RedisTarget::new("rediss://127.0.0.1/")
+        }
+        .client()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

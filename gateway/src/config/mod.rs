@@ -268,8 +268,14 @@ impl LedgerConfig {
             return Ok(None);
         };
         // Parse errors name the parameter, never the password.
-        ledger::PgTarget::parse(url)
+        let target = ledger::PgTarget::parse(url)
             .map_err(|e| ConfigError::invalid("ledger.postgres", e.to_string()))?;
+        if let Some(ca) = target.root_cert_file().filter(|p| !p.is_file()) {
+            return Err(ConfigError::invalid(
+                "ledger.postgres",
+                format!("sslrootcert: no such file: {}", ca.display()),
+            ));
+        }
         let Some(secret) = &self.postgres_password else {
             return Ok(Some(url.clone()));
         };
@@ -458,7 +464,8 @@ address = "127.0.0.1:8583"
         )
         .unwrap();
         std::fs::write(dir.path().join("db.pw"), "db pass@word\n").unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "not checked here").unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["redis.test".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
         // Relative to base_dir, as every path of the file.
         let text = services(
             "postgres_password = { file = \"db.pw\" }",
@@ -511,6 +518,11 @@ address = "127.0.0.1:8583"
         assert_eq!(err_key(&plain_with_ca), "rates.redis_ca");
         let verify_no_root = services("", "").replace("/db", "/db?sslmode=verify-full");
         assert_eq!(err_key(&verify_no_root), "ledger.postgres");
+        let missing_root = services("", "").replace(
+            "/db",
+            "/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        );
+        assert_eq!(err_key(&missing_root), "ledger.postgres");
         let bad_mode = services("", "").replace("/db", "/db?sslmode=maybe");
         assert_eq!(err_key(&bad_mode), "ledger.postgres");
         let embedded_pw = MINIMAL.replace("[rates]", "postgres_password = \"x\"\n[rates]");

@@ -159,6 +159,14 @@ impl PgTarget {
         self.mode
     }
 
+    /// The `sslrootcert` file, when one is named (not `system`).
+    pub fn root_cert_file(&self) -> Option<&std::path::Path> {
+        match &self.root {
+            Some(RootCert::File(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Whether the string carries a password.
     pub fn has_password(&self) -> bool {
         self.config.get_password().is_some()
