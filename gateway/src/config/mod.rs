@@ -330,9 +330,19 @@ impl RatesConfig {
                 ));
             }
         }
-        // Parses the URL and reads the CA; its errors never hold a password.
+        // Parses the URL and reads the CA; its errors never hold a password. When the same
+        // target without the CA is fine, the CA file was at fault.
         if let Err(e) = target.client() {
-            return Err(ConfigError::invalid("rates.redis", e.to_string()));
+            let without_ca = fx_rates::RedisTarget {
+                ca_file: None,
+                ..target.clone()
+            };
+            let key = if self.redis_ca.is_some() && without_ca.client().is_ok() {
+                "rates.redis_ca"
+            } else {
+                "rates.redis"
+            };
+            return Err(ConfigError::invalid(key, e.to_string()));
         }
         Ok(Some(target))
     }
@@ -516,6 +526,11 @@ address = "127.0.0.1:8583"
         );
         let plain_with_ca = services("", "redis_ca = \"Cargo.toml\"").replace("rediss:", "redis:");
         assert_eq!(err_key(&plain_with_ca), "rates.redis_ca");
+        // A file that holds no certificate.
+        let not_pem = format!("redis_ca = \"{}/Cargo.toml\"", env!("CARGO_MANIFEST_DIR"));
+        let e = parse(&services("", &not_pem), Path::new("/cfg/fixtures")).unwrap_err();
+        assert_eq!(e.key(), Some("rates.redis_ca"));
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
         let verify_no_root = services("", "").replace("/db", "/db?sslmode=verify-full");
         assert_eq!(err_key(&verify_no_root), "ledger.postgres");
         let missing_root = services("", "").replace(
