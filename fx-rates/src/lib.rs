@@ -32,7 +32,7 @@ pub use error::FxError;
 pub use exponents::{ExponentOverrides, MAX_EXPONENT};
 pub use file_source::MIN_WATCH_INTERVAL;
 pub use rate_set::{Pair, RatePath, RateSet, DEFAULT_PIVOT, MAX_CURRENCIES, MAX_PAIRS};
-pub use redis::{read_current, remove_namespace, Keys, Published, Publisher};
+pub use redis::{read_current, remove_namespace, Keys, Published, Publisher, RedisTarget};
 pub use redis_source::RedisOptions;
 pub use rounding::Rounding;
 pub use status::{CacheStatus, SourceState};

@@ -4,15 +4,18 @@
 //! `fx-rates convert (--rates FILE.csv | --redis URL) --amount MINOR --from CCY --to CCY`
 //! (currencies alpha or numeric) printing JSON with at least `amount` (minor units),
 //! `currency`, `rate` and `de10`. Also `fx-rates remove --redis URL --namespace NS`.
+//! Wherever `--redis` is taken: `--redis-ca FILE` (the CA of a `rediss://` server) and
+//! `--redis-password-file FILE` (a password kept out of the URL and the process list).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use fx_rates::redis::redact_url;
 use fx_rates::{
     convert, currency, read_current, remove_namespace, ConvertOptions, ExponentOverrides,
-    Publisher, RateSet, Rounding,
+    Publisher, RateSet, RedisTarget, Rounding,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -84,6 +87,8 @@ enum Command {
         /// Redis URL, e.g. redis://127.0.0.1:6379/
         #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
         url: String,
+        #[command(flatten)]
+        access: RedisAccess,
         /// The namespace to delete (no default: say which).
         #[arg(long)]
         namespace: String,
@@ -100,8 +105,16 @@ struct RedisArgs {
     /// Redis URL, e.g. redis://127.0.0.1:6379/
     #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
     url: String,
+    #[command(flatten)]
+    access: RedisAccess,
     #[arg(long, default_value = "default", help = NAMESPACE_HELP)]
     namespace: String,
+}
+
+impl RedisArgs {
+    fn target(&self) -> Result<RedisTarget> {
+        self.access.target(&self.url)
+    }
 }
 
 #[derive(Args)]
@@ -109,8 +122,42 @@ struct OptionalRedisArgs {
     /// Rates from the current set in Redis, e.g. redis://127.0.0.1:6379/
     #[arg(long = "redis", value_name = "URL", value_parser = redis_url)]
     url: Option<String>,
+    #[command(flatten)]
+    access: RedisAccess,
     #[arg(long, default_value = "default", help = NAMESPACE_HELP)]
     namespace: String,
+}
+
+/// How to reach a Redis server beyond its URL.
+#[derive(Args)]
+struct RedisAccess {
+    /// PEM file of the CA a rediss:// server's certificate must chain to (default: the
+    /// system's trusted roots)
+    #[arg(long, value_name = "FILE")]
+    redis_ca: Option<PathBuf>,
+    /// File holding the Redis password (its trailing newline ignored), to keep it out of the
+    /// URL and the process list
+    #[arg(long, value_name = "FILE")]
+    redis_password_file: Option<PathBuf>,
+}
+
+impl RedisAccess {
+    fn target(&self, url: &str) -> Result<RedisTarget> {
+        let password = match &self.redis_password_file {
+            None => None,
+            Some(path) => {
+                // The file's contents never reach a message.
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--redis-password-file {}", path.display()))?;
+                Some(text.trim_end_matches(['\n', '\r']).to_owned())
+            }
+        };
+        Ok(RedisTarget {
+            url: url.to_owned(),
+            ca_file: self.redis_ca.clone(),
+            password,
+        })
+    }
 }
 
 /// A Redis URL has a scheme (redis://, rediss://, unix://, redis+unix://); a bare HOST:PORT is
@@ -149,10 +196,16 @@ fn run(cli: Cli) -> Result<()> {
                 file,
             } => publish(redis, Duration::from_secs(retention_secs), &pivot, &file).await,
             Command::Show { redis } => show(redis).await,
-            Command::Remove { url, namespace } => {
-                let removed = remove_namespace(&url, &namespace)
+            Command::Remove {
+                url,
+                access,
+                namespace,
+            } => {
+                let removed = remove_namespace(access.target(&url)?, &namespace)
                     .await
-                    .with_context(|| format!("removing namespace {namespace:?} at {url}"))?;
+                    .with_context(|| {
+                        format!("removing namespace {namespace:?} at {}", redact_url(&url))
+                    })?;
                 println!(
                     "{}",
                     json!({"namespace": namespace, "removed_keys": removed})
@@ -170,9 +223,11 @@ fn run(cli: Cli) -> Result<()> {
             } => {
                 let set = match (rates, redis.url) {
                     (Some(path), _) => read_file_set(&path)?,
-                    (None, Some(url)) => read_current(&url, &redis.namespace)
+                    (None, Some(url)) => read_current(redis.access.target(&url)?, &redis.namespace)
                         .await
-                        .with_context(|| format!("reading the current set from {url}"))?
+                        .with_context(|| {
+                            format!("reading the current set from {}", redact_url(&url))
+                        })?
                         .context("no rate set is published in this namespace")?,
                     (None, None) => bail!("give --rates FILE.csv or --redis URL"),
                 };
@@ -273,18 +328,18 @@ async fn publish(
     let checked = RateSet::from_csv(&text, "unpublished")
         .with_context(|| format!("{} refused", file.display()))?;
     let set = RateSet::new(checked.pairs().to_vec(), "unpublished", currency(pivot)?)?;
-    let mut publisher = Publisher::connect(&redis.url, &redis.namespace, retention)
+    let mut publisher = Publisher::connect(redis.target()?, &redis.namespace, retention)
         .await
-        .with_context(|| format!("connecting to {}", redis.url))?;
+        .with_context(|| format!("connecting to {}", redact_url(&redis.url)))?;
     let published = publisher.publish(&set).await?;
     println!("{}", serde_json::to_string(&published)?);
     Ok(())
 }
 
 async fn show(redis: RedisArgs) -> Result<()> {
-    let Some(set) = read_current(&redis.url, &redis.namespace)
+    let Some(set) = read_current(redis.target()?, &redis.namespace)
         .await
-        .with_context(|| format!("reading from {}", redis.url))?
+        .with_context(|| format!("reading from {}", redact_url(&redis.url)))?
     else {
         bail!(
             "no rate set is published in namespace {:?}",

@@ -19,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::cache::{CacheOptions, RateCache, Shared};
 use crate::error::FxError;
-use crate::redis::{connect, read_current_with, read_pointer, Keys};
+use crate::redis::{connect, read_current_with, read_pointer, Keys, RedisTarget};
 use crate::status::SourceState;
 
 /// Where and how often to look.
@@ -53,17 +53,17 @@ impl Default for RedisOptions {
 }
 
 impl RateCache {
-    /// A cache following the current set of `redis.namespace` at `url`. Returns at once, empty:
-    /// the refresher task loads the first set as soon as Redis answers (see
-    /// [`RateCache::wait_loaded`]). Fails only on a bad URL or inconsistent options. Must be
-    /// called inside a tokio runtime.
+    /// A cache following the current set of `redis.namespace` at `target` (a URL or a
+    /// [`RedisTarget`]). Returns at once, empty: the refresher task loads the first set as
+    /// soon as Redis answers (see [`RateCache::wait_loaded`]). Fails only on a bad URL, an
+    /// unreadable CA file or inconsistent options. Must be called inside a tokio runtime.
     pub async fn from_redis(
-        url: &str,
+        target: impl Into<RedisTarget>,
         redis: RedisOptions,
         opts: CacheOptions,
     ) -> Result<RateCache, FxError> {
         let keys = Keys::new(&redis.namespace)?;
-        let client = ::redis::Client::open(url)?;
+        let client = target.into().client()?;
         if redis.poll_interval.is_zero() || redis.backoff_min.is_zero() {
             return Err(FxError::Config(
                 "poll interval and backoff must be positive".into(),

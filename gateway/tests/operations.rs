@@ -104,6 +104,76 @@ fn check_config_hides_the_pan_key() {
     );
 }
 
+/// `check-config` on the shared deployment's settings: passwords in the URLs, or the PAN key
+/// and passwords in a file and the environment. It connects to nothing; what it prints names
+/// where each secret comes from and shows none of them.
+#[test]
+fn check_config_hides_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: String, env: &[(&str, &str)]| {
+        let cfg = dir.path().join("shared.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["check-config", "--config"])
+            .arg(&cfg)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{shown}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        shown
+    };
+    let base = |ledger: &str, rates: &str| {
+        embedded_config_text(dir.path())
+            .replace("embedded = ", &format!("{ledger}\n# was: embedded = "))
+            .replace("file = ", &format!("{rates}\n# was: file = "))
+    };
+
+    let inline = check(
+        base(
+            "postgres = \"postgres://app:pg-hunter2@127.0.0.1:5432/test?sslmode=require\"",
+            "redis = \"rediss://:redis-hunter2@127.0.0.1:6380/\"",
+        ),
+        &[],
+    );
+    for secret in [
+        "gateway-integration-test-pan-key",
+        "pg-hunter2",
+        "redis-hunter2",
+    ] {
+        assert!(!inline.contains(secret), "{inline}");
+    }
+    assert!(inline.contains("app:<redacted>@127.0.0.1"), "{inline}");
+
+    let key_file = dir.path().join("pan.key");
+    std::fs::write(&key_file, "pan-key-from-a-file-0123456789-abcdef\n").unwrap();
+    let apart = check(
+        base(
+            "postgres = \"postgres://app@127.0.0.1:5432/test\"\n\
+             postgres_password = { env = \"GW_TEST_PG_PASSWORD\" }",
+            "redis = \"redis://127.0.0.1:6379/\"\n\
+             redis_password = { env = \"GW_TEST_REDIS_PASSWORD\" }",
+        )
+        .replace(
+            "pan_key = \"gateway-integration-test-pan-key-0123456789\"",
+            &format!("pan_key = {{ file = \"{}\" }}", key_file.display()),
+        ),
+        &[
+            ("GW_TEST_PG_PASSWORD", "pg-from-env-hunter2"),
+            ("GW_TEST_REDIS_PASSWORD", "redis-from-env-hunter2"),
+        ],
+    );
+    for secret in ["pan-key-from-a-file", "from-env-hunter2"] {
+        assert!(!apart.contains(secret), "{apart}");
+    }
+    assert!(apart.contains("GW_TEST_PG_PASSWORD"), "{apart}");
+    assert!(apart.contains(&key_file.display().to_string()), "{apart}");
+}
+
 #[tokio::test]
 async fn ascii4_listener_with_a_fixed_header_and_the_ascii_spec() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

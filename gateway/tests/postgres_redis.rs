@@ -167,16 +167,14 @@ address = "127.0.0.1:0"
 }
 
 async fn tokio_postgres_reachable(url: &str) -> Result<(), ()> {
-    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    // The ledger's connect, so that a TEST_DATABASE_URL with sslmode works here too.
+    let connect = ledger::pg_connect(url);
     match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok((client, conn))) => {
-            tokio::spawn(conn);
-            client
-                .simple_query("select 1")
-                .await
-                .map(|_| ())
-                .map_err(|_| ())
-        }
+        Ok(Ok(client)) => client
+            .simple_query("select 1")
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
         _ => Err(()),
     }
 }

@@ -98,7 +98,19 @@ impl LedgerError {
 fn pg_detail(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // tokio-postgres's own text is only the kind ("error performing TLS handshake",
+            // "invalid connection string"): the causes say which certificate check or which
+            // option failed. They name options and checks, never the password.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        }
     }
 }
 

@@ -52,7 +52,9 @@ pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
-pub use postgres::{PgOptions, PgStore, MAX_PG_CONNECTIONS};
+pub use postgres::{
+    pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,
+};
 pub use quote::{NoRates, Quote, QuoteError, Quoter};
 pub use request::{
     AdviceRequest, AuthRequest, BalanceRequest, CaptureRequest, ReversalRequest, TransactionKind,

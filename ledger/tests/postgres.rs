@@ -40,11 +40,8 @@ use ledger::{HoldStatus, LedgerError, ResponseCode};
 /// A session of its own on the test database, beside the store's (to change or inspect what
 /// the store cannot see coming).
 async fn admin() -> tokio_postgres::Client {
-    let (admin, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    admin
+    // The ledger's own connect, so that a TEST_DATABASE_URL with sslmode works here too.
+    ledger::pg_connect(&database_url()).await.unwrap()
 }
 
 /// Terminates every session of the store under test (named `ledger/<schema>`), as a server
@@ -388,10 +385,7 @@ async fn a_schema_from_before_fingerprints_is_migrated_at_connect() {
         .await
         .unwrap();
     let schema = fx.pg().unwrap().schema().to_owned();
-    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = ledger::pg_connect(&database_url()).await.unwrap();
     client
         .batch_execute(&format!(
             "ALTER TABLE {schema}.decisions DROP COLUMN fingerprint; \

@@ -4,12 +4,14 @@ mod keys;
 mod publisher;
 mod remove;
 mod stored_set;
+mod target;
 
 pub use keys::{Keys, MAX_NAMESPACE_LEN};
 pub use publisher::{Published, Publisher, DEFAULT_RETENTION, MAX_PUBLISH_ATTEMPTS};
 pub use remove::remove_namespace;
 pub use stored_set::read_current;
 pub(crate) use stored_set::{read_current_with, read_pointer};
+pub use target::{redact_url, RedisTarget};
 
 use std::time::Duration;
 

@@ -27,7 +27,9 @@ use crate::error::FxError;
 use crate::rate_set::RateSet;
 use crate::version::new_version;
 
-use super::{connect, stored_set, Keys, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
+use super::{
+    connect, stored_set, Keys, RedisTarget, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
+};
 
 /// How long an old set stays readable after it stops being current (holds reference it).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -57,13 +59,18 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Connects to `url` for `namespace`; old sets expire `retention` after being replaced.
-    pub async fn connect(url: &str, namespace: &str, retention: Duration) -> Result<Self, FxError> {
+    /// Connects to `target` (a URL or a [`RedisTarget`]) for `namespace`; old sets expire
+    /// `retention` after being replaced.
+    pub async fn connect(
+        target: impl Into<RedisTarget>,
+        namespace: &str,
+        retention: Duration,
+    ) -> Result<Self, FxError> {
         let keys = Keys::new(namespace)?;
         if retention < Duration::from_secs(1) {
             return Err(FxError::Config("retention must be at least 1 s".into()));
         }
-        let client = redis::Client::open(url)?;
+        let client = target.into().client()?;
         let conn = connect(&client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT).await?;
         Ok(Self {
             conn,

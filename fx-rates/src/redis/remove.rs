@@ -11,16 +11,20 @@
 //! Gateways reading the namespace keep their last snapshot until it is older than their
 //! `max_age_s`, then answer conversions with 91.
 
-use super::{connect, Keys, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
+use super::{connect, Keys, RedisTarget, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
 use crate::error::FxError;
 
 /// Keys asked for per SCAN step (a hint to Redis, which may return more or fewer).
 const SCAN_COUNT: usize = 100;
 
-/// Deletes every key of `namespace` at `url`; returns how many keys were deleted.
-pub async fn remove_namespace(url: &str, namespace: &str) -> Result<usize, FxError> {
+/// Deletes every key of `namespace` at `target` (a URL or a [`RedisTarget`]); returns how many
+/// keys were deleted.
+pub async fn remove_namespace(
+    target: impl Into<RedisTarget>,
+    namespace: &str,
+) -> Result<usize, FxError> {
     let keys = Keys::new(namespace)?;
-    let client = redis::Client::open(url)?;
+    let client = target.into().client()?;
     let mut conn = connect(&client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT).await?;
     let mut removed: usize = redis::cmd("DEL")
         .arg(keys.current())

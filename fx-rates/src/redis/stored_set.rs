@@ -107,10 +107,14 @@ pub(crate) async fn read_current_with(
     from_fields(version, map)
 }
 
-/// One-shot read of the current set of `namespace` (CLI `show` and `convert --redis`).
-pub async fn read_current(url: &str, namespace: &str) -> Result<Option<RateSet>, FxError> {
+/// One-shot read of the current set of `namespace` at `target` (a URL or a
+/// [`super::RedisTarget`]), for the CLI's `show` and `convert --redis`.
+pub async fn read_current(
+    target: impl Into<super::RedisTarget>,
+    namespace: &str,
+) -> Result<Option<RateSet>, FxError> {
     let keys = Keys::new(namespace)?;
-    let client = redis::Client::open(url)?;
+    let client = target.into().client()?;
     let mut conn = super::connect(
         &client,
         super::DEFAULT_CONNECT_TIMEOUT,

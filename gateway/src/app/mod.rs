@@ -67,8 +67,7 @@ const FOLLOW_CUTOVERS_EVERY: Duration = Duration::from_secs(1);
 pub async fn start(config: Config) -> Result<Running, Error> {
     let cache = rate_cache(&config.rates).await?;
     let quoter = Arc::new(RateQuoter::new(cache));
-    let hasher = PanHasher::from_config_str(&config.ledger.pan_key)
-        .map_err(|e| ConfigError::invalid("ledger.pan_key", e.to_string()))?;
+    let hasher = config.ledger.pan_hasher()?;
     let store = open_store(&config, hasher.clone(), quoter.clone()).await?;
     if let Some(seed) = &config.ledger.seed {
         seed_if_empty(&store, seed, &hasher).await?;
@@ -254,6 +253,8 @@ impl Running {
         }
         let rates_changed = new.rates.file != self.config.rates.file
             || new.rates.redis != self.config.rates.redis
+            || new.rates.redis_ca != self.config.rates.redis_ca
+            || new.rates.redis_password != self.config.rates.redis_password
             || new.rates.namespace != self.config.rates.namespace
             || new.rates.max_age_s != self.config.rates.max_age_s;
         if rates_changed {
@@ -269,7 +270,9 @@ impl Running {
         let needs_restart = new.listeners.len() != self.config.listeners.len()
             || new.admin.address != self.config.admin.address
             || new.ledger.embedded != self.config.ledger.embedded
-            || new.ledger.postgres != self.config.ledger.postgres;
+            || new.ledger.postgres != self.config.ledger.postgres
+            || new.ledger.postgres_password != self.config.ledger.postgres_password
+            || new.ledger.pan_key != self.config.ledger.pan_key;
         if needs_restart {
             warn!("listener, admin or ledger changes need a restart; not applied");
         }
@@ -294,12 +297,12 @@ async fn rate_cache(c: &RatesConfig) -> Result<RateCache, Error> {
         info!(path = %path.display(), version = ?cache.status().version, "rates loaded from file");
         return Ok(cache);
     }
-    let url = c.redis.as_deref().unwrap_or_default();
+    let target = c.redis_target()?.unwrap_or_default();
     let redis = RedisOptions {
         namespace: c.namespace.clone(),
         ..RedisOptions::default()
     };
-    let cache = RateCache::from_redis(url, redis, opts)
+    let cache = RateCache::from_redis(target, redis, opts)
         .await
         .map_err(|e| ConfigError::invalid("rates.redis", e.to_string()))?;
     if !cache.wait_loaded(RATES_FIRST_LOAD).await {
@@ -328,8 +331,7 @@ fn ledger_identity(config: &Config) -> String {
 /// Opens the ledger `config` names without serving anything (no rates: it cannot convert),
 /// for audits such as `gateway check-ledger`.
 pub async fn open_ledger(config: &Config) -> Result<Store, Error> {
-    let hasher = PanHasher::from_config_str(&config.ledger.pan_key)
-        .map_err(|e| ConfigError::invalid("ledger.pan_key", e.to_string()))?;
+    let hasher = config.ledger.pan_hasher()?;
     open_store(config, hasher, Arc::new(ledger::NoRates)).await
 }
 
@@ -354,7 +356,7 @@ async fn open_store(
         info!(path = %shown, "embedded ledger open");
         return Ok(store.into());
     }
-    let url = config.ledger.postgres.clone().unwrap_or_default();
+    let url = config.ledger.postgres_url()?.unwrap_or_default();
     let mut opts = PgOptions::new(url, config.ledger.schema.clone());
     opts.hold_ttl_secs = ttl;
     let store = PgStore::connect(opts, hasher, quoter)

@@ -9,6 +9,7 @@
 mod codes;
 mod key_path;
 mod schema;
+mod secret;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ pub use schema::{
     AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, ListenerTls,
     LogConfig, LogFormat, OutboundConfig, RatesConfig,
 };
+pub use secret::{redact_url, Secret};
 
 use crate::error::ConfigError;
 use crate::framing::MAX_HEADER_LEN;
@@ -70,6 +72,19 @@ impl Config {
         if let Some(p) = self.rates.file.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.rates.redis_ca.as_mut() {
+            fix(p);
+        }
+        self.ledger.pan_key.resolve_path(base);
+        for s in [
+            self.ledger.postgres_password.as_mut(),
+            self.rates.redis_password.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.resolve_path(base);
+        }
         for l in &mut self.listeners {
             if let Some(t) = l.tls.as_mut() {
                 fix(&mut t.cert);
@@ -104,9 +119,8 @@ impl Config {
             }
             _ => {}
         }
-        if let Err(e) = ledger::PanHasher::from_config_str(&self.ledger.pan_key) {
-            return Err(ConfigError::invalid("ledger.pan_key", e.to_string()));
-        }
+        self.ledger.pan_hasher()?;
+        self.ledger.postgres_url()?;
         if self.ledger.hold_expiry_days == 0 {
             return Err(ConfigError::invalid(
                 "ledger.hold_expiry_days",
@@ -128,6 +142,7 @@ impl Config {
             }
             _ => {}
         }
+        self.rates.redis_target()?;
         if self.rates.max_age_s == 0 {
             return Err(ConfigError::invalid("rates.max_age_s", "must be positive"));
         }
@@ -228,6 +243,108 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl LedgerConfig {
+    /// The PAN hasher, its key read from wherever `pan_key` says.
+    pub fn pan_hasher(&self) -> Result<ledger::PanHasher, ConfigError> {
+        let key = self.pan_key.resolve("ledger.pan_key")?;
+        // Its errors give lengths, never the key.
+        ledger::PanHasher::from_config_str(&key)
+            .map_err(|e| ConfigError::invalid("ledger.pan_key", e.to_string()))
+    }
+
+    /// The PostgreSQL connection string to use, `postgres_password` added: `None` for an
+    /// embedded ledger. Checked (TLS settings, one password) without connecting.
+    pub fn postgres_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(url) = &self.postgres else {
+            if self.postgres_password.is_some() {
+                return Err(ConfigError::invalid(
+                    "ledger.postgres_password",
+                    "only with ledger.postgres",
+                ));
+            }
+            return Ok(None);
+        };
+        // Parse errors name the parameter, never the password.
+        let target = ledger::PgTarget::parse(url)
+            .map_err(|e| ConfigError::invalid("ledger.postgres", e.to_string()))?;
+        if let Some(ca) = target.root_cert_file().filter(|p| !p.is_file()) {
+            return Err(ConfigError::invalid(
+                "ledger.postgres",
+                format!("sslrootcert: no such file: {}", ca.display()),
+            ));
+        }
+        let Some(secret) = &self.postgres_password else {
+            return Ok(Some(url.clone()));
+        };
+        let password = secret.resolve("ledger.postgres_password")?;
+        ledger::pg_url_with_password(url, &password)
+            .map(Some)
+            .map_err(|e| ConfigError::invalid("ledger.postgres_password", e.to_string()))
+    }
+}
+
+impl RatesConfig {
+    /// The Redis server to follow, password and CA added: `None` for a rates file. Checked
+    /// (URL, CA file, one password) without connecting.
+    pub fn redis_target(&self) -> Result<Option<fx_rates::RedisTarget>, ConfigError> {
+        let Some(url) = &self.redis else {
+            for (key, set) in [
+                ("rates.redis_ca", self.redis_ca.is_some()),
+                ("rates.redis_password", self.redis_password.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::invalid(key, "only with rates.redis"));
+                }
+            }
+            return Ok(None);
+        };
+        if self.redis_password.is_some() && redact_url(url) != *url {
+            return Err(ConfigError::invalid(
+                "rates.redis_password",
+                "rates.redis already has a password: give it in one place",
+            ));
+        }
+        let target = fx_rates::RedisTarget {
+            url: url.clone(),
+            ca_file: self.redis_ca.clone(),
+            password: self
+                .redis_password
+                .as_ref()
+                .map(|s| s.resolve("rates.redis_password"))
+                .transpose()?,
+        };
+        if let Some(ca) = &self.redis_ca {
+            if !target.is_tls() {
+                return Err(ConfigError::invalid(
+                    "rates.redis_ca",
+                    "only used with a rediss:// URL in rates.redis",
+                ));
+            }
+            if !ca.is_file() {
+                return Err(ConfigError::invalid(
+                    "rates.redis_ca",
+                    format!("no such file: {}", ca.display()),
+                ));
+            }
+        }
+        // Parses the URL and reads the CA; its errors never hold a password. When the same
+        // target without the CA is fine, the CA file was at fault.
+        if let Err(e) = target.client() {
+            let without_ca = fx_rates::RedisTarget {
+                ca_file: None,
+                ..target.clone()
+            };
+            let key = if self.redis_ca.is_some() && without_ca.client().is_ok() {
+                "rates.redis_ca"
+            } else {
+                "rates.redis"
+            };
+            return Err(ConfigError::invalid(key, e.to_string()));
+        }
+        Ok(Some(target))
     }
 }
 
@@ -333,6 +450,122 @@ address = "127.0.0.1:8583"
         let shown = format!("{c:?}");
         assert!(!shown.contains("sandbox-pan-key"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// MINIMAL on PostgreSQL and Redis, with `ledger` and `rates` lines added.
+    fn services(ledger: &str, rates: &str) -> String {
+        MINIMAL
+            .replace(
+                "embedded = \"var/ledger.db\"",
+                &format!("postgres = \"postgres://app@127.0.0.1/db\"\n{ledger}"),
+            )
+            .replace(
+                "file = \"fixtures/rates.csv\"",
+                &format!("redis = \"rediss://127.0.0.1:6380/\"\n{rates}"),
+            )
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pan.key"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("db.pw"), "db pass@word\n").unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["redis.test".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+        // Relative to base_dir, as every path of the file.
+        let text = services(
+            "postgres_password = { file = \"db.pw\" }",
+            "redis_ca = \"ca.pem\"\nredis_password = { env = \"PATH\" }",
+        )
+        .replace(
+            "pan_key = \"sandbox-pan-key-0123456789-abcdefghijkl\"",
+            "pan_key = { file = \"pan.key\" }",
+        )
+        .replace("[ledger]", "base_dir = \".\"\n[ledger]");
+        let c = parse(&text, dir.path()).unwrap();
+        assert_eq!(c.ledger.pan_key, Secret::File(dir.path().join("./pan.key")));
+        c.ledger.pan_hasher().unwrap();
+        let url = c.ledger.postgres_url().unwrap().unwrap();
+        let target = ledger::PgTarget::parse(&url).unwrap();
+        assert!(target.has_password());
+        let redis = c.rates.redis_target().unwrap().unwrap();
+        assert_eq!(
+            redis.password.as_deref(),
+            Some(std::env::var("PATH").unwrap().as_str())
+        );
+        assert_eq!(redis.ca_file, Some(dir.path().join("./ca.pem")));
+
+        // A variable that is not set is named, with the setting.
+        let unset = MINIMAL.replace(
+            "pan_key = \"sandbox-pan-key-0123456789-abcdefghijkl\"",
+            "pan_key = { env = \"GATEWAY_TEST_UNSET_PAN_KEY_91d2\" }",
+        );
+        let e = parse(&unset, Path::new(".")).unwrap_err();
+        assert_eq!(e.key(), Some("ledger.pan_key"));
+        assert!(e
+            .to_string()
+            .contains("GATEWAY_TEST_UNSET_PAN_KEY_91d2 is not set"));
+    }
+
+    #[test]
+    fn secrets_have_one_place_and_tls_settings_are_checked() {
+        let key = |ledger: &str, rates: &str| err_key(&services(ledger, rates));
+        let pw_twice = services("postgres_password = \"b\"", "")
+            .replace("postgres://app@", "postgres://app:a@");
+        assert_eq!(err_key(&pw_twice), "ledger.postgres_password");
+        let redis_pw_twice =
+            services("", "redis_password = \"b\"").replace("rediss://127", "rediss://:a@127");
+        assert_eq!(err_key(&redis_pw_twice), "rates.redis_password");
+        assert_eq!(
+            key("", "redis_ca = \"/nonexistent/ca.pem\""),
+            "rates.redis_ca"
+        );
+        let plain_with_ca = services("", "redis_ca = \"Cargo.toml\"").replace("rediss:", "redis:");
+        assert_eq!(err_key(&plain_with_ca), "rates.redis_ca");
+        // A file that holds no certificate.
+        let not_pem = format!("redis_ca = \"{}/Cargo.toml\"", env!("CARGO_MANIFEST_DIR"));
+        let e = parse(&services("", &not_pem), Path::new("/cfg/fixtures")).unwrap_err();
+        assert_eq!(e.key(), Some("rates.redis_ca"));
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+        let verify_no_root = services("", "").replace("/db", "/db?sslmode=verify-full");
+        assert_eq!(err_key(&verify_no_root), "ledger.postgres");
+        let missing_root = services("", "").replace(
+            "/db",
+            "/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        );
+        assert_eq!(err_key(&missing_root), "ledger.postgres");
+        let bad_mode = services("", "").replace("/db", "/db?sslmode=maybe");
+        assert_eq!(err_key(&bad_mode), "ledger.postgres");
+        let embedded_pw = MINIMAL.replace("[rates]", "postgres_password = \"x\"\n[rates]");
+        assert_eq!(err_key(&embedded_pw), "ledger.postgres_password");
+        let two_sources = MINIMAL.replace(
+            "pan_key = \"sandbox-pan-key-0123456789-abcdefghijkl\"",
+            "pan_key = { env = \"A\", file = \"b\" }",
+        );
+        assert_eq!(err_key(&two_sources), "ledger.pan_key");
+    }
+
+    #[test]
+    fn serialized_config_shows_no_secret() {
+        let t = services("", "")
+            .replace("postgres://app@", "postgres://app:hunter2@")
+            .replace("rediss://127", "rediss://:swordfish@127");
+        let c = parse(&t, Path::new(".")).unwrap();
+        let shown = toml::to_string_pretty(&c).unwrap();
+        for secret in ["sandbox-pan-key", "hunter2", "swordfish"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("postgres://app:<redacted>@127.0.0.1/db"),
+            "{shown}"
+        );
+        // And it reads back as a config (the value replaced by its placeholder).
+        let back: Config = toml::from_str(&shown).unwrap();
+        assert_eq!(back.ledger.pan_key, Secret::Value("<redacted>".into()));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::ResponseCodes;
+use super::secret::serialize_redacted_url;
+use super::{ResponseCodes, Secret};
 use crate::framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 
 /// The whole file. Relative paths resolve against `base_dir` (see [`crate::config::load`]).
@@ -177,14 +178,21 @@ pub struct LedgerConfig {
     /// Path of the embedded (SQLite) store.
     #[serde(default)]
     pub embedded: Option<PathBuf>,
-    /// PostgreSQL URL of the shared store.
-    #[serde(default)]
+    /// PostgreSQL URL of the shared store, with libpq's `sslmode` and `sslrootcert` for TLS
+    /// (`postgres://app@db:5432/ledger?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`).
+    #[serde(default, serialize_with = "serialize_redacted_url")]
     pub postgres: Option<String>,
+    /// The database password when it is not in the URL: `"..."`, `{ file = "PATH" }` or
+    /// `{ env = "NAME" }` (a URL that has one too is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_password: Option<Secret>,
     /// PostgreSQL schema holding the ledger's tables (`[a-z0-9_]`, created if missing).
     #[serde(default = "default_schema")]
     pub schema: String,
-    /// Key of the PAN HMAC (the ledger keeps a keyed hash of the PAN, never the PAN).
-    pub pan_key: String,
+    /// Key of the PAN HMAC (the ledger keeps a keyed hash of the PAN, never the PAN):
+    /// `"..."`, `{ file = "PATH" }` or `{ env = "NAME" }`; 64 hex digits are decoded, other
+    /// text is used as bytes, at least 32.
+    pub pan_key: Secret,
     /// Holds expire after this many days (DESIGN.md: configurable, default 7).
     #[serde(default = "default_hold_expiry_days")]
     pub hold_expiry_days: u32,
@@ -208,9 +216,17 @@ pub struct RatesConfig {
     /// A `base,quote,rate` CSV file, reloaded when it changes.
     #[serde(default)]
     pub file: Option<PathBuf>,
-    /// Redis URL where `fx-rates publish` keeps the rate sets.
-    #[serde(default)]
+    /// Redis URL where `fx-rates publish` keeps the rate sets; `rediss://` for TLS.
+    #[serde(default, serialize_with = "serialize_redacted_url")]
     pub redis: Option<String>,
+    /// PEM file of the CA a `rediss://` server's certificate must chain to (default: the
+    /// system's trusted roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ca: Option<PathBuf>,
+    /// The Redis password (`AUTH`) when it is not in the URL: `"..."`, `{ file = "PATH" }` or
+    /// `{ env = "NAME" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_password: Option<Secret>,
     /// Key namespace in Redis.
     #[serde(default = "default_namespace")]
     pub namespace: String,
@@ -353,8 +369,9 @@ impl std::fmt::Debug for LedgerConfig {
         f.debug_struct("LedgerConfig")
             .field("embedded", &self.embedded)
             .field("postgres", &set_or_not(&self.postgres))
+            .field("postgres_password", &self.postgres_password)
             .field("schema", &self.schema)
-            .field("pan_key", &"<redacted>")
+            .field("pan_key", &self.pan_key)
             .field("hold_expiry_days", &self.hold_expiry_days)
             .field("seed", &self.seed)
             .finish()
@@ -367,6 +384,8 @@ impl std::fmt::Debug for RatesConfig {
         f.debug_struct("RatesConfig")
             .field("file", &self.file)
             .field("redis", &set_or_not(&self.redis))
+            .field("redis_ca", &self.redis_ca)
+            .field("redis_password", &self.redis_password)
             .field("namespace", &self.namespace)
             .field("max_age_s", &self.max_age_s)
             .finish()

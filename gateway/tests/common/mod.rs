@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod certs;
+pub mod services;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

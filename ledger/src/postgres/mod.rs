@@ -21,6 +21,7 @@
 //! retried; its sequences are slow when uncached and leave gaps when cached, which only
 //! makes approval codes less dense.
 
+mod connect;
 mod engine;
 mod worker;
 
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use jiff::SignedDuration;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::machine::needs::Needs;
 use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
@@ -38,6 +39,7 @@ use crate::{
     BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
     Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
+pub use connect::{pg_connect, pg_url_with_password, PgSslMode, PgTarget};
 /// Statements prepared on one connection, by their text.
 pub(crate) type StmtCache = std::collections::HashMap<String, tokio_postgres::Statement>;
 
@@ -47,7 +49,8 @@ pub const MAX_PG_CONNECTIONS: usize = 64;
 /// How to reach and use PostgreSQL.
 #[derive(Clone)]
 pub struct PgOptions {
-    /// `postgres://user@host:port/db` (may hold a password: never logged).
+    /// `postgres://user@host:port/db` (may hold a password: never logged), with libpq's
+    /// `sslmode` and `sslrootcert` for TLS (see [`PgTarget`]).
     pub url: String,
     /// Schema holding the ledger's tables (created if missing): `[a-z0-9_]`, at most 63.
     pub schema: String,
@@ -120,20 +123,21 @@ pub(crate) const STATEMENT_TIMEOUT_MS: u64 = 10_000;
 /// Connects with `search_path` and the statement timeout set. The application name carries
 /// the schema so that an operator (or a test) can tell this store's sessions apart.
 pub(crate) async fn open_client(url: &str, schema: &str) -> Result<Client> {
-    let mut config: tokio_postgres::Config = url.parse()?;
-    config.application_name(format!("ledger/{schema}"));
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "ledger postgres connection ended");
-        }
-    });
+    let client = session(url, schema).await?;
     client
         .batch_execute(&format!(
             "SET search_path TO {schema}; SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
         ))
         .await?;
     Ok(client)
+}
+
+/// A session named for `schema`, over TLS as `url` says.
+async fn session(url: &str, schema: &str) -> Result<Client> {
+    PgTarget::parse(url)?
+        .application_name(&format!("ledger/{schema}"))
+        .connect()
+        .await
 }
 
 fn check_schema_name(s: &str) -> Result<()> {
@@ -171,17 +175,7 @@ impl PgStore {
                 format!("connections 1..={MAX_PG_CONNECTIONS}, max_batch and queue_depth > 0"),
             ));
         }
-        let client = {
-            let mut config: tokio_postgres::Config = opts.url.parse()?;
-            config.application_name(format!("ledger/{}", opts.schema));
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "ledger postgres connection ended");
-                }
-            });
-            client
-        };
+        let client = session(&opts.url, &opts.schema).await?;
         migrate(&client, &opts.schema).await?;
         let ctx = Ctx {
             hasher,

@@ -191,7 +191,7 @@ pub async fn postgres() -> Option<Fixture> {
 
 pub async fn postgres_with(tune: impl Fn(&mut PgOptions)) -> Option<Fixture> {
     let url = database_url();
-    if let Err(e) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+    if let Err(e) = ledger::pg_connect(&url).await {
         if std::env::var_os("CI").is_some() {
             panic!("PostgreSQL unreachable at TEST_DATABASE_URL with CI set: {e}");
         }
