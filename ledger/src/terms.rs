@@ -16,29 +16,35 @@
 
 use sha2::{Digest, Sha256};
 
-/// The digest of the data elements that define a request, as the gateway read them (no PAN:
-/// the ledger adds the card itself). [`Terms::default`] (nothing folded in) is for callers
-/// that have no message, such as tests and benches: two such requests differ only by card.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Terms([u8; 32]);
+/// The data elements that define a request, as the gateway read them (no PAN: the ledger
+/// adds the card itself), framed one after another. The ledger hashes them once, with the
+/// rest of the fingerprint (a digest here as well would hash every request twice).
+/// [`Terms::default`] (nothing folded in) is for callers that have no message, such as tests
+/// and benches: two such requests differ only by what the ledger reads of them.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Terms(Vec<u8>);
 
 impl std::fmt::Debug for Terms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Terms({})", hex::encode(&self.0[..4]))
+        write!(f, "Terms({} bytes)", self.0.len())
     }
 }
 
+/// Typical framed terms: class, five elements of a few bytes to fifteen.
+const TERMS_CAPACITY: usize = 128;
+
 /// Folds data elements into [`Terms`], one call per element in a fixed order.
-pub struct TermsBuilder(Sha256);
+pub struct TermsBuilder(Vec<u8>);
 
 impl Terms {
     /// Starts the terms of a request of message class `class` (the MTI with its repeat flag
     /// cleared, e.g. `"0100"`: a 0200 under a 0100's key is another request).
     pub fn builder(class: &str) -> TermsBuilder {
-        let mut h = Sha256::new();
-        h.update(b"terms/v1\0");
-        h.update(class.as_bytes());
-        TermsBuilder(h)
+        let mut v = Vec::with_capacity(TERMS_CAPACITY);
+        v.extend_from_slice(b"terms/v1\0");
+        v.extend_from_slice(&(class.len() as u64).to_be_bytes());
+        v.extend_from_slice(class.as_bytes());
+        TermsBuilder(v)
     }
 }
 
@@ -47,21 +53,21 @@ impl TermsBuilder {
     /// appears, disappears or changes makes other terms. Each element is framed by its
     /// number and length, so no two different sequences fold to the same bytes.
     pub fn field(mut self, n: u16, value: Option<&[u8]>) -> Self {
-        self.0.update(n.to_be_bytes());
+        self.0.extend_from_slice(&n.to_be_bytes());
         match value {
-            None => self.0.update([0]),
+            None => self.0.push(0),
             Some(v) => {
-                self.0.update([1]);
-                self.0.update((v.len() as u64).to_be_bytes());
-                self.0.update(v);
+                self.0.push(1);
+                self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                self.0.extend_from_slice(v);
             }
         }
         self
     }
 
-    /// The digest.
+    /// The terms.
     pub fn finish(self) -> Terms {
-        Terms(self.0.finalize().into())
+        Terms(self.0)
     }
 }
 
@@ -80,7 +86,8 @@ impl Fingerprint {
         let mut h = Sha256::new();
         h.update(b"fingerprint/v1\0");
         h.update(op.as_bytes());
-        h.update(terms.0);
+        h.update((terms.0.len() as u64).to_be_bytes());
+        h.update(&terms.0);
         Fingerprint(h).text(pan_hash)
     }
 

@@ -1,17 +1,15 @@
 //! Reading what a batch needs from SQLite, and writing what it changed.
 //!
 //! Reads are one indexed lookup per key on prepared statements (SQLite runs in the process:
-//! a lookup is a b-tree descent, no round trip). Writes go as few statements as the rows
-//! allow: new decisions and new holds as multi-row `INSERT`s in chunks of fixed sizes (so
-//! that a handful of prepared statements serve every batch), changed rows one `UPDATE`
-//! each.
+//! a lookup is a b-tree descent, no round trip). Writes are one statement per row, on the
+//! writer's prepared statements, bound from the rows' fields.
 
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use jiff::civil::Date;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Statement};
+use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 
 use crate::machine::needs::Needs;
 use crate::machine::{Effects, Snapshot};
@@ -280,89 +278,74 @@ pub(crate) fn load(
     Ok(())
 }
 
-/// Rows per multi-row `INSERT`, largest first: a batch's new rows go in chunks of these
-/// sizes, so that a few prepared statements serve every batch.
-const CHUNKS: [usize; 4] = [32, 8, 2, 1];
+const INSERT_DECISION: &str = concat!(
+    "INSERT INTO decisions (",
+    decision_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+     ?19, ?20)"
+);
+const INSERT_HOLD: &str = concat!(
+    "INSERT INTO holds (",
+    hold_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+);
 
-/// `INSERT INTO table (cols) VALUES (?, ...), ...` for `rows` rows of `width` columns.
-fn insert_sql(table: &str, cols: &str, width: usize, rows: usize) -> String {
-    let one = format!("({})", vec!["?"; width].join(", "));
-    format!(
-        "INSERT INTO {table} ({cols}) VALUES {}",
-        vec![one.as_str(); rows].join(", ")
-    )
+/// One new decision, bound from its fields (no row copy in between).
+///
+/// One row per statement, on the writer's prepared statement: SQLite is in the process, so
+/// a multi-row `INSERT` saves no round trip, and it costs more (a statement journal for
+/// the multi-row undo, its SQL built or hashed per batch; measured under callgrind: the
+/// writer at 96 k instructions per authorization with chunked multi-row inserts).
+fn insert_decision(s: &Statements<'_>, d: &crate::Decision) -> Result<()> {
+    let b = d.billing.as_ref();
+    s.with(INSERT_DECISION, |st| {
+        st.execute(params![
+            d.key.db_str(),
+            d.kind.as_str(),
+            d.response_code.as_str(),
+            d.approval_code.as_deref(),
+            d.account_id.as_deref(),
+            d.amount_minor,
+            d.currency.as_ref().map_or("", |c| c.as_str()),
+            d.approved_minor,
+            b.map(|b| b.amount_minor),
+            b.map(|b| b.currency.as_str()),
+            b.map(|b| b.rate.to_string()),
+            b.map(|b| b.de10.as_str()),
+            b.map(|b| b.version.as_str()),
+            d.wallet_currency.as_ref().map(|c| c.as_str()),
+            d.original.as_ref().map(|k| k.db_str()),
+            d.business_date.to_string(),
+            d.created_at.as_microsecond(),
+            d.updated_at.as_microsecond(),
+            d.expires_at.map(|t| t.as_microsecond()),
+            d.fingerprint.as_deref(),
+        ])?;
+        Ok(())
+    })
 }
 
-/// Inserts `rows` (each a list of values) in chunks of [`CHUNKS`] sizes.
-fn insert_rows(
-    conn: &Connection,
-    table: &str,
-    cols: &str,
-    width: usize,
-    rows: &[Vec<rusqlite::types::Value>],
-) -> Result<()> {
-    let mut rest = rows;
-    for &n in &CHUNKS {
-        while rest.len() >= n {
-            let (chunk, tail) = rest.split_at(n);
-            let mut st = conn.prepare_cached(&insert_sql(table, cols, width, n))?;
-            st.execute(params_from_iter(chunk.iter().flatten()))?;
-            rest = tail;
-        }
-    }
-    Ok(())
-}
-
-fn decision_values(d: &crate::Decision) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value;
-    let c = DecisionCols::from_decision(d);
-    let t = |s: String| Value::Text(s);
-    let ot = |s: Option<String>| s.map_or(Value::Null, Value::Text);
-    let oi = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
-    vec![
-        t(c.nkey),
-        t(c.kind),
-        t(c.response_code),
-        ot(c.approval_code),
-        ot(c.account_id),
-        Value::Integer(c.amount_minor),
-        t(c.currency),
-        Value::Integer(c.approved_minor),
-        oi(c.billing_amount_minor),
-        ot(c.billing_currency),
-        ot(c.rate),
-        ot(c.de10),
-        ot(c.rate_version),
-        ot(c.wallet_currency),
-        ot(c.original_key),
-        t(c.business_date),
-        Value::Integer(c.created_us),
-        Value::Integer(c.updated_us),
-        oi(c.expires_us),
-        ot(c.fingerprint),
-    ]
-}
-
-fn hold_values(h: &Hold) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value;
-    let c = HoldCols::from_hold(h);
-    let ot = |s: Option<String>| s.map_or(Value::Null, Value::Text);
-    vec![
-        Value::Text(c.nkey),
-        ot(c.original_key),
-        Value::Text(c.account_id),
-        Value::Text(c.currency),
-        Value::Integer(c.amount_minor),
-        Value::Integer(c.held_minor),
-        Value::Integer(c.captured_minor),
-        Value::Integer(c.txn_amount_minor),
-        Value::Text(c.txn_currency),
-        Value::Text(c.status),
-        Value::Text(c.business_date),
-        ot(c.rate_version),
-        Value::Integer(c.created_us),
-        Value::Integer(c.expires_us),
-    ]
+/// One new hold, bound from its fields.
+fn insert_hold(s: &Statements<'_>, h: &Hold) -> Result<()> {
+    s.with(INSERT_HOLD, |st| {
+        st.execute(params![
+            h.key.db_str(),
+            h.original.as_ref().map(|k| k.db_str()),
+            h.account_id,
+            h.currency.as_str(),
+            h.amount_minor,
+            h.held_minor,
+            h.captured_minor,
+            h.txn_amount_minor,
+            h.txn_currency.as_str(),
+            h.status.as_str(),
+            h.business_date.to_string(),
+            h.rate_version.as_deref(),
+            h.created_at.as_microsecond(),
+            h.expires_at.as_microsecond(),
+        ])?;
+        Ok(())
+    })
 }
 
 /// Writes `e` inside the open transaction (the caller commits).
@@ -401,13 +384,11 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
             c.account_id
         ])?;
     }
-    if !e.decisions_new.is_empty() {
-        let rows: Vec<_> = e.decisions_new.iter().map(decision_values).collect();
-        insert_rows(conn, "decisions", decision_columns!(), 20, &rows)?;
+    for d in &e.decisions_new {
+        insert_decision(s, d)?;
     }
-    if !e.holds_new.is_empty() {
-        let rows: Vec<_> = e.holds_new.iter().map(hold_values).collect();
-        insert_rows(conn, "holds", hold_columns!(), 14, &rows)?;
+    for h in &e.holds_new {
+        insert_hold(s, h)?;
     }
     for w in &e.wallets_changed {
         const SQL: &str = "UPDATE wallets SET balance_minor = ?3, held_minor = ?4 \

@@ -60,7 +60,7 @@ pub(super) fn advise(
         if approved && active && r.response_code.is_approval() {
             let c = CaptureRequest {
                 key: r.key.clone(),
-                terms: r.terms,
+                terms: r.terms.clone(),
                 original: orig.clone(),
                 amount_minor: r.amount_minor,
                 business_date: r.business_date,
