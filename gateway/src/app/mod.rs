@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use framing::FrameCodec;
 use fx_rates::{CacheOptions, RateCache, RedisOptions};
 use iso8583::Spec;
 use ledger::{EmbeddedOptions, EmbeddedStore, PanHasher, PgOptions, PgStore, SeedData, Store};
@@ -23,7 +24,6 @@ use crate::admin::serve_admin;
 use crate::business_date::BusinessDate;
 use crate::config::{Config, RatesConfig};
 use crate::error::{ConfigError, Error};
-use crate::framing::FrameCodec;
 use crate::link::run_link;
 use crate::quoter::RateQuoter;
 use crate::server::{self, bind_reuseport, BoundListener, Shared, Shutdown, ShutdownTrigger};

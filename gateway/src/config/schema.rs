@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 use serde::{Deserialize, Serialize};
 
 use super::ResponseCodes;
-use crate::framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 
 /// The whole file. Relative paths resolve against `base_dir` (see [`crate::config::load`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]

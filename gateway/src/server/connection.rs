@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use framing::{Frame, FrameCodec};
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
@@ -21,7 +22,6 @@ use super::service::{ConnContext, Service};
 use super::shutdown::Shutdown;
 use super::Shared;
 use crate::error::FramingError;
-use crate::framing::{Frame, FrameCodec};
 
 /// Why a connection ended (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,9 +422,9 @@ async fn write_loop<W>(
 mod tests {
     use super::*;
     use crate::config::Limits;
-    use crate::framing::LengthPrefix;
     use crate::server::shutdown::channel;
     use bytes::Bytes;
+    use framing::LengthPrefix;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 

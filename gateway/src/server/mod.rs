@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use framing::FrameCodec;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -36,7 +37,6 @@ pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
 pub use tls::acceptor as tls_acceptor;
 
 use crate::config::Limits;
-use crate::framing::FrameCodec;
 use crate::metrics::Metrics;
 
 /// State every connection shares: limits (swapped on SIGHUP) and metrics.

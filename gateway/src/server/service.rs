@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use framing::Frame;
 
-use crate::framing::Frame;
+use tokio::sync::{mpsc, oneshot};
 
 /// The application behind a listener or outbound link: it turns a request body into a
 /// response body. It is called concurrently for the requests of one connection.
