@@ -18,6 +18,7 @@ mod voids;
 
 pub use voids::MAX_PENDING_VOIDS;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,12 +56,16 @@ impl<'m> MsgId<'m> {
     }
 }
 
-/// What every listener's switch shares: the ledger, the business date, limits and metrics.
+/// What every listener's switch shares: the ledger, the business date, the processing
+/// deadline and the server's metrics.
 #[derive(Debug)]
 pub struct SwitchCore {
     store: Store,
     business_date: Arc<BusinessDate>,
     shared: Arc<Shared>,
+    /// Processing deadline of a request, in milliseconds (`limits.deadline_ms`, replaced on
+    /// reload; a listener's own `deadline_ms` can only shorten it).
+    deadline_ms: AtomicU64,
     voids: Arc<Voids>,
     /// One line a second about requests the ledger did not decide, and about missed deadlines.
     log_failure: Throttle,
@@ -72,17 +77,33 @@ pub struct SwitchCore {
 }
 
 impl SwitchCore {
-    /// The shared core over `store`.
-    pub fn new(store: Store, business_date: Arc<BusinessDate>, shared: Arc<Shared>) -> Self {
+    /// The shared core over `store`, answering within `deadline`.
+    pub fn new(
+        store: Store,
+        business_date: Arc<BusinessDate>,
+        shared: Arc<Shared>,
+        deadline: Duration,
+    ) -> Self {
         SwitchCore {
             store,
             business_date,
             shared,
+            deadline_ms: AtomicU64::new(millis(deadline)),
             voids: Arc::default(),
             log_failure: Throttle::new(Duration::from_secs(1)),
             log_deadline: Throttle::new(Duration::from_secs(1)),
             last_cutover: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The processing deadline of a request (a listener's own may be shorter).
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
+    }
+
+    /// Replaces the processing deadline (on reload); requests that start later see it.
+    pub fn set_deadline(&self, deadline: Duration) {
+        self.deadline_ms.store(millis(deadline), Ordering::Relaxed);
     }
 
     /// The ledger.
@@ -251,7 +272,7 @@ pub struct Switch {
 }
 
 impl Switch {
-    /// A switch for `network` speaking `spec`; `deadline` overrides `limits.deadline_ms`;
+    /// A switch for `network` speaking `spec`; `deadline` shortens the core's deadline;
     /// `codes` are the network's own codes for some outcomes.
     pub fn new(
         core: Arc<SwitchCore>,
@@ -280,7 +301,7 @@ impl Switch {
     }
 
     fn deadline(&self) -> Duration {
-        let configured = Duration::from_millis(self.core.shared.limits.load().deadline_ms);
+        let configured = self.core.deadline();
         self.deadline.map_or(configured, |d| d.min(configured))
     }
 
@@ -464,4 +485,10 @@ impl Service for Switch {
             .set(70, code);
         self.encode(&m)
     }
+}
+
+/// A duration in whole milliseconds, saturating (the configuration gives milliseconds, so
+/// nothing is lost on the way back).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
