@@ -16,9 +16,11 @@ pub mod link;
 pub mod log_line;
 pub mod log_writer;
 pub mod metrics;
+pub mod network_code;
 pub mod quoter;
 pub mod server;
 pub mod switch;
 
 pub use business_date::BusinessDate;
 pub use error::{ConfigError, Error, FramingError};
+pub use network_code::NetworkCode;

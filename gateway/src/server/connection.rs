@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use framing::{Frame, FrameCodec};
 use futures::SinkExt;
+use ledger::ResponseCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio::time::Instant;
@@ -22,6 +23,7 @@ use super::service::{ConnContext, Service};
 use super::shutdown::Shutdown;
 use super::Shared;
 use crate::error::FramingError;
+use crate::network_code::NetworkCode;
 
 /// Why a connection ended (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,9 +135,9 @@ where
     let mut echo_sent = false;
     let mut sign_on = setup.options.sign_on.then(|| {
         let (ctx, service) = (ctx.clone(), service.clone());
-        tokio::spawn(
-            async move { network_exchange(&ctx, service.as_ref(), "001", read_timeout).await },
-        )
+        tokio::spawn(async move {
+            network_exchange(&ctx, service.as_ref(), NetworkCode::SignOn, read_timeout).await
+        })
     });
 
     let reason = loop {
@@ -291,7 +293,7 @@ where
 async fn network_exchange<S: Service>(
     ctx: &ConnContext,
     service: &S,
-    code: &str,
+    code: NetworkCode,
     wait: Duration,
 ) -> bool {
     let stan = ctx.next_stan();
@@ -304,10 +306,12 @@ async fn network_exchange<S: Service>(
     match tokio::time::timeout(wait, rx).await {
         Ok(Ok(resp)) => {
             let code39 = service.response_code(&resp);
-            if code39.as_deref() != Some("00") {
-                warn!(network = %ctx.network, code = ?code39, "network management {code} refused");
+            let approved = code39 == Some(ResponseCode::APPROVED);
+            if !approved {
+                warn!(network = %ctx.network, code = ?code39.as_ref().map(ResponseCode::as_str),
+                    "network management {code} refused");
             }
-            code39.as_deref() == Some("00")
+            approved
         }
         _ => {
             warn!(network = %ctx.network, "network management {code} not answered");
@@ -330,7 +334,7 @@ async fn sign_off<S: Service, R: AsyncRead + Unpin>(
 ) {
     // The sign-off is the last message we send: wait until no request is in flight.
     let _ = tokio::time::timeout(drain, permits.acquire_many(in_flight)).await;
-    let exchange = network_exchange(ctx, service, "002", wait);
+    let exchange = network_exchange(ctx, service, NetworkCode::SignOff, wait);
     tokio::pin!(exchange);
     let until = tokio::time::Instant::now() + wait;
     loop {
@@ -358,7 +362,7 @@ async fn sign_off<S: Service, R: AsyncRead + Unpin>(
 
 async fn send_echo<S: Service>(ctx: &ConnContext, service: &S) -> bool {
     let stan = ctx.next_stan();
-    match service.network_request("301", stan) {
+    match service.network_request(NetworkCode::Echo, stan) {
         Some(body) => ctx.request(stan, body).await.is_some(),
         None => false,
     }
@@ -443,7 +447,7 @@ mod tests {
             Some(Bytes::from(format!("R{tag}")))
         }
 
-        fn network_request(&self, _code: &str, stan: u32) -> Option<Bytes> {
+        fn network_request(&self, _code: NetworkCode, stan: u32) -> Option<Bytes> {
             Some(Bytes::from(format!("ECHO{stan}")))
         }
 
@@ -451,7 +455,7 @@ mod tests {
             None
         }
 
-        fn response_code(&self, _body: &[u8]) -> Option<String> {
+        fn response_code(&self, _body: &[u8]) -> Option<ResponseCode> {
             None
         }
     }
