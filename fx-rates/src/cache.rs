@@ -15,6 +15,7 @@ use arc_swap::ArcSwapOption;
 use crate::convert::{convert, convert_at, Conversion, ConvertOptions, IDENTITY_VERSION};
 use crate::currency::Currency;
 use crate::error::FxError;
+use crate::fingerprint::Fingerprint;
 use crate::rate_set::{RatePath, RateSet};
 use crate::status::{CacheStatus, SourceState};
 
@@ -58,7 +59,7 @@ struct Observed {
     changes: u64,
     last_error: Option<String>,
     /// Fingerprint of the file last loaded (length, mtime, content hash), file source only.
-    pub(crate) file_fingerprint: Option<crate::file_source::Fingerprint>,
+    pub(crate) file_fingerprint: Option<Fingerprint>,
 }
 
 #[derive(Default)]
@@ -277,7 +278,7 @@ impl Shared {
 
     pub(crate) fn with_file_fingerprint<R>(
         &self,
-        f: impl FnOnce(&mut Option<crate::file_source::Fingerprint>) -> R,
+        f: impl FnOnce(&mut Option<Fingerprint>) -> R,
     ) -> R {
         let mut o = self.observed.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut o.file_fingerprint)

@@ -13,13 +13,24 @@ use rust_decimal::Decimal;
 use crate::currency::currency;
 use crate::error::FxError;
 use crate::precision::significant_digits;
-use crate::rate_set::{check_rate, Pair, MAX_PAIRS};
+use crate::rate_set::{check_rate, Pair, RateSet, DEFAULT_PIVOT, MAX_PAIRS};
 
 /// Largest rates file read (checked before reading it whole).
 pub const MAX_CSV_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Longest rate text accepted in one cell (a 16-digit rate with point and zeros fits easily).
 const MAX_RATE_TEXT: usize = 40;
+
+// Here rather than in `rate_set.rs`, so that the CSV reader depends on the rate set and not
+// the other way round.
+impl RateSet {
+    /// Parses a CSV rate table (header `base,quote,rate`, DESIGN.md) into a set named
+    /// `version`, with the default pivot USD. Every refusal names its line.
+    pub fn from_csv(text: &str, version: &str) -> Result<Self, FxError> {
+        let pairs = parse_rates_csv(text)?;
+        Self::new(pairs, version, currency(DEFAULT_PIVOT)?)
+    }
+}
 
 /// Parses the CSV into pairs, checking every row. Blank lines and `#` comments are skipped.
 pub fn parse_rates_csv(text: &str) -> Result<Vec<Pair>, FxError> {

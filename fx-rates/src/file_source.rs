@@ -15,20 +15,13 @@ use sha2::{Digest, Sha256};
 use crate::cache::{CacheOptions, RateCache, Shared};
 use crate::csv::MAX_CSV_BYTES;
 use crate::error::FxError;
+use crate::fingerprint::Fingerprint;
 use crate::rate_set::RateSet;
 use crate::status::SourceState;
 use crate::version::file_version;
 
 /// Shortest interval accepted for the watcher (a tighter loop would only burn the CPU).
 pub const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(10);
-
-/// What identifies a file's content cheaply (length and mtime) and surely (hash).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Fingerprint {
-    len: u64,
-    modified: Option<SystemTime>,
-    hash: String,
-}
 
 impl RateCache {
     /// A cache fed from a rates CSV file, loaded now. Fails if the file cannot be read or is

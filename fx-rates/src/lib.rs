@@ -15,6 +15,7 @@ mod de10;
 mod error;
 mod exponents;
 mod file_source;
+mod fingerprint;
 pub mod precision;
 mod rate_set;
 pub mod redis;

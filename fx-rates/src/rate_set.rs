@@ -74,13 +74,6 @@ pub struct RateSet {
 }
 
 impl RateSet {
-    /// Parses a CSV rate table (header `base,quote,rate`, DESIGN.md) into a set named
-    /// `version`, with the default pivot USD. Every refusal names its line.
-    pub fn from_csv(text: &str, version: &str) -> Result<Self, FxError> {
-        let pairs = crate::csv::parse_rates_csv(text)?;
-        Self::new(pairs, version, crate::currency(DEFAULT_PIVOT)?)
-    }
-
     /// Builds a set from pairs. Checks what the CSV reader checks, without line numbers
     /// (a set read back from Redis passes through here too).
     pub fn new(

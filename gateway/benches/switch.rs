@@ -12,7 +12,7 @@ use std::path::Path;
 
 use bytes::{Buf, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gateway::framing::{FrameCodec, LengthPrefix};
+use framing::{FrameCodec, LengthPrefix};
 use iso8583::{OwnedMessage, Spec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

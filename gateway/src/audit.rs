@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
-use ledger::{Decision, HoldStatus, NetworkKey, Store};
+use ledger::{Decision, HoldStatus, NetworkKey, ResponseCode, Store};
 use serde::{Deserialize, Serialize};
 
 /// Most violations listed in the report (the count is always complete).
@@ -99,6 +99,11 @@ fn key_of(r: &Recorded, de11: &str, de7: &str) -> Option<NetworkKey> {
     NetworkKey::new(&r.de32, de11, de7).ok()
 }
 
+/// Answered 00 on the wire (the record keeps DE 39 as the harness read it).
+fn approved_on_the_wire(r: &Recorded) -> bool {
+    r.de39.as_deref() == Some(ResponseCode::APPROVED.as_str())
+}
+
 fn is_authorization(r: &Recorded) -> bool {
     r.mti.starts_with("010") || r.mti.starts_with("020")
 }
@@ -126,7 +131,7 @@ pub async fn audit(store: &Store, records: &[Recorded]) -> ledger::Result<AuditR
     };
     let reversed: HashSet<String> = records
         .iter()
-        .filter(|r| r.answered && r.de39.as_deref() == Some("00"))
+        .filter(|r| r.answered && approved_on_the_wire(r))
         .filter_map(original_of)
         .collect();
     let reversal_unanswered: HashSet<String> = records
@@ -168,12 +173,12 @@ pub async fn audit(store: &Store, records: &[Recorded]) -> ledger::Result<AuditR
         let hold = by_key.get(&k);
         let active = hold.is_some_and(|h| h.status == HoldStatus::Active);
         match (r.answered, r.de39.as_deref()) {
-            (true, Some("00")) => {
+            (true, _) if approved_on_the_wire(r) => {
                 report.approvals_checked += 1;
                 told.insert(k.clone());
                 match decision {
                     None => v.push(format!("{key}: approved on the wire, no decision")),
-                    Some(d) if d.response_code.as_str() != "00" => v.push(format!(
+                    Some(d) if d.response_code != ResponseCode::APPROVED => v.push(format!(
                         "{key}: approved on the wire, decision {}",
                         d.response_code.as_str()
                     )),

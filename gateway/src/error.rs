@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-pub use crate::framing::FramingError;
+pub use framing::FramingError;
 
 /// A configuration that cannot be used; `key` names the setting at fault (`listener[1].spec`).
 #[derive(Debug, thiserror::Error)]

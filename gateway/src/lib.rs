@@ -1,6 +1,6 @@
 //! The gateway: a framed TCP ISO 8583 switch that authorizes, converts and holds.
 //!
-//! Layers, from the wire in: [`framing`] splits the stream into frames; [`server`] accepts
+//! Layers, from the wire in: the `framing` crate splits the stream into frames; [`server`] accepts
 //! connections and runs each request as its own task under an in-flight limit; the
 //! [`switch`] decodes, routes by MTI and answers through the `ledger` and `fx-rates` crates.
 #![warn(missing_docs)]
@@ -12,14 +12,15 @@ pub mod audit;
 pub mod business_date;
 pub mod config;
 pub mod error;
-pub mod framing;
 pub mod link;
 pub mod log_line;
 pub mod log_writer;
 pub mod metrics;
+pub mod network_code;
 pub mod quoter;
 pub mod server;
 pub mod switch;
 
 pub use business_date::BusinessDate;
 pub use error::{ConfigError, Error, FramingError};
+pub use network_code::NetworkCode;

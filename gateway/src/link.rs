@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use framing::FrameCodec;
 use rand::Rng;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 use crate::config::OutboundConfig;
-use crate::framing::FrameCodec;
 use crate::server::{serve_connection, ConnOptions, ConnSetup, Service, Shared, Shutdown};
 
 /// Bound on one connection attempt.

@@ -403,6 +403,14 @@ async fn network_management_echo_sign_on_cutover() {
     let r = c.call(&purchase(PAN_OK, 100, "840", &stan())).await;
     assert_eq!(r.get(15), cut.get(15));
     assert_eq!(de39(&c.call(&network("999", &stan())).await), "12");
+    // Without DE 70 there is nothing to act on: a format error.
+    let mut no_de70 = network("301", &stan());
+    no_de70.remove(70);
+    let r = c.call(&no_de70).await;
+    assert_eq!(
+        (r.mti().as_str(), de39(&r), r.get(70)),
+        ("0810", "30", None)
+    );
     gw.drain().await;
 }
 

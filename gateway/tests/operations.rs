@@ -4,6 +4,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use gateway::app;
@@ -58,10 +59,16 @@ async fn reload_applies_limits_and_a_new_rates_source() {
     std::fs::write(&rates2, "base,quote,rate\nUSD,KRW,1400\n").unwrap();
     let text2 = text
         .replace(&rates.display().to_string(), &rates2.display().to_string())
-        .replace("[limits]", "[limits]\nmax_connections = 7");
+        .replace(
+            "[limits]",
+            "[limits]\nmax_connections = 7\nread_timeout_ms = 4321\ndeadline_ms = 1234",
+        );
     let changed = gw.reload(parse_config(&text2)).await.unwrap();
     assert_eq!(changed, vec!["limits", "rates"]);
-    assert_eq!(gw.shared().limits.load().max_connections, 7);
+    let limits = gw.shared().limits.load_full();
+    assert_eq!(limits.max_connections, 7);
+    assert_eq!(limits.read_timeout, Duration::from_millis(4321));
+    assert_eq!(gw.core().deadline(), Duration::from_millis(1234));
     // 300.00 USD again exceeds the USD wallet: converted at the new rate.
     let r = c.call(&purchase(PAN_OK, 30_000, "840", &stan())).await;
     assert_eq!(r.get_str(6), Some("000000420000"), "300.00 USD at 1400");

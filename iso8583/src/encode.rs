@@ -9,11 +9,28 @@ use crate::limits::MAX_MESSAGE_LEN;
 use crate::owned::OwnedMessage;
 use crate::spec::{BitmapEncoding, DataEncoding, FieldSpec, LengthType, MtiEncoding, Spec};
 
-pub(crate) fn encode_into(
-    msg: &OwnedMessage,
-    spec: &Spec,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+// The encoding methods of `OwnedMessage` live here, with the encoder, so that the message
+// model does not depend on the encoder (and the encoder depends on the model only).
+impl OwnedMessage {
+    /// Encodes the message in `spec`.
+    pub fn encode(&self, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        self.encode_into(spec, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the encoded message to `out` (on error `out` is left as it was).
+    pub fn encode_into(&self, spec: &Spec, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        let result = encode_message(self, spec, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+}
+
+fn encode_message(msg: &OwnedMessage, spec: &Spec, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
     write_header(msg, spec, out)?;
     write_mti(msg, spec, out)?;

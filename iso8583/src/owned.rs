@@ -1,9 +1,8 @@
 //! `OwnedMessage`: a message as logical values, for building requests and responses and for
 //! keeping a decoded message beyond its input buffer.
 
-use crate::error::EncodeError;
 use crate::mti::Mti;
-use crate::spec::{Sensitivity, Spec};
+use crate::spec::Sensitivity;
 use std::fmt;
 
 /// A message as logical values: text fields as their ASCII characters (digits for BCD fields,
@@ -194,24 +193,8 @@ impl OwnedMessage {
         self.fields.iter().map(|f| (f.n, self.value(f)))
     }
 
-    /// Encodes the message in `spec`.
-    pub fn encode(&self, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(self.encoded_len_hint());
-        self.encode_into(spec, &mut out)?;
-        Ok(out)
-    }
-
-    /// Appends the encoded message to `out` (on error `out` is left as it was).
-    pub fn encode_into(&self, spec: &Spec, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let start = out.len();
-        let result = crate::encode::encode_into(self, spec, out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
-    }
-
-    fn encoded_len_hint(&self) -> usize {
+    /// What [`OwnedMessage::encode`] reserves (the encoder is in `encode.rs`).
+    pub(crate) fn encoded_len_hint(&self) -> usize {
         // MTI, bitmaps and a few prefix bytes a field; a hint, not a limit.
         32 + self
             .fields

@@ -2,7 +2,7 @@
 //! (`iso8583::fuzzing`): `fuzz/regressions/<target>/` (inputs that once found a bug, checked
 //! in), the seed corpus `fuzz/seeds/<target>/`, and `fuzz/artifacts/<target>/` when a local
 //! fuzz run left crash inputs there. The frame decoder's target is replayed by
-//! `gateway/tests/fuzz_regressions.rs`.
+//! `framing/tests/fuzz_regressions.rs`.
 
 use std::path::{Path, PathBuf};
 

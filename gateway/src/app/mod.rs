@@ -6,11 +6,13 @@
 
 mod overrides;
 mod status;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use framing::FrameCodec;
 use fx_rates::{CacheOptions, RateCache, RedisOptions};
 use iso8583::Spec;
 use ledger::{EmbeddedOptions, EmbeddedStore, PanHasher, PgOptions, PgStore, SeedData, Store};
@@ -21,9 +23,8 @@ pub use overrides::Overrides;
 
 use crate::admin::serve_admin;
 use crate::business_date::BusinessDate;
-use crate::config::{Config, RatesConfig};
+use crate::config::{Config, Limits, RatesConfig};
 use crate::error::{ConfigError, Error};
-use crate::framing::FrameCodec;
 use crate::link::run_link;
 use crate::quoter::RateQuoter;
 use crate::server::{self, bind_reuseport, BoundListener, Shared, Shutdown, ShutdownTrigger};
@@ -79,8 +80,13 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         )
         .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
-    let shared = Arc::new(Shared::new(config.limits.clone()));
-    let core = Arc::new(SwitchCore::new(store, business_date, shared.clone()));
+    let shared = Arc::new(Shared::new(server_limits(&config.limits)));
+    let core = Arc::new(SwitchCore::new(
+        store,
+        business_date,
+        shared.clone(),
+        Duration::from_millis(config.limits.deadline_ms),
+    ));
     // A cutover recorded before this start (by this instance before a restart, or by
     // another one) stands: the first answer already carries its date.
     if let Err(e) = core.catch_up_with_cutovers().await {
@@ -97,7 +103,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         let tls = l
             .tls
             .as_ref()
-            .map(|t| server::tls_acceptor(t, &format!("listener[{i}].tls")))
+            .map(|t| tls::acceptor(t, &format!("listener[{i}].tls")))
             .transpose()?;
         // A fixed port is claimed before it is bound (no connection reaches an instance on
         // another ledger even for a moment); a port the system picks, once it is known.
@@ -228,7 +234,7 @@ impl Running {
     /// outbound links, finish background voids; bounded by `limits.drain_timeout_ms`.
     pub async fn drain(self) {
         self.trigger.trigger();
-        let bound = Duration::from_millis(self.shared.limits.load().drain_timeout_ms);
+        let bound = self.shared.limits.load().drain_timeout;
         let _ = self.server.await;
         for l in self.links {
             let _ = tokio::time::timeout(bound, l).await;
@@ -248,7 +254,11 @@ impl Running {
     pub async fn reload(&mut self, new: Config) -> Result<Vec<&'static str>, Error> {
         let mut changed = Vec::new();
         if new.limits != self.config.limits {
-            self.shared.limits.store(Arc::new(new.limits.clone()));
+            self.shared
+                .limits
+                .store(Arc::new(server_limits(&new.limits)));
+            self.core
+                .set_deadline(Duration::from_millis(new.limits.deadline_ms));
             changed.push("limits");
         }
         let rates_changed = new.rates.file != self.config.rates.file
@@ -280,6 +290,31 @@ impl Running {
         self.config.rates = new.rates;
         self.config.log = new.log;
         Ok(changed)
+    }
+}
+
+/// What the server enforces, from the configuration's `[limits]` (the processing deadline
+/// goes to the switch instead).
+fn server_limits(l: &Limits) -> server::Limits {
+    // Named one by one, so that a limit added to the schema has to be placed here.
+    let &Limits {
+        max_connections,
+        in_flight_per_connection,
+        deadline_ms: _,
+        idle_timeout_ms,
+        read_timeout_ms,
+        drain_timeout_ms,
+        write_timeout_ms,
+        unproven_timeout_ms,
+    } = l;
+    server::Limits {
+        max_connections,
+        in_flight_per_connection,
+        idle_timeout: Duration::from_millis(idle_timeout_ms),
+        read_timeout: Duration::from_millis(read_timeout_ms),
+        write_timeout: Duration::from_millis(write_timeout_ms),
+        drain_timeout: Duration::from_millis(drain_timeout_ms),
+        unproven_timeout: Duration::from_millis(unproven_timeout_ms),
     }
 }
 

@@ -14,6 +14,7 @@ mod secret;
 use std::path::{Path, PathBuf};
 
 pub use codes::ResponseCodes;
+use framing::MAX_HEADER_LEN;
 pub use schema::{
     AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, ListenerTls,
     LogConfig, LogFormat, OutboundConfig, RatesConfig,
@@ -21,7 +22,6 @@ pub use schema::{
 pub use secret::{redact_url, Secret};
 
 use crate::error::ConfigError;
-use crate::framing::MAX_HEADER_LEN;
 
 /// Reads, parses, validates `path` and resolves its relative paths.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -353,7 +353,7 @@ fn check_link(
     name: &str,
     header_len: usize,
     max_frame_len: usize,
-    framing: crate::framing::LengthPrefix,
+    framing: framing::LengthPrefix,
 ) -> Result<(), ConfigError> {
     if name.is_empty() {
         return Err(ConfigError::invalid(key("name"), "must not be empty"));
@@ -405,10 +405,7 @@ address = "127.0.0.1:8583"
             c.ledger.embedded.unwrap(),
             Path::new("/cfg/fixtures/../var/ledger.db")
         );
-        assert_eq!(
-            c.listeners[0].framing,
-            crate::framing::LengthPrefix::Binary2
-        );
+        assert_eq!(c.listeners[0].framing, framing::LengthPrefix::Binary2);
         assert_eq!(c.listeners[0].spec, "iso87-binary");
         assert_eq!(c.listeners[0].max_frame_len, 8192);
         assert_eq!(c.ledger.hold_expiry_days, 7);

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 use serde::{Deserialize, Serialize};
 
 use super::secret::serialize_redacted_url;
 use super::{ResponseCodes, Secret};
-use crate::framing::{LengthPrefix, DEFAULT_MAX_FRAME_LEN};
 
 /// The whole file. Relative paths resolve against `base_dir` (see [`crate::config::load`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use framing::{Frame, FrameCodec};
 use futures::SinkExt;
+use ledger::ResponseCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio::time::Instant;
@@ -21,7 +23,7 @@ use super::service::{ConnContext, Service};
 use super::shutdown::Shutdown;
 use super::Shared;
 use crate::error::FramingError;
-use crate::framing::{Frame, FrameCodec};
+use crate::network_code::NetworkCode;
 
 /// Why a connection ended (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +45,12 @@ pub enum CloseReason {
     /// [`MAX_UNREADABLE_IN_ROW`] frames in a row could not be read at all: the peer is not
     /// speaking our spec (wrong spec or framing configured, or not a card network).
     Unreadable,
-    /// Nothing readable arrived within `limits.unproven_timeout_ms` of connecting.
+    /// Nothing readable arrived within `Limits::unproven_timeout` of connecting.
     Unproven,
     /// Closed, still unproven, to make room for a newcomer at the connection limit.
     Evicted,
     /// Our answers could not be written (the peer stopped reading for longer than
-    /// `limits.write_timeout_ms`, or the socket failed).
+    /// `Limits::write_timeout`, or the socket failed).
     WriteFailed,
 }
 
@@ -61,7 +63,7 @@ pub const MAX_UNREADABLE_IN_ROW: u32 = 8;
 /// How a connection behaves beyond serving requests.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnOptions {
-    /// Send an echo test after this long without traffic (default: `limits.idle_timeout_ms`).
+    /// Send an echo test after this long without traffic (default: `Limits::idle_timeout`).
     pub echo_after: Option<Duration>,
     /// Sign on (0800/001) when the connection opens; close it if the sign-on is not answered.
     pub sign_on: bool,
@@ -81,7 +83,7 @@ pub struct ConnSetup {
     /// Link behaviour.
     pub options: ConnOptions,
     /// Its place in its listener (inbound connections): it must prove itself within
-    /// `limits.unproven_timeout_ms`, and is closed when the slot's signal fires.
+    /// `Limits::unproven_timeout`, and is closed when the slot's signal fires.
     pub slot: Option<super::Slot>,
 }
 
@@ -100,13 +102,10 @@ where
 {
     let limits = shared.limits.load_full();
     let in_flight = limits.in_flight_per_connection.max(1);
-    let idle = setup
-        .options
-        .echo_after
-        .unwrap_or(Duration::from_millis(limits.idle_timeout_ms));
-    let read_timeout = Duration::from_millis(limits.read_timeout_ms);
-    let drain = Duration::from_millis(limits.drain_timeout_ms);
-    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+    let idle = setup.options.echo_after.unwrap_or(limits.idle_timeout);
+    let read_timeout = limits.read_timeout;
+    let drain = limits.drain_timeout;
+    let write_timeout = limits.write_timeout;
     let (proven, close) = match &setup.slot {
         Some(s) => (s.proven.clone(), s.close.clone()),
         None => (Arc::default(), CancellationToken::new()),
@@ -115,7 +114,7 @@ where
     let mut unproven_until = setup
         .slot
         .as_ref()
-        .map(|_| Instant::now() + Duration::from_millis(limits.unproven_timeout_ms));
+        .map(|_| Instant::now() + limits.unproven_timeout);
 
     let (rd, wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, setup.codec.clone());
@@ -136,9 +135,9 @@ where
     let mut echo_sent = false;
     let mut sign_on = setup.options.sign_on.then(|| {
         let (ctx, service) = (ctx.clone(), service.clone());
-        tokio::spawn(
-            async move { network_exchange(&ctx, service.as_ref(), "001", read_timeout).await },
-        )
+        tokio::spawn(async move {
+            network_exchange(&ctx, service.as_ref(), NetworkCode::SignOn, read_timeout).await
+        })
     });
 
     let reason = loop {
@@ -294,7 +293,7 @@ where
 async fn network_exchange<S: Service>(
     ctx: &ConnContext,
     service: &S,
-    code: &str,
+    code: NetworkCode,
     wait: Duration,
 ) -> bool {
     let stan = ctx.next_stan();
@@ -307,10 +306,12 @@ async fn network_exchange<S: Service>(
     match tokio::time::timeout(wait, rx).await {
         Ok(Ok(resp)) => {
             let code39 = service.response_code(&resp);
-            if code39.as_deref() != Some("00") {
-                warn!(network = %ctx.network, code = ?code39, "network management {code} refused");
+            let approved = code39 == Some(ResponseCode::APPROVED);
+            if !approved {
+                warn!(network = %ctx.network, code = ?code39.as_ref().map(ResponseCode::as_str),
+                    "network management {code} refused");
             }
-            code39.as_deref() == Some("00")
+            approved
         }
         _ => {
             warn!(network = %ctx.network, "network management {code} not answered");
@@ -333,7 +334,7 @@ async fn sign_off<S: Service, R: AsyncRead + Unpin>(
 ) {
     // The sign-off is the last message we send: wait until no request is in flight.
     let _ = tokio::time::timeout(drain, permits.acquire_many(in_flight)).await;
-    let exchange = network_exchange(ctx, service, "002", wait);
+    let exchange = network_exchange(ctx, service, NetworkCode::SignOff, wait);
     tokio::pin!(exchange);
     let until = tokio::time::Instant::now() + wait;
     loop {
@@ -361,7 +362,7 @@ async fn sign_off<S: Service, R: AsyncRead + Unpin>(
 
 async fn send_echo<S: Service>(ctx: &ConnContext, service: &S) -> bool {
     let stan = ctx.next_stan();
-    match service.network_request("301", stan) {
+    match service.network_request(NetworkCode::Echo, stan) {
         Some(body) => ctx.request(stan, body).await.is_some(),
         None => false,
     }
@@ -421,10 +422,10 @@ async fn write_loop<W>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
-    use crate::framing::LengthPrefix;
     use crate::server::shutdown::channel;
+    use crate::server::Limits;
     use bytes::Bytes;
+    use framing::LengthPrefix;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
@@ -446,7 +447,7 @@ mod tests {
             Some(Bytes::from(format!("R{tag}")))
         }
 
-        fn network_request(&self, _code: &str, stan: u32) -> Option<Bytes> {
+        fn network_request(&self, _code: NetworkCode, stan: u32) -> Option<Bytes> {
             Some(Bytes::from(format!("ECHO{stan}")))
         }
 
@@ -454,8 +455,21 @@ mod tests {
             None
         }
 
-        fn response_code(&self, _body: &[u8]) -> Option<String> {
+        fn response_code(&self, _body: &[u8]) -> Option<ResponseCode> {
             None
+        }
+    }
+
+    /// Generous limits: a test tightens the one it is about.
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 64,
+            in_flight_per_connection: 512,
+            idle_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+            unproven_timeout: Duration::from_secs(30),
         }
     }
 
@@ -499,7 +513,7 @@ mod tests {
     #[tokio::test]
     async fn answers_as_each_request_completes() {
         let svc = Arc::new(Sleepy::default());
-        let (mut c, _t, _h) = start(Limits::default(), svc);
+        let (mut c, _t, _h) = start(limits(), svc);
         c.write_all(&[frame("200:slow"), frame("10:fast")].concat())
             .await
             .unwrap();
@@ -512,7 +526,7 @@ mod tests {
         let svc = Arc::new(Sleepy::default());
         let limits = Limits {
             in_flight_per_connection: 3,
-            ..Limits::default()
+            ..limits()
         };
         let (mut c, _t, _h) = start(limits, svc.clone());
         let all: Vec<u8> = (0..10).flat_map(|i| frame(&format!("30:{i}"))).collect();
@@ -531,7 +545,7 @@ mod tests {
     #[tokio::test]
     async fn drain_answers_what_was_read_then_closes() {
         let svc = Arc::new(Sleepy::default());
-        let (mut c, trigger, h) = start(Limits::default(), svc);
+        let (mut c, trigger, h) = start(limits(), svc);
         c.write_all(&[frame("150:a"), frame("100:b")].concat())
             .await
             .unwrap();
@@ -548,7 +562,7 @@ mod tests {
     #[tokio::test]
     async fn oversize_frame_closes_the_connection() {
         let svc = Arc::new(Sleepy::default());
-        let (mut c, _t, h) = start(Limits::default(), svc);
+        let (mut c, _t, h) = start(limits(), svc);
         c.write_all(&[0xFF, 0xFF]).await.unwrap();
         assert_eq!(h.await.unwrap(), CloseReason::Framing);
     }
@@ -556,7 +570,7 @@ mod tests {
     #[tokio::test]
     async fn keep_alives_are_not_answered() {
         let svc = Arc::new(Sleepy::default());
-        let (mut c, _t, _h) = start(Limits::default(), svc);
+        let (mut c, _t, _h) = start(limits(), svc);
         c.write_all(&[&[0u8, 0][..], &frame("1:x")].concat())
             .await
             .unwrap();
@@ -567,9 +581,9 @@ mod tests {
     async fn idle_peer_gets_an_echo_then_is_dropped_as_half_open() {
         let svc = Arc::new(Sleepy::default());
         let limits = Limits {
-            idle_timeout_ms: 50,
-            read_timeout_ms: 50,
-            ..Limits::default()
+            idle_timeout: Duration::from_millis(50),
+            read_timeout: Duration::from_millis(50),
+            ..limits()
         };
         let (mut c, _t, h) = start(limits, svc);
         assert!(read_frame(&mut c).await.starts_with("ECHO"));
@@ -580,8 +594,8 @@ mod tests {
     async fn partial_frame_times_out() {
         let svc = Arc::new(Sleepy::default());
         let limits = Limits {
-            read_timeout_ms: 50,
-            ..Limits::default()
+            read_timeout: Duration::from_millis(50),
+            ..limits()
         };
         let (mut c, _t, h) = start(limits, svc);
         c.write_all(&[0, 10, b'1']).await.unwrap();

@@ -6,17 +6,18 @@
 
 mod bind;
 mod connection;
+mod limits;
 mod ownership;
 mod reader;
 mod registry;
 mod service;
 mod shutdown;
-mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use framing::FrameCodec;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -29,14 +30,12 @@ pub use bind::bind_reuseport;
 pub use connection::{
     serve_connection, CloseReason, ConnOptions, ConnSetup, MAX_UNREADABLE_IN_ROW,
 };
+pub use limits::Limits;
 pub use ownership::{claim, claim_dir, PortClaim, CLAIM_DIR_ENV};
 pub use registry::Slot;
 pub use service::{ConnContext, Service};
 pub use shutdown::{channel as shutdown_channel, Shutdown, ShutdownTrigger};
-pub use tls::acceptor as tls_acceptor;
 
-use crate::config::Limits;
-use crate::framing::FrameCodec;
 use crate::metrics::Metrics;
 
 /// State every connection shares: limits (swapped on SIGHUP) and metrics.
@@ -115,8 +114,7 @@ pub async fn run<S: Service>(
     }
     // Connections bound their own drain by drain_timeout; this outer bound adds a margin
     // so a stuck peer cannot hold the process.
-    let drain =
-        Duration::from_millis(shared.limits.load().drain_timeout_ms) + Duration::from_secs(1);
+    let drain = shared.limits.load().drain_timeout + Duration::from_secs(1);
     if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
         warn!("drain timeout: some connections did not close");
     }
@@ -197,8 +195,7 @@ async fn accept_loop<S: Service>(
                     serve_connection(stream, setup, service, shared.clone(), sd).await;
                 }
                 Some(acceptor) => {
-                    let limits = shared.limits.load_full();
-                    let handshake = Duration::from_millis(limits.read_timeout_ms);
+                    let handshake = shared.limits.load().read_timeout;
                     match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             serve_connection(tls, setup, service, shared.clone(), sd).await;

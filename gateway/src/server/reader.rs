@@ -3,12 +3,12 @@
 //! by sending one byte per idle period).
 
 use bytes::BytesMut;
+use framing::{Frame, FrameCodec};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::{timeout_at, Duration, Instant};
 use tokio_util::codec::Decoder;
 
 use crate::error::FramingError;
-use crate::framing::{Frame, FrameCodec};
 
 /// Initial read buffer; grows only to what the codec accepts as one frame.
 const READ_BUFFER: usize = 4096;

@@ -5,7 +5,7 @@
 //! connections locked the networks out for as long as they stayed (70 s in one test). Now
 //! the oldest unproven connection is closed to make room; only when every connection has
 //! proved itself is a newcomer refused. Unproven connections are also closed after
-//! `limits.unproven_timeout_ms` whatever the count (`connection.rs`).
+//! `Limits::unproven_timeout` whatever the count (`connection.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

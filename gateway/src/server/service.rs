@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use framing::Frame;
+use ledger::ResponseCode;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::framing::Frame;
+use crate::network_code::NetworkCode;
 
 /// The application behind a listener or outbound link: it turns a request body into a
 /// response body. It is called concurrently for the requests of one connection.
@@ -20,15 +22,15 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, conn: &ConnContext, body: Bytes) -> impl Future<Output = Option<Bytes>> + Send;
 
     /// A network-management request we originate on this link (0800 with DE 70 = `code`:
-    /// 001 sign-on, 002 sign-off, 301 echo), with STAN `stan`; `None` when the link's spec
-    /// cannot carry one.
-    fn network_request(&self, code: &str, stan: u32) -> Option<Bytes>;
+    /// sign-on, sign-off, echo), with STAN `stan`; `None` when the link's spec cannot carry
+    /// one (or for [`NetworkCode::Other`], which has no code to send).
+    fn network_request(&self, code: NetworkCode, stan: u32) -> Option<Bytes>;
 
     /// The STAN of `body` when it is a response (to one of our own requests).
     fn response_stan(&self, body: &[u8]) -> Option<u32>;
 
-    /// DE 39 of a response body.
-    fn response_code(&self, body: &[u8]) -> Option<String>;
+    /// DE 39 of a response body; `None` when it has none that reads as a response code.
+    fn response_code(&self, body: &[u8]) -> Option<ResponseCode>;
 }
 
 /// Bound on our own outstanding requests per connection (echo tests, sign-on/off): a peer

@@ -41,7 +41,7 @@ impl Switch {
         match before(deadline, self.core.store.advise(advice)).await {
             Ok(d) if d.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             // Recorded: acknowledged, whatever the advice itself said.
-            Ok(d) => respond(req, d.business_date, "00"),
+            Ok(d) => respond(req, d.business_date, ResponseCode::APPROVED),
             Err(fail) => self.ledger_failure(req, bd, fail, None),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use iso8583::OwnedMessage;
 use jiff::Timestamp;
-use ledger::{AuthRequest, BalanceRequest, DecisionKind, Pan, TransactionKind};
+use ledger::{AuthRequest, BalanceRequest, DecisionKind, Pan, ResponseCode, TransactionKind};
 use tokio::time::Instant;
 
 use super::deadline::before;
@@ -32,7 +32,7 @@ impl Switch {
             Processing::BalanceInquiry => {
                 return Box::pin(self.balance_inquiry(req, deadline)).await
             }
-            Processing::Other => return respond(req, bd, "12"),
+            Processing::Other => return respond(req, bd, ResponseCode::INVALID_TRANSACTION),
         };
         let built = (|| -> Result<AuthRequest, FieldFault> {
             Ok(AuthRequest {
@@ -59,7 +59,7 @@ impl Switch {
         match before(deadline, self.core.store.authorize(auth.clone())).await {
             Ok(decision) if decision.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             Ok(decision) => {
-                let mut resp = respond(req, decision.business_date, "00");
+                let mut resp = respond(req, decision.business_date, ResponseCode::APPROVED);
                 apply_decision(&mut resp, &decision);
                 resp
             }
@@ -81,7 +81,7 @@ impl Switch {
         };
         match before(deadline, self.core.store.balance(inquiry)).await {
             Ok(answer) => {
-                let mut resp = respond(req, bd, answer.response_code.as_str());
+                let mut resp = respond(req, bd, answer.response_code);
                 if answer.response_code.is_approval() {
                     let max = self.spec.field(54).map_or(120, |f| usize::from(f.max));
                     let v = de54(&answer, max);

@@ -18,6 +18,7 @@ mod voids;
 
 pub use voids::MAX_PENDING_VOIDS;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +26,13 @@ use bytes::Bytes;
 use iso8583::mask::mask_pan;
 use iso8583::{OwnedMessage, Spec};
 use jiff::civil::Date;
-use ledger::{AuthRequest, LedgerError, Store};
+use ledger::{AuthRequest, LedgerError, ResponseCode, Store};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::business_date::BusinessDate;
 use crate::config::ResponseCodes;
+use crate::network_code::NetworkCode;
 use crate::server::{ConnContext, Service, Shared};
 use deadline::LedgerFail;
 use fields::FieldFault;
@@ -55,12 +57,16 @@ impl<'m> MsgId<'m> {
     }
 }
 
-/// What every listener's switch shares: the ledger, the business date, limits and metrics.
+/// What every listener's switch shares: the ledger, the business date, the processing
+/// deadline and the server's metrics.
 #[derive(Debug)]
 pub struct SwitchCore {
     store: Store,
     business_date: Arc<BusinessDate>,
     shared: Arc<Shared>,
+    /// Processing deadline of a request, in milliseconds (`limits.deadline_ms`, replaced on
+    /// reload; a listener's own `deadline_ms` can only shorten it).
+    deadline_ms: AtomicU64,
     voids: Arc<Voids>,
     /// One line a second about requests the ledger did not decide, and about missed deadlines.
     log_failure: Throttle,
@@ -72,17 +78,33 @@ pub struct SwitchCore {
 }
 
 impl SwitchCore {
-    /// The shared core over `store`.
-    pub fn new(store: Store, business_date: Arc<BusinessDate>, shared: Arc<Shared>) -> Self {
+    /// The shared core over `store`, answering within `deadline`.
+    pub fn new(
+        store: Store,
+        business_date: Arc<BusinessDate>,
+        shared: Arc<Shared>,
+        deadline: Duration,
+    ) -> Self {
         SwitchCore {
             store,
             business_date,
             shared,
+            deadline_ms: AtomicU64::new(millis(deadline)),
             voids: Arc::default(),
             log_failure: Throttle::new(Duration::from_secs(1)),
             log_deadline: Throttle::new(Duration::from_secs(1)),
             last_cutover: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The processing deadline of a request (a listener's own may be shorter).
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
+    }
+
+    /// Replaces the processing deadline (on reload); requests that start later see it.
+    pub fn set_deadline(&self, deadline: Duration) {
+        self.deadline_ms.store(millis(deadline), Ordering::Relaxed);
     }
 
     /// The ledger.
@@ -251,7 +273,7 @@ pub struct Switch {
 }
 
 impl Switch {
-    /// A switch for `network` speaking `spec`; `deadline` overrides `limits.deadline_ms`;
+    /// A switch for `network` speaking `spec`; `deadline` shortens the core's deadline;
     /// `codes` are the network's own codes for some outcomes.
     pub fn new(
         core: Arc<SwitchCore>,
@@ -276,11 +298,11 @@ impl Switch {
         warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
             code = %self.codes.duplicate,
             "duplicate transmission: a decided key reused for another request; nothing moved");
-        respond(req, bd, self.codes.duplicate.as_str())
+        respond(req, bd, self.codes.duplicate)
     }
 
     fn deadline(&self) -> Duration {
-        let configured = Duration::from_millis(self.core.shared.limits.load().deadline_ms);
+        let configured = self.core.deadline();
         self.deadline.map_or(configured, |d| d.min(configured))
     }
 
@@ -294,7 +316,11 @@ impl Switch {
             // Boxed: a cutover waits for the ledger, and this rare future must not size
             // every request's.
             (8, 0) => Box::pin(self.network_management(req, deadline)).await,
-            _ => respond(req, self.core.business_date.today(), "12"),
+            _ => respond(
+                req,
+                self.core.business_date.today(),
+                ResponseCode::INVALID_TRANSACTION,
+            ),
         }
     }
 
@@ -303,7 +329,7 @@ impl Switch {
         let m = MsgId::of(req);
         warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
             field = fault.0, "format error: {fault}");
-        respond(req, bd, "30")
+        respond(req, bd, ResponseCode::FORMAT_ERROR)
     }
 
     /// 91 for a ledger that did not decide in time or at all. When a decision could still
@@ -334,7 +360,7 @@ impl Switch {
                 self.core.shared.metrics.format_error();
                 warn!(%network, %mti, %stan, %pan, %field, %reason,
                     "ledger refused the request as malformed");
-                return respond(req, bd, "30");
+                return respond(req, bd, ResponseCode::FORMAT_ERROR);
             }
             LedgerFail::Error(e) => {
                 let definite = e.is_definite();
@@ -353,7 +379,7 @@ impl Switch {
         if let (true, Some(r)) = (unknown, void) {
             self.core.voids.push(r, bd);
         }
-        respond(req, bd, "91")
+        respond(req, bd, ResponseCode::ISSUER_UNAVAILABLE)
     }
 
     /// A message that did not decode: 39=30 when its MTI and STAN could be read, else
@@ -386,11 +412,12 @@ impl Switch {
         let m = MsgId::of(&p);
         warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
             ?field, offset, error = %faults, "format error; answering 30");
-        let resp = respond(&p, self.core.business_date.today(), "30");
+        let code = ResponseCode::FORMAT_ERROR;
+        let resp = respond(&p, self.core.business_date.today(), code);
         self.core
             .shared
             .metrics
-            .request(p.mti().as_str(), "30", started.elapsed());
+            .request(p.mti().as_str(), code.as_str(), started.elapsed());
         self.encode(&resp)
     }
 
@@ -451,17 +478,24 @@ impl Service for Switch {
         m.text(11)?.parse().ok()
     }
 
-    fn response_code(&self, body: &[u8]) -> Option<String> {
+    fn response_code(&self, body: &[u8]) -> Option<ResponseCode> {
         let m = iso8583::decode(&self.spec, body).ok()?;
-        m.text(39).map(|c| c.into_owned())
+        ResponseCode::parse(&m.text(39)?).ok()
     }
 
-    fn network_request(&self, code: &str, stan: u32) -> Option<Bytes> {
+    fn network_request(&self, code: NetworkCode, stan: u32) -> Option<Bytes> {
+        let de70 = code.digits()?;
         let mut m = OwnedMessage::new("0800".parse().ok()?);
         let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
         m.set(7, now.strftime("%m%d%H%M%S").to_string())
             .set(11, format!("{stan:06}"))
-            .set(70, code);
+            .set(70, de70);
         self.encode(&m)
     }
+}
+
+/// A duration in whole milliseconds, saturating (the configuration gives milliseconds, so
+/// nothing is lost on the way back).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -2,11 +2,13 @@
 //! moves on to the next day; DE 15 shows it), other codes -> 39=12. 39=00 otherwise."
 
 use iso8583::OwnedMessage;
+use ledger::ResponseCode;
 use tokio::time::Instant;
 use tracing::info;
 
 use super::response::respond;
 use super::{fields, Switch};
+use crate::network_code::NetworkCode;
 
 impl Switch {
     pub(crate) async fn network_management(
@@ -14,16 +16,16 @@ impl Switch {
         req: &OwnedMessage,
         deadline: Instant,
     ) -> OwnedMessage {
-        let code = fields::text(req, 70).unwrap_or("");
+        let code = fields::text(req, 70)
+            .filter(|s| !s.is_empty())
+            .map(NetworkCode::parse);
         let (code39, date) = match code {
-            "001" | "002" | "301" => {
-                if code != "301" {
-                    let what = if code == "001" { "sign-on" } else { "sign-off" };
-                    info!(network = %self.network, "{what} from the network");
-                }
-                ("00", self.core.business_date.today())
+            Some(c @ (NetworkCode::SignOn | NetworkCode::SignOff)) => {
+                info!(network = %self.network, "{} from the network", c.name());
+                (ResponseCode::APPROVED, self.core.business_date.today())
             }
-            "201" => {
+            Some(NetworkCode::Echo) => (ResponseCode::APPROVED, self.core.business_date.today()),
+            Some(NetworkCode::Cutover) => {
                 // Recorded in the ledger, then one compare-and-swap here: requests in
                 // flight keep their date, later ones see the new one; nothing else waits.
                 let key = format!(
@@ -34,10 +36,13 @@ impl Switch {
                 );
                 let d = self.core.cutover_once(key, deadline).await;
                 info!(network = %self.network, business_date = %d, "cutover");
-                ("00", d)
+                (ResponseCode::APPROVED, d)
             }
-            "" => ("30", self.core.business_date.today()),
-            _ => ("12", self.core.business_date.today()),
+            None => (ResponseCode::FORMAT_ERROR, self.core.business_date.today()),
+            Some(NetworkCode::Other) => (
+                ResponseCode::INVALID_TRANSACTION,
+                self.core.business_date.today(),
+            ),
         };
         let mut resp = respond(req, date, code39);
         if let Some(v) = req.get(70) {

@@ -18,7 +18,7 @@ const ECHOED: [u16; 12] = [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49];
 const DE54_BLOCK_LEN: usize = 20;
 
 /// The response to `req`: its response MTI, the echoed fields, DE 15 and DE 39.
-pub(crate) fn respond(req: &OwnedMessage, business_date: Date, code: &str) -> OwnedMessage {
+pub(crate) fn respond(req: &OwnedMessage, business_date: Date, code: ResponseCode) -> OwnedMessage {
     let mut resp = OwnedMessage::new(req.mti().response());
     if let Some(h) = req.header() {
         resp.set_header(h.to_vec());
@@ -29,7 +29,7 @@ pub(crate) fn respond(req: &OwnedMessage, business_date: Date, code: &str) -> Ow
         }
     }
     resp.set(15, BusinessDate::mmdd(business_date));
-    resp.set(39, code);
+    resp.set(39, code.as_str());
     resp
 }
 
@@ -94,7 +94,7 @@ mod tests {
             .set(11, "000001")
             .set(14, "2912")
             .set(52, vec![1u8; 8]);
-        let r = respond(&req, Date::constant(2026, 3, 9), "00");
+        let r = respond(&req, Date::constant(2026, 3, 9), ResponseCode::APPROVED);
         assert_eq!(r.mti().as_str(), "0110");
         assert_eq!(r.get_str(2), Some("4761739001010010"));
         assert_eq!(r.get_str(15), Some("0309"));

@@ -32,7 +32,7 @@ impl Switch {
         };
         match before(deadline, self.core.store.reverse(rev)).await {
             Ok(d) if d.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
-            Ok(d) => respond(req, d.business_date, d.response_code.as_str()),
+            Ok(d) => respond(req, d.business_date, d.response_code),
             // A reversal only releases funds: a late one is harmless, and the network
             // repeats it until it is acknowledged.
             Err(fail) => self.ledger_failure(req, bd, fail, None),

@@ -159,6 +159,20 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_are_written_as_the_contract_says() {
+        let framed = |prefix, body: &'static [u8]| {
+            let mut out = BytesMut::new();
+            codec(prefix)
+                .encode(Frame::new(Bytes::new(), Bytes::from_static(body)), &mut out)
+                .unwrap();
+            out
+        };
+        assert_eq!(&framed(LengthPrefix::Binary2, b"abc")[..], b"\x00\x03abc");
+        assert_eq!(&framed(LengthPrefix::Ascii4, b"abc")[..], b"0003abc");
+        assert_eq!(&framed(LengthPrefix::Bcd2, &[7; 42])[..2], &[0x00, 0x42]);
+    }
+
+    #[test]
     fn read_single_frame_one_packet() {
         let mut c = codec(LengthPrefix::Binary2);
         let mut buf = BytesMut::from(&hex!("0004 30313030")[..]);
@@ -299,6 +313,21 @@ mod tests {
                 &mut out
             )
             .is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_limit_is_clamped_to_what_the_prefix_can_express() {
+        let mut c = FrameCodec::new(LengthPrefix::Ascii4, 0, 20_000);
+        assert_eq!(c.max_frame_len(), 9999);
+        let mut out = BytesMut::new();
+        let err = c
+            .encode(
+                Frame::new(Bytes::new(), Bytes::from(vec![0; 10_000])),
+                &mut out,
+            )
+            .unwrap_err();
+        assert!(matches!(err, FramingError::TooLarge { max: 9999, .. }));
         assert!(out.is_empty());
     }
 

@@ -1,11 +1,11 @@
 //! Replays saved inputs of the `frames` fuzz target through the very check it runs
-//! (`gateway::framing::fuzzing::frames`): `fuzz/regressions/frames/` (inputs that once found a
+//! (`framing::fuzzing::frames`): `fuzz/regressions/frames/` (inputs that once found a
 //! bug, checked in), the seed corpus `fuzz/seeds/frames/`, and `fuzz/artifacts/frames/` when a
 //! local fuzz run left crash inputs there.
 
 use std::path::Path;
 
-use gateway::framing::fuzzing::frames;
+use framing::fuzzing::frames;
 use iso8583::fuzzing::replay;
 
 #[test]

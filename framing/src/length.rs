@@ -42,6 +42,15 @@ impl LengthPrefix {
     /// The names accepted in configuration and on the command line.
     pub const NAMES: [&'static str; 3] = ["binary2", "ascii4", "bcd2"];
 
+    /// The name used in configuration, on command lines and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LengthPrefix::Binary2 => "binary2",
+            LengthPrefix::Ascii4 => "ascii4",
+            LengthPrefix::Bcd2 => "bcd2",
+        }
+    }
+
     /// Reads the length from exactly [`Self::width`] bytes.
     pub fn read(self, raw: &[u8]) -> Result<usize, FramingError> {
         let bad = || FramingError::BadLength {
@@ -99,11 +108,7 @@ fn hex_of(raw: &[u8]) -> String {
 
 impl fmt::Display for LengthPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LengthPrefix::Binary2 => "binary2",
-            LengthPrefix::Ascii4 => "ascii4",
-            LengthPrefix::Bcd2 => "bcd2",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -138,6 +143,23 @@ mod tests {
                 assert_eq!(p.read(&out).unwrap(), len, "{p} {len}");
             }
         }
+    }
+
+    #[test]
+    fn names_read_back_and_unknown_ones_are_refused() {
+        for p in [
+            LengthPrefix::Binary2,
+            LengthPrefix::Ascii4,
+            LengthPrefix::Bcd2,
+        ] {
+            assert_eq!(p.name().parse::<LengthPrefix>().unwrap(), p);
+            assert_eq!(p.to_string(), p.name());
+            assert!(LengthPrefix::NAMES.contains(&p.name()));
+        }
+        assert!(matches!(
+            "binary4".parse::<LengthPrefix>(),
+            Err(FramingError::UnknownFraming(_))
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! TLS on a listener (`[listener.tls]`), with rustls: the card networks that ask for it get
 //! an encrypted link, and with `client_ca` only peers holding a certificate from that CA are
-//! served (mutual TLS).
+//! served (mutual TLS). Built here, at start, from the configuration: the server is handed
+//! the acceptor and never reads the configuration schema.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ fn certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, Error> 
 }
 
 /// The acceptor for `tls` (`key` names the listener's table in errors).
-pub fn acceptor(tls: &ListenerTls, key: &str) -> Result<TlsAcceptor, Error> {
+pub(super) fn acceptor(tls: &ListenerTls, key: &str) -> Result<TlsAcceptor, Error> {
     let chain = certs(&tls.cert, &format!("{key}.cert"))?;
     // The key file's contents never reach an error message.
     let private = PrivateKeyDer::from_pem_file(&tls.key).map_err(|_| {

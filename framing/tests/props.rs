@@ -3,7 +3,7 @@
 //! never a panic (the allocation check is `read_oversize_frame_is_refused_before_allocation`).
 
 use bytes::{Bytes, BytesMut};
-use gateway::framing::{Frame, FrameCodec, LengthPrefix};
+use framing::{Frame, FrameCodec, LengthPrefix};
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
 

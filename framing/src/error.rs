@@ -1,8 +1,6 @@
 //! The one error of framing: a stream that cannot be split into frames.
 //!
-//! It lives beside the codec, not in `crate::error`, so that `framing/` depends on nothing else
-//! in the gateway: the fuzz crate (`fuzz/`) compiles this directory as it is without building
-//! the whole switch (`crate::error` re-exports it).
+//! The gateway's `error` module re-exports it; the harness wraps it in its own error.
 
 use std::io;
 

@@ -1,7 +1,7 @@
 //! The check behind the `frames` fuzz target (`fuzz/fuzz_targets/frames.rs`), here so that the
-//! ordinary test suite (`gateway/tests/fuzz_regressions.rs`) replays every saved fuzz input
+//! ordinary test suite (`framing/tests/fuzz_regressions.rs`) replays every saved fuzz input
 //! through exactly the same code. It panics when a property breaks: that is how libFuzzer (and
-//! the test) learn of a bug. Not a stable API.
+//! the test) learn of a bug. Enabled by the `fuzzing` feature; not a stable API.
 
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
