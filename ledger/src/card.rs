@@ -59,11 +59,17 @@ impl fmt::Display for CardStatus {
     }
 }
 
-/// A card row. Holds no clear PAN: only its keyed hash and last four digits.
+/// A card row. Holds no clear PAN: its keyed hash, its masked form and last four digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CardRecord {
+    /// The card's stable id (`C-0018`): how the API and the events name a card, never by
+    /// PAN.
+    pub id: String,
     /// Hex HMAC-SHA256 of the PAN (see [`crate::PanHasher`]).
     pub pan_hash: String,
+    /// First six and last four digits, the rest masked (`400000******0018`): what a person
+    /// or an event may see.
+    pub masked: String,
     /// Last four digits of the PAN.
     pub last4: String,
     /// "DE 14, date, expiration, n 4, YYMM".
@@ -74,6 +80,12 @@ pub struct CardRecord {
     pub account_id: String,
     /// The account's home currency (alpha code), joined in for the funds decision.
     pub home_currency: Currency,
+}
+
+/// The id of a card given none (older seed files, cards from before ids): `C-` and twelve
+/// hex digits of its keyed PAN hash (no digit of the PAN itself).
+pub(crate) fn id_from_hash(pan_hash: &str) -> String {
+    format!("C-{}", &pan_hash[..pan_hash.len().min(12)])
 }
 
 /// Whether a card expiring in `expiry_yymm` is expired on `business_date`: "a card is expired

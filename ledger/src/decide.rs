@@ -294,6 +294,8 @@ mod tests {
     #[test]
     fn card_checks_in_order() {
         let mut c = CardRecord {
+            id: "C-1".into(),
+            masked: "476173******0010".into(),
             pan_hash: "h".into(),
             last4: "0010".into(),
             expiry: "2612".into(),

@@ -24,7 +24,9 @@ pub(crate) const TABLES: &[&str] = &[
         last4 TEXT NOT NULL,
         expiry TEXT NOT NULL,
         status TEXT NOT NULL,
-        account_id TEXT NOT NULL REFERENCES accounts (id))",
+        account_id TEXT NOT NULL REFERENCES accounts (id),
+        id TEXT,
+        masked TEXT)",
     // One decision per network key: the primary key is what makes every operation
     // idempotent across connections and gateway instances.
     "CREATE TABLE IF NOT EXISTS decisions (
@@ -104,6 +106,18 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // Decisions recorded before fingerprints have none: a later message under their key is
     // compared on what they stored (kind, amount, currency) instead.
     ("decisions", "fingerprint", "TEXT"),
+    // Cards from before ids and masked PANs get them in `AFTER_ADDED_COLUMNS`.
+    ("cards", "id", "TEXT"),
+    ("cards", "masked", "TEXT"),
+];
+
+/// Run after [`ADDED_COLUMNS`], idempotent: fills the added columns of older rows and indexes
+/// them. A card from before ids gets `C-` and twelve hex digits of its PAN hash; its masked
+/// PAN shows only the last four (the first six were never kept).
+pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
+    "UPDATE cards SET id = 'C-' || substr(pan_hash, 1, 12) WHERE id IS NULL",
+    "UPDATE cards SET masked = '******' || last4 WHERE masked IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS cards_id ON cards (id)",
 ];
 
 /// SQLite only: every table has a text primary key, so without the hidden rowid each insert

@@ -35,6 +35,9 @@ struct AccountJson {
 
 #[derive(Deserialize)]
 struct CardJson {
+    /// Optional: older files have none (an id is then made from the PAN's keyed hash).
+    #[serde(default)]
+    id: Option<String>,
     pan: String,
     expiry: String,
     account: String,
@@ -137,8 +140,11 @@ impl SeedData {
                     c.account
                 )));
             };
+            let pan_hash = hasher.hash(&pan);
             cards.push(CardRecord {
-                pan_hash: hasher.hash(&pan),
+                id: c.id.unwrap_or_else(|| crate::card::id_from_hash(&pan_hash)),
+                masked: pan.masked(),
+                pan_hash,
                 last4: pan.last4().to_owned(),
                 expiry: c.expiry,
                 status: CardStatus::from_str(&c.status)

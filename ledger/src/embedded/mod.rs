@@ -124,6 +124,9 @@ fn add_missing_columns(conn: &Connection) -> Result<()> {
             conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"), [])?;
         }
     }
+    for sql in crate::schema::AFTER_ADDED_COLUMNS {
+        conn.execute(sql, [])?;
+    }
     Ok(())
 }
 

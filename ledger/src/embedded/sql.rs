@@ -137,7 +137,8 @@ pub(crate) fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
 }
 
 const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, \
-     a.home_currency FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = ?1";
+     a.home_currency, c.id, c.masked FROM cards c JOIN accounts a ON a.id = c.account_id \
+     WHERE c.pan_hash = ?1";
 const DECISION_BY_KEY: &str = concat!(
     "SELECT ",
     decision_columns!(),
@@ -164,13 +165,17 @@ pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecor
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
                 ))
             })
             .optional()?)
     })?;
     row.map(
-        |(pan_hash, last4, expiry, status, account_id, home_currency)| {
+        |(pan_hash, last4, expiry, status, account_id, home_currency, id, masked)| {
             Ok(CardRecord {
+                id,
+                masked,
                 pan_hash,
                 last4,
                 expiry,
@@ -373,15 +378,17 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
     }
     for c in &e.cards_new {
         conn.prepare_cached(
-            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id, id, masked) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             c.pan_hash,
             c.last4,
             c.expiry,
             c.status.as_str(),
-            c.account_id
+            c.account_id,
+            c.id,
+            c.masked
         ])?;
     }
     for d in &e.decisions_new {

@@ -63,6 +63,8 @@ fn snapshot(ctx: &Ctx, ops: &[Prepared<'_>]) -> Snapshot {
     snap.cards.insert(
         hash.clone(),
         Some(CardRecord {
+            id: "C-0010".into(),
+            masked: "476173******0010".into(),
             pan_hash: hash,
             last4: "0010".into(),
             expiry: "2912".into(),

@@ -42,8 +42,8 @@ pub(crate) const DECISION_BY_KEY: &str = concat!(
 );
 pub(crate) const HOLD_BY_KEY: &str = holds_sql!("WHERE nkey = $1");
 pub(crate) const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, \
-     c.account_id, a.home_currency FROM cards c JOIN accounts a ON a.id = c.account_id \
-     WHERE c.pan_hash = $1";
+     c.account_id, a.home_currency, c.id, c.masked FROM cards c \
+     JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = $1";
 const APPROVAL_NUMBERS: &str = "SELECT nextval('approval_seq') FROM generate_series(1, $1::int4)";
 /// The isolation every batch runs at.
 const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
@@ -115,6 +115,8 @@ pub(crate) fn hold_row(r: &Row) -> Result<Hold> {
 pub(crate) fn card_row(r: &Row) -> Result<CardRecord> {
     let status: String = r.try_get(3)?;
     Ok(CardRecord {
+        id: r.try_get(6)?,
+        masked: r.try_get(7)?,
         pan_hash: r.try_get(0)?,
         last4: r.try_get(1)?,
         expiry: r.try_get(2)?,
@@ -404,8 +406,8 @@ const INSERT_WALLET: &str = concat!(
     wallet_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 );
-const INSERT_CARD: &str = "INSERT INTO cards (pan_hash, last4, expiry, status, account_id) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+const INSERT_CARD: &str = "INSERT INTO cards (pan_hash, last4, expiry, status, account_id, \
+     id, masked) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 const INSERT_DUPLICATE: &str = "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, \
      amount_minor, currency, first_us, last_us, times) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
      ON CONFLICT (nkey, fingerprint) \
@@ -525,6 +527,8 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.expiry.clone()),
                         Box::new(c.status.as_str().to_owned()),
                         Box::new(c.account_id.clone()),
+                        Box::new(c.id.clone()),
+                        Box::new(c.masked.clone()),
                     ],
                 ));
             }

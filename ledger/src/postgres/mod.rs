@@ -523,6 +523,10 @@ async fn migrate(client: &Client, schema: &str) -> Result<()> {
                 "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ty};"
             ));
         }
+        for s in crate::schema::AFTER_ADDED_COLUMNS {
+            sql.push_str(s);
+            sql.push(';');
+        }
         sql.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
         match client.batch_execute(&sql).await {
             Ok(()) => return Ok(()),
