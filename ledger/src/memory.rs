@@ -217,7 +217,7 @@ impl MemoryStore {
     pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
         let mut data = self.data.lock().await;
         let mut engine = MemEngine { data: &mut data };
-        driver::run(&mut engine, &self.ctx, &[&op])
+        driver::run(&mut engine, &self.ctx, &[&Prepared::new(op, &self.ctx)])
             .await
             .pop()
             .unwrap_or(Err(LedgerError::Closed))
@@ -276,8 +276,8 @@ impl MemoryStore {
     #[allow(dead_code)]
     pub(crate) async fn read_back(&self, op: &Op) -> Result<Option<Output>> {
         let data = self.data.lock().await;
-        let p = Prepared::new(op, &self.ctx);
-        let needs = Needs::of(std::slice::from_ref(&p));
+        let p = Prepared::new(op.clone(), &self.ctx);
+        let needs = Needs::of(&[&p]);
         let mut snap = Snapshot::default();
         data.load(&needs, &mut snap);
         rules::read_back(&State::new(&snap), &p)

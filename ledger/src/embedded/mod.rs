@@ -60,7 +60,7 @@ impl Default for EmbeddedOptions {
 }
 
 pub(crate) struct Job {
-    pub(crate) op: Op,
+    pub(crate) prepared: Prepared,
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<Output>>,
 }
 
@@ -201,10 +201,12 @@ impl EmbeddedStore {
     pub(crate) async fn submit(&self, op: Op) -> Result<Output> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let queue = self.inner.queue.as_ref().ok_or(LedgerError::Closed)?;
-        // Kept (a reference count: requests are shared) to read the outcome back should the
-        // answer be lost.
-        let kept = op.clone();
-        match queue.try_send(Job { op, reply }) {
+        // The PAN's keyed hash and the fingerprint are computed here, on the caller's thread,
+        // not on the one writer. Kept (the request is a reference count) to read the outcome
+        // back should the answer be lost.
+        let prepared = Prepared::new(op, &self.inner.ctx);
+        let kept = prepared.clone();
+        match queue.try_send(Job { prepared, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(LedgerError::Backpressure {
@@ -222,12 +224,11 @@ impl EmbeddedStore {
     /// The writer took `op` and stopped (panicked) before answering: what it committed of
     /// `op`, read back, or [`LedgerError::OutcomeUnknown`] (a rolled-back batch leaves
     /// nothing, and the caller voids the request so that nothing can land later either).
-    async fn read_back(&self, op: Op) -> Result<Output> {
+    async fn read_back(&self, p: Prepared) -> Result<Output> {
         let lost = "the ledger writer stopped before answering";
         let found = self
-            .read(move |conn, ctx| {
-                let p = Prepared::new(&op, ctx);
-                let needs = Needs::of(std::slice::from_ref(&p));
+            .read(move |conn, _| {
+                let needs = Needs::of(&[&p]);
                 let mut snap = Snapshot::default();
                 sql::load(
                     &sql::Stmts::Cached(conn),

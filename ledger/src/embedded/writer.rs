@@ -24,7 +24,7 @@ use super::engine::SqliteEngine;
 use super::sql::Statements;
 use super::Job;
 use crate::faults::{self, Fault};
-use crate::machine::{driver, Ctx, Op};
+use crate::machine::{driver, Ctx, Prepared};
 use crate::LedgerError;
 
 /// Panics outside an operation tolerated within [`RESTART_WINDOW`]; one more stops the writer.
@@ -94,7 +94,7 @@ fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
+        let ops: Vec<&Prepared> = batch.iter().map(|j| &j.prepared).collect();
         let mut engine = SqliteEngine {
             conn,
             stmts: &stmts,

@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, EngineError, Step};
 use super::needs::Needs;
-use super::{execute, Ctx, Op, Output, Prepared};
+use super::{execute, Ctx, Output, Prepared};
 use crate::{LedgerError, Result};
 
 /// Runs of a whole batch when another writer gets in the way, before each operation is run
@@ -12,14 +12,18 @@ pub(crate) const MAX_BATCH_ATTEMPTS: usize = 5;
 
 /// Runs `ops` as one transaction (or, after repeated conflicts, one each); returns each
 /// operation's result, in order.
-pub(crate) async fn run<E: Engine>(engine: &mut E, ctx: &Ctx, ops: &[&Op]) -> Vec<Result<Output>> {
+pub(crate) async fn run<E: Engine>(
+    engine: &mut E,
+    ctx: &Ctx,
+    prepared: &[&Prepared],
+) -> Vec<Result<Output>> {
+    let ops = prepared;
     ctx.stats.observe(ops.len());
-    let prepared: Vec<Prepared<'_>> = ops.iter().map(|op| Prepared::new(op, ctx)).collect();
-    match attempts(engine, ctx, &prepared).await {
+    match attempts(engine, ctx, prepared).await {
         Ok(out) => out,
         Err(e) if ops.len() > 1 && matches!(e, EngineError::Retry(_)) => {
             let mut out = Vec::with_capacity(ops.len());
-            for p in &prepared {
+            for p in prepared {
                 match attempts(engine, ctx, std::slice::from_ref(p)).await {
                     Ok(mut o) => out.push(o.pop().unwrap_or(Err(LedgerError::Closed))),
                     Err(e) => out.push(Err(fail(ctx, e))),
@@ -59,7 +63,7 @@ fn fail(ctx: &Ctx, e: EngineError) -> LedgerError {
 async fn attempts<E: Engine>(
     engine: &mut E,
     ctx: &Ctx,
-    prepared: &[Prepared<'_>],
+    prepared: &[&Prepared],
 ) -> Step<Vec<Result<Output>>> {
     let needs = Needs::of(prepared);
     let mut last = None;
@@ -83,7 +87,7 @@ async fn attempts<E: Engine>(
 async fn once<E: Engine>(
     engine: &mut E,
     ctx: &Ctx,
-    prepared: &[Prepared<'_>],
+    prepared: &[&Prepared],
     needs: &Needs,
 ) -> Step<Vec<Result<Output>>> {
     let mut snap = engine.begin(needs).await?;

@@ -7,7 +7,7 @@ use super::{invariants, rules, Ctx, Effects, Output, Prepared, Snapshot, State};
 use crate::{LedgerError, Result};
 
 /// One operation, a panic in it (a bug, or the gateway's quoter) turned into its error.
-fn guarded(st: &mut State<'_>, ctx: &Ctx, p: &Prepared<'_>) -> Result<Output> {
+fn guarded(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output> {
     std::panic::catch_unwind(AssertUnwindSafe(|| rules::run(st, ctx, p)))
         .unwrap_or(Err(LedgerError::Panicked))
 }
@@ -22,7 +22,7 @@ fn guarded(st: &mut State<'_>, ctx: &Ctx, p: &Prepared<'_>) -> Result<Output> {
 pub(crate) fn execute(
     snap: &Snapshot,
     ctx: &Ctx,
-    ops: &[Prepared<'_>],
+    ops: &[&Prepared],
 ) -> (Vec<Result<Output>>, Effects) {
     let mut st = State::new(snap);
     let mut out = Vec::with_capacity(ops.len());

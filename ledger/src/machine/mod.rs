@@ -112,26 +112,36 @@ impl Output {
     }
 }
 
-/// An operation with what is computed once per operation before the batch loads: the keyed
-/// hash of its card (an HMAC: the needs, the card lookup and the fingerprint all use it).
-#[derive(Debug)]
-pub(crate) struct Prepared<'o> {
-    pub(crate) op: &'o Op,
+/// An operation with what is computed once per operation, by the caller, before it queues
+/// it: the keyed hash of its card (an HMAC: the needs, the card lookup and the fingerprint all
+/// use it) and an authorization's fingerprint (a SHA-256). Both are pure functions of the
+/// request, so computing them on the caller's thread keeps them off the one writer, whose
+/// time bounds the switch (measured: about a tenth of the writer's instructions).
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) op: Op,
     pub(crate) pan_hash: Option<String>,
+    pub(crate) fingerprint: Option<String>,
 }
 
-impl<'o> Prepared<'o> {
-    pub(crate) fn new(op: &'o Op, ctx: &Ctx) -> Self {
-        let pan = match op {
+impl Prepared {
+    pub(crate) fn new(op: Op, ctx: &Ctx) -> Self {
+        let pan = match &op {
             Op::Authorize(r) => Some(&r.pan),
             Op::Advise(r) => Some(&r.pan),
             Op::VoidAuthorization { request, .. } => Some(&request.pan),
             Op::Reverse(r) => r.pan.as_ref(),
             _ => None,
         };
+        let pan_hash = pan.map(|p| ctx.hasher.hash(p));
+        let fingerprint = match (&op, &pan_hash) {
+            (Op::Authorize(r), Some(h)) => Some(rules::authorization_fingerprint(h, r)),
+            _ => None,
+        };
         Prepared {
             op,
-            pan_hash: pan.map(|p| ctx.hasher.hash(p)),
+            pan_hash,
+            fingerprint,
         }
     }
 }

@@ -40,14 +40,14 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 impl Needs {
     /// What `ops` read.
-    pub(crate) fn of(ops: &[Prepared<'_>]) -> Needs {
+    pub(crate) fn of(ops: &[&Prepared]) -> Needs {
         let mut n = Needs::default();
         let key = |k: &NetworkKey| k.as_db();
         for p in ops {
             if let Some(h) = &p.pan_hash {
                 n.cards.push(h.clone());
             }
-            match p.op {
+            match &p.op {
                 Op::Authorize(r) => {
                     n.keys.push(key(&r.key));
                     if let Some(o) = &r.original {

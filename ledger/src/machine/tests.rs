@@ -56,7 +56,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
 
 /// What the engine would have loaded for `ops`: the card, its account's KRW wallet of
 /// 10,000, no decisions, approval counter at 41.
-fn snapshot(ctx: &Ctx, ops: &[Prepared<'_>]) -> Snapshot {
+fn snapshot(ctx: &Ctx, ops: &[&Prepared]) -> Snapshot {
     let needs = Needs::of(ops);
     let mut snap = Snapshot::default();
     let hash = ctx.hasher.hash(&Pan::new(PAN).unwrap());
@@ -95,7 +95,8 @@ fn snapshot(ctx: &Ctx, ops: &[Prepared<'_>]) -> Snapshot {
 fn an_approval_changes_a_wallet_places_a_hold_and_says_so() {
     let ctx = ctx();
     let ops = [auth(1, 4_000, "KRW"), auth(2, 7_000, "KRW")];
-    let prepared: Vec<_> = ops.iter().map(|o| Prepared::new(o, &ctx)).collect();
+    let prepared: Vec<_> = ops.into_iter().map(|o| Prepared::new(o, &ctx)).collect();
+    let prepared: Vec<&Prepared> = prepared.iter().collect();
     let snap = snapshot(&ctx, &prepared);
     let (out, effects) = execute(&snap, &ctx, &prepared);
     let first = out[0].as_ref().unwrap();
@@ -124,7 +125,8 @@ fn a_failing_operation_leaves_nothing_and_its_neighbours_are_decided() {
         auth(2, 1_000, "XPT"),
         auth(3, 2_000, "KRW"),
     ];
-    let prepared: Vec<_> = ops.iter().map(|o| Prepared::new(o, &ctx)).collect();
+    let prepared: Vec<_> = ops.into_iter().map(|o| Prepared::new(o, &ctx)).collect();
+    let prepared: Vec<&Prepared> = prepared.iter().collect();
     let snap = snapshot(&ctx, &prepared);
     let (out, effects) = execute(&snap, &ctx, &prepared);
     assert!(out[0].is_ok() && out[2].is_ok());
@@ -141,10 +143,10 @@ fn a_failing_operation_leaves_nothing_and_its_neighbours_are_decided() {
 fn reading_a_row_the_batch_did_not_declare_is_an_error_not_a_guess() {
     let ctx = ctx();
     let op = auth(1, 1_000, "KRW");
-    let p = Prepared::new(&op, &ctx);
+    let p = Prepared::new(op, &ctx);
     // Nothing loaded at all.
     let snap = Snapshot::default();
-    let (out, effects) = execute(&snap, &ctx, std::slice::from_ref(&p));
+    let (out, effects) = execute(&snap, &ctx, &[&p]);
     assert!(matches!(&out[0], Err(LedgerError::Corrupt { .. })));
     assert!(effects.is_empty());
 }
@@ -153,8 +155,8 @@ fn reading_a_row_the_batch_did_not_declare_is_an_error_not_a_guess() {
 fn a_wallet_moved_without_its_holds_breaks_an_invariant() {
     let ctx = ctx();
     let op = auth(1, 1_000, "KRW");
-    let p = Prepared::new(&op, &ctx);
-    let snap = snapshot(&ctx, std::slice::from_ref(&p));
+    let p = Prepared::new(op, &ctx);
+    let snap = snapshot(&ctx, &[&p]);
     let before = State::new(&snap);
     let mut after = State::new(&snap);
     let mut w = after.wallet("A", "KRW".parse().unwrap()).unwrap().unwrap();

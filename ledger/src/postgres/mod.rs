@@ -252,8 +252,9 @@ impl PgStore {
         let start = self.route(&op);
         // Kept (a reference count: requests are shared) to read the outcome back should the
         // answer be lost or ambiguous.
-        let kept = op.clone();
-        let mut job = worker::Job { op, reply };
+        let prepared = Prepared::new(op, &self.inner.ctx);
+        let kept = prepared.clone();
+        let mut job = worker::Job { prepared, reply };
         // Round robin, skipping full workers; all full is backpressure.
         for i in 0..n {
             match self.inner.workers[(start + i) % n].try_send(job) {
@@ -285,12 +286,11 @@ impl PgStore {
     /// What `op` left in the ledger when its answer was lost or its COMMIT's outcome is
     /// unknown (`why`): its decision read back, or [`LedgerError::OutcomeUnknown`] (the caller
     /// voids the request; a late commit then finds the void).
-    async fn read_back(&self, op: Op, why: String) -> Result<Output> {
+    async fn read_back(&self, p: Prepared, why: String) -> Result<Output> {
         let found = async {
             let mut g = self.reader().await?;
             let (client, cache) = &mut *g;
-            let p = Prepared::new(&op, &self.inner.ctx);
-            let needs = Needs::of(std::slice::from_ref(&p));
+            let needs = Needs::of(&[&p]);
             let mut snap = Snapshot::default();
             engine::load(client, cache, &needs, &mut snap, false).await?;
             engine::load_holds(client, cache, &needs, &mut snap).await?;

@@ -5,11 +5,11 @@ use tokio_postgres::Client;
 
 use super::engine::PgEngine;
 use super::StmtCache;
-use crate::machine::{driver, Ctx, Op, Output};
+use crate::machine::{driver, Ctx, Output, Prepared};
 use crate::Result;
 
 pub(crate) struct Job {
-    pub(crate) op: Op,
+    pub(crate) prepared: Prepared,
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<Output>>,
 }
 
@@ -74,7 +74,7 @@ async fn run(
                 Err(e) => tracing::warn!(error = %e, "ledger postgres reconnect failed"),
             }
         }
-        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
+        let ops: Vec<&Prepared> = batch.iter().map(|j| &j.prepared).collect();
         let mut engine = PgEngine {
             client,
             cache: &mut cache,

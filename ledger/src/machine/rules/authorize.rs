@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// What makes a message under this key the same authorization.
-pub(super) fn fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
+pub(crate) fn fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
     Fingerprint::new("authorize", Some(pan_hash), &r.terms)
         .text(Some(r.kind.as_str()))
         .int(r.amount_minor)
@@ -45,9 +45,13 @@ pub(super) fn authorize(
     ctx: &Ctx,
     r: &AuthRequest,
     pan_hash: Option<&str>,
+    fingerprint_known: Option<&str>,
 ) -> Result<Decision> {
     let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
-    let fp = fingerprint(pan_hash, r);
+    let fp = match fingerprint_known {
+        Some(f) => f.to_owned(),
+        None => fingerprint(pan_hash, r),
+    };
     if let Some(stored) = st.decision(&r.key)?.cloned() {
         return repeat_or_duplicate(st, &stored, asked(r, &fp, pan_hash));
     }

@@ -10,6 +10,7 @@
 
 mod advise;
 mod authorize;
+pub(crate) use authorize::fingerprint as authorization_fingerprint;
 pub(crate) mod balance;
 mod lifecycle;
 mod reverse;
@@ -27,10 +28,16 @@ use crate::{
 };
 
 /// Runs one operation over the state.
-pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared<'_>) -> Result<Output> {
+pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output> {
     let pan_hash = p.pan_hash.as_deref();
-    Ok(match p.op {
-        Op::Authorize(r) => Output::Decision(Box::new(authorize::authorize(st, ctx, r, pan_hash)?)),
+    Ok(match &p.op {
+        Op::Authorize(r) => Output::Decision(Box::new(authorize::authorize(
+            st,
+            ctx,
+            r,
+            pan_hash,
+            p.fingerprint.as_deref(),
+        )?)),
         Op::Reverse(r) => Output::Decision(Box::new(reverse::reverse(st, r, pan_hash)?)),
         Op::Advise(r) => Output::Decision(Box::new(advise::advise(st, ctx, r, pan_hash)?)),
         Op::Capture(r) => {
@@ -79,9 +86,9 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared<'_>) -> Result<Out
 /// PostgreSQL's `COMMIT` failed on the way back): the decision it made, when the one under
 /// its key is this request's, answered as a repeat would be. `None` when nothing of it is
 /// there, or when the operation leaves nothing to find by key.
-pub(crate) fn read_back(st: &State<'_>, p: &Prepared<'_>) -> Result<Option<Output>> {
+pub(crate) fn read_back(st: &State<'_>, p: &Prepared) -> Result<Option<Output>> {
     let found = |d: &Decision| Some(Output::Decision(Box::new(replay(d.clone()))));
-    Ok(match p.op {
+    Ok(match &p.op {
         Op::Authorize(r) => {
             let Some(pan_hash) = p.pan_hash.as_deref() else {
                 return Ok(None);
