@@ -134,10 +134,7 @@ impl Prepared {
             _ => None,
         };
         let pan_hash = pan.map(|p| ctx.hasher.hash(p));
-        let fingerprint = match (&op, &pan_hash) {
-            (Op::Authorize(r), Some(h)) => Some(rules::authorization_fingerprint(h, r)),
-            _ => None,
-        };
+        let fingerprint = rules::fingerprint(&op, pan_hash.as_deref());
         Prepared {
             op,
             pan_hash,

@@ -12,7 +12,7 @@ use crate::{
     NetworkKey, ResponseCode, Result, Wallet,
 };
 
-fn fingerprint(pan_hash: &str, r: &AdviceRequest) -> String {
+pub(super) fn fingerprint(pan_hash: &str, r: &AdviceRequest) -> String {
     Fingerprint::new("advise", Some(pan_hash), &r.terms)
         .int(r.amount_minor)
         .text(Some(r.currency.as_str()))
@@ -35,13 +35,13 @@ pub(super) fn advise(
     ctx: &Ctx,
     r: &AdviceRequest,
     pan_hash: Option<&str>,
+    fp: &str,
 ) -> Result<Decision> {
     let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
-    let fp = fingerprint(pan_hash, r);
     if let Some(stored) = st.decision(&r.key)?.cloned() {
         let asked = Asked {
             kind: DecisionKind::Advice,
-            fingerprint: &fp,
+            fingerprint: fp,
             pan_hash: Some(pan_hash),
             amount_minor: r.amount_minor,
             currency: Some(r.currency),
@@ -80,7 +80,7 @@ pub(super) fn advise(
     d.currency = Some(r.currency);
     d.original = r.original.clone();
     d.approval_code = r.approval_code.clone();
-    d.fingerprint = Some(fp);
+    d.fingerprint = Some(fp.to_owned());
     let card = st.card(pan_hash)?.cloned();
     let postable = r.response_code.is_approval() && decide::check_amount(r.amount_minor).is_ok();
     let Some(card) = card.filter(|_| postable) else {
@@ -150,12 +150,12 @@ pub(super) fn capture(
     st: &mut State<'_>,
     r: &CaptureRequest,
     kind: DecisionKind,
-    fp: String,
+    fp: &str,
 ) -> Result<Decision> {
     if let Some(stored) = st.decision(&r.key)?.cloned() {
         let asked = Asked {
             kind,
-            fingerprint: &fp,
+            fingerprint: fp,
             pan_hash: None,
             amount_minor: r.amount_minor,
             currency: stored.currency,
@@ -216,6 +216,6 @@ pub(super) fn capture(
     d.approved_minor = r.amount_minor;
     d.wallet_currency = Some(main.currency);
     d.original = Some(r.original.clone());
-    d.fingerprint = Some(fp);
+    d.fingerprint = Some(fp.to_owned());
     Ok(record(st, d, None))
 }

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// What makes a message under this key the same authorization.
-pub(crate) fn fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
+pub(super) fn fingerprint(pan_hash: &str, r: &AuthRequest) -> String {
     Fingerprint::new("authorize", Some(pan_hash), &r.terms)
         .text(Some(r.kind.as_str()))
         .int(r.amount_minor)
@@ -45,15 +45,11 @@ pub(super) fn authorize(
     ctx: &Ctx,
     r: &AuthRequest,
     pan_hash: Option<&str>,
-    fingerprint_known: Option<&str>,
+    fp: &str,
 ) -> Result<Decision> {
     let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
-    let fp = match fingerprint_known {
-        Some(f) => f.to_owned(),
-        None => fingerprint(pan_hash, r),
-    };
     if let Some(stored) = st.decision(&r.key)?.cloned() {
-        return repeat_or_duplicate(st, &stored, asked(r, &fp, pan_hash));
+        return repeat_or_duplicate(st, &stored, asked(r, fp, pan_hash));
     }
     let mut d = Decision::new(
         r.key.clone(),
@@ -65,7 +61,7 @@ pub(super) fn authorize(
     d.amount_minor = r.amount_minor;
     d.currency = Some(r.currency);
     d.original = r.original.clone();
-    d.fingerprint = Some(fp);
+    d.fingerprint = Some(fp.to_owned());
     if let Err(code) = decide::check_amount(r.amount_minor) {
         return Ok(declined(st, d, code));
     }

@@ -60,13 +60,13 @@ pub(super) fn void_authorization(
     st: &mut State<'_>,
     r: &AuthRequest,
     pan_hash: Option<&str>,
+    fp: &str,
     business_date: Date,
     now: Timestamp,
 ) -> Result<Decision> {
     let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
-    let fp = authorize::fingerprint(pan_hash, r);
     if let Some(d) = st.decision(&r.key)? {
-        if !same_request(d, &authorize::asked(r, &fp, pan_hash)) {
+        if !same_request(d, &authorize::asked(r, fp, pan_hash)) {
             return Ok(replay(d.clone()));
         }
     }

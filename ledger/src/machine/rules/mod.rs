@@ -10,7 +10,6 @@
 
 mod advise;
 mod authorize;
-pub(crate) use authorize::fingerprint as authorization_fingerprint;
 pub(crate) mod balance;
 mod lifecycle;
 mod reverse;
@@ -27,28 +26,42 @@ use crate::{
     ResponseCode, Result, Wallet,
 };
 
+/// What makes a message under its key the same request (a repeat) rather than another one
+/// reusing the key (a duplicate): a hash of its terms and what the operation is asked to do,
+/// with the card's keyed hash. `None` for operations that are not network messages.
+/// Computed once per request, before the writer ([`Prepared::new`]).
+pub(crate) fn fingerprint(op: &Op, pan_hash: Option<&str>) -> Option<String> {
+    match op {
+        Op::Authorize(r) | Op::VoidAuthorization { request: r, .. } => {
+            pan_hash.map(|h| authorize::fingerprint(h, r))
+        }
+        Op::Advise(r) => pan_hash.map(|h| advise::fingerprint(h, r)),
+        Op::Reverse(r) => Some(reverse::fingerprint(pan_hash, r)),
+        Op::Capture(r) => Some(advise::capture_fingerprint(r)),
+        _ => None,
+    }
+}
+
 /// Runs one operation over the state.
 pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output> {
     let pan_hash = p.pan_hash.as_deref();
+    let fp = || {
+        p.fingerprint
+            .as_deref()
+            .ok_or_else(|| LedgerError::corrupt("decisions", "a request without its fingerprint"))
+    };
     Ok(match &p.op {
-        Op::Authorize(r) => Output::Decision(Box::new(authorize::authorize(
-            st,
-            ctx,
-            r,
-            pan_hash,
-            p.fingerprint.as_deref(),
-        )?)),
-        Op::Reverse(r) => Output::Decision(Box::new(reverse::reverse(st, r, pan_hash)?)),
-        Op::Advise(r) => Output::Decision(Box::new(advise::advise(st, ctx, r, pan_hash)?)),
-        Op::Capture(r) => {
-            let fp = advise::capture_fingerprint(r);
-            Output::Decision(Box::new(advise::capture(
-                st,
-                r,
-                DecisionKind::Completion,
-                fp,
-            )?))
+        Op::Authorize(r) => {
+            Output::Decision(Box::new(authorize::authorize(st, ctx, r, pan_hash, fp()?)?))
         }
+        Op::Reverse(r) => Output::Decision(Box::new(reverse::reverse(st, r, pan_hash, fp()?)?)),
+        Op::Advise(r) => Output::Decision(Box::new(advise::advise(st, ctx, r, pan_hash, fp()?)?)),
+        Op::Capture(r) => Output::Decision(Box::new(advise::capture(
+            st,
+            r,
+            DecisionKind::Completion,
+            fp()?,
+        )?)),
         Op::VoidTimedOut {
             key,
             business_date,
@@ -67,6 +80,7 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
             st,
             request,
             pan_hash,
+            fp()?,
             *business_date,
             *now,
         )?)),
@@ -90,12 +104,12 @@ pub(crate) fn read_back(st: &State<'_>, p: &Prepared) -> Result<Option<Output>> 
     let found = |d: &Decision| Some(Output::Decision(Box::new(replay(d.clone()))));
     Ok(match &p.op {
         Op::Authorize(r) => {
-            let Some(pan_hash) = p.pan_hash.as_deref() else {
+            let (Some(pan_hash), Some(fp)) = (p.pan_hash.as_deref(), p.fingerprint.as_deref())
+            else {
                 return Ok(None);
             };
-            let fp = authorize::fingerprint(pan_hash, r);
             match st.decision(&r.key)? {
-                Some(d) if same_request(d, &authorize::asked(r, &fp, pan_hash)) => found(d),
+                Some(d) if same_request(d, &authorize::asked(r, fp, pan_hash)) => found(d),
                 _ => None,
             }
         }

@@ -6,21 +6,25 @@ use crate::machine::events::EventKind;
 use crate::terms::Fingerprint;
 use crate::{Decision, DecisionKind, ResponseCode, Result, ReversalRequest};
 
+pub(super) fn fingerprint(pan_hash: Option<&str>, r: &ReversalRequest) -> String {
+    Fingerprint::new("reverse", pan_hash, &r.terms)
+        .text(Some(r.original.db_str()))
+        .int(r.keep_minor.unwrap_or(0))
+        .finish()
+}
+
 pub(super) fn reverse(
     st: &mut State<'_>,
     r: &ReversalRequest,
     pan_hash: Option<&str>,
+    fp: &str,
 ) -> Result<Decision> {
     let own_record = r.key != r.original;
-    let fp = Fingerprint::new("reverse", pan_hash, &r.terms)
-        .text(Some(r.original.db_str()))
-        .int(r.keep_minor.unwrap_or(0))
-        .finish();
     if own_record {
         if let Some(stored) = st.decision(&r.key)?.cloned() {
             let asked = Asked {
                 kind: DecisionKind::Reversal,
-                fingerprint: &fp,
+                fingerprint: fp,
                 pan_hash,
                 amount_minor: stored.amount_minor,
                 currency: stored.currency,
@@ -38,7 +42,7 @@ pub(super) fn reverse(
         r.now,
     );
     rec.original = Some(r.original.clone());
-    rec.fingerprint = Some(fp);
+    rec.fingerprint = Some(fp.to_owned());
     let keep_txn = r.keep_minor.unwrap_or(0).max(0);
     match st.decision(&r.original)?.is_some() {
         false => {
