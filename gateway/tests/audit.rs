@@ -30,6 +30,7 @@ fn auth(n: u32) -> AuthRequest {
         currency: "USD".parse().unwrap(),
         allow_partial: false,
         original: None,
+        merchant: Default::default(),
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

@@ -37,6 +37,7 @@ fn scenario_01(amount: i64) -> AuthRequest {
         currency: "KRW".parse().unwrap(),
         allow_partial: false,
         original: None,
+        merchant: Default::default(),
         business_date: jiff::civil::date(2026, 12, 5),
         now: jiff::Timestamp::now(),
     }

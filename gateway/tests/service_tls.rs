@@ -116,6 +116,7 @@ async fn postgres_modes(pg: &PrivatePostgres, ca: &Path, other: &Path) {
             currency: "USD".parse().unwrap(),
             allow_partial: false,
             original: None,
+            merchant: Default::default(),
             business_date: jiff::civil::date(2026, 11, 25),
             now: jiff::Timestamp::now(),
         })

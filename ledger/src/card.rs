@@ -3,6 +3,9 @@
 use money::Currency;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::Controls;
 
 use jiff::civil::Date;
 
@@ -80,6 +83,21 @@ pub struct CardRecord {
     pub account_id: String,
     /// The account's home currency (alpha code), joined in for the funds decision.
     pub home_currency: Currency,
+    /// The card's own spend controls, as set (`None`: none).
+    pub own_controls: Option<Controls>,
+    /// The controls the rules apply: the card's own over its account's default (`None`:
+    /// none). Shared: computed once when the card is read.
+    pub controls: Option<Arc<Controls>>,
+}
+
+impl CardRecord {
+    /// Sets the card's own controls and its account's default, and the effective controls
+    /// from both.
+    pub fn with_controls(mut self, own: Option<Controls>, account: Option<&Controls>) -> Self {
+        self.controls = Controls::effective(own.as_ref(), account).map(Arc::new);
+        self.own_controls = own;
+        self
+    }
 }
 
 /// The id of a card given none (older seed files, cards from before ids): `C-` and twelve

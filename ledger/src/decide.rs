@@ -58,6 +58,38 @@ pub fn check_amount(amount_minor: i64) -> Result<(), ResponseCode> {
     Ok(())
 }
 
+/// The answer to a request whose conversion failed: 13 when the converted amount does not
+/// fit, 30 for a currency the rates cannot price, else 91 (rates stale or missing).
+pub fn quote_refusal(e: &crate::QuoteError) -> ResponseCode {
+    match e {
+        crate::QuoteError::AmountOverflow => ResponseCode::INVALID_AMOUNT,
+        crate::QuoteError::UnpricedCurrency { .. } => ResponseCode::FORMAT_ERROR,
+        _ => ResponseCode::ISSUER_UNAVAILABLE,
+    }
+}
+
+/// `amount_minor` of `currency` in the home currency, at the fee-free rate (itself when they
+/// are the same): what the spend controls count. A failed conversion is refused as
+/// [`quote_refusal`] says: a limit that cannot be checked is not passed.
+pub fn home_amount(
+    amount_minor: i64,
+    currency: Currency,
+    home_currency: Currency,
+    quoter: &dyn Quoter,
+) -> Result<i64, ResponseCode> {
+    if currency == home_currency {
+        return Ok(amount_minor);
+    }
+    let amount = u64::try_from(amount_minor).map_err(|_| ResponseCode::INVALID_AMOUNT)?;
+    let q = quoter
+        .quote(amount, currency, home_currency)
+        .map_err(|e| quote_refusal(&e))?;
+    i64::try_from(q.amount_minor)
+        .ok()
+        .filter(|v| *v <= MAX_AMOUNT_MINOR)
+        .ok_or(ResponseCode::INVALID_AMOUNT)
+}
+
 /// "Pay from the wallet in the transaction currency when its available amount covers the
 /// amount; else, when the transaction currency differs from the account's home currency,
 /// convert the amount to the home currency at the fee-free rate and pay from the home wallet
@@ -90,13 +122,7 @@ pub fn decide_funds(
         if let Some(home) = wallets.iter().find(|w| w.currency == home_currency) {
             // amount_minor > 0 was checked, so the cast is lossless.
             match quoter.quote(amount_minor as u64, currency, home_currency) {
-                Err(crate::QuoteError::AmountOverflow) => {
-                    return Funds::Decline(ResponseCode::INVALID_AMOUNT)
-                }
-                Err(crate::QuoteError::UnpricedCurrency { .. }) => {
-                    return Funds::Decline(ResponseCode::FORMAT_ERROR)
-                }
-                Err(_) => return Funds::Decline(ResponseCode::ISSUER_UNAVAILABLE),
+                Err(e) => return Funds::Decline(quote_refusal(&e)),
                 Ok(q) => {
                     let Ok(converted) = i64::try_from(q.amount_minor) else {
                         return Funds::Decline(ResponseCode::INVALID_AMOUNT);
@@ -302,6 +328,8 @@ mod tests {
             status: CardStatus::Active,
             account_id: "A".into(),
             home_currency: c("KRW"),
+            own_controls: None,
+            controls: None,
         };
         let d = date(2026, 11, 25);
         assert_eq!(check_card(None, None, d), Err(ResponseCode::UNKNOWN_CARD));

@@ -109,6 +109,8 @@ pub struct Decision {
     pub updated_at: Timestamp,
     /// When its hold expires, if it placed one.
     pub expires_at: Option<Timestamp>,
+    /// The card's id, for decisions on a known card (authorizations, advices).
+    pub card_id: Option<String>,
     /// The request's fingerprint (card and terms, see [`crate::Terms`]); `None` for
     /// placeholders and for decisions recorded before fingerprints were.
     pub(crate) fingerprint: Option<String>,
@@ -142,6 +144,7 @@ impl Decision {
             created_at: now,
             updated_at: now,
             expires_at: None,
+            card_id: None,
             fingerprint: None,
             replayed: false,
         }

@@ -75,6 +75,21 @@ pub struct Hold {
     pub created_at: Timestamp,
     /// When [`crate::Store::expire`] may release it.
     pub expires_at: Timestamp,
+    /// What the spend controls counted for it: the card, the amount (home currency) and the
+    /// counters it was added to; given back when the hold is released by a reversal or a
+    /// void. `None` when nothing was counted.
+    pub counted: Option<Counted>,
+}
+
+/// The part of an approval the spend controls counted ([`Hold::counted`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// The card's id.
+    pub card_id: String,
+    /// Minor units of the home currency still counted (less what was given back).
+    pub minor: i64,
+    /// The period counters it is in (`D2026-12-05`, `M2026-12`, `C2026-12-05`).
+    pub periods: Vec<String>,
 }
 
 impl Hold {

@@ -12,6 +12,7 @@
 
 mod approval_code;
 mod card;
+mod controls;
 mod decide;
 mod decision;
 mod duplicate;
@@ -41,13 +42,19 @@ mod wallet;
 
 pub use approval_code::{approval_code, CODE_SPACE};
 pub use card::{is_expired, CardRecord, CardStatus};
-pub use decide::{check_amount, check_card, decide_funds, pro_rata, Funds};
+pub use controls::{
+    Controls, Merchant, Refusal, Spend, Velocity, MAX_LIST_LEN, MAX_VELOCITY_COUNT,
+    MAX_VELOCITY_RULES, MAX_VELOCITY_WINDOW_S,
+};
+pub use decide::{
+    check_amount, check_card, decide_funds, home_amount, pro_rata, quote_refusal, Funds,
+};
 pub use decision::{Billing, Decision, DecisionKind};
 pub use duplicate::DuplicateRecord;
 pub use embedded::{EmbeddedOptions, EmbeddedStore, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DEPTH};
 pub use error::{LedgerError, Result};
 pub use health::LedgerHealth;
-pub use hold::{Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
+pub use hold::{Counted, Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
 pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;

@@ -12,12 +12,14 @@ use tokio::sync::Mutex;
 
 use crate::machine::engine::{Engine, Step};
 use crate::machine::needs::Needs;
+use crate::machine::state::SpendKey;
 use crate::machine::{
     driver, rules, Approvals, Ctx, Effects, Op, Output, Prepared, Snapshot, State,
 };
 use crate::{
-    BalanceAnswer, BalanceRequest, CardRecord, Decision, DuplicateRecord, Hold, HoldStatus,
-    LedgerError, NetworkKey, PanHasher, Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, CardRecord, Controls, Decision, DuplicateRecord, Hold,
+    HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
+    DEFAULT_HOLD_TTL_SECS,
 };
 
 /// Tuning of the memory store.
@@ -50,12 +52,23 @@ struct Data {
     duplicates: BTreeMap<(String, String), DuplicateRecord>,
     approval: u64,
     heartbeat: Option<Timestamp>,
+    /// Accounts' default controls.
+    account_controls: HashMap<String, Controls>,
+    /// Spend counters by (card id, period).
+    spend: BTreeMap<SpendKey, Spend>,
 }
 
 impl Data {
     fn load(&self, needs: &Needs, snap: &mut Snapshot) {
         for h in &needs.cards {
-            snap.cards.insert(h.clone(), self.cards.get(h).cloned());
+            // As the durable engines join it: the card's own controls over its account's.
+            let card = self.cards.get(h).map(|c| {
+                c.clone().with_controls(
+                    c.own_controls.clone(),
+                    self.account_controls.get(&c.account_id),
+                )
+            });
+            snap.cards.insert(h.clone(), card);
         }
         for k in &needs.keys {
             snap.decisions
@@ -149,6 +162,16 @@ impl Data {
         if let Some(n) = e.approval_counter {
             self.approval = n;
         }
+        for (id, c) in &e.account_controls {
+            match c.as_ref().filter(|c| !c.is_empty()) {
+                Some(c) => self.account_controls.insert(id.clone(), c.clone()),
+                None => self.account_controls.remove(id),
+            };
+        }
+        for s in &e.spend {
+            self.spend
+                .insert((s.card_id.clone(), s.period.clone()), s.clone());
+        }
     }
 }
 
@@ -170,6 +193,10 @@ impl Engine for MemEngine<'_> {
         }
         if needs.approvals > 0 {
             snap.approvals = Approvals::Counter(self.data.approval);
+        }
+        for k in needs.spend_keys(snap) {
+            let row = self.data.spend.get(&k).cloned();
+            snap.spend.insert(k, row);
         }
         Ok(())
     }

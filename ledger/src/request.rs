@@ -51,6 +51,8 @@ pub struct AuthRequest {
     pub allow_partial: bool,
     /// For an incremental authorization: the approved original named by DE 90.
     pub original: Option<NetworkKey>,
+    /// Where and how the card is used (DE 18, 19, 22, 25, 43), for the spend controls.
+    pub merchant: crate::Merchant,
     /// The switch's business date (DE 15).
     pub business_date: Date,
     /// Wall-clock time of the decision.

@@ -28,8 +28,15 @@ impl ResponseCode {
     pub const INSUFFICIENT_FUNDS: ResponseCode = ResponseCode(*b"51");
     /// 54 expired card or DE 14 mismatch.
     pub const EXPIRED_CARD: ResponseCode = ResponseCode(*b"54");
+    /// 57 transaction not permitted to the cardholder (a spend control: MCC, country,
+    /// channel).
+    pub const NOT_PERMITTED: ResponseCode = ResponseCode(*b"57");
+    /// 61 exceeds an amount limit (a spend control: per transaction, daily, monthly, cash).
+    pub const AMOUNT_LIMIT: ResponseCode = ResponseCode(*b"61");
     /// 62 restricted card (blocked, closed).
     pub const RESTRICTED_CARD: ResponseCode = ResponseCode(*b"62");
+    /// 65 exceeds a frequency limit (a spend control: velocity).
+    pub const FREQUENCY_LIMIT: ResponseCode = ResponseCode(*b"65");
     /// 94 duplicate transmission: a key already decided, reused for another request.
     pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
     /// 91 issuer unavailable (deadline missed, rates stale or missing).

@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use money::Currency;
 
 use crate::{
-    Billing, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
-    ResponseCode, Result,
+    Billing, CardRecord, Controls, Counted, Decision, DecisionKind, DuplicateRecord, Hold,
+    HoldStatus, LedgerError, NetworkKey, ResponseCode, Result, Spend,
 };
 
 /// Column list of `decisions`, in [`DecisionCols`] order, as a literal for `concat!`
@@ -24,7 +24,7 @@ macro_rules! decision_columns {
         "nkey, kind, response_code, approval_code, account_id, amount_minor, currency, \
          approved_minor, billing_amount_minor, billing_currency, rate, de10, rate_version, \
          wallet_currency, original_key, business_date, created_us, updated_us, expires_us, \
-         fingerprint"
+         fingerprint, card_id"
     };
 }
 
@@ -33,7 +33,7 @@ macro_rules! hold_columns {
     () => {
         "nkey, original_key, account_id, currency, amount_minor, held_minor, captured_minor, \
          txn_amount_minor, txn_currency, status, business_date, rate_version, created_us, \
-         expires_us"
+         expires_us, card_id, counted_minor, counted_periods"
     };
 }
 
@@ -75,6 +75,7 @@ pub(crate) struct DecisionCols {
     pub(crate) updated_us: i64,
     pub(crate) expires_us: Option<i64>,
     pub(crate) fingerprint: Option<String>,
+    pub(crate) card_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -93,6 +94,9 @@ pub(crate) struct HoldCols {
     pub(crate) rate_version: Option<String>,
     pub(crate) created_us: i64,
     pub(crate) expires_us: i64,
+    pub(crate) card_id: Option<String>,
+    pub(crate) counted_minor: Option<i64>,
+    pub(crate) counted_periods: Option<String>,
 }
 
 fn ts(us: i64, table: &'static str) -> Result<Timestamp> {
@@ -138,6 +142,7 @@ impl DecisionCols {
             updated_us: d.updated_at.as_microsecond(),
             expires_us: d.expires_at.map(|t| t.as_microsecond()),
             fingerprint: d.fingerprint.clone(),
+            card_id: d.card_id.clone(),
         }
     }
 
@@ -191,6 +196,7 @@ impl DecisionCols {
             updated_at: ts(self.updated_us, T)?,
             expires_at: self.expires_us.map(|u| ts(u, T)).transpose()?,
             fingerprint: self.fingerprint,
+            card_id: self.card_id,
             replayed: false,
         })
     }
@@ -213,6 +219,9 @@ impl HoldCols {
             rate_version: h.rate_version.clone(),
             created_us: h.created_at.as_microsecond(),
             expires_us: h.expires_at.as_microsecond(),
+            card_id: h.counted.as_ref().map(|c| c.card_id.clone()),
+            counted_minor: h.counted.as_ref().map(|c| c.minor),
+            counted_periods: h.counted.as_ref().map(|c| c.periods.join(",")),
         }
     }
 
@@ -237,7 +246,105 @@ impl HoldCols {
             rate_version: self.rate_version,
             created_at: ts(self.created_us, T)?,
             expires_at: ts(self.expires_us, T)?,
+            counted: match (self.card_id, self.counted_minor) {
+                (Some(card_id), Some(minor)) => Some(Counted {
+                    card_id,
+                    minor,
+                    periods: self
+                        .counted_periods
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                }),
+                _ => None,
+            },
         })
+    }
+}
+
+/// `SELECT` of a card by PAN hash, with its account's home currency and default controls
+/// (placeholder `{p}` for the engine's parameter), in [`CardCols`] order.
+macro_rules! card_by_hash {
+    ($p:literal) => {
+        concat!(
+            "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, a.home_currency, \
+             c.id, c.masked, c.controls, a.controls FROM cards c \
+             JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = ",
+            $p
+        )
+    };
+}
+pub(crate) use card_by_hash;
+
+/// A card row joined with its account, in `card_by_hash!` order.
+pub(crate) struct CardCols {
+    pub(crate) pan_hash: String,
+    pub(crate) last4: String,
+    pub(crate) expiry: String,
+    pub(crate) status: String,
+    pub(crate) account_id: String,
+    pub(crate) home_currency: String,
+    pub(crate) id: String,
+    pub(crate) masked: String,
+    pub(crate) controls: Option<String>,
+    pub(crate) account_controls: Option<String>,
+}
+
+/// A `spend` row as stored.
+pub(crate) fn spend_row(
+    card_id: &str,
+    period: &str,
+    total_minor: i64,
+    count: i64,
+    recent: Option<String>,
+) -> Result<Spend> {
+    Ok(Spend {
+        card_id: card_id.to_owned(),
+        period: period.to_owned(),
+        total_minor,
+        count,
+        recent_us: Spend::parse_recent(recent.as_deref().unwrap_or(""))
+            .ok_or_else(|| LedgerError::corrupt("spend", "unreadable approval times"))?,
+    })
+}
+
+/// Spend controls as stored (JSON text; NULL: none).
+pub(crate) fn controls(text: Option<&str>, table: &'static str) -> Result<Option<Controls>> {
+    text.map(|t| {
+        serde_json::from_str(t).map_err(|_| LedgerError::corrupt(table, "unreadable controls"))
+    })
+    .transpose()
+}
+
+/// Spend controls as they are stored: JSON, or NULL for none.
+pub(crate) fn controls_text(c: Option<&Controls>) -> Option<String> {
+    c.filter(|c| !c.is_empty())
+        .and_then(|c| serde_json::to_string(c).ok())
+}
+
+impl CardCols {
+    pub(crate) fn into_card(self) -> Result<CardRecord> {
+        let own = controls(self.controls.as_deref(), "cards")?;
+        let account = controls(self.account_controls.as_deref(), "accounts")?;
+        Ok(CardRecord {
+            id: self.id,
+            masked: self.masked,
+            pan_hash: self.pan_hash,
+            last4: self.last4,
+            expiry: self.expiry,
+            status: self
+                .status
+                .parse()
+                .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
+            account_id: self.account_id,
+            home_currency: currency(&self.home_currency, "accounts")?,
+            own_controls: None,
+            controls: None,
+        }
+        .with_controls(own, account.as_ref()))
     }
 }
 

@@ -8,7 +8,8 @@
 pub(crate) const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
-        home_currency TEXT NOT NULL)",
+        home_currency TEXT NOT NULL,
+        controls TEXT)",
     // opening_minor makes `balance = opening - sum(captured)` checkable.
     "CREATE TABLE IF NOT EXISTS wallets (
         account_id TEXT NOT NULL REFERENCES accounts (id),
@@ -26,7 +27,8 @@ pub(crate) const TABLES: &[&str] = &[
         status TEXT NOT NULL,
         account_id TEXT NOT NULL REFERENCES accounts (id),
         id TEXT,
-        masked TEXT)",
+        masked TEXT,
+        controls TEXT)",
     // One decision per network key: the primary key is what makes every operation
     // idempotent across connections and gateway instances.
     "CREATE TABLE IF NOT EXISTS decisions (
@@ -49,7 +51,8 @@ pub(crate) const TABLES: &[&str] = &[
         created_us BIGINT NOT NULL,
         updated_us BIGINT NOT NULL,
         expires_us BIGINT,
-        fingerprint TEXT)",
+        fingerprint TEXT,
+        card_id TEXT)",
     // Messages that reused a decided key for another request (not repeats: see
     // `terms.rs`), answered as duplicate transmissions; one row per key and fingerprint,
     // counted, so that a peer resending one such message does not grow the table.
@@ -79,7 +82,10 @@ pub(crate) const TABLES: &[&str] = &[
         business_date TEXT NOT NULL,
         rate_version TEXT,
         created_us BIGINT NOT NULL,
-        expires_us BIGINT NOT NULL)",
+        expires_us BIGINT NOT NULL,
+        card_id TEXT,
+        counted_minor BIGINT,
+        counted_periods TEXT)",
     // Business-date cutovers (0800 with DE 70 = 201), by the key of the message that asked
     // for one, with the date it moved to: every instance and every restart starts from the
     // latest, and a retransmission (to any instance) gets the same date back.
@@ -92,6 +98,15 @@ pub(crate) const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS heartbeat (
         id TEXT PRIMARY KEY,
         at_us BIGINT NOT NULL)",
+    // Spend-control counters (issue 21): one row per card and period (`D2026-12-05`,
+    // `M2026-12`, `C2026-12-05`, or `V` with the latest approval times).
+    "CREATE TABLE IF NOT EXISTS spend (
+        card_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        total_minor BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        recent TEXT,
+        PRIMARY KEY (card_id, period))",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).
@@ -109,6 +124,16 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // Cards from before ids and masked PANs get them in `AFTER_ADDED_COLUMNS`.
     ("cards", "id", "TEXT"),
     ("cards", "masked", "TEXT"),
+    // Spend controls (issue 21): a card's own, an account's default for its cards (JSON of
+    // `ledger::Controls`; NULL: none).
+    ("cards", "controls", "TEXT"),
+    ("accounts", "controls", "TEXT"),
+    // Which card a decision was on (the API lists a card's authorizations), and what the
+    // controls counted for a hold (given back when it is released).
+    ("decisions", "card_id", "TEXT"),
+    ("holds", "card_id", "TEXT"),
+    ("holds", "counted_minor", "BIGINT"),
+    ("holds", "counted_periods", "TEXT"),
 ];
 
 /// Run after [`ADDED_COLUMNS`], idempotent: fills the added columns of older rows and indexes
@@ -118,6 +143,10 @@ pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
     "UPDATE cards SET id = 'C-' || substr(pan_hash, 1, 12) WHERE id IS NULL",
     "UPDATE cards SET masked = '******' || last4 WHERE masked IS NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS cards_id ON cards (id)",
+    // A card's decisions, newest first, for the API's paging (partial: decisions without a
+    // card, placeholders and reversals, are not in it).
+    "CREATE INDEX IF NOT EXISTS decisions_card ON decisions (card_id, created_us) \
+     WHERE card_id IS NOT NULL",
 ];
 
 /// SQLite only: every table has a text primary key, so without the hidden rowid each insert

@@ -13,7 +13,7 @@ use money::Currency;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::{CardRecord, CardStatus, LedgerError, Pan, PanHasher, Wallet};
+use crate::{CardRecord, CardStatus, Controls, LedgerError, Pan, PanHasher, Wallet};
 
 /// Largest `cards.json` we read: the sandbox file is a few kB; a larger one is a mistake.
 pub const MAX_SEED_BYTES: usize = 16 * 1024 * 1024;
@@ -31,6 +31,8 @@ struct AccountJson {
     balances: BTreeMap<String, String>,
     #[serde(default)]
     overdrafts: BTreeMap<String, String>,
+    #[serde(default)]
+    controls: Option<Controls>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +44,8 @@ struct CardJson {
     expiry: String,
     account: String,
     status: String,
+    #[serde(default)]
+    controls: Option<Controls>,
 }
 
 /// An account to seed, with its wallets in minor units.
@@ -53,6 +57,8 @@ pub struct SeedAccount {
     pub home_currency: Currency,
     /// Wallets with opening balances.
     pub wallets: Vec<Wallet>,
+    /// The default spend controls of the account's cards.
+    pub controls: Option<Controls>,
 }
 
 /// Parsed seed data: no clear PAN survives parsing.
@@ -123,17 +129,22 @@ impl SeedData {
                     opening_minor: 0,
                 });
             }
-            homes.insert(a.id.clone(), home);
+            if let Some(c) = &a.controls {
+                c.validate()
+                    .map_err(|e| LedgerError::Seed(format!("account {} controls: {e}", a.id)))?;
+            }
+            homes.insert(a.id.clone(), (home, a.controls.clone()));
             accounts.push(SeedAccount {
                 id: a.id,
                 home_currency: home,
                 wallets,
+                controls: a.controls,
             });
         }
         let mut cards = Vec::with_capacity(file.cards.len());
         for (i, c) in file.cards.into_iter().enumerate() {
             let pan = Pan::new(&c.pan).map_err(|e| LedgerError::Seed(format!("card #{i}: {e}")))?;
-            let Some(home) = homes.get(&c.account) else {
+            let Some((home, account_controls)) = homes.get(&c.account) else {
                 return Err(LedgerError::Seed(format!(
                     "card {} names unknown account {}",
                     pan.masked(),
@@ -141,7 +152,12 @@ impl SeedData {
                 )));
             };
             let pan_hash = hasher.hash(&pan);
-            cards.push(CardRecord {
+            if let Some(ctl) = &c.controls {
+                ctl.validate().map_err(|e| {
+                    LedgerError::Seed(format!("card {} controls: {e}", pan.masked()))
+                })?;
+            }
+            let card = CardRecord {
                 id: c.id.unwrap_or_else(|| crate::card::id_from_hash(&pan_hash)),
                 masked: pan.masked(),
                 pan_hash,
@@ -151,7 +167,10 @@ impl SeedData {
                     .map_err(|e| LedgerError::Seed(format!("card {}: {e}", pan.masked())))?,
                 account_id: c.account,
                 home_currency: *home,
-            });
+                own_controls: None,
+                controls: None,
+            };
+            cards.push(card.with_controls(c.controls, account_controls.as_ref()));
         }
         Ok(SeedData { accounts, cards })
     }

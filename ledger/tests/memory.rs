@@ -31,4 +31,8 @@ suite!(memory;
     other_messages_reusing_a_key_are_duplicates,
     one_key_with_many_amounts_at_once_makes_one_decision,
     resetting_cutovers_returns_to_the_calendar,
+    spend_controls_refuse_57_61_65_in_the_home_currency,
+    reversals_give_back_to_the_day_they_were_counted_in,
+    an_accounts_controls_are_its_cards_default,
+    a_daily_limit_holds_across_instances_at_once,
 );

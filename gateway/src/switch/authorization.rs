@@ -46,6 +46,7 @@ impl Switch {
                 currency: fields::currency_alpha(req, 49)?,
                 allow_partial: fields::allows_partial(req),
                 original: fields::original_key(req)?,
+                merchant: fields::merchant(req),
                 business_date: bd,
                 now: Timestamp::now(),
             })

@@ -4,7 +4,7 @@
 //! a required element is a format error (39=30), never a panic.
 
 use iso8583::OwnedMessage;
-use ledger::{Currency, NetworkKey, Terms};
+use ledger::{Currency, Merchant, NetworkKey, Terms};
 
 /// A required data element that is missing or malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,57 @@ pub(crate) fn terms(msg: &OwnedMessage, elements: &[u16]) -> Terms {
             b.field(n, msg.get(n))
         })
         .finish()
+}
+
+/// Where and how the card is used, for the spend controls: DE 18 (MCC), the country (DE 19,
+/// else DE 43's), the channel (DE 22's PAN entry mode, DE 25's condition code). Values that
+/// do not read as their format are left out (the controls then cannot match them), never a
+/// format error: an authorization does not need them.
+pub(crate) fn merchant(msg: &OwnedMessage) -> Merchant {
+    let digits = |n: u16, len: usize| {
+        text(msg, n)
+            .filter(|s| s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
+    };
+    let mcc = digits(18, 4);
+    let country = digits(19, 3).or_else(|| text(msg, 43).and_then(de43_country));
+    // "DE 22, point of service entry mode, n 3": its first two digits say how the PAN was
+    // read: 07 contactless chip, 91 contactless magnetic stripe, 81 e-commerce.
+    let entry = text(msg, 22).and_then(|s| s.get(..2)).unwrap_or("");
+    // "DE 25, point of service condition code, n 2": 59 e-commerce.
+    let condition = text(msg, 25).unwrap_or("");
+    Merchant {
+        atm: mcc.as_deref() == Some("6011"),
+        mcc,
+        country,
+        ecommerce: entry == "81" || condition == "59",
+        contactless: entry == "07" || entry == "91",
+    }
+}
+
+/// The ISO 3166 numeric code of the country at the end of "DE 43, card acceptor name/
+/// location, ans 40": three letters (alpha-3, as Mastercard places it) or, after a space,
+/// two (alpha-2, as Visa's last two positions).
+fn de43_country(de43: &str) -> Option<String> {
+    let t = de43.trim_end();
+    let b = t.as_bytes();
+    let alpha = |s: &[u8]| s.iter().all(u8::is_ascii_alphabetic);
+    let numeric = |c: isocountry::CountryCode| format!("{:03}", c.numeric_id());
+    if b.len() >= 4 && b[b.len() - 3] == b' ' && alpha(&b[b.len() - 2..]) {
+        let a2 = t[t.len() - 2..].to_ascii_uppercase();
+        return isocountry::CountryCode::for_alpha2(&a2).ok().map(numeric);
+    }
+    if b.len() >= 3 && alpha(&b[b.len() - 3..]) {
+        let a3 = t[t.len() - 3..].to_ascii_uppercase();
+        if let Ok(c) = isocountry::CountryCode::for_alpha3(&a3) {
+            return Some(numeric(c));
+        }
+    }
+    if b.len() >= 2 && alpha(&b[b.len() - 2..]) {
+        let a2 = t[t.len() - 2..].to_ascii_uppercase();
+        return isocountry::CountryCode::for_alpha2(&a2).ok().map(numeric);
+    }
+    None
 }
 
 /// "Network key of an original: (DE 32, DE 11, DE 7); DE 32 compared with leading zeros
@@ -177,6 +228,30 @@ mod tests {
             m.set(*n, *v);
         }
         m
+    }
+
+    #[test]
+    fn the_merchant_is_read_from_de_18_19_22_25_and_43() {
+        let m = merchant(&msg(&[(18, "6011"), (19, "410"), (22, "071")]));
+        assert_eq!(m.mcc.as_deref(), Some("6011"));
+        assert!(m.atm && m.contactless && !m.ecommerce);
+        assert_eq!(m.country.as_deref(), Some("410"));
+        let online = merchant(&msg(&[
+            (22, "812"),
+            (43, "SHOP                     SEOUL        KR"),
+        ]));
+        assert!(online.ecommerce);
+        assert_eq!(online.country.as_deref(), Some("410"), "Visa's alpha-2");
+        let mc = merchant(&msg(&[
+            (25, "59"),
+            (43, "SHOP                   PYONGYANG    PRK"),
+        ]));
+        assert!(mc.ecommerce);
+        assert_eq!(mc.country.as_deref(), Some("408"), "Mastercard's alpha-3");
+        // Unreadable values are left out, never guessed.
+        let odd = merchant(&msg(&[(18, "60X1"), (19, "41"), (43, "NOWHERE 12")]));
+        assert_eq!((odd.mcc, odd.country), (None, None));
+        assert_eq!(merchant(&msg(&[])), ledger::Merchant::default());
     }
 
     #[test]

@@ -64,6 +64,7 @@ fn request(pans: &[Pan]) -> AuthRequest {
         currency: money::currency!("KRW"),
         allow_partial: false,
         original: None,
+        merchant: Default::default(),
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

@@ -53,6 +53,10 @@ impl Engine for SqliteEngine<'_, '_> {
         if needs.approvals > 0 {
             snap.approvals = Approvals::Counter(sql::approval_counter(self.stmts).map_err(failed)?);
         }
+        for (card, period) in needs.spend_keys(snap) {
+            let row = sql::spend(&s, &card, &period).map_err(failed)?;
+            snap.spend.insert((card, period), row);
+        }
         Ok(())
     }
 
@@ -65,7 +69,9 @@ impl Engine for SqliteEngine<'_, '_> {
             )));
         }
         self.exec("COMMIT").map_err(failed)?;
-        if !effects.cards_new.is_empty() {
+        // Cards are cached with their controls and their account's: any change to either
+        // is seen by the next batch.
+        if !effects.cards_new.is_empty() || !effects.account_controls.is_empty() {
             self.cards.forget();
         }
         Ok(())

@@ -14,10 +14,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use crate::machine::needs::Needs;
 use crate::machine::{Effects, Snapshot};
 use crate::rows::{
-    currency, cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns,
-    DecisionCols, DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
+    card_by_hash, controls_text, cutover_date, decision_columns, hold_columns, holds_sql,
+    spend_row, wallet_columns, CardCols, DecisionCols, DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
 };
-use crate::{CardRecord, DuplicateRecord, Hold, LedgerError, Result, Wallet};
+use crate::{CardRecord, DuplicateRecord, Hold, LedgerError, Result, Spend, Wallet};
 
 /// Prepared statements found by the address of their (static) SQL text. rusqlite's own cache
 /// hashes the whole text and moves the statement through an LRU list at every use: about a
@@ -96,6 +96,7 @@ pub(crate) fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
         updated_us: r.get(17)?,
         expires_us: r.get(18)?,
         fingerprint: r.get(19)?,
+        card_id: r.get(20)?,
     })
 }
 
@@ -115,6 +116,9 @@ pub(crate) fn hold_row(r: &Row<'_>) -> rusqlite::Result<HoldCols> {
         rate_version: r.get(11)?,
         created_us: r.get(12)?,
         expires_us: r.get(13)?,
+        card_id: r.get(14)?,
+        counted_minor: r.get(15)?,
+        counted_periods: r.get(16)?,
     })
 }
 
@@ -136,9 +140,7 @@ pub(crate) fn wallet_row(r: &Row<'_>) -> rusqlite::Result<Wallet> {
     })
 }
 
-const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, c.account_id, \
-     a.home_currency, c.id, c.masked FROM cards c JOIN accounts a ON a.id = c.account_id \
-     WHERE c.pan_hash = ?1";
+const CARD_BY_HASH: &str = card_by_hash!("?1");
 const DECISION_BY_KEY: &str = concat!(
     "SELECT ",
     decision_columns!(),
@@ -158,36 +160,22 @@ pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecor
     let row = s.with(CARD_BY_HASH, |st| {
         Ok(st
             .query_row([pan_hash], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                ))
+                Ok(CardCols {
+                    pan_hash: r.get(0)?,
+                    last4: r.get(1)?,
+                    expiry: r.get(2)?,
+                    status: r.get(3)?,
+                    account_id: r.get(4)?,
+                    home_currency: r.get(5)?,
+                    id: r.get(6)?,
+                    masked: r.get(7)?,
+                    controls: r.get(8)?,
+                    account_controls: r.get(9)?,
+                })
             })
             .optional()?)
     })?;
-    row.map(
-        |(pan_hash, last4, expiry, status, account_id, home_currency, id, masked)| {
-            Ok(CardRecord {
-                id,
-                masked,
-                pan_hash,
-                last4,
-                expiry,
-                status: status
-                    .parse()
-                    .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
-                account_id,
-                home_currency: currency(&home_currency, "accounts")?,
-            })
-        },
-    )
-    .transpose()
+    row.map(CardCols::into_card).transpose()
 }
 
 pub(crate) fn decision(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::Decision>> {
@@ -287,12 +275,12 @@ const INSERT_DECISION: &str = concat!(
     "INSERT INTO decisions (",
     decision_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-     ?19, ?20)"
+     ?19, ?20, ?21)"
 );
 const INSERT_HOLD: &str = concat!(
     "INSERT INTO holds (",
     hold_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
 );
 
 /// One new decision, bound from its fields (no row copy in between).
@@ -325,6 +313,7 @@ fn insert_decision(s: &Statements<'_>, d: &crate::Decision) -> Result<()> {
             d.updated_at.as_microsecond(),
             d.expires_at.map(|t| t.as_microsecond()),
             d.fingerprint.as_deref(),
+            d.card_id.as_deref(),
         ])?;
         Ok(())
     })
@@ -348,6 +337,9 @@ fn insert_hold(s: &Statements<'_>, h: &Hold) -> Result<()> {
             h.rate_version.as_deref(),
             h.created_at.as_microsecond(),
             h.expires_at.as_microsecond(),
+            h.counted.as_ref().map(|c| c.card_id.as_str()),
+            h.counted.as_ref().map(|c| c.minor),
+            h.counted.as_ref().map(|c| c.periods.join(",")),
         ])?;
         Ok(())
     })
@@ -378,8 +370,8 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
     }
     for c in &e.cards_new {
         conn.prepare_cached(
-            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id, id, masked) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            "INSERT INTO cards (pan_hash, last4, expiry, status, account_id, id, masked, \
+             controls) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             c.pan_hash,
@@ -388,8 +380,28 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
             c.status.as_str(),
             c.account_id,
             c.id,
-            c.masked
+            c.masked,
+            controls_text(c.own_controls.as_ref())
         ])?;
+    }
+    for (id, c) in &e.account_controls {
+        const SQL: &str = "UPDATE accounts SET controls = ?2 WHERE id = ?1";
+        s.with(SQL, |st| {
+            st.execute(params![id, controls_text(c.as_ref())])?;
+            Ok(())
+        })?;
+    }
+    for sp in &e.spend {
+        s.with(UPSERT_SPEND, |st| {
+            st.execute(params![
+                sp.card_id,
+                sp.period,
+                sp.total_minor,
+                sp.count,
+                (sp.period == crate::controls::VELOCITY).then(|| sp.recent_text())
+            ])?;
+            Ok(())
+        })?;
     }
     for d in &e.decisions_new {
         insert_decision(s, d)?;
@@ -411,14 +423,15 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
         })?;
     }
     for h in &e.holds_changed {
-        const SQL: &str =
-            "UPDATE holds SET held_minor = ?2, captured_minor = ?3, status = ?4 WHERE nkey = ?1";
+        const SQL: &str = "UPDATE holds SET held_minor = ?2, captured_minor = ?3, status = ?4, \
+             counted_minor = ?5 WHERE nkey = ?1";
         s.with(SQL, |st| {
             st.execute(params![
                 h.key.db_str(),
                 h.held_minor,
                 h.captured_minor,
-                h.status.as_str()
+                h.status.as_str(),
+                h.counted.as_ref().map(|c| c.minor)
             ])?;
             Ok(())
         })?;
@@ -485,6 +498,30 @@ fn write_duplicate(s: &Statements<'_>, d: &DuplicateRecord, fp: &str) -> Result<
         ])?;
         Ok(())
     })
+}
+
+/// A spend counter written whole (the batch computed it under the write lock).
+const UPSERT_SPEND: &str = "INSERT INTO spend (card_id, period, total_minor, count, recent) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (card_id, period) DO UPDATE SET \
+     total_minor = excluded.total_minor, count = excluded.count, recent = excluded.recent";
+
+/// One spend counter, if it has a row.
+pub(crate) fn spend(s: &Stmts<'_, '_>, card_id: &str, period: &str) -> Result<Option<Spend>> {
+    const SQL: &str = "SELECT total_minor, count, recent FROM spend \
+         WHERE card_id = ?1 AND period = ?2";
+    let row = s.with(SQL, |st| {
+        Ok(st
+            .query_row([card_id, period], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .optional()?)
+    })?;
+    row.map(|(total_minor, count, recent)| spend_row(card_id, period, total_minor, count, recent))
+        .transpose()
 }
 
 /// The approval counter.

@@ -6,10 +6,12 @@
 //! then, with those accounts' wallets locked, the decisions, holds and linked holds again.
 //! SQLite and memory have one writer and read everything once.
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 
+use super::state::SpendKey;
 use super::{Op, Prepared, Snapshot};
-use crate::NetworkKey;
+use crate::{NetworkKey, TransactionKind};
 
 /// Rows a batch reads, by key (sorted, distinct).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +32,23 @@ pub(crate) struct Needs {
     pub(crate) accounts: Vec<String>,
     /// Approval numbers the batch may hand out.
     pub(crate) approvals: usize,
+    /// Where the spend counters a batch reads come from, known once cards and holds are
+    /// loaded ([`Needs::spend_keys`]).
+    pub(crate) spend_from: Vec<SpendSource>,
+}
+
+/// What says which spend-control counters an operation reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SpendSource {
+    /// An authorization: its card's controls, for its business date (and cash or not).
+    Auth {
+        pan_hash: String,
+        business_date: Date,
+        cash: bool,
+    },
+    /// A release of the hold placed under this key, and of the holds extending it: the
+    /// counters they were counted in.
+    Release(String),
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -49,6 +68,13 @@ impl Needs {
             }
             match &p.op {
                 Op::Authorize(r) => {
+                    if let Some(h) = &p.pan_hash {
+                        n.spend_from.push(SpendSource::Auth {
+                            pan_hash: h.clone(),
+                            business_date: r.business_date,
+                            cash: r.kind == TransactionKind::Cash,
+                        });
+                    }
                     n.keys.push(key(&r.key));
                     if let Some(o) = &r.original {
                         n.keys.push(key(o));
@@ -57,6 +83,7 @@ impl Needs {
                     n.approvals += 1;
                 }
                 Op::Reverse(r) => {
+                    n.spend_from.push(SpendSource::Release(key(&r.original)));
                     n.keys.extend([key(&r.key), key(&r.original)]);
                     n.holds.push(key(&r.original));
                     n.linked.push(key(&r.original));
@@ -75,10 +102,12 @@ impl Needs {
                     n.linked.push(key(&r.original));
                 }
                 Op::VoidTimedOut { key: k, .. } => {
+                    n.spend_from.push(SpendSource::Release(key(k)));
                     n.keys.push(key(k));
                     n.holds.push(key(k));
                 }
                 Op::VoidAuthorization { request, .. } => {
+                    n.spend_from.push(SpendSource::Release(key(&request.key)));
                     n.keys.push(key(&request.key));
                     n.holds.push(key(&request.key));
                 }
@@ -108,6 +137,45 @@ impl Needs {
     /// The accounts whose wallets the batch changes, found from the first load: the cards'
     /// accounts, the accounts of the decisions its operations name, the expired holds'
     /// accounts (sorted, distinct: the order PostgreSQL locks them in).
+    /// The spend counters the batch reads, from what `snap` holds so far (cards, holds,
+    /// linked holds: load them first). Empty unless a card has controls that count, or a
+    /// released hold was counted.
+    pub(crate) fn spend_keys(&self, snap: &Snapshot) -> Vec<SpendKey> {
+        let mut out = Vec::new();
+        for s in &self.spend_from {
+            match s {
+                SpendSource::Auth {
+                    pan_hash,
+                    business_date,
+                    cash,
+                } => {
+                    let Some(Some(card)) = snap.cards.get(pan_hash) else {
+                        continue;
+                    };
+                    if let Some(c) = &card.controls {
+                        for p in c.periods(*business_date, *cash) {
+                            out.push((card.id.clone(), p));
+                        }
+                    }
+                }
+                SpendSource::Release(k) => {
+                    let own = snap.holds.get(k).and_then(Option::as_ref);
+                    let linked = snap.linked.get(k).into_iter().flatten();
+                    for h in own.into_iter().chain(linked) {
+                        if let Some(c) = &h.counted {
+                            for p in &c.periods {
+                                out.push((c.card_id.clone(), p.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     pub(crate) fn accounts_to_lock(&self, snap: &Snapshot) -> Vec<String> {
         let mut out: Vec<String> = snap
             .cards

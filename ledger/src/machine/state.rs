@@ -15,9 +15,12 @@ use money::Currency;
 
 use super::events::Event;
 use crate::{
-    CardRecord, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey, Result,
-    Wallet,
+    CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
+    Result, Spend, Wallet,
 };
+
+/// A spend counter's key: (card id, period).
+pub(crate) type SpendKey = (String, String);
 
 /// Approval numbers a batch may hand out.
 #[derive(Clone, Debug, Default)]
@@ -54,6 +57,8 @@ pub(crate) struct Snapshot {
     pub(crate) accounts: HashMap<String, bool>,
     /// Approval numbers.
     pub(crate) approvals: Approvals,
+    /// Spend-control counters by (card id, period); `None`: no row yet (zero).
+    pub(crate) spend: HashMap<SpendKey, Option<Spend>>,
 }
 
 /// The snapshot with the batch's changes over it. Cheap to clone (the snapshot is shared):
@@ -75,6 +80,8 @@ pub(crate) struct State<'s> {
     accounts_created: Vec<(String, Currency)>,
     cards_created: Vec<CardRecord>,
     approvals_used: usize,
+    spend: BTreeMap<SpendKey, Spend>,
+    account_controls: Vec<(String, Option<Controls>)>,
     pub(crate) events: Vec<Event>,
 }
 
@@ -100,6 +107,8 @@ impl<'s> State<'s> {
             accounts_created: Vec::new(),
             cards_created: Vec::new(),
             approvals_used: 0,
+            spend: BTreeMap::new(),
+            account_controls: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -277,6 +286,33 @@ impl<'s> State<'s> {
         Ok(n)
     }
 
+    /// A card's counter for `period`, as this batch sees it (zero when it has no row yet).
+    pub(crate) fn spend(&self, card_id: &str, period: &str) -> Result<Spend> {
+        let key = (card_id.to_owned(), period.to_owned());
+        if let Some(s) = self.spend.get(&key) {
+            return Ok(s.clone());
+        }
+        match self.snap.spend.get(&key) {
+            Some(Some(s)) => Ok(s.clone()),
+            Some(None) => Ok(Spend {
+                card_id: key.0,
+                period: key.1,
+                ..Spend::default()
+            }),
+            None => Err(unloaded("spend")),
+        }
+    }
+
+    /// Records a counter's new value.
+    pub(crate) fn put_spend(&mut self, s: Spend) {
+        self.spend.insert((s.card_id.clone(), s.period.clone()), s);
+    }
+
+    /// Sets (or, with `None`, clears) an account's default controls.
+    pub(crate) fn set_account_controls(&mut self, account: &str, c: Option<Controls>) {
+        self.account_controls.push((account.to_owned(), c));
+    }
+
     /// Counts a duplicate transmission.
     pub(crate) fn record_duplicate(&mut self, d: DuplicateRecord, fingerprint: String) {
         self.duplicates.push((d, fingerprint));
@@ -384,6 +420,8 @@ impl<'s> State<'s> {
             }
             _ => None,
         };
+        e.spend = self.spend.values().cloned().collect();
+        e.account_controls.clone_from(&self.account_controls);
         e.events.clone_from(&self.events);
         e
     }
@@ -411,6 +449,10 @@ pub(crate) struct Effects {
     pub(crate) heartbeat: Option<Timestamp>,
     /// The approval counter's new value (SQLite, memory).
     pub(crate) approval_counter: Option<u64>,
+    /// Spend counters to write (insert or replace).
+    pub(crate) spend: Vec<Spend>,
+    /// Accounts' default controls set (`None`: cleared).
+    pub(crate) account_controls: Vec<(String, Option<Controls>)>,
     pub(crate) events: Vec<Event>,
 }
 
@@ -429,5 +471,7 @@ impl Effects {
             && self.cutovers.is_empty()
             && self.heartbeat.is_none()
             && self.approval_counter.is_none()
+            && self.spend.is_empty()
+            && self.account_controls.is_empty()
     }
 }

@@ -49,6 +49,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
         currency: currency.parse().unwrap(),
         allow_partial: false,
         original: None,
+        merchant: Default::default(),
         business_date: date(2026, 11, 25),
         now: Timestamp::from_second(1_764_000_000).unwrap(),
     }))
@@ -71,6 +72,8 @@ fn snapshot(ctx: &Ctx, ops: &[&Prepared]) -> Snapshot {
             status: CardStatus::Active,
             account_id: "A".into(),
             home_currency: "KRW".parse().unwrap(),
+            own_controls: None,
+            controls: None,
         }),
     );
     for k in &needs.keys {

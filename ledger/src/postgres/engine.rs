@@ -30,8 +30,8 @@ use crate::machine::engine::{Engine, EngineError, Step};
 use crate::machine::needs::Needs;
 use crate::machine::{Approvals, Effects, Snapshot};
 use crate::rows::{
-    currency, cutover_date, decision_columns, hold_columns, holds_sql, wallet_columns,
-    DecisionCols, HoldCols,
+    card_by_hash, controls_text, currency, cutover_date, decision_columns, hold_columns, holds_sql,
+    spend_row, wallet_columns, CardCols, DecisionCols, HoldCols,
 };
 use crate::{CardRecord, Decision, Hold, HoldStatus, LedgerError, Result, Wallet};
 
@@ -41,9 +41,7 @@ pub(crate) const DECISION_BY_KEY: &str = concat!(
     " FROM decisions WHERE nkey = $1"
 );
 pub(crate) const HOLD_BY_KEY: &str = holds_sql!("WHERE nkey = $1");
-pub(crate) const CARD_BY_HASH: &str = "SELECT c.pan_hash, c.last4, c.expiry, c.status, \
-     c.account_id, a.home_currency, c.id, c.masked FROM cards c \
-     JOIN accounts a ON a.id = c.account_id WHERE c.pan_hash = $1";
+pub(crate) const CARD_BY_HASH: &str = card_by_hash!("$1");
 const APPROVAL_NUMBERS: &str = "SELECT nextval('approval_seq') FROM generate_series(1, $1::int4)";
 /// The isolation every batch runs at.
 const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
@@ -88,6 +86,7 @@ pub(crate) fn decision_row(r: &Row) -> Result<Decision> {
         updated_us: r.try_get(17)?,
         expires_us: r.try_get(18)?,
         fingerprint: r.try_get(19)?,
+        card_id: r.try_get(20)?,
     }
     .into_decision()
 }
@@ -108,24 +107,27 @@ pub(crate) fn hold_row(r: &Row) -> Result<Hold> {
         rate_version: r.try_get(11)?,
         created_us: r.try_get(12)?,
         expires_us: r.try_get(13)?,
+        card_id: r.try_get(14)?,
+        counted_minor: r.try_get(15)?,
+        counted_periods: r.try_get(16)?,
     }
     .into_hold()
 }
 
 pub(crate) fn card_row(r: &Row) -> Result<CardRecord> {
-    let status: String = r.try_get(3)?;
-    Ok(CardRecord {
-        id: r.try_get(6)?,
-        masked: r.try_get(7)?,
+    CardCols {
         pan_hash: r.try_get(0)?,
         last4: r.try_get(1)?,
         expiry: r.try_get(2)?,
-        status: status
-            .parse()
-            .map_err(|_| LedgerError::corrupt("cards", "bad status"))?,
+        status: r.try_get(3)?,
         account_id: r.try_get(4)?,
-        home_currency: currency(r.try_get(5)?, "accounts")?,
-    })
+        home_currency: r.try_get(5)?,
+        id: r.try_get(6)?,
+        masked: r.try_get(7)?,
+        controls: r.try_get(8)?,
+        account_controls: r.try_get(9)?,
+    }
+    .into_card()
 }
 
 pub(crate) fn wallet_row(r: &Row) -> Result<Wallet> {
@@ -349,6 +351,7 @@ column_arrays! {
         updated_us: i64,
         expires_us: Option<i64>,
         fingerprint: Option<String>,
+        card_id: Option<String>,
     }
 }
 
@@ -359,7 +362,7 @@ impl DecisionRows {
         ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
          $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], \
-         $19::int8[], $20::text[])"
+         $19::int8[], $20::text[], $21::text[])"
     );
 }
 
@@ -380,6 +383,9 @@ column_arrays! {
         rate_version: Option<String>,
         created_us: i64,
         expires_us: i64,
+        card_id: Option<String>,
+        counted_minor: Option<i64>,
+        counted_periods: Option<String>,
     }
 }
 
@@ -389,14 +395,14 @@ impl HoldRows {
         hold_columns!(),
         ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
          $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::int8[], $14::int8[])"
+         $13::int8[], $14::int8[], $15::text[], $16::int8[], $17::text[])"
     );
 }
 
 const UPDATE_DECISION: &str = "UPDATE decisions SET kind = $2, response_code = $3, \
      approval_code = $4, approved_minor = $5, updated_us = $6 WHERE nkey = $1";
-const UPDATE_HOLD: &str =
-    "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4 WHERE nkey = $1";
+const UPDATE_HOLD: &str = "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4, \
+     counted_minor = $5 WHERE nkey = $1";
 const UPDATE_WALLET: &str = "UPDATE wallets SET balance_minor = $3, held_minor = $4 \
      WHERE account_id = $1 AND currency = $2";
 const INSERT_ACCOUNT: &str =
@@ -407,7 +413,13 @@ const INSERT_WALLET: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 );
 const INSERT_CARD: &str = "INSERT INTO cards (pan_hash, last4, expiry, status, account_id, \
-     id, masked) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+     id, masked, controls) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+const SPEND_BY_KEY: &str =
+    "SELECT total_minor, count, recent FROM spend WHERE card_id = $1 AND period = $2";
+const UPSERT_SPEND: &str = "INSERT INTO spend (card_id, period, total_minor, count, recent) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_id, period) DO UPDATE SET \
+     total_minor = excluded.total_minor, count = excluded.count, recent = excluded.recent";
+const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
 const INSERT_DUPLICATE: &str = "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, \
      amount_minor, currency, first_us, last_us, times) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
      ON CONFLICT (nkey, fingerprint) \
@@ -484,6 +496,28 @@ impl Engine for PgEngine<'_> {
             }
             snap.expired = still;
             load_holds(client, self.cache, needs, snap).await?;
+            // Spend counters, under the accounts' locks (every writer of a card's counters
+            // holds its account's): read after the holds, which say what a release gives back.
+            let spend_keys = needs.spend_keys(snap);
+            if !spend_keys.is_empty() {
+                let by_key = self.stmt(SPEND_BY_KEY).await?;
+                let params: Vec<[&(dyn ToSql + Sync); 2]> =
+                    spend_keys.iter().map(|(c, p)| [c as _, p as _]).collect();
+                let rows = try_join_all(params.iter().map(|p| client.query(&by_key, p))).await?;
+                for ((card, period), rows) in spend_keys.into_iter().zip(rows) {
+                    let row = match rows.first() {
+                        Some(r) => Some(spend_row(
+                            &card,
+                            &period,
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            r.try_get(2)?,
+                        )?),
+                        None => None,
+                    };
+                    snap.spend.insert((card, period), row);
+                }
+            }
             if n > 0 {
                 let v = approvals
                     .iter()
@@ -529,6 +563,27 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.account_id.clone()),
                         Box::new(c.id.clone()),
                         Box::new(c.masked.clone()),
+                        Box::new(controls_text(c.own_controls.as_ref())),
+                    ],
+                ));
+            }
+            for (id, c) in &e.account_controls {
+                stmts.push((
+                    self.stmt(SET_ACCOUNT_CONTROLS).await?,
+                    vec![Box::new(id.clone()), Box::new(controls_text(c.as_ref()))],
+                ));
+            }
+            for sp in &e.spend {
+                stmts.push((
+                    self.stmt(UPSERT_SPEND).await?,
+                    vec![
+                        Box::new(sp.card_id.clone()),
+                        Box::new(sp.period.clone()),
+                        Box::new(sp.total_minor),
+                        Box::new(sp.count),
+                        Box::new(
+                            (sp.period == crate::controls::VELOCITY).then(|| sp.recent_text()),
+                        ),
                     ],
                 ));
             }
@@ -551,6 +606,7 @@ impl Engine for PgEngine<'_> {
                         Box::new(h.held_minor),
                         Box::new(h.captured_minor),
                         Box::new(h.status.as_str().to_owned()),
+                        Box::new(h.counted.as_ref().map(|c| c.minor)),
                     ],
                 ));
             }

@@ -109,6 +109,7 @@ pub fn auth(n: u32, pan: &str, amount_minor: i64, currency: &str) -> AuthRequest
         currency: ccy(currency),
         allow_partial: false,
         original: None,
+        merchant: Default::default(),
         business_date: BUSINESS_DATE,
         now: now(),
     }

@@ -833,3 +833,209 @@ pub async fn resetting_cutovers_returns_to_the_calendar(fx: &Fixture) {
         day(26)
     );
 }
+
+// Spend controls (issue 21): the cards below are seeded beside the suite's `SEED`.
+
+pub const PAN_CTL: &str = "4761739001010085";
+pub const PAN_DAY: &str = "4761739001010093";
+pub const PAN_DEFAULT: &str = "4761739001010101";
+pub const PAN_OWN: &str = "4761739001010119";
+
+const CONTROLS_SEED: &str = r#"{
+  "accounts": [
+    {"id": "A-C1", "home_currency": "KRW", "balances": {"KRW": "10000000", "USD": "500.00"}},
+    {"id": "A-C2", "home_currency": "KRW", "balances": {"KRW": "10000000"},
+     "controls": {"daily_max_minor": 100000, "atm": false}}
+  ],
+  "cards": [
+    {"pan": "4761739001010085", "expiry": "2812", "account": "A-C1", "status": "active",
+     "controls": {"per_transaction_max_minor": 500000, "daily_max_minor": 600000,
+                  "velocity": [{"max_count": 3, "window_s": 3600}],
+                  "mcc_blocked": ["7995"], "ecommerce": false, "countries_blocked": ["408"]}},
+    {"pan": "4761739001010093", "expiry": "2812", "account": "A-C1", "status": "active",
+     "controls": {"daily_max_minor": 1000000, "monthly_max_minor": 1500000,
+                  "cash_daily_max_minor": 50000}},
+    {"pan": "4761739001010101", "expiry": "2812", "account": "A-C2", "status": "active"},
+    {"pan": "4761739001010119", "expiry": "2812", "account": "A-C2", "status": "active",
+     "controls": {"daily_max_minor": 300000}}
+  ]
+}"#;
+
+async fn seed_controls(s: &Store) {
+    let data = SeedData::from_json(CONTROLS_SEED, &hasher(), &exponent).unwrap();
+    s.seed(data).await.unwrap();
+}
+
+fn at_merchant(mut r: AuthRequest, mcc: &str) -> AuthRequest {
+    r.merchant.mcc = Some(mcc.into());
+    r
+}
+
+async fn code(s: &Store, r: AuthRequest) -> ResponseCode {
+    s.authorize(r).await.unwrap().response_code
+}
+
+pub async fn spend_controls_refuse_57_61_65_in_the_home_currency(fx: &Fixture) {
+    let s = &fx.store;
+    seed_controls(s).await;
+    let ok = ResponseCode::APPROVED;
+    // Where and how: 57, before any amount is looked at.
+    assert_eq!(
+        code(s, at_merchant(auth(900, PAN_CTL, 1_000, "KRW"), "7995")).await,
+        ResponseCode::NOT_PERMITTED
+    );
+    let mut online = auth(901, PAN_CTL, 1_000, "KRW");
+    online.merchant.ecommerce = true;
+    assert_eq!(code(s, online).await, ResponseCode::NOT_PERMITTED);
+    let mut abroad = auth(902, PAN_CTL, 1_000, "KRW");
+    abroad.merchant.country = Some("408".into());
+    assert_eq!(code(s, abroad).await, ResponseCode::NOT_PERMITTED);
+    // Amounts: 61 per transaction, then the day's total.
+    assert_eq!(
+        code(s, auth(903, PAN_CTL, 500_001, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT
+    );
+    assert_eq!(code(s, auth(904, PAN_CTL, 400_000, "KRW")).await, ok);
+    assert_eq!(
+        code(s, auth(905, PAN_CTL, 250_000, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT
+    );
+    // USD 100.00 paid from the USD wallet still counts in KRW: 138,520, 538,520 in all.
+    let usd = s
+        .authorize(auth(906, PAN_CTL, 10_000, "USD"))
+        .await
+        .unwrap();
+    assert_eq!(usd.response_code, ok);
+    assert_eq!(usd.wallet_currency, Some(ccy("USD")));
+    assert_eq!(
+        code(s, auth(907, PAN_CTL, 61_481, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT,
+        "538,520 + 61,481 is past 600,000"
+    );
+    // A repeat counts nothing again.
+    assert!(
+        s.authorize(auth(904, PAN_CTL, 400_000, "KRW"))
+            .await
+            .unwrap()
+            .replayed
+    );
+    // The third approval within the hour is the last: 65 after it.
+    assert_eq!(code(s, auth(908, PAN_CTL, 10_000, "KRW")).await, ok);
+    assert_eq!(
+        code(s, auth(909, PAN_CTL, 1, "KRW")).await,
+        ResponseCode::FREQUENCY_LIMIT
+    );
+    // An hour on, the window has room again; the day has 51,480 left.
+    let hour_on = now() + SignedDuration::from_hours(1) + SignedDuration::from_secs(1);
+    let mut later = auth(910, PAN_CTL, 51_481, "KRW");
+    later.now = hour_on;
+    assert_eq!(code(s, later).await, ResponseCode::AMOUNT_LIMIT);
+    let mut later = auth(911, PAN_CTL, 51_480, "KRW");
+    later.now = hour_on;
+    assert_eq!(code(s, later).await, ok);
+    // Declines are on the card, for the API's listing.
+    let d = s.decision(&key(905)).await.unwrap().unwrap();
+    assert!(d.card_id.is_some());
+}
+
+pub async fn reversals_give_back_to_the_day_they_were_counted_in(fx: &Fixture) {
+    let s = &fx.store;
+    seed_controls(s).await;
+    let ok = ResponseCode::APPROVED;
+    assert_eq!(code(s, auth(920, PAN_DAY, 700_000, "KRW")).await, ok);
+    assert_eq!(code(s, auth(921, PAN_DAY, 300_000, "KRW")).await, ok);
+    assert_eq!(
+        code(s, auth(922, PAN_DAY, 1, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT,
+        "exactly the limit was used"
+    );
+    // A partial reversal keeping 200,000 gives 500,000 back; its repeat gives nothing more.
+    s.reverse(reversal(923, 920, Some(200_000))).await.unwrap();
+    s.reverse(reversal(923, 920, Some(200_000))).await.unwrap();
+    assert_eq!(code(s, auth(924, PAN_DAY, 500_000, "KRW")).await, ok);
+    assert_eq!(
+        code(s, auth(925, PAN_DAY, 1, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT
+    );
+    // A full reversal of the rest gives back the 200,000 still counted.
+    s.reverse(reversal(926, 920, None)).await.unwrap();
+    assert_eq!(code(s, auth(927, PAN_DAY, 200_000, "KRW")).await, ok);
+    // A void of an answer the network never got gives back too.
+    s.void_timed_out(key(927), BUSINESS_DATE, now())
+        .await
+        .unwrap();
+    assert_eq!(code(s, auth(928, PAN_DAY, 200_000, "KRW")).await, ok);
+    // The next business day starts afresh, but the month (1,500,000) is nearly used:
+    // 1,000,000 counted so far this month.
+    let mut tomorrow = auth(929, PAN_DAY, 500_001, "KRW");
+    tomorrow.business_date = BUSINESS_DATE.tomorrow().unwrap();
+    assert_eq!(code(s, tomorrow).await, ResponseCode::AMOUNT_LIMIT);
+    let mut tomorrow = auth(930, PAN_DAY, 500_000, "KRW");
+    tomorrow.business_date = BUSINESS_DATE.tomorrow().unwrap();
+    assert_eq!(code(s, tomorrow).await, ok);
+    // Cash has its own daily limit beside the day's.
+    let mut cash = auth(931, PAN_DAY, 50_001, "KRW");
+    cash.kind = TransactionKind::Cash;
+    cash.business_date = date(2026, 12, 1);
+    assert_eq!(code(s, cash).await, ResponseCode::AMOUNT_LIMIT);
+    let mut cash = auth(932, PAN_DAY, 50_000, "KRW");
+    cash.kind = TransactionKind::Cash;
+    cash.business_date = date(2026, 12, 1);
+    assert_eq!(code(s, cash).await, ok);
+}
+
+pub async fn an_accounts_controls_are_its_cards_default(fx: &Fixture) {
+    let s = &fx.store;
+    seed_controls(s).await;
+    let ok = ResponseCode::APPROVED;
+    // The account's daily 100,000 and no ATM apply to the card without controls of its own.
+    assert_eq!(
+        code(s, auth(940, PAN_DEFAULT, 100_001, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT
+    );
+    assert_eq!(
+        code(s, at_merchant(auth(941, PAN_DEFAULT, 1_000, "KRW"), "6011")).await,
+        ok,
+        "the MCC alone says nothing: the gateway sets `atm` from it"
+    );
+    let mut atm = auth(942, PAN_DEFAULT, 1_000, "KRW");
+    atm.merchant.atm = true;
+    assert_eq!(code(s, atm).await, ResponseCode::NOT_PERMITTED);
+    // The card's own daily limit wins; the account's ATM block is still inherited.
+    assert_eq!(code(s, auth(943, PAN_OWN, 250_000, "KRW")).await, ok);
+    let mut atm = auth(944, PAN_OWN, 1_000, "KRW");
+    atm.merchant.atm = true;
+    assert_eq!(code(s, atm).await, ResponseCode::NOT_PERMITTED);
+    // Cards without controls anywhere are untouched by all this.
+    assert_eq!(code(s, auth(945, PAN_A1, 1_400_000, "KRW")).await, ok);
+}
+
+pub async fn a_daily_limit_holds_across_instances_at_once(fx: &Fixture) {
+    seed_controls(&fx.store).await;
+    // 40 authorizations of 50,000 at once on two handles (two gateway instances on one
+    // PostgreSQL, or one SQLite file) against a daily limit of 1,000,000: exactly 20 pass.
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let s = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            s.authorize(auth(950 + i, PAN_DAY, 50_000, "KRW"))
+                .await
+                .unwrap()
+                .response_code
+        }));
+    }
+    let mut approved = 0;
+    for t in tasks {
+        let c = t.await.unwrap();
+        if c == ResponseCode::APPROVED {
+            approved += 1;
+        } else {
+            assert_eq!(c, ResponseCode::AMOUNT_LIMIT);
+        }
+    }
+    assert_eq!(approved, 20);
+}

@@ -88,6 +88,7 @@ pub(super) fn advise(
         return Ok(record(st, d, Some(EventKind::AdviceRecorded)));
     };
     d.account_id = Some(card.account_id.clone());
+    d.card_id = Some(card.id.clone());
     let wallets = st.wallets(&card.account_id)?;
     // Force post: the same wallet choice as an authorization, but never a decline: when
     // nothing covers it, the transaction-currency wallet (created if missing) goes negative.
@@ -137,6 +138,8 @@ pub(super) fn advise(
         rate_version: billing.as_ref().map(|b| b.version.clone()),
         created_at: r.now,
         expires_at: r.now,
+        // A stand-in decision the network made is not counted by our controls.
+        counted: None,
     });
     d.approved_minor = r.amount_minor;
     d.billing = billing;

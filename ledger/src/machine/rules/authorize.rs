@@ -2,13 +2,13 @@
 //! it covers the amount, else convert from the home wallet at the fee-free rate; approval 00
 //! with a unique DE 38", and the incremental authorization naming its original in DE 90.
 
-use super::{plus, record, repeat_or_duplicate, Asked, EventKind, State};
+use super::{controls, plus, record, repeat_or_duplicate, Asked, EventKind, State};
 use crate::decide::{self, Funds};
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
 use crate::{
     approval_code, AuthRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey,
-    ResponseCode, Result,
+    ResponseCode, Result, TransactionKind,
 };
 
 /// What makes a message under this key the same authorization.
@@ -74,6 +74,7 @@ pub(super) fn authorize(
         return Err(LedgerError::corrupt("cards", "checked card vanished"));
     };
     d.account_id = Some(card.account_id.clone());
+    d.card_id = Some(card.id.clone());
     if let Some(orig) = &r.original {
         // "A further 0100 with its own key whose DE 90 names an approved original": anything
         // else (unknown, declined, reversed, another account) is an invalid transaction.
@@ -91,6 +92,14 @@ pub(super) fn authorize(
             return Ok(declined(st, d, ResponseCode::INVALID_TRANSACTION));
         }
     }
+    let cash = r.kind == TransactionKind::Cash;
+    let limits = match card.controls.as_deref() {
+        None => None,
+        Some(c) => match controls::check(st, ctx, r, &card, c, cash)? {
+            Ok(l) => Some(l),
+            Err(code) => return Ok(declined(st, d, code)),
+        },
+    };
     let wallets = st.wallets(&card.account_id)?;
     match decide::decide_funds(
         r.amount_minor,
@@ -118,6 +127,18 @@ pub(super) fn authorize(
                 .ok_or_else(|| LedgerError::corrupt("wallets", "no wallet for hold"))?;
             w.held_minor = plus(w.held_minor, hold_minor)?;
             st.put_wallet(w)?;
+            let counted = match (&limits, card.controls.as_deref()) {
+                (Some(l), Some(c)) => {
+                    let home = l.approved_home(
+                        r.amount_minor,
+                        approved_minor,
+                        billing.as_ref().map(|b| b.amount_minor),
+                        (wallet_currency == card.home_currency).then_some(hold_minor),
+                    )?;
+                    controls::count(st, r, &card, c, l, home)?
+                }
+                _ => None,
+            };
             st.put_hold(Hold {
                 key: r.key.clone(),
                 original: r.original.clone(),
@@ -133,6 +154,7 @@ pub(super) fn authorize(
                 rate_version: billing.as_ref().map(|b| b.version.clone()),
                 created_at: r.now,
                 expires_at,
+                counted,
             });
             d.response_code = if partial {
                 ResponseCode::PARTIAL_APPROVAL

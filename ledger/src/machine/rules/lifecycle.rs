@@ -119,6 +119,9 @@ pub(super) fn seed(st: &mut State<'_>, s: &SeedData) -> Result<usize> {
     for a in &s.accounts {
         if !st.account_exists(&a.id)? {
             st.create_account(&a.id, a.home_currency, &a.wallets);
+            if a.controls.is_some() {
+                st.set_account_controls(&a.id, a.controls.clone());
+            }
             inserted += 1;
         }
     }

@@ -11,6 +11,7 @@
 mod advise;
 mod authorize;
 pub(crate) mod balance;
+mod controls;
 mod lifecycle;
 mod reverse;
 
@@ -255,6 +256,7 @@ fn release_down_to(st: &mut State<'_>, h: &mut Hold, keep_txn: i64, at: Timestam
     let mut w = hold_wallet(st, h)?;
     match h.status {
         HoldStatus::Active if keep < h.held_minor => {
+            controls::give_back(st, h, h.held_minor, keep)?;
             w.held_minor = minus(w.held_minor, minus(h.held_minor, keep)?)?;
             h.held_minor = keep;
             if keep == 0 {
@@ -263,6 +265,7 @@ fn release_down_to(st: &mut State<'_>, h: &mut Hold, keep_txn: i64, at: Timestam
         }
         // A reversal of a captured amount refunds it: one of the three ways the balance moves.
         HoldStatus::Captured if keep < h.captured_minor => {
+            controls::give_back(st, h, h.captured_minor, keep)?;
             w.balance_minor = plus(w.balance_minor, minus(h.captured_minor, keep)?)?;
             h.captured_minor = keep;
         }
