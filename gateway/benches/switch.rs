@@ -6,14 +6,25 @@
 //!   bounced by a bare framed echo server (the cost of decode, route, encode, tasks).
 //! - `pipelined64`: 64 requests written at once on one connection and all answers read: 0800
 //!   echoes and 0100 approvals (embedded ledger, group commit with fsync) vs the bare echo.
+//! - `metrics`: counting one answered request (`Metrics::request`: the per-(MTI, code)
+//!   counter and the latency histogram) with our atomics vs the idiomatic use of
+//!   prometheus-client's own types (`Family<labels, Counter>` + `Histogram`), on one thread
+//!   and on two at once (the machine's cores contending). Why the hot path keeps its atomics
+//!   while the exposition is prometheus-client's (`gateway/src/metrics.rs`).
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use framing::{FrameCodec, LengthPrefix};
+use gateway::metrics::Metrics;
 use iso8583::{OwnedMessage, Spec};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -187,5 +198,109 @@ fn network(c: &mut Criterion) {
     rt.block_on(gw.drain());
 }
 
-criterion_group!(benches, framing, network);
+/// The request labels as prometheus-client's label families want them: owned values.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    mti: String,
+    code: String,
+}
+
+/// prometheus-client's types doing what `Metrics::request` does.
+struct CrateMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Histogram,
+}
+
+impl CrateMetrics {
+    fn new() -> Self {
+        // The same bounds as gateway::metrics' latency histogram, in seconds.
+        let bounds = [
+            0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        CrateMetrics {
+            requests: Family::default(),
+            latency: Histogram::new(bounds),
+        }
+    }
+
+    fn request(&self, mti: &str, code: &str, latency: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                mti: mti.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+        self.latency.observe(latency.as_secs_f64());
+    }
+}
+
+const PAIRS: [(&str, &str); 4] = [
+    ("0100", "00"),
+    ("0100", "51"),
+    ("0200", "00"),
+    ("0400", "00"),
+];
+
+/// `iters` calls of `f` on each of two threads at once; the time of the slower thread.
+fn on_two_threads(iters: u64, f: &(dyn Fn(usize) + Sync)) -> Duration {
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let run = || {
+            start.wait();
+            let t0 = Instant::now();
+            for i in 0..iters {
+                f(i as usize);
+            }
+            t0.elapsed()
+        };
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        a.join().unwrap().max(b.join().unwrap())
+    })
+}
+
+fn metrics(c: &mut Criterion) {
+    let ours = Metrics::default();
+    let theirs = CrateMetrics::new();
+    let lat = Duration::from_micros(700);
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function(BenchmarkId::new("request", "atomics"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (m, code) = PAIRS[i & 3];
+            i += 1;
+            ours.request(m, code, lat)
+        })
+    });
+    g.bench_function(BenchmarkId::new("request", "prometheus_client"), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (m, code) = PAIRS[i & 3];
+            i += 1;
+            theirs.request(m, code, lat)
+        })
+    });
+    g.bench_function(BenchmarkId::new("request_2_threads", "atomics"), |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, &|i| {
+                let (m, code) = PAIRS[i & 3];
+                ours.request(m, code, lat)
+            })
+        })
+    });
+    g.bench_function(
+        BenchmarkId::new("request_2_threads", "prometheus_client"),
+        |b| {
+            b.iter_custom(|iters| {
+                on_two_threads(iters, &|i| {
+                    let (m, code) = PAIRS[i & 3];
+                    theirs.request(m, code, lat)
+                })
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, framing, network, metrics);
 criterion_main!(benches);

@@ -84,6 +84,12 @@ impl BusinessDate {
         self.at(self.clock())
     }
 
+    /// The calendar date now in the zone (with the clock offset), whatever the cutovers: the
+    /// business date is this or later.
+    pub fn calendar(&self) -> Date {
+        self.clock().to_zoned(self.tz.clone()).date()
+    }
+
     /// Cutover at `now`: the business date moves on to the day after the current one.
     /// Returns the new date.
     pub fn cutover_at(&self, now: Timestamp) -> Date {

@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
-pub mod admin;
+mod admin;
 pub mod app;
 pub mod audit;
 pub mod business_date;

@@ -1,13 +1,22 @@
-//! Counters and histograms for `/metrics`, in Prometheus text format.
+//! Counters and histograms for `/metrics`.
 //!
-//! Hot-path updates are atomics; the per-(MTI, code) request counters sit behind a mutex held
-//! only for one map increment, never across I/O.
+//! Hot-path updates are our own atomics; the per-(MTI, code) request counters sit behind a
+//! mutex held only for one map increment, never across I/O. The exposition (names, HELP,
+//! TYPE, label escaping, histogram lines) is `prometheus-client`'s Prometheus text encoder:
+//! [`Metrics`] is a `Collector` that reads the atomics at scrape time. The crate's own
+//! metric types were measured against these atomics (`benches/switch.rs`, group `metrics`;
+//! docs/PERFORMANCE.md) and cost more per request: its histogram takes a mutex on every
+//! observation and its label families hash an owned label set, so the counting stays here.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 
 /// Upper bounds of the latency buckets, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 13] = [
@@ -42,22 +51,26 @@ impl Histogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Writes `name_bucket`, `name_sum`, `name_count`; `scale` divides bounds and sum for
-    /// the exposed unit (microseconds to seconds).
-    fn render(&self, out: &mut String, name: &str, scale: f64) {
-        let mut cum = 0;
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            cum += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cum}", *b as f64 / scale);
-        }
+    /// Encodes the histogram as `name` (`_bucket`, `_sum`, `_count`); `scale` divides bounds
+    /// and sum for the exposed unit (microseconds to seconds).
+    fn encode(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        scale: f64,
+    ) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(b, c)| (*b as f64 / scale, c.load(Ordering::Relaxed)))
+            .collect();
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum.load(Ordering::Relaxed) as f64 / scale
-        );
-        let _ = writeln!(out, "{name}_count {count}");
+        let sum = self.sum.load(Ordering::Relaxed) as f64 / scale;
+        encoder
+            .encode_descriptor(name, help, None, MetricType::Histogram)?
+            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 }
 
@@ -178,115 +191,175 @@ impl Metrics {
     pub fn connections_now(&self) -> i64 {
         self.connections_open.load(Ordering::Relaxed)
     }
+}
 
-    /// Prometheus text exposition of everything counted here.
-    pub fn render(&self, out: &mut String) {
-        out.push_str(
-            "# HELP gateway_requests_total Requests answered, by request MTI and response code.\n",
-        );
-        out.push_str("# TYPE gateway_requests_total counter\n");
-        if let Ok(m) = self.requests.lock() {
-            for (mti, codes) in m.iter() {
-                for (code, n) in codes {
-                    let _ = writeln!(
-                        out,
-                        "gateway_requests_total{{mti=\"{mti}\",code=\"{code}\"}} {n}"
-                    );
-                }
+/// Encodes a counter `name` (the encoder appends `_total`) with `value`.
+pub(crate) fn encode_counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+/// Encodes a gauge `name` with `value` (an integer or a float).
+pub(crate) fn encode_gauge<V>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: V,
+) -> Result<(), std::fmt::Error>
+where
+    ConstGauge<V>: EncodeMetric,
+{
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+impl Metrics {
+    /// Encodes everything counted here (at scrape time; see the module's comment).
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        {
+            let mut family = encoder.encode_descriptor(
+                "gateway_requests",
+                "Requests answered, by request MTI and response code.",
+                None,
+                MetricType::Counter,
+            )?;
+            // Copied out so that the scrape never holds the hot path's lock while writing.
+            let pairs: Vec<(String, String, u64)> = match self.requests.lock() {
+                Ok(m) => m
+                    .iter()
+                    .flat_map(|(mti, codes)| {
+                        codes.iter().map(move |(c, n)| (mti.clone(), c.clone(), *n))
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            for (mti, code, n) in &pairs {
+                let labels = [("mti", mti.as_str()), ("code", code.as_str())];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
             }
         }
-        out.push_str(
-            "# HELP gateway_request_duration_seconds Time from frame read to response queued.\n",
-        );
-        out.push_str("# TYPE gateway_request_duration_seconds histogram\n");
-        self.latency
-            .render(out, "gateway_request_duration_seconds", 1_000_000.0);
-        let gauges: [(&str, &str, &str, i64); 2] = [
-            (
-                "gateway_in_flight",
-                "gauge",
-                "Requests being processed.",
-                self.in_flight_now(),
-            ),
-            (
-                "gateway_connections",
-                "gauge",
-                "Open network connections.",
-                self.connections_now(),
-            ),
-        ];
-        for (name, kind, help, v) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
-        }
+        self.latency.encode(
+            encoder,
+            "gateway_request_duration_seconds",
+            "Time from frame read to response queued.",
+            1_000_000.0,
+        )?;
+        let e = encoder;
+        encode_gauge(
+            e,
+            "gateway_in_flight",
+            "Requests being processed.",
+            self.in_flight_now(),
+        )?;
+        encode_gauge(
+            e,
+            "gateway_connections",
+            "Open network connections.",
+            self.connections_now(),
+        )?;
         let counters = [
             (
-                "gateway_connections_accepted_total",
+                "gateway_connections_accepted",
                 "Connections accepted.",
                 &self.connections_accepted,
             ),
             (
-                "gateway_connections_refused_total",
+                "gateway_connections_refused",
                 "Connections refused by the per-listener limit or allow-list.",
                 &self.connections_refused,
             ),
             (
-                "gateway_connections_evicted_total",
+                "gateway_connections_evicted",
                 "Connections closed, unproven, to make room at the per-listener limit.",
                 &self.connections_evicted,
             ),
             (
-                "gateway_messages_received_total",
+                "gateway_messages_received",
                 "Messages read from the networks (keep-alives excluded).",
                 &self.received,
             ),
             (
-                "gateway_format_errors_total",
+                "gateway_format_errors",
                 "Messages that could not be decoded.",
                 &self.format_errors,
             ),
             (
-                "gateway_framing_errors_total",
+                "gateway_framing_errors",
                 "Streams closed for broken framing.",
                 &self.framing_errors,
             ),
             (
-                "gateway_deadline_misses_total",
+                "gateway_deadline_misses",
                 "Ledger calls that missed the request deadline.",
                 &self.deadline_misses,
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            encode_counter(e, name, help, v.load(Ordering::Relaxed))?;
         }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// Exposes [`Metrics`] alone.
+    #[derive(Debug)]
+    struct MetricsCollector(Arc<Metrics>);
+
+    impl prometheus_client::collector::Collector for MetricsCollector {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            self.0.encode(&mut encoder)
+        }
+    }
+
+    fn render(m: &Arc<Metrics>) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(MetricsCollector(m.clone())));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
 
     #[test]
     fn render_counts_requests_and_buckets_latency() {
-        let m = Metrics::default();
+        let m = Arc::new(Metrics::default());
         m.request("0100", "00", Duration::from_micros(300));
         m.request("0100", "00", Duration::from_millis(3));
         m.request("0100", "51", Duration::from_secs(10));
+        m.received();
         let g = m.in_flight();
-        let mut out = String::new();
-        m.render(&mut out);
-        assert!(out.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 2"));
+        let out = render(&m);
+        assert!(
+            out.contains("gateway_requests_total{mti=\"0100\",code=\"00\"} 2"),
+            "{out}"
+        );
         assert!(out.contains("gateway_requests_total{mti=\"0100\",code=\"51\"} 1"));
+        assert!(
+            out.contains("# TYPE gateway_requests_total counter\n"),
+            "{out}"
+        );
         assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
         assert!(out.contains("gateway_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
-        assert!(out.contains("gateway_in_flight 1"));
+        assert!(
+            out.contains("gateway_request_duration_seconds_count 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("gateway_in_flight 1\n"));
+        assert!(out.contains("gateway_messages_received_total 1\n"));
+        assert!(out.contains("gateway_connections_refused_total 0\n"));
         drop(g);
         assert_eq!(m.in_flight_now(), 0);
     }

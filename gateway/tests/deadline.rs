@@ -1,6 +1,7 @@
 //! Deadlines: with a deadline shorter than the ledger's commit, requests are answered 91, and
 //! after the background voids no hold survives for any of them: the balance equals the
-//! opening balance minus exactly the approvals answered 00.
+//! opening balance minus exactly the approvals answered 00. The commit is made slow by an
+//! injected fault (a stalled fsync), not left to the machine's disk, which may be fast.
 
 mod common;
 
@@ -15,10 +16,11 @@ use tokio::io::AsyncWriteExt;
 #[tokio::test]
 async fn missed_deadline_answers_91_and_leaves_no_hold() {
     let dir = tempfile::tempdir().unwrap();
-    // 1 ms: shorter than an fsync'd commit of the embedded ledger.
-    let text = embedded_config_text(dir.path()) + "deadline_ms = 1\n";
+    // 20 ms, and the first commits take 50 ms longer: their requests miss it.
+    let text = embedded_config_text(dir.path()) + "deadline_ms = 20\n";
     let gw = app::start(parse_config(&text)).await.unwrap();
     let mut c = Client::connect(gw.addr()).await;
+    ledger::faults::arm(ledger::faults::Fault::SlowCommit, 3);
     let mut wire = Vec::new();
     let mut sent = Vec::new();
     for _ in 0..200 {
@@ -38,7 +40,7 @@ async fn missed_deadline_answers_91_and_leaves_no_hold() {
     let approved = answers.values().filter(|c| *c == "00").count() as i64;
     assert!(
         missed > 0,
-        "the 1 ms deadline was never missed: {answers:?}"
+        "the 20 ms deadline was never missed: {answers:?}"
     );
     assert_eq!(missed as i64 + approved, 200, "only 00 or 91: {answers:?}");
 

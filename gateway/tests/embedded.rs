@@ -690,13 +690,17 @@ async fn admin_reports_ready_and_metrics() {
     gw.drain().await;
 }
 
-/// The value of the sample `name` (the whole text before the space) in a Prometheus page.
+/// The value of the sample `name` (the whole text before the space) in a Prometheus page,
+/// a whole number (a histogram's sum is written as a float: `12.0`).
 fn metric(page: &str, name: &str) -> u64 {
-    page.lines()
+    let v: f64 = page
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no {name} in {page}"))
         .parse()
-        .unwrap()
+        .unwrap();
+    assert!(v.fract() == 0.0 && v >= 0.0, "{name} = {v}");
+    v as u64
 }
 
 #[tokio::test]

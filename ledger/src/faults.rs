@@ -17,6 +17,9 @@ pub enum Fault {
     PanicWhileReplying,
     /// `COMMIT` fails (a full disk, an fsync error): the batch is rolled back.
     FailCommit,
+    /// The commit takes 50 ms longer (a slow disk, a stalled fsync): answers miss a short
+    /// deadline while the work still commits.
+    SlowCommit,
 }
 
 #[cfg(feature = "fault-injection")]
@@ -25,13 +28,19 @@ mod armed {
 
     use super::Fault;
 
-    static COUNTS: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+    static COUNTS: [AtomicU32; 4] = [
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+        AtomicU32::new(0),
+    ];
 
     fn slot(f: Fault) -> &'static AtomicU32 {
         &COUNTS[match f {
             Fault::PanicAfterCommit => 0,
             Fault::PanicWhileReplying => 1,
             Fault::FailCommit => 2,
+            Fault::SlowCommit => 3,
         }]
     }
 

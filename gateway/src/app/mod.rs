@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 pub use overrides::Overrides;
 
-use crate::admin::serve_admin;
+use crate::admin::{serve_admin, AdminState};
 use crate::business_date::BusinessDate;
 use crate::config::{Config, Limits, RatesConfig};
 use crate::error::{ConfigError, Error};
@@ -29,7 +29,7 @@ use crate::link::run_link;
 use crate::quoter::RateQuoter;
 use crate::server::{self, bind_reuseport, BoundListener, Shared, Shutdown, ShutdownTrigger};
 use crate::switch::{Switch, SwitchCore};
-use status::Status;
+pub(crate) use status::Status;
 
 /// How often a file rates source is checked for changes.
 const RATES_FILE_POLL: Duration = Duration::from_secs(1);
@@ -159,14 +159,20 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     }
     let admin_listener = bind_reuseport(config.admin.address)?;
     let admin = admin_listener.local_addr()?;
-    info!(%admin, "admin endpoint");
+    let token = config.admin.api_token()?;
+    info!(%admin, api = token.is_some(), "admin endpoint");
     let status = Arc::new(Status {
         core: core.clone(),
         quoter: quoter.clone(),
         shared: shared.clone(),
     });
+    let homes = match &config.ledger.seed {
+        Some(path) => home_currencies(path, &hasher).await,
+        None => Default::default(),
+    };
+    let admin_state = Arc::new(AdminState::new(status, token.as_ref(), homes));
     let tasks = vec![
-        tokio::spawn(serve_admin(admin_listener, status, shutdown.clone())),
+        tokio::spawn(serve_admin(admin_listener, admin_state, shutdown.clone())),
         tokio::spawn(expire_holds(core.clone(), shutdown.clone())),
         tokio::spawn(
             core.clone()
@@ -279,12 +285,14 @@ impl Running {
         }
         let needs_restart = new.listeners.len() != self.config.listeners.len()
             || new.admin.address != self.config.admin.address
+            || new.admin.api_token != self.config.admin.api_token
+            || new.admin.api_token_file != self.config.admin.api_token_file
             || new.ledger.embedded != self.config.ledger.embedded
             || new.ledger.postgres != self.config.ledger.postgres
             || new.ledger.postgres_password != self.config.ledger.postgres_password
             || new.ledger.pan_key != self.config.ledger.pan_key;
         if needs_restart {
-            warn!("listener, admin or ledger changes need a restart; not applied");
+            warn!("listener, admin (address, API token) or ledger changes need a restart; not applied");
         }
         self.config.limits = new.limits;
         self.config.rates = new.rates;
@@ -432,6 +440,31 @@ async fn seed_if_empty(
         .map_err(|e| seed_err(e.to_string()))?;
     info!(path = %path.display(), accounts, cards, "ledger seeded");
     Ok(())
+}
+
+/// Each seeded account's home currency, for the API's account view: the ledger keeps it but
+/// offers no read of it yet, and the seed file is what created every account it has. An
+/// unreadable file gives an empty map (the API then answers `home_currency: null`).
+async fn home_currencies(
+    path: &std::path::Path,
+    hasher: &PanHasher,
+) -> std::collections::HashMap<String, ledger::Currency> {
+    let exponent = |ccy: &str| fx_rates::currency(ccy).ok().map(|c| u32::from(c.exponent));
+    let data = match tokio::fs::read_to_string(path).await {
+        Ok(text) => SeedData::from_json(&text, hasher, &exponent).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match data {
+        Ok(d) => d
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.home_currency))
+            .collect(),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "seed file unreadable: the API shows no home currencies");
+            Default::default()
+        }
+    }
 }
 
 fn load_spec(name: &str, key: &str) -> Result<Arc<Spec>, Error> {

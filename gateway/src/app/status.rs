@@ -1,12 +1,15 @@
 //! What `/readyz` and `/metrics` report about the running switch.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{BatchSnapshot, NetworkKey, BATCH_SIZE_BOUNDS};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 
-use crate::admin::AdminSource;
+use crate::metrics::{encode_counter, encode_gauge};
 use crate::quoter::RateQuoter;
 use crate::server::Shared;
 use crate::switch::SwitchCore;
@@ -16,7 +19,7 @@ const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest time without a commit that `/readyz` accepts: the heartbeat commits every second.
 const READY_MAX_COMMIT_SILENCE: jiff::SignedDuration = jiff::SignedDuration::from_millis(2_500);
 
-/// The admin view of the switch.
+/// The admin view of the switch: readiness, metrics, and what the API reads.
 #[derive(Debug)]
 pub(crate) struct Status {
     pub(crate) core: Arc<SwitchCore>,
@@ -24,8 +27,10 @@ pub(crate) struct Status {
     pub(crate) shared: Arc<Shared>,
 }
 
-impl AdminSource for Status {
-    async fn ready(&self) -> Result<(), String> {
+impl Status {
+    /// `Ok` when the switch can serve: the ledger commits and answers, and a fresh rate set
+    /// is loaded; otherwise why not.
+    pub(crate) async fn ready(&self) -> Result<(), String> {
         // Reads answer from another connection than the writer's: a ledger that reads may
         // still be unable to commit (a full disk, fsync errors, a stopped writer).
         self.core
@@ -49,51 +54,81 @@ impl AdminSource for Status {
         Ok(())
     }
 
-    fn metrics(&self, out: &mut String) {
-        self.shared.metrics.render(out);
+    /// The switch's core (ledger, business date).
+    pub(crate) fn core(&self) -> &Arc<SwitchCore> {
+        &self.core
+    }
+
+    /// The rates in use.
+    pub(crate) fn quoter(&self) -> &Arc<RateQuoter> {
+        &self.quoter
+    }
+}
+
+impl Collector for Status {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let e = &mut encoder;
+        self.shared.metrics.encode(e)?;
         let rates = self.quoter.cache().status();
         let version = rates.version.as_deref().unwrap_or("");
-        let _ = writeln!(
-            out,
-            "# HELP gateway_rate_set_info The rate set in use.\n# TYPE gateway_rate_set_info gauge\ngateway_rate_set_info{{version=\"{version}\",state=\"{}\"}} 1",
-            rates.state.name()
-        );
+        let labels = [("version", version), ("state", rates.state.name())];
+        e.encode_descriptor(
+            "gateway_rate_set",
+            "The rate set in use.",
+            None,
+            MetricType::Info,
+        )?
+        .encode_info(&labels)?;
         let age = rates.age.map_or(-1.0, |a| a.as_secs_f64());
-        let _ = writeln!(
-            out,
-            "# HELP gateway_rate_set_age_seconds Time since the rate source last confirmed the set (-1: never).\n# TYPE gateway_rate_set_age_seconds gauge\ngateway_rate_set_age_seconds {age}"
-        );
-        render_batches(out, &self.core.store().batch_stats());
-        render_health(out, &self.core.store().health(), self.core.void_counts());
+        encode_gauge(
+            e,
+            "gateway_rate_set_age_seconds",
+            "Time since the rate source last confirmed the set (-1: never).",
+            age,
+        )?;
+        encode_batches(e, &self.core.store().batch_stats())?;
+        encode_health(e, &self.core.store().health(), self.core.void_counts())?;
         let d = self.core.business_date().today();
-        let _ = writeln!(
-            out,
-            "# HELP gateway_business_date The business date as YYYYMMDD.\n# TYPE gateway_business_date gauge\ngateway_business_date{{date=\"{d}\"}} {}{:02}{:02}",
-            d.year(),
-            d.month(),
-            d.day()
-        );
+        let date = d.to_string();
+        let packed = i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day());
+        let mut family = e.encode_descriptor(
+            "gateway_business_date",
+            "The business date as YYYYMMDD.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(packed).encode(family.encode_family(&[("date", date.as_str())])?)
     }
 }
 
 /// The ledger's group commit as a Prometheus histogram: operations per committed batch.
-fn render_batches(out: &mut String, b: &BatchSnapshot) {
-    out.push_str(
-        "# HELP gateway_ledger_batch_size Ledger operations per group-committed batch.\n\
-         # TYPE gateway_ledger_batch_size histogram\n",
-    );
-    for (le, n) in BATCH_SIZE_BOUNDS.iter().zip(b.cumulative) {
-        let _ = writeln!(out, "gateway_ledger_batch_size_bucket{{le=\"{le}\"}} {n}");
-    }
-    let _ = writeln!(
-        out,
-        "gateway_ledger_batch_size_bucket{{le=\"+Inf\"}} {}\ngateway_ledger_batch_size_sum {}\ngateway_ledger_batch_size_count {}",
-        b.batches, b.operations, b.batches
-    );
+fn encode_batches(e: &mut DescriptorEncoder, b: &BatchSnapshot) -> Result<(), std::fmt::Error> {
+    // The snapshot is cumulative; the encoder wants each bucket's own count.
+    let mut below = 0;
+    let buckets: Vec<(f64, u64)> = BATCH_SIZE_BOUNDS
+        .iter()
+        .zip(b.cumulative)
+        .map(|(le, cum)| {
+            let own = cum.saturating_sub(below);
+            below = cum;
+            (*le as f64, own)
+        })
+        .collect();
+    e.encode_descriptor(
+        "gateway_ledger_batch_size",
+        "Ledger operations per group-committed batch.",
+        None,
+        MetricType::Histogram,
+    )?
+    .encode_histogram::<NoLabelSet>(b.operations as f64, b.batches, &buckets, None)
 }
 
 /// Whether the ledger commits, and the voids waiting, for alerts.
-fn render_health(out: &mut String, h: &ledger::LedgerHealth, voids: (usize, u64, u64)) {
+fn encode_health(
+    e: &mut DescriptorEncoder,
+    h: &ledger::LedgerHealth,
+    voids: (usize, u64, u64),
+) -> Result<(), std::fmt::Error> {
     let ready = h
         .commit_ready(jiff::Timestamp::now(), READY_MAX_COMMIT_SILENCE)
         .is_ok();
@@ -101,24 +136,41 @@ fn render_health(out: &mut String, h: &ledger::LedgerHealth, voids: (usize, u64,
         jiff::Timestamp::now().duration_since(t).as_secs_f64()
     });
     let (pending, dropped, done) = voids;
-    let _ = writeln!(
-        out,
-        "# HELP gateway_ledger_commit_ready 1 when the ledger commits (readiness), else 0.\n\
-         # TYPE gateway_ledger_commit_ready gauge\ngateway_ledger_commit_ready {}\n\
-         # HELP gateway_ledger_last_commit_age_seconds Time since the ledger last committed (-1: never).\n\
-         # TYPE gateway_ledger_last_commit_age_seconds gauge\ngateway_ledger_last_commit_age_seconds {since}\n\
-         # HELP gateway_ledger_failing_batches Batches failed to commit since the last success.\n\
-         # TYPE gateway_ledger_failing_batches gauge\ngateway_ledger_failing_batches {}\n\
-         # HELP gateway_ledger_writer_restarts_total Restarts of the ledger writer after a panic.\n\
-         # TYPE gateway_ledger_writer_restarts_total counter\ngateway_ledger_writer_restarts_total {}\n\
-         # HELP gateway_voids_pending Requests answered 91 waiting to be voided.\n\
-         # TYPE gateway_voids_pending gauge\ngateway_voids_pending {pending}\n\
-         # HELP gateway_voids_dropped_total Voids dropped because the queue was full.\n\
-         # TYPE gateway_voids_dropped_total counter\ngateway_voids_dropped_total {dropped}\n\
-         # HELP gateway_voids_total Voids that stuck.\n\
-         # TYPE gateway_voids_total counter\ngateway_voids_total {done}",
-        u8::from(ready),
-        h.failing_batches,
+    encode_gauge(
+        e,
+        "gateway_ledger_commit_ready",
+        "1 when the ledger commits (readiness), else 0.",
+        i64::from(ready),
+    )?;
+    encode_gauge(
+        e,
+        "gateway_ledger_last_commit_age_seconds",
+        "Time since the ledger last committed (-1: never).",
+        since,
+    )?;
+    encode_gauge(
+        e,
+        "gateway_ledger_failing_batches",
+        "Batches failed to commit since the last success.",
+        i64::from(h.failing_batches),
+    )?;
+    encode_counter(
+        e,
+        "gateway_ledger_writer_restarts",
+        "Restarts of the ledger writer after a panic.",
         h.restarts,
-    );
+    )?;
+    encode_gauge(
+        e,
+        "gateway_voids_pending",
+        "Requests answered 91 waiting to be voided.",
+        i64::try_from(pending).unwrap_or(i64::MAX),
+    )?;
+    encode_counter(
+        e,
+        "gateway_voids_dropped",
+        "Voids dropped because the queue was full.",
+        dropped,
+    )?;
+    encode_counter(e, "gateway_voids", "Voids that stuck.", done)
 }

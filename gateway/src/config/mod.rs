@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
 pub use schema::{
-    AdminConfig, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig, ListenerTls,
-    LogConfig, LogFormat, OutboundConfig, RatesConfig,
+    AdminConfig, ApiToken, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig,
+    ListenerTls, LogConfig, LogFormat, OutboundConfig, RatesConfig,
 };
 pub use secret::{redact_url, Secret};
 
@@ -84,6 +84,9 @@ impl Config {
         .flatten()
         {
             s.resolve_path(base);
+        }
+        if let Some(p) = self.admin.api_token_file.as_mut() {
+            fix(p);
         }
         for l in &mut self.listeners {
             if let Some(t) = l.tls.as_mut() {
@@ -152,6 +155,7 @@ impl Config {
                 "the admin endpoint is served on loopback only",
             ));
         }
+        self.admin.api_token()?;
         if jiff::tz::TimeZone::get(&self.business_date.time_zone).is_err() {
             return Err(ConfigError::invalid(
                 "business_date.time_zone",
@@ -346,6 +350,62 @@ impl RatesConfig {
         }
         Ok(Some(target))
     }
+}
+
+/// Shortest API token accepted: guessing one must be hopeless.
+pub const MIN_API_TOKEN_LEN: usize = 16;
+/// Longest API token accepted (and the largest token file read).
+pub const MAX_API_TOKEN_LEN: usize = 256;
+
+impl AdminConfig {
+    /// The API's bearer token: `api_token`, or the content of `api_token_file` (read now);
+    /// `None` when neither is set (the API is off). Both set, an unreadable file, or a token
+    /// that is too short, too long or not visible ASCII (it travels in a header) is an error
+    /// naming the key. The token itself never appears in the error.
+    pub fn api_token(&self) -> Result<Option<ApiToken>, ConfigError> {
+        let (key, token) = match (&self.api_token, &self.api_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "admin.api_token_file",
+                    "set either admin.api_token or admin.api_token_file, not both",
+                ))
+            }
+            (None, None) => return Ok(None),
+            (Some(t), None) => ("admin.api_token", t.clone()),
+            (None, Some(path)) => ("admin.api_token_file", read_token_file(path)?),
+        };
+        let t = token.expose();
+        if !(MIN_API_TOKEN_LEN..=MAX_API_TOKEN_LEN).contains(&t.len()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("the token must be {MIN_API_TOKEN_LEN} to {MAX_API_TOKEN_LEN} characters"),
+            ));
+        }
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                key,
+                "the token must be visible ASCII characters (no spaces)",
+            ));
+        }
+        Ok(Some(token))
+    }
+}
+
+fn read_token_file(path: &Path) -> Result<ApiToken, ConfigError> {
+    let key = "admin.api_token_file";
+    let text = std::fs::read(path)
+        .map_err(|e| ConfigError::invalid(key, format!("{}: {e}", path.display())))?;
+    // A token file is one short line; anything larger is not one (and is not read whole
+    // into an error message).
+    if text.len() > MAX_API_TOKEN_LEN + 2 {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{}: larger than a token", path.display()),
+        ));
+    }
+    let text = String::from_utf8(text)
+        .map_err(|_| ConfigError::invalid(key, format!("{}: not UTF-8 text", path.display())))?;
+    Ok(ApiToken::new(text.trim()))
 }
 
 fn check_link(
@@ -563,6 +623,50 @@ address = "127.0.0.1:8583"
         // And it reads back as a config (the value replaced by its placeholder).
         let back: Config = toml::from_str(&shown).unwrap();
         assert_eq!(back.ledger.pan_key, Secret::Value("<redacted>".into()));
+    }
+
+    #[test]
+    fn the_api_token_comes_inline_or_from_a_file_trimmed() {
+        let c = parse(MINIMAL, Path::new(".")).unwrap();
+        assert!(
+            c.admin.api_token().unwrap().is_none(),
+            "no token: the API is off"
+        );
+        let inline = format!("{MINIMAL}\n[admin]\napi_token = \"inline-token-0123456789\"\n");
+        let c = parse(&inline, Path::new(".")).unwrap();
+        let t = c.admin.api_token().unwrap().unwrap();
+        assert_eq!(t.expose(), "inline-token-0123456789");
+        assert_eq!(format!("{t:?} {c:?}").matches("inline-token").count(), 0);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t"), "  file-token-0123456789\n").unwrap();
+        // base_dir "." : the token file's path resolves from the config's directory.
+        let file = format!("base_dir = \".\"\n{MINIMAL}\n[admin]\napi_token_file = \"t\"\n");
+        let c = parse(&file, dir.path()).unwrap();
+        assert_eq!(
+            c.admin.api_token().unwrap().unwrap().expose(),
+            "file-token-0123456789"
+        );
+    }
+
+    #[test]
+    fn bad_api_tokens_name_the_key_and_not_the_token() {
+        for (admin, key) in [
+            ("api_token = \"short\"", "admin.api_token"),
+            ("api_token = \"has a space in it 0123\"", "admin.api_token"),
+            (
+                "api_token = \"ok-token-0123456789\"\napi_token_file = \"t\"",
+                "admin.api_token_file",
+            ),
+            (
+                "api_token_file = \"/nonexistent/token\"",
+                "admin.api_token_file",
+            ),
+        ] {
+            let t = format!("{MINIMAL}\n[admin]\n{admin}\n");
+            let e = parse(&t, Path::new("/cfg/fixtures")).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{admin}: {e}");
+            assert!(!e.to_string().contains("0123"), "{e}");
+        }
     }
 
     #[test]

@@ -73,20 +73,59 @@ fn default_time_zone() -> String {
     "UTC".to_owned()
 }
 
-/// `[admin]`
+/// `[admin]`: the loopback HTTP listener of health, metrics and the operations API. At most
+/// one of `api_token` and `api_token_file`; with neither, the API under `/v1/` is off.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Loopback address of `/healthz`, `/readyz` and `/metrics`.
+    /// Loopback address of `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/v1/`.
     #[serde(default = "default_admin_address")]
     pub address: SocketAddr,
+    /// The API's bearer token, inline (a sandbox; prefer `api_token_file` elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<ApiToken>,
+    /// A file holding the API's bearer token (one line; surrounding whitespace ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             address: default_admin_address(),
+            api_token: None,
+            api_token_file: None,
         }
+    }
+}
+
+/// The operations API's bearer token. Neither `Debug` nor `Serialize` (`check-config`) shows
+/// it; [`ApiToken::expose`] is for the one comparison that needs it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// A token from its text.
+    pub fn new(text: impl Into<String>) -> Self {
+        ApiToken(text.into())
+    }
+
+    /// The token itself: compare it in constant time, never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for ApiToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
     }
 }
 

@@ -68,6 +68,9 @@ impl Engine for SqliteEngine<'_, '_> {
                 Some("injected fault: database or disk is full".into()),
             )));
         }
+        if faults::hit(Fault::SlowCommit) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         self.exec("COMMIT").map_err(failed)?;
         // Cards are cached with their controls and their account's: any change to either
         // is seen by the next batch.

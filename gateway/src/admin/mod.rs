@@ -1,0 +1,212 @@
+//! The admin listener (loopback only): `/healthz`, `/readyz`, `/metrics` and `/openapi.json`
+//! open; the operations API under `/v1/` behind a bearer token.
+//!
+//! axum routes on hyper's HTTP/1.1 server. The accept loop is ours (mini-redis style: a
+//! semaphore bounds the connections, the server's [`Shutdown`] stops it); hyper bounds the
+//! request head and the time to send it; tower layers bound the requests in flight, the time
+//! to answer and the body size. Every error answer is JSON ([`error::ApiError`]) but
+//! `/readyz`'s plain-text reason.
+
+mod auth;
+mod error;
+mod health;
+mod json;
+mod openapi;
+mod v1;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Request, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use ledger::Currency;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::{Service, ServiceBuilder};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{debug, warn};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::Status;
+use crate::config::ApiToken;
+use crate::server::Shutdown;
+use auth::TokenDigest;
+use error::ApiError;
+
+/// Largest request head (request line and headers); a longer one is answered 431.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// Time a client has to send a request head (also how long an idle kept-alive connection
+/// keeps its slot).
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Time a request has to be answered, body read included; then 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Concurrent admin connections; more wait in the backlog.
+const MAX_ADMIN_CONNECTIONS: usize = 16;
+
+/// Requests being answered at once, over all connections; more wait (within the timeout).
+const MAX_CONCURRENT_REQUESTS: usize = 16;
+
+/// Largest request body; a larger one is answered 413. The API's bodies are small JSON
+/// objects (a card lookup, a controls document).
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How long a drain waits for admin requests under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// What the admin handlers read.
+#[derive(Debug)]
+pub(crate) struct AdminState {
+    status: Arc<Status>,
+    registry: Registry,
+    token: Option<TokenDigest>,
+    /// Account id -> home currency, from the seed file (the ledger has no read of it yet).
+    home_currencies: HashMap<String, Currency>,
+}
+
+impl AdminState {
+    /// The switch's status, the API token (`None`: the API is off), and the home currencies
+    /// the ledger was seeded with.
+    pub(crate) fn new(
+        status: Arc<Status>,
+        token: Option<&ApiToken>,
+        home_currencies: HashMap<String, Currency>,
+    ) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(status.clone()));
+        AdminState {
+            status,
+            registry,
+            token: token.map(TokenDigest::new),
+            home_currencies,
+        }
+    }
+}
+
+/// The routes and the OpenAPI document built from them.
+fn routes() -> (Router<Arc<AdminState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .merge(v1::routes())
+        .split_for_parts()
+}
+
+/// The whole application: routes, `/openapi.json`, fallbacks and authentication.
+fn app(state: Arc<AdminState>) -> Router {
+    let (router, doc) = routes();
+    let doc = Bytes::from(doc.to_json().unwrap_or_else(|e| {
+        // Serializing a document of our own types cannot fail short of a bug.
+        tracing::error!(error = %e, "OpenAPI document");
+        "{}".to_owned()
+    }));
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) }),
+        )
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state)
+}
+
+/// The application under the listener's limits, as one service every connection clones
+/// (clones share the concurrency limit).
+fn service(
+    state: Arc<AdminState>,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        .map_response(error::json_errors)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .map_response(|r: Response<_>| r.map(Body::new))
+        .layer(ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .service(app(state))
+}
+
+/// Serves the admin listener until `shutdown`, then lets requests under way finish (for
+/// [`SHUTDOWN_GRACE`] at most).
+pub(crate) async fn serve_admin(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    mut shutdown: Shutdown,
+) {
+    let svc = service(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_HEAD_TIMEOUT)
+        .max_header_size(MAX_REQUEST_HEAD);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let conn = http
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc.clone()));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        debug!(error = %e, "admin connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        debug!("admin requests still under way at shutdown: dropped");
+    }
+}
