@@ -88,6 +88,9 @@ pub struct CardRecord {
     /// The controls the rules apply: the card's own over its account's default (`None`:
     /// none). Shared: computed once when the card is read.
     pub controls: Option<Arc<Controls>>,
+    /// Its account's default controls (`None`: none): what the effective controls are
+    /// computed from again when the card's own change.
+    pub account_controls: Option<Arc<Controls>>,
 }
 
 impl CardRecord {
@@ -96,8 +99,46 @@ impl CardRecord {
     pub fn with_controls(mut self, own: Option<Controls>, account: Option<&Controls>) -> Self {
         self.controls = Controls::effective(own.as_ref(), account).map(Arc::new);
         self.own_controls = own;
+        self.account_controls = account.cloned().map(Arc::new);
         self
     }
+}
+
+/// A change to a card asked for by an operator (the operations API): its status, its own
+/// controls, or both. Applied by the ledger's writer like any operation, so the very next
+/// authorization of the card, on any instance, sees it; recorded as [`CardAudit`] rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardChange {
+    /// The card, by id.
+    pub card_id: String,
+    /// The new status, if it changes.
+    pub status: Option<CardStatus>,
+    /// The card's own controls, if they change (`Some(None)`: removed; the account's
+    /// default applies again).
+    pub controls: Option<Option<Controls>>,
+    /// Who asked (the API's caller, as authenticated: never a secret).
+    pub actor: String,
+    /// When.
+    pub at: jiff::Timestamp,
+}
+
+/// One recorded change of one field of a card: who, when, before, after (JSON text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardAudit {
+    /// A unique id (`<card id>/<time µs>/<field>/<random>`).
+    pub id: String,
+    /// The card.
+    pub card_id: String,
+    /// When.
+    pub at: jiff::Timestamp,
+    /// Who.
+    pub actor: String,
+    /// `status` or `controls`.
+    pub field: String,
+    /// The value before, as JSON (`null`: none).
+    pub before: String,
+    /// The value after, as JSON.
+    pub after: String,
 }
 
 /// The id of a card given none (older seed files, cards from before ids): `C-` and twelve

@@ -330,6 +330,7 @@ mod tests {
             home_currency: c("KRW"),
             own_controls: None,
             controls: None,
+            account_controls: None,
         };
         let d = date(2026, 11, 25);
         assert_eq!(check_card(None, None, d), Err(ResponseCode::UNKNOWN_CARD));

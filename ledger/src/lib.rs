@@ -41,7 +41,7 @@ mod terms;
 mod wallet;
 
 pub use approval_code::{approval_code, CODE_SPACE};
-pub use card::{is_expired, CardRecord, CardStatus};
+pub use card::{is_expired, CardAudit, CardChange, CardRecord, CardStatus};
 pub use controls::{
     Controls, Merchant, Refusal, Spend, Velocity, MAX_LIST_LEN, MAX_VELOCITY_COUNT,
     MAX_VELOCITY_RULES, MAX_VELOCITY_WINDOW_S,

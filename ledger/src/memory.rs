@@ -17,8 +17,8 @@ use crate::machine::{
     driver, rules, Approvals, Ctx, Effects, Op, Output, Prepared, Snapshot, State,
 };
 use crate::{
-    BalanceAnswer, BalanceRequest, CardRecord, Controls, Decision, DuplicateRecord, Hold,
-    HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
+    BalanceAnswer, BalanceRequest, CardAudit, CardRecord, Controls, Decision, DuplicateRecord,
+    Hold, HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
     DEFAULT_HOLD_TTL_SECS,
 };
 
@@ -56,6 +56,8 @@ struct Data {
     account_controls: HashMap<String, Controls>,
     /// Spend counters by (card id, period).
     spend: BTreeMap<SpendKey, Spend>,
+    /// Operators' changes to cards, in the order written.
+    card_audit: Vec<CardAudit>,
 }
 
 impl Data {
@@ -132,6 +134,13 @@ impl Data {
             }
             self.cards.entry(c.pan_hash.clone()).or_insert(c);
         }
+        for c in &e.cards_changed {
+            if let Some(x) = self.cards.get_mut(&c.pan_hash) {
+                x.status = c.status;
+                x.own_controls.clone_from(&c.own_controls);
+            }
+        }
+        self.card_audit.extend(e.card_audit.iter().cloned());
         for w in e.wallets_new.iter().chain(&e.wallets_changed) {
             self.wallets
                 .insert((w.account_id.clone(), w.currency), w.clone());
@@ -252,6 +261,65 @@ impl MemoryStore {
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         Ok(self.data.lock().await.decisions.get(key.db_str()).cloned())
+    }
+
+    pub(crate) async fn card_by_hash(&self, hash: String) -> Result<Option<CardRecord>> {
+        let data = self.data.lock().await;
+        Ok(data.cards.get(&hash).map(|c| {
+            c.clone().with_controls(
+                c.own_controls.clone(),
+                data.account_controls.get(&c.account_id),
+            )
+        }))
+    }
+
+    pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
+        let data = self.data.lock().await;
+        Ok(data
+            .cards
+            .values()
+            .find(|c| c.id == id)
+            .map(|c| c.pan_hash.clone()))
+    }
+
+    pub(crate) async fn card_decisions(
+        &self,
+        card_id: String,
+        limit: usize,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Decision>> {
+        let (us, key) = crate::rows::page_start(before);
+        let data = self.data.lock().await;
+        let mut v: Vec<Decision> = data
+            .decisions
+            .iter()
+            .filter(|(k, d)| {
+                let t = d.created_at.as_microsecond();
+                d.card_id.as_deref() == Some(card_id.as_str())
+                    && (t < us || (t == us && k.as_str() < key.as_str()))
+            })
+            .map(|(_, d)| d.clone())
+            .collect();
+        v.sort_by(|a, b| (b.created_at, b.key.db_str()).cmp(&(a.created_at, a.key.db_str())));
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    pub(crate) async fn card_changes(
+        &self,
+        card_id: String,
+        limit: usize,
+    ) -> Result<Vec<CardAudit>> {
+        let data = self.data.lock().await;
+        let mut v: Vec<CardAudit> = data
+            .card_audit
+            .iter()
+            .filter(|a| a.card_id == card_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        v.truncate(limit);
+        Ok(v)
     }
 
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {

@@ -279,6 +279,70 @@ macro_rules! card_by_hash {
 }
 pub(crate) use card_by_hash;
 
+/// A card's decisions, newest first, older than a cursor (created_us, nkey), at most a
+/// limit: placeholders card, created_us, nkey, limit (the `decisions_card` index).
+macro_rules! decisions_of_card {
+    ($card:literal, $us:literal, $key:literal, $limit:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::rows::decision_columns!(),
+            " FROM decisions WHERE card_id = ",
+            $card,
+            " AND (created_us < ",
+            $us,
+            " OR (created_us = ",
+            $us,
+            " AND nkey < ",
+            $key,
+            ")) ORDER BY created_us DESC, nkey DESC LIMIT ",
+            $limit
+        )
+    };
+}
+pub(crate) use decisions_of_card;
+
+/// A card's recorded changes, newest first: placeholders card, limit.
+macro_rules! changes_of_card {
+    ($card:literal, $limit:literal) => {
+        concat!(
+            "SELECT id, card_id, at_us, actor, field, before_json, after_json FROM card_changes \
+             WHERE card_id = ",
+            $card,
+            " ORDER BY at_us DESC, id DESC LIMIT ",
+            $limit
+        )
+    };
+}
+pub(crate) use changes_of_card;
+
+/// A `card_changes` row as stored.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn card_audit_row(
+    id: String,
+    card_id: String,
+    at_us: i64,
+    actor: String,
+    field: String,
+    before: String,
+    after: String,
+) -> Result<crate::CardAudit> {
+    Ok(crate::CardAudit {
+        id,
+        card_id,
+        at: jiff::Timestamp::from_microsecond(at_us)
+            .map_err(|_| LedgerError::corrupt("card_changes", "bad time"))?,
+        actor,
+        field,
+        before,
+        after,
+    })
+}
+
+/// The cursor's bounds for the first page: every decision is older.
+pub(crate) fn page_start(before: Option<(i64, String)>) -> (i64, String) {
+    before.unwrap_or((i64::MAX, String::new()))
+}
+
 /// A card row joined with its account, in `card_by_hash!` order.
 pub(crate) struct CardCols {
     pub(crate) pan_hash: String,
@@ -343,6 +407,7 @@ impl CardCols {
             home_currency: currency(&self.home_currency, "accounts")?,
             own_controls: None,
             controls: None,
+            account_controls: None,
         }
         .with_controls(own, account.as_ref()))
     }

@@ -107,6 +107,17 @@ pub(crate) const TABLES: &[&str] = &[
         count BIGINT NOT NULL,
         recent TEXT,
         PRIMARY KEY (card_id, period))",
+    // Operators' changes to cards (issue 21): who changed which field, when, from what to
+    // what (JSON text), written in the transaction that changed the card.
+    "CREATE TABLE IF NOT EXISTS card_changes (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        at_us BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        field TEXT NOT NULL,
+        before_json TEXT NOT NULL,
+        after_json TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS card_changes_card ON card_changes (card_id, at_us)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).

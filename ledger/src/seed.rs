@@ -169,6 +169,7 @@ impl SeedData {
                 home_currency: *home,
                 own_controls: None,
                 controls: None,
+                account_controls: None,
             };
             cards.push(card.with_controls(c.controls, account_controls.as_ref()));
         }

@@ -167,6 +167,93 @@ impl Store {
         }
     }
 
+    /// The card with id `id` (as the API names it), with its effective controls.
+    pub async fn card(&self, id: &str) -> Result<Option<crate::CardRecord>> {
+        let Some(hash) = self.card_hash_by_id(id).await? else {
+            return Ok(None);
+        };
+        self.card_by_hash(hash).await
+    }
+
+    /// The card whose PAN is `pan` (looked up by its keyed hash: the PAN is not stored).
+    pub async fn card_by_pan(&self, pan: &crate::Pan) -> Result<Option<crate::CardRecord>> {
+        let hash = self.ctx().hasher.hash(pan);
+        self.card_by_hash(hash).await
+    }
+
+    async fn card_by_hash(&self, hash: String) -> Result<Option<crate::CardRecord>> {
+        match self {
+            Store::Embedded(s) => s.card_by_hash(hash).await,
+            Store::Postgres(s) => s.card_by_hash(hash).await,
+            Store::Memory(s) => s.card_by_hash(hash).await,
+        }
+    }
+
+    async fn card_hash_by_id(&self, id: &str) -> Result<Option<String>> {
+        let id = id.to_owned();
+        match self {
+            Store::Embedded(s) => s.card_hash_by_id(id).await,
+            Store::Postgres(s) => s.card_hash_by_id(id).await,
+            Store::Memory(s) => s.card_hash_by_id(id).await,
+        }
+    }
+
+    /// Applies an operator's change to a card (status, own controls) through the writer,
+    /// with its audit rows, in one transaction: the next authorization of the card on any
+    /// instance sees it. Returns the card as it is now, or `None` when there is no such card.
+    /// Invalid controls are [`crate::LedgerError::Invalid`]. A change to the same values
+    /// writes nothing and records nothing.
+    pub async fn change_card(
+        &self,
+        change: crate::CardChange,
+    ) -> Result<Option<crate::CardRecord>> {
+        let Some(pan_hash) = self.card_hash_by_id(&change.card_id).await? else {
+            return Ok(None);
+        };
+        self.submit(Op::ChangeCard {
+            change: Arc::new(change),
+            pan_hash,
+        })
+        .await?
+        .card()
+    }
+
+    /// A card's decisions (authorizations and the rest recorded on it), newest first, at most
+    /// `limit`, older than `before` (a decision's creation time and key: the cursor of the
+    /// previous page's last item).
+    pub async fn card_decisions(
+        &self,
+        card_id: &str,
+        limit: usize,
+        before: Option<(Timestamp, String)>,
+    ) -> Result<Vec<Decision>> {
+        let card_id = card_id.to_owned();
+        let before = before.map(|(t, k)| (t.as_microsecond(), k));
+        match self {
+            Store::Embedded(s) => s.card_decisions(card_id, limit, before).await,
+            Store::Postgres(s) => s.card_decisions(card_id, limit, before).await,
+            Store::Memory(s) => s.card_decisions(card_id, limit, before).await,
+        }
+    }
+
+    /// A card's recorded changes (who, when, before, after), newest first, at most `limit`.
+    pub async fn card_changes(&self, card_id: &str, limit: usize) -> Result<Vec<crate::CardAudit>> {
+        let card_id = card_id.to_owned();
+        match self {
+            Store::Embedded(s) => s.card_changes(card_id, limit).await,
+            Store::Postgres(s) => s.card_changes(card_id, limit).await,
+            Store::Memory(s) => s.card_changes(card_id, limit).await,
+        }
+    }
+
+    fn ctx(&self) -> &crate::machine::Ctx {
+        match self {
+            Store::Embedded(s) => s.ctx(),
+            Store::Postgres(s) => s.ctx(),
+            Store::Memory(s) => s.ctx(),
+        }
+    }
+
     /// The duplicate transmissions counted under `key` (messages that reused it for another
     /// request and were answered [`crate::ResponseCode::DUPLICATE_TRANSMISSION`]), oldest
     /// first.

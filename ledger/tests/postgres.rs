@@ -35,6 +35,8 @@ suite!(postgres;
     reversals_give_back_to_the_day_they_were_counted_in,
     an_accounts_controls_are_its_cards_default,
     a_daily_limit_holds_across_instances_at_once,
+    an_operators_change_is_seen_by_the_next_authorization_and_recorded,
+    a_cards_decisions_page_newest_first,
 );
 
 use std::time::Duration;

@@ -74,7 +74,10 @@ impl Engine for SqliteEngine<'_, '_> {
         self.exec("COMMIT").map_err(failed)?;
         // Cards are cached with their controls and their account's: any change to either
         // is seen by the next batch.
-        if !effects.cards_new.is_empty() || !effects.account_controls.is_empty() {
+        if !effects.cards_new.is_empty()
+            || !effects.cards_changed.is_empty()
+            || !effects.account_controls.is_empty()
+        {
             self.cards.forget();
         }
         Ok(())

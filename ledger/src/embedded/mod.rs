@@ -290,6 +290,37 @@ impl EmbeddedStore {
             .await
     }
 
+    pub(crate) async fn card_by_hash(&self, hash: String) -> Result<Option<crate::CardRecord>> {
+        self.read(move |conn, _| sql::card(&sql::Stmts::Cached(conn), &hash))
+            .await
+    }
+
+    pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
+        self.read(move |conn, _| sql::card_hash_by_id(&sql::Stmts::Cached(conn), &id))
+            .await
+    }
+
+    pub(crate) async fn card_decisions(
+        &self,
+        card_id: String,
+        limit: usize,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Decision>> {
+        self.read(move |conn, _| {
+            sql::card_decisions(&sql::Stmts::Cached(conn), &card_id, limit, before)
+        })
+        .await
+    }
+
+    pub(crate) async fn card_changes(
+        &self,
+        card_id: String,
+        limit: usize,
+    ) -> Result<Vec<crate::CardAudit>> {
+        self.read(move |conn, _| sql::card_changes(&sql::Stmts::Cached(conn), &card_id, limit))
+            .await
+    }
+
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {
         let key = key.as_db();
         self.read(move |conn, _| sql::duplicates(conn, &key)).await

@@ -178,6 +178,60 @@ pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecor
     row.map(CardCols::into_card).transpose()
 }
 
+/// The PAN hash of the card with id `id`, if any.
+pub(crate) fn card_hash_by_id(s: &Stmts<'_, '_>, id: &str) -> Result<Option<String>> {
+    const SQL: &str = "SELECT pan_hash FROM cards WHERE id = ?1";
+    s.with(SQL, |st| Ok(st.query_row([id], |r| r.get(0)).optional()?))
+}
+
+/// A card's decisions, newest first, older than `before` (created_us, nkey).
+pub(crate) fn card_decisions(
+    s: &Stmts<'_, '_>,
+    card_id: &str,
+    limit: usize,
+    before: Option<(i64, String)>,
+) -> Result<Vec<crate::Decision>> {
+    const SQL: &str = crate::rows::decisions_of_card!("?1", "?2", "?3", "?4");
+    let (us, key) = crate::rows::page_start(before);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    s.with(SQL, |st| {
+        st.query_map(params![card_id, us, key, limit], decision_row)?
+            .map(|r| {
+                r.map_err(LedgerError::from)
+                    .and_then(DecisionCols::into_decision)
+            })
+            .collect()
+    })
+}
+
+/// A card's recorded changes, newest first.
+pub(crate) fn card_changes(
+    s: &Stmts<'_, '_>,
+    card_id: &str,
+    limit: usize,
+) -> Result<Vec<crate::CardAudit>> {
+    const SQL: &str = crate::rows::changes_of_card!("?1", "?2");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    s.with(SQL, |st| {
+        let rows = st.query_map(params![card_id, limit], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (a, b, c, d, e, f, g) = r?;
+            crate::rows::card_audit_row(a, b, c, d, e, f, g)
+        })
+        .collect()
+    })
+}
+
 pub(crate) fn decision(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::Decision>> {
     s.with(DECISION_BY_KEY, |st| {
         st.query_row([key], decision_row)
@@ -383,6 +437,33 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
             c.masked,
             controls_text(c.own_controls.as_ref())
         ])?;
+    }
+    for c in &e.cards_changed {
+        const SQL: &str = "UPDATE cards SET status = ?2, controls = ?3 WHERE pan_hash = ?1";
+        s.with(SQL, |st| {
+            st.execute(params![
+                c.pan_hash,
+                c.status.as_str(),
+                controls_text(c.own_controls.as_ref())
+            ])?;
+            Ok(())
+        })?;
+    }
+    for a in &e.card_audit {
+        const SQL: &str = "INSERT INTO card_changes (id, card_id, at_us, actor, field, \
+             before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        s.with(SQL, |st| {
+            st.execute(params![
+                a.id,
+                a.card_id,
+                a.at.as_microsecond(),
+                a.actor,
+                a.field,
+                a.before,
+                a.after
+            ])?;
+            Ok(())
+        })?;
     }
     for (id, c) in &e.account_controls {
         const SQL: &str = "UPDATE accounts SET controls = ?2 WHERE id = ?1";

@@ -81,6 +81,12 @@ pub(crate) enum Op {
         current: Date,
         now: Timestamp,
     },
+    /// An operator's change to a card (status, controls), the card found by id beforehand
+    /// (`pan_hash`): written under its account's lock like an authorization.
+    ChangeCard {
+        change: Arc<crate::CardChange>,
+        pan_hash: String,
+    },
 }
 
 /// What a write operation returns.
@@ -89,6 +95,8 @@ pub(crate) enum Output {
     Decision(Box<Decision>),
     Count(usize),
     Date(Date),
+    /// A card as it is after a change (`None`: no such card).
+    Card(Option<Box<crate::CardRecord>>),
 }
 
 impl Output {
@@ -102,6 +110,12 @@ impl Output {
         match self {
             Output::Count(n) => Ok(n),
             _ => Err(LedgerError::corrupt("ops", "expected a count")),
+        }
+    }
+    pub(crate) fn card(self) -> Result<Option<crate::CardRecord>> {
+        match self {
+            Output::Card(c) => Ok(c.map(|c| *c)),
+            _ => Err(LedgerError::corrupt("ops", "expected a card")),
         }
     }
     pub(crate) fn date(self) -> Result<Date> {

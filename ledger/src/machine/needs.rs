@@ -121,6 +121,7 @@ impl Needs {
                 }
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
                 Op::Heartbeat { .. } => {}
+                Op::ChangeCard { pan_hash, .. } => n.cards.push(pan_hash.clone()),
             }
         }
         Needs {

@@ -15,8 +15,8 @@ use money::Currency;
 
 use super::events::Event;
 use crate::{
-    CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
-    Result, Spend, Wallet,
+    CardAudit, CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError,
+    NetworkKey, Result, Spend, Wallet,
 };
 
 /// A spend counter's key: (card id, period).
@@ -79,6 +79,8 @@ pub(crate) struct State<'s> {
     heartbeat: Option<Timestamp>,
     accounts_created: Vec<(String, Currency)>,
     cards_created: Vec<CardRecord>,
+    cards_changed: Vec<CardRecord>,
+    card_audit: Vec<CardAudit>,
     approvals_used: usize,
     spend: BTreeMap<SpendKey, Spend>,
     account_controls: Vec<(String, Option<Controls>)>,
@@ -106,6 +108,8 @@ impl<'s> State<'s> {
             heartbeat: None,
             accounts_created: Vec::new(),
             cards_created: Vec::new(),
+            cards_changed: Vec::new(),
+            card_audit: Vec::new(),
             approvals_used: 0,
             spend: BTreeMap::new(),
             account_controls: Vec::new(),
@@ -119,7 +123,12 @@ impl<'s> State<'s> {
 
     /// The card with `pan_hash`, if any.
     pub(crate) fn card(&self, pan_hash: &str) -> Result<Option<&CardRecord>> {
-        if let Some(c) = self.cards_created.iter().find(|c| c.pan_hash == pan_hash) {
+        if let Some(c) = self
+            .cards_changed
+            .iter()
+            .chain(&self.cards_created)
+            .find(|c| c.pan_hash == pan_hash)
+        {
             return Ok(Some(c));
         }
         self.snap
@@ -384,6 +393,14 @@ impl<'s> State<'s> {
         }
     }
 
+    /// Records a card's new status and controls (an existing card), with the audit rows that
+    /// say who changed what.
+    pub(crate) fn change_card(&mut self, c: CardRecord, audit: Vec<CardAudit>) {
+        self.cards_changed.retain(|x| x.pan_hash != c.pan_hash);
+        self.cards_changed.push(c);
+        self.card_audit.extend(audit);
+    }
+
     /// What the batch changed, for the engine to write.
     pub(crate) fn effects(&self) -> Effects {
         let mut e = Effects::default();
@@ -411,6 +428,8 @@ impl<'s> State<'s> {
         }
         e.accounts_new.clone_from(&self.accounts_created);
         e.cards_new.clone_from(&self.cards_created);
+        e.cards_changed.clone_from(&self.cards_changed);
+        e.card_audit.clone_from(&self.card_audit);
         e.duplicates.clone_from(&self.duplicates);
         e.cutovers.clone_from(&self.cutovers);
         e.heartbeat = self.heartbeat;
@@ -438,6 +457,10 @@ impl<'s> State<'s> {
 pub(crate) struct Effects {
     pub(crate) accounts_new: Vec<(String, Currency)>,
     pub(crate) cards_new: Vec<CardRecord>,
+    /// Cards whose status or own controls changed (written: status, controls).
+    pub(crate) cards_changed: Vec<CardRecord>,
+    /// Who changed what on a card.
+    pub(crate) card_audit: Vec<CardAudit>,
     pub(crate) wallets_new: Vec<Wallet>,
     pub(crate) wallets_changed: Vec<Wallet>,
     pub(crate) decisions_new: Vec<Decision>,
@@ -461,6 +484,8 @@ impl Effects {
     pub(crate) fn is_empty(&self) -> bool {
         self.accounts_new.is_empty()
             && self.cards_new.is_empty()
+            && self.cards_changed.is_empty()
+            && self.card_audit.is_empty()
             && self.wallets_new.is_empty()
             && self.wallets_changed.is_empty()
             && self.decisions_new.is_empty()

@@ -74,6 +74,7 @@ fn snapshot(ctx: &Ctx, ops: &[&Prepared]) -> Snapshot {
             home_currency: "KRW".parse().unwrap(),
             own_controls: None,
             controls: None,
+            account_controls: None,
         }),
     );
     for k in &needs.keys {

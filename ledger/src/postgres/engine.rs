@@ -420,6 +420,9 @@ const UPSERT_SPEND: &str = "INSERT INTO spend (card_id, period, total_minor, cou
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_id, period) DO UPDATE SET \
      total_minor = excluded.total_minor, count = excluded.count, recent = excluded.recent";
 const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
+const UPDATE_CARD: &str = "UPDATE cards SET status = $2, controls = $3 WHERE pan_hash = $1";
+const INSERT_CARD_CHANGE: &str = "INSERT INTO card_changes (id, card_id, at_us, actor, field, \
+     before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DUPLICATE: &str = "INSERT INTO duplicates (nkey, fingerprint, kind, account_id, \
      amount_minor, currency, first_us, last_us, times) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
      ON CONFLICT (nkey, fingerprint) \
@@ -564,6 +567,30 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.id.clone()),
                         Box::new(c.masked.clone()),
                         Box::new(controls_text(c.own_controls.as_ref())),
+                    ],
+                ));
+            }
+            for c in &e.cards_changed {
+                stmts.push((
+                    self.stmt(UPDATE_CARD).await?,
+                    vec![
+                        Box::new(c.pan_hash.clone()),
+                        Box::new(c.status.as_str().to_owned()),
+                        Box::new(controls_text(c.own_controls.as_ref())),
+                    ],
+                ));
+            }
+            for a in &e.card_audit {
+                stmts.push((
+                    self.stmt(INSERT_CARD_CHANGE).await?,
+                    vec![
+                        Box::new(a.id.clone()),
+                        Box::new(a.card_id.clone()),
+                        Box::new(a.at.as_microsecond()),
+                        Box::new(a.actor.clone()),
+                        Box::new(a.field.clone()),
+                        Box::new(a.before.clone()),
+                        Box::new(a.after.clone()),
                     ],
                 ));
             }

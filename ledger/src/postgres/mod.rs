@@ -329,6 +329,7 @@ impl PgStore {
             // Where its authorization went: the void queues behind it.
             Op::VoidAuthorization { request, .. } => request.pan.digits().hash(&mut h),
             Op::Cutover { key, .. } => key.hash(&mut h),
+            Op::ChangeCard { pan_hash, .. } => pan_hash.hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }
@@ -379,6 +380,63 @@ impl PgStore {
             .first()
             .map(engine::decision_row)
             .transpose()
+    }
+
+    pub(crate) async fn card_by_hash(&self, hash: String) -> Result<Option<crate::CardRecord>> {
+        self.read_rows(engine::CARD_BY_HASH, &[&hash])
+            .await?
+            .first()
+            .map(engine::card_row)
+            .transpose()
+    }
+
+    pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
+        Ok(self
+            .read_rows("SELECT pan_hash FROM cards WHERE id = $1", &[&id])
+            .await?
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()?)
+    }
+
+    pub(crate) async fn card_decisions(
+        &self,
+        card_id: String,
+        limit: usize,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Decision>> {
+        const SQL: &str = crate::rows::decisions_of_card!("$1", "$2", "$3", "$4");
+        let (us, key) = crate::rows::page_start(before);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_rows(SQL, &[&card_id, &us, &key, &limit])
+            .await?
+            .iter()
+            .map(engine::decision_row)
+            .collect()
+    }
+
+    pub(crate) async fn card_changes(
+        &self,
+        card_id: String,
+        limit: usize,
+    ) -> Result<Vec<crate::CardAudit>> {
+        const SQL: &str = crate::rows::changes_of_card!("$1", "$2");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_rows(SQL, &[&card_id, &limit])
+            .await?
+            .iter()
+            .map(|r| {
+                crate::rows::card_audit_row(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                )
+            })
+            .collect()
     }
 
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use jiff::{SignedDuration, ToSpan};
 use ledger::{
-    AdviceRequest, BalanceRequest, CaptureRequest, DecisionKind, LedgerError, Pan, ResponseCode,
-    ReversalRequest, Terms,
+    AdviceRequest, BalanceRequest, CaptureRequest, CardStatus, DecisionKind, LedgerError, Pan,
+    ResponseCode, ReversalRequest, Terms,
 };
 
 use super::*;
@@ -1038,4 +1038,144 @@ pub async fn a_daily_limit_holds_across_instances_at_once(fx: &Fixture) {
         }
     }
     assert_eq!(approved, 20);
+}
+
+fn change(card_id: &str, actor: &str) -> ledger::CardChange {
+    ledger::CardChange {
+        card_id: card_id.to_owned(),
+        status: None,
+        controls: None,
+        actor: actor.to_owned(),
+        at: now(),
+    }
+}
+
+fn controls(json: &str) -> ledger::Controls {
+    serde_json::from_str(json).unwrap()
+}
+
+pub async fn an_operators_change_is_seen_by_the_next_authorization_and_recorded(fx: &Fixture) {
+    seed_controls(&fx.store).await;
+    let (a, b) = (&fx.store, &fx.second);
+    let card = a
+        .card_by_pan(&Pan::new(PAN_DAY).unwrap())
+        .await
+        .unwrap()
+        .expect("the card by its PAN");
+    assert_eq!(card.masked, "476173******0093");
+    assert_eq!(b.card(&card.id).await.unwrap().as_ref(), Some(&card));
+    assert!(a.card("C-none").await.unwrap().is_none());
+    let ok = ResponseCode::APPROVED;
+
+    // Blocked on one instance: the other's very next authorization is declined.
+    let mut blocked = change(&card.id, "ops:alice");
+    blocked.status = Some(CardStatus::Blocked);
+    let now_card = a.change_card(blocked.clone()).await.unwrap().unwrap();
+    assert_eq!(now_card.status, CardStatus::Blocked);
+    assert_eq!(
+        code(b, auth(960, PAN_DAY, 1_000, "KRW")).await,
+        ResponseCode::RESTRICTED_CARD
+    );
+    // The same change again writes and records nothing.
+    a.change_card(blocked).await.unwrap().unwrap();
+
+    // Active again, with a lower per-transaction limit set on the other instance.
+    let mut active = change(&card.id, "ops:bob");
+    active.status = Some(CardStatus::Active);
+    active.controls = Some(Some(controls(r#"{"per_transaction_max_minor": 5000}"#)));
+    let now_card = b.change_card(active).await.unwrap().unwrap();
+    assert_eq!(now_card.status, CardStatus::Active);
+    assert_eq!(
+        now_card
+            .controls
+            .as_deref()
+            .and_then(|c| c.per_transaction_max_minor),
+        Some(5_000)
+    );
+    assert_eq!(
+        code(a, auth(961, PAN_DAY, 5_001, "KRW")).await,
+        ResponseCode::AMOUNT_LIMIT
+    );
+    assert_eq!(code(a, auth(962, PAN_DAY, 5_000, "KRW")).await, ok);
+    // Removed: the seed's own controls are gone, nothing limits the card any more.
+    let mut cleared = change(&card.id, "ops:bob");
+    cleared.controls = Some(None);
+    let now_card = a.change_card(cleared).await.unwrap().unwrap();
+    assert!(now_card.own_controls.is_none());
+    assert_eq!(code(b, auth(963, PAN_DAY, 1_200_000, "KRW")).await, ok);
+
+    // Invalid controls are refused and change nothing; an unknown card is `None`.
+    let mut bad = change(&card.id, "ops:bob");
+    bad.controls = Some(Some(controls(r#"{"mcc_blocked": ["79"]}"#)));
+    assert!(matches!(
+        a.change_card(bad).await,
+        Err(LedgerError::Invalid { .. })
+    ));
+    assert!(a
+        .change_card(change("C-none", "ops:bob"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Four changes recorded, newest first, with who and what.
+    let log = b.card_changes(&card.id, 10).await.unwrap();
+    let fields: Vec<(&str, &str)> = log
+        .iter()
+        .map(|c| (c.field.as_str(), c.actor.as_str()))
+        .collect();
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert!(fields.contains(&("status", "ops:alice")));
+    assert_eq!(fields.iter().filter(|f| f.0 == "status").count(), 2);
+    assert_eq!(fields.iter().filter(|f| f.0 == "controls").count(), 2);
+    let first = log.iter().find(|c| c.actor == "ops:alice").unwrap();
+    assert_eq!(
+        (first.before.as_str(), first.after.as_str()),
+        ("\"active\"", "\"blocked\"")
+    );
+    let removed = log
+        .iter()
+        .find(|c| c.field == "controls" && c.after == "null")
+        .expect("the removal");
+    assert!(removed.before.contains("5000"), "{}", removed.before);
+}
+
+pub async fn a_cards_decisions_page_newest_first(fx: &Fixture) {
+    seed_controls(&fx.store).await;
+    let s = &fx.store;
+    let card = s
+        .card_by_pan(&Pan::new(PAN_OWN).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut keys = Vec::new();
+    for i in 0..5u32 {
+        let mut r = auth(970 + i, PAN_OWN, 1_000, "KRW");
+        r.now = now() + SignedDuration::from_secs(i64::from(i));
+        keys.push(s.authorize(r).await.unwrap().key);
+    }
+    // A decline is listed too; another card's decisions are not.
+    s.authorize(auth(975, PAN_OWN, 400_000, "KRW"))
+        .await
+        .unwrap();
+    s.authorize(auth(976, PAN_A1, 1_000, "KRW")).await.unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.card_decisions(&card.id, 2, cursor.clone()).await.unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        cursor = Some((last.created_at, last.key.as_db()));
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    assert!(seen
+        .iter()
+        .all(|d| d.card_id.as_deref() == Some(card.id.as_str())));
+    let listed: HashSet<_> = seen.iter().map(|d| d.key.clone()).collect();
+    assert!(keys.iter().all(|k| listed.contains(k)));
+    assert_eq!(seen[0].key, keys[4], "the newest first");
 }

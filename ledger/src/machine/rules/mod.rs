@@ -8,6 +8,7 @@
 //! `balance.rs` (balance inquiry, read-only). This file holds what they share: repeats and
 //! duplicate transmissions, and moving money between a hold and its wallet.
 
+mod admin;
 mod advise;
 mod authorize;
 pub(crate) mod balance;
@@ -93,6 +94,9 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
         Op::Seed(s) => Output::Count(lifecycle::seed(st, s)?),
         Op::Cutover { key, current, now } => {
             Output::Date(lifecycle::cutover(st, key, *current, *now)?)
+        }
+        Op::ChangeCard { change, pan_hash } => {
+            Output::Card(admin::change_card(st, change, pan_hash)?.map(Box::new))
         }
     })
 }

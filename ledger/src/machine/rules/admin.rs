@@ -1,0 +1,77 @@
+//! Operators' changes (the operations API): a card's status and its own spend controls.
+//!
+//! A change is an operation of the batch like an authorization: it reads the card under its
+//! account's lock and writes it in the same transaction as its audit rows, so the very next
+//! authorization of the card, on this instance or another, decides on the new values, and
+//! the ledger says who changed what, when, from what to what.
+
+use rand::Rng;
+
+use super::State;
+use crate::{CardAudit, CardChange, CardRecord, Controls, LedgerError, Result};
+
+/// Applies `change` to the card whose PAN hash is `pan_hash` (found by its id beforehand).
+/// `None` when there is no such card, or when the card under that hash is not the one named
+/// (it cannot be: ids are unique; a stale lookup is treated as unknown).
+pub(super) fn change_card(
+    st: &mut State<'_>,
+    change: &CardChange,
+    pan_hash: &str,
+) -> Result<Option<CardRecord>> {
+    let Some(card) = st.card(pan_hash)?.filter(|c| c.id == change.card_id) else {
+        return Ok(None);
+    };
+    if let Some(Some(c)) = &change.controls {
+        c.validate()
+            .map_err(|reason| LedgerError::invalid("controls", reason))?;
+    }
+    let mut next = card.clone();
+    let mut audit = Vec::new();
+    let mut record = |field: &str, before: String, after: String| {
+        if before != after {
+            audit.push(CardAudit {
+                id: format!(
+                    "{}/{}/{field}/{:016x}",
+                    change.card_id,
+                    change.at.as_microsecond(),
+                    rand::rng().random::<u64>()
+                ),
+                card_id: change.card_id.clone(),
+                at: change.at,
+                actor: change.actor.clone(),
+                field: field.to_owned(),
+                before,
+                after,
+            });
+        }
+    };
+    if let Some(status) = change.status {
+        record(
+            "status",
+            json_str(card.status.as_str()),
+            json_str(status.as_str()),
+        );
+        next.status = status;
+    }
+    if let Some(own) = &change.controls {
+        record(
+            "controls",
+            controls_json(card.own_controls.as_ref())?,
+            controls_json(own.as_ref())?,
+        );
+        let account = card.account_controls.clone();
+        next = next.with_controls(own.clone(), account.as_deref());
+    }
+    if !audit.is_empty() {
+        st.change_card(next.clone(), audit);
+    }
+    Ok(Some(next))
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+fn controls_json(c: Option<&Controls>) -> Result<String> {
+    serde_json::to_string(&c).map_err(|_| LedgerError::invalid("controls", "not serializable"))
+}
