@@ -458,3 +458,254 @@ fn check_config_hides_the_token_and_refuses_two() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin.api_token_file"));
 }
+
+/// A `/v1/` call with the token and a JSON body: (status, body).
+async fn send_v1(
+    admin: SocketAddr,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, String) {
+    let (s, _, b) = call(
+        admin,
+        method,
+        path,
+        Some(&format!("Bearer {TOKEN}")),
+        Some(("application/json", body.to_string().into_bytes())),
+    )
+    .await;
+    (s, b)
+}
+
+/// The card with `pan`, looked up through the API: its JSON.
+async fn lookup(admin: SocketAddr, pan: &str) -> Value {
+    let (s, b) = send_v1(
+        admin,
+        Method::POST,
+        "/v1/cards/lookup",
+        serde_json::json!({ "pan": pan }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(!b.contains(pan), "the PAN came back: {b}");
+    serde_json::from_str(&b).unwrap()
+}
+
+#[tokio::test]
+async fn cards_are_blocked_limited_and_listed_through_the_api() {
+    let gw = start().await;
+    let mut c = Client::connect(gw.listen).await;
+    let card = lookup(gw.admin, PAN_OK).await;
+    let id = card["id"].as_str().unwrap().to_owned();
+    assert_eq!(card["account"], "A-1001");
+    assert_eq!(card["pan_masked"], "476173******0010");
+    assert_eq!(card["status"], "active");
+    let (s, v) = get_v1(gw.admin, &format!("/v1/cards/{id}")).await;
+    assert_eq!((s, &v), (StatusCode::OK, &card));
+
+    // Three purchases, then blocked: the next is declined 62, and listed as such.
+    for n in [100, 200, 300] {
+        assert_eq!(
+            de39(&c.call(&purchase(PAN_OK, n, "840", &stan())).await),
+            "00"
+        );
+    }
+    let (s, b) = send_v1(
+        gw.admin,
+        Method::PATCH,
+        &format!("/v1/cards/{id}"),
+        serde_json::json!({ "status": "blocked" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 400, "840", &stan())).await),
+        "62"
+    );
+    send_v1(
+        gw.admin,
+        Method::PATCH,
+        &format!("/v1/cards/{id}"),
+        serde_json::json!({ "status": "active" }),
+    )
+    .await;
+
+    // A limit in the home currency (KRW): USD 10.00 is about 13,852 won.
+    let (s, b) = send_v1(
+        gw.admin,
+        Method::PUT,
+        &format!("/v1/cards/{id}/controls"),
+        serde_json::json!({ "per_transaction_max_minor": 10_000, "mcc_blocked": ["7995"] }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, ctl) = get_v1(gw.admin, &format!("/v1/cards/{id}/controls")).await;
+    assert_eq!(ctl["per_transaction_max_minor"], 10_000);
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 1_000, "840", &stan())).await),
+        "61"
+    );
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 500, "840", &stan())).await),
+        "00"
+    );
+    // `{}` removes them.
+    let (s, b) = send_v1(
+        gw.admin,
+        Method::PUT,
+        &format!("/v1/cards/{id}/controls"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!((s, b.as_str()), (StatusCode::OK, "{}"));
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_OK, 1_000, "840", &stan())).await),
+        "00"
+    );
+
+    // Seven decisions on the card, newest first, three pages of three.
+    let mut codes = Vec::new();
+    let mut path = format!("/v1/cards/{id}/authorizations?limit=3");
+    let mut pages = 0;
+    loop {
+        let (s, v) = get_v1(gw.admin, &path).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        pages += 1;
+        for item in v["items"].as_array().unwrap() {
+            codes.push(item["response_code"].as_str().unwrap().to_owned());
+            assert_eq!(item["amount"]["currency"], "USD", "{item}");
+        }
+        match v["next_cursor"].as_str() {
+            Some(cur) => path = format!("/v1/cards/{id}/authorizations?limit=3&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(codes, ["00", "00", "61", "62", "00", "00", "00"]);
+    assert_eq!(pages, 3);
+
+    // Four changes, each with who and what.
+    let (_, v) = get_v1(gw.admin, &format!("/v1/cards/{id}/changes")).await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{v}");
+    assert!(items.iter().all(|i| i["actor"] == "api"), "{v}");
+    assert_eq!(items[3]["field"], "status");
+    assert_eq!(
+        (&items[3]["before"], &items[3]["after"]),
+        (&Value::from("active"), &Value::from("blocked"))
+    );
+    assert_eq!(items[0]["after"], Value::Null, "the removal: {v}");
+}
+
+#[tokio::test]
+async fn card_mistakes_are_json_4xx_that_quote_nothing() {
+    let gw = start().await;
+    let card = lookup(gw.admin, PAN_OK).await;
+    let id = card["id"].as_str().unwrap();
+    let unknown = "4000001000000018";
+    let cases: Vec<(Method, String, Value, u16, &str)> = vec![
+        (
+            Method::POST,
+            "/v1/cards/lookup".into(),
+            serde_json::json!({ "pan": unknown }),
+            404,
+            "not_found",
+        ),
+        (
+            Method::POST,
+            "/v1/cards/lookup".into(),
+            serde_json::json!({ "pan": "40000010000000189999" }),
+            422,
+            "unprocessable",
+        ),
+        (
+            Method::POST,
+            "/v1/cards/lookup".into(),
+            serde_json::json!({ "pan": 4000001000000018u64 }),
+            422,
+            "unprocessable",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/cards/{id}"),
+            serde_json::json!({ "status": "frozen" }),
+            422,
+            "unprocessable",
+        ),
+        (
+            Method::PATCH,
+            "/v1/cards/C-none".into(),
+            serde_json::json!({ "status": "blocked" }),
+            404,
+            "not_found",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/cards/{id}/controls"),
+            serde_json::json!({ "mcc_blocked": ["79"] }),
+            422,
+            "unprocessable",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/cards/{id}/controls"),
+            serde_json::json!({ "daily_max_minor": -1 }),
+            422,
+            "unprocessable",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/cards/{id}/controls"),
+            serde_json::json!({ "limit": 1 }),
+            422,
+            "unprocessable",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (s, b) = send_v1(gw.admin, method.clone(), &path, body).await;
+        assert_error(s, &b, status, code);
+        assert!(!b.contains("4000001000"), "{method} {path}: {b}");
+    }
+    for (path, status, code) in [
+        (
+            format!("/v1/cards/{id}/authorizations?limit=0"),
+            400,
+            "bad_request",
+        ),
+        (
+            format!("/v1/cards/{id}/authorizations?limit=501"),
+            400,
+            "bad_request",
+        ),
+        (
+            format!("/v1/cards/{id}/authorizations?limit=x"),
+            400,
+            "bad_request",
+        ),
+        (
+            format!("/v1/cards/{id}/authorizations?cursor=zz"),
+            400,
+            "bad_request",
+        ),
+        (
+            "/v1/cards/C-none/authorizations".to_owned(),
+            404,
+            "not_found",
+        ),
+        ("/v1/cards/C-none/controls".to_owned(), 404, "not_found"),
+        (format!("/v1/cards/{unknown}"), 404, "not_found"),
+    ] {
+        let (s, _, b) = call(
+            gw.admin,
+            Method::GET,
+            &path,
+            Some(&format!("Bearer {TOKEN}")),
+            None,
+        )
+        .await;
+        assert_error(s, &b, status, code);
+        assert!(!b.contains("4000001000"), "{path}: {b}");
+    }
+    // Nothing changed the card.
+    let (_, v) = get_v1(gw.admin, &format!("/v1/cards/{id}/changes")).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 0, "{v}");
+}

@@ -12,6 +12,8 @@ use common::*;
 use gateway::app;
 use ledger::Store;
 
+const API_TOKEN: &str = "postgres-api-test-token-0123456789";
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -63,6 +65,7 @@ async fn flows_over_postgres_and_redis_with_two_instances() {
         r#"
 [admin]
 address = "127.0.0.1:0"
+api_token = "{token}"
 [log]
 level = "warn"
 [ledger]
@@ -78,6 +81,7 @@ name = "test"
 address = "127.0.0.1:0"
 "#,
         cards = data("cards.json").display(),
+        token = API_TOKEN,
     );
     let a = app::start(parse_config(&text)).await.expect("instance A");
     let b = app::start(parse_config(&text))
@@ -157,6 +161,76 @@ address = "127.0.0.1:0"
     again.set_mti("0801".parse().unwrap());
     assert_eq!(de15(&cb.call(&again).await), de15(&cut));
     assert_eq!(de15(&ca.call(&network("301", &stan())).await), de15(&cut));
+
+    // The operations API on A changes the card; B's very next authorization sees it.
+    let api = |addr: std::net::SocketAddr, method: reqwest::Method, path: &str| {
+        http_client()
+            .request(method, format!("http://{addr}{path}"))
+            .bearer_auth(API_TOKEN)
+            .header("X-Operator", "ops:test")
+    };
+    let card: serde_json::Value = api(a.admin, reqwest::Method::POST, "/v1/cards/lookup")
+        .json(&serde_json::json!({ "pan": PAN_KRW_ONLY }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = card["id"].as_str().expect("a card id").to_owned();
+    assert_eq!(card["pan_masked"], "541333******0027");
+    let krw = |n| request("0100", PAN_KRW_ONLY, "000000", n, "410", &stan());
+    assert_eq!(de39(&cb.call(&krw(1_000)).await), "00");
+    let patched = api(a.admin, reqwest::Method::PATCH, &format!("/v1/cards/{id}"))
+        .json(&serde_json::json!({ "status": "blocked" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_eq!(
+        de39(&cb.call(&krw(1_000)).await),
+        "62",
+        "blocked on A, declined by B"
+    );
+    api(a.admin, reqwest::Method::PATCH, &format!("/v1/cards/{id}"))
+        .json(&serde_json::json!({ "status": "active" }))
+        .send()
+        .await
+        .unwrap();
+    let put = api(
+        a.admin,
+        reqwest::Method::PUT,
+        &format!("/v1/cards/{id}/controls"),
+    )
+    .json(&serde_json::json!({ "per_transaction_max_minor": 5_000 }))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(
+        de39(&cb.call(&krw(5_001)).await),
+        "61",
+        "A's limit, B's decline"
+    );
+    assert_eq!(de39(&cb.call(&krw(5_000)).await), "00");
+    // B lists what A's changes did, and who made them.
+    let listed = api(
+        b.admin,
+        reqwest::Method::GET,
+        &format!("/v1/cards/{id}/changes"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(listed.status(), 200);
+    let body = listed.text().await.unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(changes["items"].as_array().unwrap().len(), 3, "{body}");
+    assert!(changes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["actor"] == "ops:test"));
 
     let store = a.core().store().clone();
     a.drain().await;

@@ -2,13 +2,13 @@
 //! per resource, each handler annotated with `#[utoipa::path]` so that [`routes`] builds the
 //! router and the OpenAPI document together.
 //!
-//! Adding a resource is a file here and a line in [`routes`]: for the planned card endpoints
-//! (docs/ARCHITECTURE.md, "Admin listener and operations API"), `cards.rs` with `get_card`,
-//! `lookup_card`, `patch_card`, ... taking `ApiPath`/`ApiJson` and answering `ApiError`, and
-//! `.routes(routes!(cards::get_card, cards::patch_card))` below (one `routes!` per path).
+//! Adding a resource is a file here and a line in [`routes`] (one `routes!` per path, its
+//! methods' handlers together), handlers taking `ApiPath`/`ApiJson` and answering
+//! `ApiError`.
 
 mod accounts;
 mod business_date;
+mod cards;
 mod rates;
 
 use std::sync::Arc;
@@ -24,5 +24,10 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new()
         .routes(routes!(accounts::get_account))
         .routes(routes!(business_date::get_business_date))
+        .routes(routes!(cards::get_card, cards::patch_card))
+        .routes(routes!(cards::lookup_card))
+        .routes(routes!(cards::get_controls, cards::put_controls))
+        .routes(routes!(cards::list_authorizations))
+        .routes(routes!(cards::list_changes))
         .routes(routes!(rates::get_rates))
 }

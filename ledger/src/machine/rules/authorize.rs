@@ -67,6 +67,8 @@ pub(super) fn authorize(
     }
     let card = st.card(pan_hash)?.cloned();
     if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
+        // On the card's record too: an operator sees the declines of a blocked card.
+        d.card_id = card.as_ref().map(|c| c.id.clone());
         d.account_id = card.map(|c| c.account_id);
         return Ok(declined(st, d, code));
     }
