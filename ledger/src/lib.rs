@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod adjustment;
 mod approval_code;
 mod card;
 mod controls;
@@ -40,6 +41,7 @@ mod store;
 mod terms;
 mod wallet;
 
+pub use adjustment::{Adjustment, AdjustmentRecord};
 pub use approval_code::{approval_code, CODE_SPACE};
 pub use card::{is_expired, CardAudit, CardChange, CardRecord, CardStatus};
 pub use controls::{

@@ -58,6 +58,8 @@ struct Data {
     spend: BTreeMap<SpendKey, Spend>,
     /// Operators' changes to cards, in the order written.
     card_audit: Vec<CardAudit>,
+    /// Adjustments by key.
+    adjustments: BTreeMap<String, crate::AdjustmentRecord>,
 }
 
 impl Data {
@@ -141,6 +143,9 @@ impl Data {
             }
         }
         self.card_audit.extend(e.card_audit.iter().cloned());
+        for a in &e.adjustments {
+            self.adjustments.insert(a.adjustment.db_key(), a.clone());
+        }
         for w in e.wallets_new.iter().chain(&e.wallets_changed) {
             self.wallets
                 .insert((w.account_id.clone(), w.currency), w.clone());
@@ -207,6 +212,10 @@ impl Engine for MemEngine<'_> {
             let row = self.data.spend.get(&k).cloned();
             snap.spend.insert(k, row);
         }
+        for k in &needs.adjustments {
+            let row = self.data.adjustments.get(k).cloned();
+            snap.adjustments.insert(k.clone(), row);
+        }
         Ok(())
     }
 
@@ -271,6 +280,14 @@ impl MemoryStore {
                 data.account_controls.get(&c.account_id),
             )
         }))
+    }
+
+    pub(crate) async fn account(&self, id: String) -> Result<Option<(Currency, Vec<Wallet>)>> {
+        let data = self.data.lock().await;
+        Ok(data
+            .accounts
+            .get(&id)
+            .map(|home| (*home, data.wallets_of(&id))))
     }
 
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
@@ -384,6 +401,16 @@ impl MemoryStore {
         let data = self.data.lock().await;
         let wallets: Vec<Wallet> = data.wallets.values().cloned().collect();
         let holds: Vec<Hold> = data.holds.values().cloned().collect();
-        Ok(crate::machine::invariants::violations(&wallets, &holds))
+        let mut sums: BTreeMap<(String, Currency), i128> = BTreeMap::new();
+        for a in data.adjustments.values() {
+            let adj = &a.adjustment;
+            *sums
+                .entry((adj.account_id.clone(), adj.currency))
+                .or_default() += i128::from(adj.amount_minor);
+        }
+        let adjusted: Vec<_> = sums.into_iter().map(|((a, c), n)| (a, c, n)).collect();
+        Ok(crate::machine::invariants::violations(
+            &wallets, &holds, &adjusted,
+        ))
     }
 }

@@ -338,6 +338,37 @@ pub(crate) fn card_audit_row(
     })
 }
 
+/// An `adjustments` row as stored: (akey, account, currency, amount, balance after, reason,
+/// actor, at µs).
+pub(crate) type AdjustmentCols = (String, String, String, i64, i64, String, String, i64);
+
+pub(crate) fn adjustment_row(c: AdjustmentCols) -> Result<crate::AdjustmentRecord> {
+    let (akey, account_id, ccy, amount_minor, balance_after_minor, reason, actor, at_us) = c;
+    let idempotency_key = akey
+        .strip_prefix(account_id.as_str())
+        .and_then(|k| k.strip_prefix('/'))
+        .ok_or_else(|| LedgerError::corrupt("adjustments", "key does not name its account"))?
+        .to_owned();
+    Ok(crate::AdjustmentRecord {
+        adjustment: crate::Adjustment {
+            currency: currency(&ccy, "adjustments")?,
+            account_id,
+            amount_minor,
+            idempotency_key,
+            reason,
+            actor,
+            at: jiff::Timestamp::from_microsecond(at_us)
+                .map_err(|_| LedgerError::corrupt("adjustments", "bad time"))?,
+        },
+        balance_after_minor,
+        replayed: false,
+    })
+}
+
+/// Adjusted totals per wallet, for the ledger-wide invariants.
+pub(crate) const ADJUSTED_SUMS: &str =
+    "SELECT account_id, currency, sum(amount_minor) FROM adjustments GROUP BY account_id, currency";
+
 /// The cursor's bounds for the first page: every decision is older.
 pub(crate) fn page_start(before: Option<(i64, String)>) -> (i64, String) {
     before.unwrap_or((i64::MAX, String::new()))

@@ -117,6 +117,17 @@ pub(crate) const TABLES: &[&str] = &[
         field TEXT NOT NULL,
         before_json TEXT NOT NULL,
         after_json TEXT NOT NULL)",
+    // Operators' adjustments of a wallet's balance (issue 21), by account and the caller's
+    // idempotency key: `balance = opening - sum(captured) + sum(adjustments)`.
+    "CREATE TABLE IF NOT EXISTS adjustments (
+        akey TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        balance_after_minor BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS card_changes_card ON card_changes (card_id, at_us)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB

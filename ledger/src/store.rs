@@ -246,6 +246,25 @@ impl Store {
         }
     }
 
+    /// Records an operator's adjustment of a wallet's balance through the writer, under the
+    /// account's lock, once per (account, idempotency key): a retry with the same terms gets
+    /// the first record back with `replayed`, the key reused for other terms is
+    /// [`crate::LedgerError::Invalid`] on `idempotency_key`; a currency the account has no
+    /// wallet in, or a zero or out-of-range amount, is `Invalid` too.
+    pub async fn adjust(&self, a: crate::Adjustment) -> Result<crate::AdjustmentRecord> {
+        self.submit(Op::Adjust(Arc::new(a))).await?.adjustment()
+    }
+
+    /// An account: its home currency and its wallets (by currency), or `None`.
+    pub async fn account(&self, id: &str) -> Result<Option<(money::Currency, Vec<Wallet>)>> {
+        let id = id.to_owned();
+        match self {
+            Store::Embedded(s) => s.account(id).await,
+            Store::Postgres(s) => s.account(id).await,
+            Store::Memory(s) => s.account(id).await,
+        }
+    }
+
     fn ctx(&self) -> &crate::machine::Ctx {
         match self {
             Store::Embedded(s) => s.ctx(),

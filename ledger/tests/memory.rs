@@ -37,4 +37,5 @@ suite!(memory;
     a_daily_limit_holds_across_instances_at_once,
     an_operators_change_is_seen_by_the_next_authorization_and_recorded,
     a_cards_decisions_page_newest_first,
+    adjustments_move_a_balance_once_per_key_and_keep_the_invariants,
 );

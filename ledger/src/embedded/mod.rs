@@ -295,6 +295,20 @@ impl EmbeddedStore {
             .await
     }
 
+    pub(crate) async fn account(
+        &self,
+        id: String,
+    ) -> Result<Option<(money::Currency, Vec<Wallet>)>> {
+        self.read(move |conn, _| {
+            let s = sql::Stmts::Cached(conn);
+            let Some(home) = sql::home_currency(&s, &id)? else {
+                return Ok(None);
+            };
+            Ok(Some((home, sql::wallets_of(&s, &id)?)))
+        })
+        .await
+    }
+
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
         self.read(move |conn, _| sql::card_hash_by_id(&sql::Stmts::Cached(conn), &id))
             .await
@@ -344,10 +358,13 @@ impl EmbeddedStore {
             // One snapshot for wallets and holds, or a commit in between could look like a
             // violation.
             conn.execute_batch("BEGIN")?;
-            let read = sql::all_wallets(conn).and_then(|w| Ok((w, sql::all_holds(conn)?)));
+            let read = sql::all_wallets(conn)
+                .and_then(|w| Ok((w, sql::all_holds(conn)?, sql::adjusted_sums(conn)?)));
             conn.execute_batch("ROLLBACK")?;
-            let (wallets, holds) = read?;
-            Ok(crate::machine::invariants::violations(&wallets, &holds))
+            let (wallets, holds, adjusted) = read?;
+            Ok(crate::machine::invariants::violations(
+                &wallets, &holds, &adjusted,
+            ))
         })
         .await
     }

@@ -178,6 +178,15 @@ pub(crate) fn card(s: &Stmts<'_, '_>, pan_hash: &str) -> Result<Option<CardRecor
     row.map(CardCols::into_card).transpose()
 }
 
+/// The home currency of account `id`, if it exists.
+pub(crate) fn home_currency(s: &Stmts<'_, '_>, id: &str) -> Result<Option<money::Currency>> {
+    const SQL: &str = "SELECT home_currency FROM accounts WHERE id = ?1";
+    let home: Option<String> =
+        s.with(SQL, |st| Ok(st.query_row([id], |r| r.get(0)).optional()?))?;
+    home.map(|h| crate::rows::currency(&h, "accounts"))
+        .transpose()
+}
+
 /// The PAN hash of the card with id `id`, if any.
 pub(crate) fn card_hash_by_id(s: &Stmts<'_, '_>, id: &str) -> Result<Option<String>> {
     const SQL: &str = "SELECT pan_hash FROM cards WHERE id = ?1";
@@ -314,6 +323,10 @@ pub(crate) fn load(
             snap.cutovers.insert(k.clone(), cutover(s, k)?);
         }
         snap.latest_cutover = latest_cutover(s)?;
+    }
+    for k in &needs.adjustments {
+        let row = adjustment(s, k)?;
+        snap.adjustments.insert(k.clone(), row);
     }
     for a in &needs.accounts {
         const SQL: &str = "SELECT 1 FROM accounts WHERE id = ?1";
@@ -461,6 +474,24 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
                 a.field,
                 a.before,
                 a.after
+            ])?;
+            Ok(())
+        })?;
+    }
+    for a in &e.adjustments {
+        const SQL: &str = "INSERT INTO adjustments (akey, account_id, currency, amount_minor, \
+             balance_after_minor, reason, actor, at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        let adj = &a.adjustment;
+        s.with(SQL, |st| {
+            st.execute(params![
+                adj.db_key(),
+                adj.account_id,
+                adj.currency.as_str(),
+                adj.amount_minor,
+                a.balance_after_minor,
+                adj.reason,
+                adj.actor,
+                adj.at.as_microsecond()
             ])?;
             Ok(())
         })?;
@@ -636,6 +667,46 @@ pub(crate) fn duplicates(conn: &Connection, key: &str) -> Result<Vec<DuplicateRe
 }
 
 /// Every wallet, by account and currency (read connection).
+/// The adjustment recorded under `key`, if any.
+pub(crate) fn adjustment(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::AdjustmentRecord>> {
+    const SQL: &str = "SELECT akey, account_id, currency, amount_minor, balance_after_minor, \
+         reason, actor, at_us FROM adjustments WHERE akey = ?1";
+    let row: Option<crate::rows::AdjustmentCols> = s.with(SQL, |st| {
+        Ok(st
+            .query_row([key], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .optional()?)
+    })?;
+    row.map(crate::rows::adjustment_row).transpose()
+}
+
+/// The adjustments' totals per wallet (read connection).
+pub(crate) fn adjusted_sums(conn: &Connection) -> Result<Vec<(String, money::Currency, i128)>> {
+    let mut st = conn.prepare_cached(crate::rows::ADJUSTED_SUMS)?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (a, c, n) = r?;
+        Ok((a, crate::rows::currency(&c, "adjustments")?, i128::from(n)))
+    })
+    .collect()
+}
+
 pub(crate) fn all_wallets(conn: &Connection) -> Result<Vec<Wallet>> {
     let mut st = conn.prepare_cached(concat!(
         "SELECT ",

@@ -3,7 +3,7 @@
 //! logged error, answered 91, and nothing of it is written.
 //!
 //! The ledger-wide invariants are `held = sum of the active holds` and `balance = opening -
-//! sum of the captured amounts` per wallet, and every hold has an approving decision. They
+//! sum of the captured amounts + sum of the adjustments` per wallet, and every hold has an approving decision. They
 //! hold before a batch (the previous batches kept them), so it is enough that each batch's
 //! *changes* keep them: per wallet changed, the change of `held` equals the change of its
 //! holds' active amounts, and the change of `balance` minus the change of their captured
@@ -63,6 +63,15 @@ pub(crate) fn check(before: &State<'_>, after: &State<'_>) -> Result<()> {
             }
         }
     }
+    // An adjustment moves its wallet's balance by its amount: as much as a capture of
+    // minus that amount would.
+    for a in &after.new_adjustments()[before.new_adjustments().len()..] {
+        let adj = &a.adjustment;
+        by_wallet
+            .entry((adj.account_id.clone(), adj.currency))
+            .or_default()
+            .1 -= i128::from(adj.amount_minor);
+    }
     for w in wallets {
         // An account `before` did not lock is one the batch created (seeding).
         let was = before.wallet(&w.account_id, w.currency).ok().flatten();
@@ -113,9 +122,19 @@ fn violation(what: String) -> LedgerError {
 
 /// The ledger-wide invariants over every wallet and hold (a consistent read of both), one
 /// line per violation: for audits (`gateway check-ledger`) and tests.
-pub(crate) fn violations(wallets: &[crate::Wallet], holds: &[Hold]) -> Vec<String> {
+pub(crate) fn violations(
+    wallets: &[crate::Wallet],
+    holds: &[Hold],
+    adjusted: &[(String, Currency, i128)],
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut by_wallet: HashMap<(&str, Currency), (i128, i128)> = HashMap::new();
+    for (account, currency, sum) in adjusted {
+        by_wallet
+            .entry((account.as_str(), *currency))
+            .or_default()
+            .1 -= *sum;
+    }
     for h in holds {
         let e = by_wallet
             .entry((h.account_id.as_str(), h.currency))
@@ -144,7 +163,7 @@ pub(crate) fn violations(wallets: &[crate::Wallet], holds: &[Hold]) -> Vec<Strin
         }
         if i128::from(w.balance_minor) != i128::from(w.opening_minor) - captured {
             out.push(format!(
-                "{}/{}: balance {} but opening {} - captured {captured}",
+                "{}/{}: balance {} but opening {} - captured + adjusted {captured}",
                 w.account_id, w.currency, w.balance_minor, w.opening_minor
             ));
         }

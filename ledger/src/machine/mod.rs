@@ -87,6 +87,8 @@ pub(crate) enum Op {
         change: Arc<crate::CardChange>,
         pan_hash: String,
     },
+    /// An operator's adjustment of a wallet's balance.
+    Adjust(Arc<crate::Adjustment>),
 }
 
 /// What a write operation returns.
@@ -97,6 +99,8 @@ pub(crate) enum Output {
     Date(Date),
     /// A card as it is after a change (`None`: no such card).
     Card(Option<Box<crate::CardRecord>>),
+    /// An adjustment recorded (or found again).
+    Adjustment(Box<crate::AdjustmentRecord>),
 }
 
 impl Output {
@@ -116,6 +120,12 @@ impl Output {
         match self {
             Output::Card(c) => Ok(c.map(|c| *c)),
             _ => Err(LedgerError::corrupt("ops", "expected a card")),
+        }
+    }
+    pub(crate) fn adjustment(self) -> Result<crate::AdjustmentRecord> {
+        match self {
+            Output::Adjustment(a) => Ok(*a),
+            _ => Err(LedgerError::corrupt("ops", "expected an adjustment")),
         }
     }
     pub(crate) fn date(self) -> Result<Date> {

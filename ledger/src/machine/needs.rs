@@ -30,6 +30,10 @@ pub(crate) struct Needs {
     pub(crate) cutovers: Vec<String>,
     /// Accounts whose existence matters (seeding).
     pub(crate) accounts: Vec<String>,
+    /// Accounts whose wallets an operation changes directly (adjustments): locked.
+    pub(crate) lock: Vec<String>,
+    /// Adjustments by `Adjustment::db_key` (read under the accounts' locks).
+    pub(crate) adjustments: Vec<String>,
     /// Approval numbers the batch may hand out.
     pub(crate) approvals: usize,
     /// Where the spend counters a batch reads come from, known once cards and holds are
@@ -122,6 +126,10 @@ impl Needs {
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
                 Op::Heartbeat { .. } => {}
                 Op::ChangeCard { pan_hash, .. } => n.cards.push(pan_hash.clone()),
+                Op::Adjust(a) => {
+                    n.lock.push(a.account_id.clone());
+                    n.adjustments.push(a.db_key());
+                }
             }
         }
         Needs {
@@ -131,6 +139,8 @@ impl Needs {
             linked: sorted(n.linked),
             cutovers: sorted(n.cutovers),
             accounts: sorted(n.accounts),
+            lock: sorted(n.lock),
+            adjustments: sorted(n.adjustments),
             ..n
         }
     }
@@ -190,6 +200,7 @@ impl Needs {
                     .filter_map(|d| d.account_id.clone()),
             )
             .chain(snap.expired.iter().map(|h| h.account_id.clone()))
+            .chain(self.lock.iter().cloned())
             .collect();
         out.sort_unstable();
         out.dedup();

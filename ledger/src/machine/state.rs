@@ -15,8 +15,8 @@ use money::Currency;
 
 use super::events::Event;
 use crate::{
-    CardAudit, CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus, LedgerError,
-    NetworkKey, Result, Spend, Wallet,
+    AdjustmentRecord, CardAudit, CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus,
+    LedgerError, NetworkKey, Result, Spend, Wallet,
 };
 
 /// A spend counter's key: (card id, period).
@@ -59,6 +59,8 @@ pub(crate) struct Snapshot {
     pub(crate) approvals: Approvals,
     /// Spend-control counters by (card id, period); `None`: no row yet (zero).
     pub(crate) spend: HashMap<SpendKey, Option<Spend>>,
+    /// Adjustments by `Adjustment::db_key`; `None`: the key is unused.
+    pub(crate) adjustments: HashMap<String, Option<AdjustmentRecord>>,
 }
 
 /// The snapshot with the batch's changes over it. Cheap to clone (the snapshot is shared):
@@ -81,6 +83,7 @@ pub(crate) struct State<'s> {
     cards_created: Vec<CardRecord>,
     cards_changed: Vec<CardRecord>,
     card_audit: Vec<CardAudit>,
+    adjustments: Vec<AdjustmentRecord>,
     approvals_used: usize,
     spend: BTreeMap<SpendKey, Spend>,
     account_controls: Vec<(String, Option<Controls>)>,
@@ -110,6 +113,7 @@ impl<'s> State<'s> {
             cards_created: Vec::new(),
             cards_changed: Vec::new(),
             card_audit: Vec::new(),
+            adjustments: Vec::new(),
             approvals_used: 0,
             spend: BTreeMap::new(),
             account_controls: Vec::new(),
@@ -401,6 +405,32 @@ impl<'s> State<'s> {
         self.card_audit.extend(audit);
     }
 
+    /// The adjustment under `key` (`Adjustment::db_key`), if recorded.
+    pub(crate) fn adjustment(&self, key: &str) -> Result<Option<&AdjustmentRecord>> {
+        if let Some(a) = self
+            .adjustments
+            .iter()
+            .find(|a| a.adjustment.db_key() == key)
+        {
+            return Ok(Some(a));
+        }
+        self.snap
+            .adjustments
+            .get(key)
+            .map(Option::as_ref)
+            .ok_or_else(|| unloaded("adjustments"))
+    }
+
+    /// Records an adjustment (its wallet is changed with `put_wallet`).
+    pub(crate) fn put_adjustment(&mut self, a: AdjustmentRecord) {
+        self.adjustments.push(a);
+    }
+
+    /// The adjustments this batch recorded, in order.
+    pub(crate) fn new_adjustments(&self) -> &[AdjustmentRecord] {
+        &self.adjustments
+    }
+
     /// What the batch changed, for the engine to write.
     pub(crate) fn effects(&self) -> Effects {
         let mut e = Effects::default();
@@ -430,6 +460,7 @@ impl<'s> State<'s> {
         e.cards_new.clone_from(&self.cards_created);
         e.cards_changed.clone_from(&self.cards_changed);
         e.card_audit.clone_from(&self.card_audit);
+        e.adjustments.clone_from(&self.adjustments);
         e.duplicates.clone_from(&self.duplicates);
         e.cutovers.clone_from(&self.cutovers);
         e.heartbeat = self.heartbeat;
@@ -461,6 +492,8 @@ pub(crate) struct Effects {
     pub(crate) cards_changed: Vec<CardRecord>,
     /// Who changed what on a card.
     pub(crate) card_audit: Vec<CardAudit>,
+    /// Adjustments recorded.
+    pub(crate) adjustments: Vec<AdjustmentRecord>,
     pub(crate) wallets_new: Vec<Wallet>,
     pub(crate) wallets_changed: Vec<Wallet>,
     pub(crate) decisions_new: Vec<Decision>,
@@ -486,6 +519,7 @@ impl Effects {
             && self.cards_new.is_empty()
             && self.cards_changed.is_empty()
             && self.card_audit.is_empty()
+            && self.adjustments.is_empty()
             && self.wallets_new.is_empty()
             && self.wallets_changed.is_empty()
             && self.decisions_new.is_empty()

@@ -420,6 +420,11 @@ const UPSERT_SPEND: &str = "INSERT INTO spend (card_id, period, total_minor, cou
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_id, period) DO UPDATE SET \
      total_minor = excluded.total_minor, count = excluded.count, recent = excluded.recent";
 const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
+const ADJUSTMENT_BY_KEY: &str = "SELECT akey, account_id, currency, amount_minor, \
+     balance_after_minor, reason, actor, at_us FROM adjustments WHERE akey = $1";
+const INSERT_ADJUSTMENT: &str = "INSERT INTO adjustments (akey, account_id, currency, \
+     amount_minor, balance_after_minor, reason, actor, at_us) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const UPDATE_CARD: &str = "UPDATE cards SET status = $2, controls = $3 WHERE pan_hash = $1";
 const INSERT_CARD_CHANGE: &str = "INSERT INTO card_changes (id, card_id, at_us, actor, field, \
      before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -521,6 +526,32 @@ impl Engine for PgEngine<'_> {
                     snap.spend.insert((card, period), row);
                 }
             }
+            // Adjustments by key, under their accounts' locks: two instances given one key at
+            // once record it once (the second sees the first's row, or waits for its lock).
+            if !needs.adjustments.is_empty() {
+                let by_key = self.stmt(ADJUSTMENT_BY_KEY).await?;
+                for k in &needs.adjustments {
+                    let row = client
+                        .query_opt(&by_key, &[k])
+                        .await?
+                        .map(|r| {
+                            Ok::<_, LedgerError>((
+                                r.try_get(0)?,
+                                r.try_get(1)?,
+                                r.try_get(2)?,
+                                r.try_get(3)?,
+                                r.try_get(4)?,
+                                r.try_get(5)?,
+                                r.try_get(6)?,
+                                r.try_get(7)?,
+                            ))
+                        })
+                        .transpose()?
+                        .map(crate::rows::adjustment_row)
+                        .transpose()?;
+                    snap.adjustments.insert(k.clone(), row);
+                }
+            }
             if n > 0 {
                 let v = approvals
                     .iter()
@@ -577,6 +608,22 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.pan_hash.clone()),
                         Box::new(c.status.as_str().to_owned()),
                         Box::new(controls_text(c.own_controls.as_ref())),
+                    ],
+                ));
+            }
+            for a in &e.adjustments {
+                let adj = &a.adjustment;
+                stmts.push((
+                    self.stmt(INSERT_ADJUSTMENT).await?,
+                    vec![
+                        Box::new(adj.db_key()),
+                        Box::new(adj.account_id.clone()),
+                        Box::new(adj.currency.to_string()),
+                        Box::new(adj.amount_minor),
+                        Box::new(a.balance_after_minor),
+                        Box::new(adj.reason.clone()),
+                        Box::new(adj.actor.clone()),
+                        Box::new(adj.at.as_microsecond()),
                     ],
                 ));
             }

@@ -330,6 +330,7 @@ impl PgStore {
             Op::VoidAuthorization { request, .. } => request.pan.digits().hash(&mut h),
             Op::Cutover { key, .. } => key.hash(&mut h),
             Op::ChangeCard { pan_hash, .. } => pan_hash.hash(&mut h),
+            Op::Adjust(a) => a.account_id.hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }
@@ -388,6 +389,28 @@ impl PgStore {
             .first()
             .map(engine::card_row)
             .transpose()
+    }
+
+    pub(crate) async fn account(
+        &self,
+        id: String,
+    ) -> Result<Option<(money::Currency, Vec<crate::Wallet>)>> {
+        let home: Option<String> = self
+            .read_rows("SELECT home_currency FROM accounts WHERE id = $1", &[&id])
+            .await?
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let Some(home) = home else {
+            return Ok(None);
+        };
+        let wallets = self
+            .read_rows(engine::WALLETS_OF, &[&id])
+            .await?
+            .iter()
+            .map(engine::wallet_row)
+            .collect::<Result<_>>()?;
+        Ok(Some((crate::rows::currency(&home, "accounts")?, wallets)))
     }
 
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
@@ -557,7 +580,29 @@ impl PgStore {
                 .iter()
                 .map(engine::hold_row)
                 .collect::<Result<Vec<_>>>()?;
-            Ok::<_, crate::LedgerError>(crate::machine::invariants::violations(&wallets, &holds))
+            // sum(bigint) is numeric in PostgreSQL: read as text.
+            let sums = client
+                .query(
+                    "SELECT account_id, currency, sum(amount_minor)::text FROM adjustments \
+                     GROUP BY account_id, currency",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let total: String = r.try_get(2)?;
+                    Ok((
+                        r.try_get::<_, String>(0)?,
+                        crate::rows::currency(&r.try_get::<_, String>(1)?, "adjustments")?,
+                        total
+                            .parse::<i128>()
+                            .map_err(|_| LedgerError::corrupt("adjustments", "bad sum"))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok::<_, crate::LedgerError>(crate::machine::invariants::violations(
+                &wallets, &holds, &sums,
+            ))
         };
         let r = read.await;
         // Read only: end the transaction whatever happened, so the reader stays usable.

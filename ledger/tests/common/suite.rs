@@ -1179,3 +1179,89 @@ pub async fn a_cards_decisions_page_newest_first(fx: &Fixture) {
     assert!(keys.iter().all(|k| listed.contains(k)));
     assert_eq!(seen[0].key, keys[4], "the newest first");
 }
+
+fn adjustment(key: &str, currency: &str, amount_minor: i64) -> ledger::Adjustment {
+    ledger::Adjustment {
+        account_id: "A-1".into(),
+        currency: ccy(currency),
+        amount_minor,
+        idempotency_key: key.into(),
+        reason: "goodwill".into(),
+        actor: "ops:carol".into(),
+        at: now(),
+    }
+}
+
+pub async fn adjustments_move_a_balance_once_per_key_and_keep_the_invariants(fx: &Fixture) {
+    let (a, b) = (&fx.store, &fx.second);
+    let before = wallet(a, "A-1", "KRW").await.balance_minor;
+    let first = a.adjust(adjustment("adj-1", "KRW", 25_000)).await.unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.balance_after_minor, before + 25_000);
+    // The same key and terms again, on another instance: found, nothing moves.
+    let again = b.adjust(adjustment("adj-1", "KRW", 25_000)).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.balance_after_minor, before + 25_000);
+    assert_eq!(wallet(a, "A-1", "KRW").await.balance_minor, before + 25_000);
+    // The key reused for another amount is refused.
+    assert!(matches!(
+        a.adjust(adjustment("adj-1", "KRW", 1)).await,
+        Err(LedgerError::Invalid {
+            field: "idempotency_key",
+            ..
+        })
+    ));
+    // A debit; a wallet the account lacks; a zero amount.
+    let debit = b.adjust(adjustment("adj-2", "KRW", -5_000)).await.unwrap();
+    assert_eq!(debit.balance_after_minor, before + 20_000);
+    assert!(matches!(
+        a.adjust(adjustment("adj-3", "JPY", 100)).await,
+        Err(LedgerError::Invalid {
+            field: "currency",
+            ..
+        })
+    ));
+    assert!(matches!(
+        a.adjust(adjustment("adj-4", "KRW", 0)).await,
+        Err(LedgerError::Invalid {
+            field: "amount_minor",
+            ..
+        })
+    ));
+    // Holds and captures around it: the ledger-wide invariants count the adjustments.
+    let d = a.authorize(auth(990, PAN_A1, 10_000, "KRW")).await.unwrap();
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    assert_eq!(
+        a.invariant_violations().await.unwrap(),
+        Vec::<String>::new()
+    );
+    let (home, wallets) = b.account("A-1").await.unwrap().expect("the account");
+    assert_eq!(home, ccy("KRW"));
+    assert!(wallets
+        .iter()
+        .any(|w| w.currency == ccy("KRW") && w.held_minor == 10_000));
+    assert!(a.account("A-none").await.unwrap().is_none());
+    // Twenty tasks on both instances with one key: one adjustment.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.adjust(adjustment("adj-race", "KRW", 1_000))
+                .await
+                .unwrap()
+                .replayed
+        }));
+    }
+    let mut made = 0;
+    for t in tasks {
+        if !t.await.unwrap() {
+            made += 1;
+        }
+    }
+    assert_eq!(made, 1);
+    assert_eq!(wallet(a, "A-1", "KRW").await.balance_minor, before + 21_000);
+    assert_eq!(
+        a.invariant_violations().await.unwrap(),
+        Vec::<String>::new()
+    );
+}

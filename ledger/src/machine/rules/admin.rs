@@ -8,7 +8,10 @@
 use rand::Rng;
 
 use super::State;
-use crate::{CardAudit, CardChange, CardRecord, Controls, LedgerError, Result};
+use crate::{
+    Adjustment, AdjustmentRecord, CardAudit, CardChange, CardRecord, Controls, LedgerError, Result,
+    MAX_AMOUNT_MINOR,
+};
 
 /// Applies `change` to the card whose PAN hash is `pan_hash` (found by its id beforehand).
 /// `None` when there is no such card, or when the card under that hash is not the one named
@@ -74,4 +77,42 @@ fn json_str(s: &str) -> String {
 
 fn controls_json(c: Option<&Controls>) -> Result<String> {
     serde_json::to_string(&c).map_err(|_| LedgerError::invalid("controls", "not serializable"))
+}
+
+/// Records an operator's adjustment of a wallet's balance, once per key: a retry with the
+/// same terms gets the record back (`replayed`) and moves nothing; the key reused for other
+/// terms is refused (`Invalid` on `idempotency_key`).
+pub(super) fn adjust(st: &mut State<'_>, a: &Adjustment) -> Result<AdjustmentRecord> {
+    if let Some(found) = st.adjustment(&a.db_key())? {
+        if found.adjustment.same_terms(a) {
+            let mut again = found.clone();
+            again.replayed = true;
+            return Ok(again);
+        }
+        return Err(LedgerError::invalid(
+            "idempotency_key",
+            "already used for another adjustment of this account",
+        ));
+    }
+    if a.amount_minor == 0 || a.amount_minor.unsigned_abs() > MAX_AMOUNT_MINOR.unsigned_abs() {
+        return Err(LedgerError::invalid(
+            "amount_minor",
+            "must be a non-zero amount of at most 999,999,999,999 minor units either way",
+        ));
+    }
+    let Some(mut w) = st.wallet(&a.account_id, a.currency)? else {
+        return Err(LedgerError::invalid(
+            "currency",
+            "the account has no wallet in this currency",
+        ));
+    };
+    w.balance_minor = super::plus(w.balance_minor, a.amount_minor)?;
+    let record = AdjustmentRecord {
+        adjustment: a.clone(),
+        balance_after_minor: w.balance_minor,
+        replayed: false,
+    };
+    st.put_wallet(w)?;
+    st.put_adjustment(record.clone());
+    Ok(record)
 }

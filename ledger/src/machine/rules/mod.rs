@@ -98,6 +98,7 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
         Op::ChangeCard { change, pan_hash } => {
             Output::Card(admin::change_card(st, change, pan_hash)?.map(Box::new))
         }
+        Op::Adjust(a) => Output::Adjustment(Box::new(admin::adjust(st, a)?)),
     })
 }
 
