@@ -709,3 +709,63 @@ async fn card_mistakes_are_json_4xx_that_quote_nothing() {
     let (_, v) = get_v1(gw.admin, &format!("/v1/cards/{id}/changes")).await;
     assert_eq!(v["items"].as_array().unwrap().len(), 0, "{v}");
 }
+
+#[tokio::test]
+async fn adjustments_credit_once_per_key_and_refuse_what_they_cannot_do() {
+    let gw = start().await;
+    let path = "/v1/accounts/A-1001/adjustments";
+    let body = |key: &str, amount: i64, ccy: &str| {
+        serde_json::json!({
+            "amount_minor": amount, "currency": ccy, "idempotency_key": key,
+            "reason": "goodwill credit"
+        })
+    };
+    let (s, b) = send_v1(gw.admin, Method::POST, path, body("k-1", 5_000, "KRW")).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(
+        (v["balance_after_minor"].as_i64(), v["replayed"].as_bool()),
+        (Some(1_505_000), Some(false))
+    );
+    assert_eq!(v["actor"], "api");
+    let (s, b) = send_v1(gw.admin, Method::POST, path, body("k-1", 5_000, "KRW")).await;
+    assert_eq!(s, StatusCode::OK, "a retry: {b}");
+    let (s, b) = send_v1(gw.admin, Method::POST, path, body("k-1", 6_000, "KRW")).await;
+    assert_error(s, &b, 409, "conflict");
+    let (_, v) = get_v1(gw.admin, "/v1/accounts/A-1001").await;
+    assert_eq!(v["wallets"][0]["balance_minor"], 1_505_000, "{v}");
+    assert_eq!(v["wallets"][0]["available_minor"], 1_505_000, "{v}");
+
+    let pan_reason = serde_json::json!({
+        "amount_minor": 1, "currency": "KRW", "idempotency_key": "k-9",
+        "reason": "card 4761739001010010"
+    });
+    for (p, b, status, code) in [
+        (
+            "/v1/accounts/A-9999/adjustments",
+            body("k-2", 1, "KRW"),
+            404,
+            "not_found",
+        ),
+        (path, body("k-2", 1, "JPY"), 422, "unprocessable"),
+        (path, body("k-2", 1, "XXQ"), 422, "unprocessable"),
+        (path, body("k-2", 0, "KRW"), 422, "unprocessable"),
+        (path, body("k 2", 1, "KRW"), 422, "unprocessable"),
+        (
+            path,
+            body("k-2", 1_000_000_000_000, "KRW"),
+            422,
+            "unprocessable",
+        ),
+        (path, pan_reason, 422, "unprocessable"),
+    ] {
+        let (s, text) = send_v1(gw.admin, Method::POST, p, b).await;
+        assert_error(s, &text, status, code);
+        assert!(!text.contains("4761739001010010"), "{text}");
+    }
+    let (_, v) = get_v1(gw.admin, "/v1/accounts/A-1001").await;
+    assert_eq!(
+        v["wallets"][0]["balance_minor"], 1_505_000,
+        "nothing else moved: {v}"
+    );
+}

@@ -14,7 +14,6 @@ mod json;
 mod openapi;
 mod v1;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +27,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ledger::Currency;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tower::limit::ConcurrencyLimitLayer;
@@ -75,25 +73,17 @@ pub(crate) struct AdminState {
     status: Arc<Status>,
     registry: Registry,
     token: Option<TokenDigest>,
-    /// Account id -> home currency, from the seed file (the ledger has no read of it yet).
-    home_currencies: HashMap<String, Currency>,
 }
 
 impl AdminState {
-    /// The switch's status, the API token (`None`: the API is off), and the home currencies
-    /// the ledger was seeded with.
-    pub(crate) fn new(
-        status: Arc<Status>,
-        token: Option<&ApiToken>,
-        home_currencies: HashMap<String, Currency>,
-    ) -> Self {
+    /// The switch's status and the API token (`None`: the API is off).
+    pub(crate) fn new(status: Arc<Status>, token: Option<&ApiToken>) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(status.clone()));
         AdminState {
             status,
             registry,
             token: token.map(TokenDigest::new),
-            home_currencies,
         }
     }
 }

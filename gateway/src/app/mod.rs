@@ -166,11 +166,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         quoter: quoter.clone(),
         shared: shared.clone(),
     });
-    let homes = match &config.ledger.seed {
-        Some(path) => home_currencies(path, &hasher).await,
-        None => Default::default(),
-    };
-    let admin_state = Arc::new(AdminState::new(status, token.as_ref(), homes));
+    let admin_state = Arc::new(AdminState::new(status, token.as_ref()));
     let tasks = vec![
         tokio::spawn(serve_admin(admin_listener, admin_state, shutdown.clone())),
         tokio::spawn(expire_holds(core.clone(), shutdown.clone())),
@@ -440,31 +436,6 @@ async fn seed_if_empty(
         .map_err(|e| seed_err(e.to_string()))?;
     info!(path = %path.display(), accounts, cards, "ledger seeded");
     Ok(())
-}
-
-/// Each seeded account's home currency, for the API's account view: the ledger keeps it but
-/// offers no read of it yet, and the seed file is what created every account it has. An
-/// unreadable file gives an empty map (the API then answers `home_currency: null`).
-async fn home_currencies(
-    path: &std::path::Path,
-    hasher: &PanHasher,
-) -> std::collections::HashMap<String, ledger::Currency> {
-    let exponent = |ccy: &str| fx_rates::currency(ccy).ok().map(|c| u32::from(c.exponent));
-    let data = match tokio::fs::read_to_string(path).await {
-        Ok(text) => SeedData::from_json(&text, hasher, &exponent).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match data {
-        Ok(d) => d
-            .accounts
-            .iter()
-            .map(|a| (a.id.clone(), a.home_currency))
-            .collect(),
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "seed file unreadable: the API shows no home currencies");
-            Default::default()
-        }
-    }
 }
 
 fn load_spec(name: &str, key: &str) -> Result<Arc<Spec>, Error> {

@@ -402,7 +402,7 @@ async fn card_by_id(state: &AdminState, id: &str) -> Result<CardRecord, ApiError
 }
 
 /// Who is making a change: `X-Operator` (printable ASCII, at most 64), else `api`.
-fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(v) = headers.get("x-operator") else {
         return Ok("api".to_owned());
     };
@@ -416,14 +416,7 @@ fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
             "X-Operator must be 1 to 64 printable ASCII characters",
         ));
     }
-    // Digits in a run as long as a card number would be a PAN in the audit trail.
-    let digits_run = v
-        .as_bytes()
-        .split(|b| !b.is_ascii_digit())
-        .map(<[u8]>::len)
-        .max()
-        .unwrap_or(0);
-    if digits_run >= ledger::MIN_PAN_LEN {
+    if has_card_number(v.as_bytes()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -457,6 +450,12 @@ async fn apply(
         .map_err(ledger_error)?
         .ok_or_else(no_card)?;
     Ok(card)
+}
+
+/// Whether `text` holds a run of digits as long as a card number: a PAN in the audit trail.
+pub(crate) fn has_card_number(text: &[u8]) -> bool {
+    text.split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() >= ledger::MIN_PAN_LEN)
 }
 
 const ID_PARAM: &str = "The card id (the sandbox's are in fixtures/README.md)";

@@ -8,7 +8,7 @@
 
 mod accounts;
 mod business_date;
-mod cards;
+pub(crate) mod cards;
 mod rates;
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use super::AdminState;
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new()
         .routes(routes!(accounts::get_account))
+        .routes(routes!(accounts::post_adjustment))
         .routes(routes!(business_date::get_business_date))
         .routes(routes!(cards::get_card, cards::patch_card))
         .routes(routes!(cards::lookup_card))
