@@ -574,6 +574,17 @@ async fn cards_are_blocked_limited_and_listed_through_the_api() {
         for item in v["items"].as_array().unwrap() {
             codes.push(item["response_code"].as_str().unwrap().to_owned());
             assert_eq!(item["amount"]["currency"], "USD", "{item}");
+            // Each approval with its hold (USD paid from the USD wallet), a decline with none.
+            if item["response_code"] == "00" {
+                assert_eq!(item["hold"]["status"], "active", "{item}");
+                assert_eq!(item["hold"]["currency"], "USD", "{item}");
+                assert_eq!(
+                    item["hold"]["held_minor"], item["amount"]["minor"],
+                    "{item}"
+                );
+            } else {
+                assert!(item.get("hold").is_none(), "{item}");
+            }
         }
         match v["next_cursor"].as_str() {
             Some(cur) => path = format!("/v1/cards/{id}/authorizations?limit=3&cursor={cur}"),

@@ -290,6 +290,10 @@ impl MemoryStore {
             .map(|home| (*home, data.wallets_of(&id))))
     }
 
+    pub(crate) async fn hold(&self, key: String) -> Result<Option<Hold>> {
+        Ok(self.data.lock().await.holds.get(&key).cloned())
+    }
+
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
         let data = self.data.lock().await;
         Ok(data

@@ -265,6 +265,16 @@ impl Store {
         }
     }
 
+    /// The hold the decision under `key` placed, if any (whatever its status).
+    pub async fn hold(&self, key: &NetworkKey) -> Result<Option<crate::Hold>> {
+        let key = key.as_db();
+        match self {
+            Store::Embedded(s) => s.hold(key).await,
+            Store::Postgres(s) => s.hold(key).await,
+            Store::Memory(s) => s.hold(key).await,
+        }
+    }
+
     fn ctx(&self) -> &crate::machine::Ctx {
         match self {
             Store::Embedded(s) => s.ctx(),

@@ -309,6 +309,11 @@ impl EmbeddedStore {
         .await
     }
 
+    pub(crate) async fn hold(&self, key: String) -> Result<Option<crate::Hold>> {
+        self.read(move |conn, _| sql::hold(&sql::Stmts::Cached(conn), &key))
+            .await
+    }
+
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
         self.read(move |conn, _| sql::card_hash_by_id(&sql::Stmts::Cached(conn), &id))
             .await

@@ -250,6 +250,11 @@ pub(crate) fn decision(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::Dec
     })
 }
 
+/// The hold placed under `key`, if any.
+pub(crate) fn hold(s: &Stmts<'_, '_>, key: &str) -> Result<Option<Hold>> {
+    Ok(holds_where(s, HOLD_BY_KEY, [key])?.into_iter().next())
+}
+
 fn holds_where(
     s: &Stmts<'_, '_>,
     sql: &'static str,

@@ -413,6 +413,14 @@ impl PgStore {
         Ok(Some((crate::rows::currency(&home, "accounts")?, wallets)))
     }
 
+    pub(crate) async fn hold(&self, key: String) -> Result<Option<crate::Hold>> {
+        self.read_rows(engine::HOLD_BY_KEY, &[&key])
+            .await?
+            .first()
+            .map(engine::hold_row)
+            .transpose()
+    }
+
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
         Ok(self
             .read_rows("SELECT pan_hash FROM cards WHERE id = $1", &[&id])

@@ -268,6 +268,38 @@ pub(crate) struct AuthorizationView {
     /// When its hold lapses, if it placed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) expires_at: Option<String>,
+    /// The hold it placed, as it is now (approvals only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hold: Option<HoldView>,
+}
+
+/// A hold: what an approval reserves until it is captured, reversed or expires.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HoldView {
+    /// `active`, `captured`, `released` or `expired`.
+    #[schema(example = "active")]
+    pub(crate) status: String,
+    /// The wallet it is on.
+    #[schema(example = "KRW")]
+    pub(crate) currency: String,
+    /// What it holds now (0 unless active), minor units of `currency`.
+    pub(crate) held_minor: i64,
+    /// What was captured from it.
+    pub(crate) captured_minor: i64,
+    /// When it lapses if nothing else happens (RFC 3339).
+    pub(crate) expires_at: String,
+}
+
+impl HoldView {
+    fn of(h: &ledger::Hold) -> Self {
+        HoldView {
+            status: h.status.as_str().to_owned(),
+            currency: h.currency.to_string(),
+            held_minor: h.held_minor,
+            captured_minor: h.captured_minor,
+            expires_at: h.expires_at.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -326,6 +358,7 @@ impl AuthorizationView {
             business_date: d.business_date.to_string(),
             created_at: d.created_at.to_string(),
             expires_at: d.expires_at.map(|t| t.to_string()),
+            hold: None,
         }
     }
 }
@@ -648,7 +681,8 @@ fn decode_cursor(c: &str) -> Result<(Timestamp, String), ApiError> {
 }
 
 /// The decisions recorded on a card (authorizations, declines, advices), newest first, a
-/// page at a time.
+/// page at a time; each approval with its hold as it is now (held, captured, released,
+/// expired).
 #[utoipa::path(
     get,
     path = "/v1/cards/{id}/authorizations",
@@ -687,10 +721,8 @@ pub(crate) async fn list_authorizations(
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let card = card_by_id(&state, &id).await?;
     // One more than the page: whether there is a next page without a second query.
-    let mut items = state
-        .status
-        .core()
-        .store()
+    let store = state.status.core().store();
+    let mut items = store
         .card_decisions(&card.id, limit + 1, before)
         .await
         .map_err(ledger_error)?;
@@ -701,8 +733,21 @@ pub(crate) async fn list_authorizations(
     } else {
         None
     };
+    let mut views = Vec::with_capacity(items.len());
+    for d in &items {
+        let mut v = AuthorizationView::of(d);
+        if d.response_code.is_approval() {
+            v.hold = store
+                .hold(&d.key)
+                .await
+                .map_err(ledger_error)?
+                .as_ref()
+                .map(HoldView::of);
+        }
+        views.push(v);
+    }
     Ok(Json(AuthorizationPage {
-        items: items.iter().map(AuthorizationView::of).collect(),
+        items: views,
         next_cursor,
     }))
 }
