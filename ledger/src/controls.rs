@@ -338,19 +338,52 @@ impl Controls {
     }
 }
 
-/// The counter key of a business day's total.
+/// The counter key of a business day's total: `D2026-12-05`.
 pub(crate) fn day(d: Date) -> String {
-    format!("D{d}")
+    stamp(b'D', d, true)
 }
 
-/// The counter key of a business month's total.
+/// The counter key of a business month's total: `M2026-12`.
 pub(crate) fn month(d: Date) -> String {
-    format!("M{:04}-{:02}", d.year(), d.month())
+    stamp(b'M', d, false)
 }
 
-/// The counter key of a business day's cash total.
+/// The counter key of a business day's cash total: `C2026-12-05`.
 pub(crate) fn cash_day(d: Date) -> String {
-    format!("C{d}")
+    stamp(b'C', d, true)
+}
+
+/// `prefix` and the date as `YYYY-MM(-DD)`, written digit by digit: these keys are made
+/// several times per authorization on the ledger's one writer, where `format!` through the
+/// date's `Display` cost more than the rest of the controls' check (measured with
+/// bench/switch/controls-cost). Years outside 0..=9999 (jiff allows -9999) take `format!`.
+fn stamp(prefix: u8, d: Date, with_day: bool) -> String {
+    let (y, m, dd) = (d.year(), d.month(), d.day());
+    let Ok(y) = u16::try_from(y) else {
+        return if with_day {
+            format!("{}{d}", prefix as char)
+        } else {
+            format!("{}{:04}-{:02}", prefix as char, y, m)
+        };
+    };
+    let two = |n: i8| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let mut b = [0u8; 11];
+    b[0] = prefix;
+    b[1] = b'0' + (y / 1000 % 10) as u8;
+    b[2] = b'0' + (y / 100 % 10) as u8;
+    b[3] = b'0' + (y / 10 % 10) as u8;
+    b[4] = b'0' + (y % 10) as u8;
+    b[5] = b'-';
+    b[6..8].copy_from_slice(&two(m));
+    let len = if with_day {
+        b[8] = b'-';
+        b[9..11].copy_from_slice(&two(dd));
+        11
+    } else {
+        8
+    };
+    // Only ASCII digits, '-' and an ASCII prefix were written.
+    String::from_utf8_lossy(&b[..len]).into_owned()
 }
 
 /// The counter key of a card's latest approval times.
@@ -391,6 +424,24 @@ impl Spend {
             return Some(Vec::new());
         }
         s.split(',').map(|t| t.parse().ok()).collect()
+    }
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn period_keys_read_as_the_dates_do() {
+        assert_eq!(day(date(2026, 12, 5)), "D2026-12-05");
+        assert_eq!(month(date(2026, 1, 31)), "M2026-01");
+        assert_eq!(cash_day(date(987, 10, 1)), "C0987-10-01");
+        assert_eq!(day(date(-5, 3, 4)), format!("D{}", date(-5, 3, 4)));
+        for d in [date(2024, 2, 29), date(9999, 12, 31), date(2000, 1, 1)] {
+            assert_eq!(day(d), format!("D{d}"));
+            assert_eq!(month(d), format!("M{:04}-{:02}", d.year(), d.month()));
+        }
     }
 }
 
