@@ -16,9 +16,10 @@ use crate::machine::state::SpendKey;
 use crate::machine::{
     driver, rules, Approvals, Ctx, Effects, Op, Output, Prepared, Snapshot, State,
 };
+use crate::pin::PinState;
 use crate::{
-    BalanceAnswer, BalanceRequest, CardRecord, Controls, Decision, DuplicateRecord, Hold,
-    HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
+    BalanceAnswer, BalanceRequest, CardRecord, CardSecurity, Controls, Decision, DuplicateRecord,
+    Hold, HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
     DEFAULT_HOLD_TTL_SECS,
 };
 
@@ -56,6 +57,17 @@ struct Data {
     account_controls: HashMap<String, Controls>,
     /// Spend counters by (card id, period).
     spend: BTreeMap<SpendKey, Spend>,
+    /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries).
+    security: HashMap<String, SecurityRow>,
+}
+
+/// A `card_security` row.
+#[derive(Clone, Default)]
+struct SecurityRow {
+    pvv: Option<String>,
+    pvki: Option<u8>,
+    psn: Option<String>,
+    tries: u32,
 }
 
 impl Data {
@@ -172,6 +184,32 @@ impl Data {
             self.spend
                 .insert((s.card_id.clone(), s.period.clone()), s.clone());
         }
+        for s in &e.security_new {
+            self.security
+                .entry(s.card_id.clone())
+                .or_insert_with(|| SecurityRow {
+                    pvv: s.pvv.clone(),
+                    pvki: s.pvki,
+                    psn: s.psn.clone(),
+                    tries: 0,
+                });
+        }
+        for c in &e.pin_tries {
+            if let Some(row) = self.security.get_mut(&c.card_id) {
+                row.tries = c.tries;
+            }
+        }
+    }
+
+    /// A card's PIN counter with its account, when it has a PVV.
+    fn pin_state(&self, card_id: &str) -> Option<PinState> {
+        let row = self.security.get(card_id).filter(|r| r.pvv.is_some())?;
+        let card = self.cards.values().find(|c| c.id == card_id)?;
+        Some(PinState {
+            card_id: card_id.to_owned(),
+            account_id: card.account_id.clone(),
+            tries: row.tries,
+        })
     }
 }
 
@@ -197,6 +235,10 @@ impl Engine for MemEngine<'_> {
         for k in needs.spend_keys(snap) {
             let row = self.data.spend.get(&k).cloned();
             snap.spend.insert(k, row);
+        }
+        for card in needs.pin_keys(snap) {
+            let row = self.data.pin_state(&card);
+            snap.pins.insert(card, row);
         }
         Ok(())
     }
@@ -278,6 +320,21 @@ impl MemoryStore {
             r.expiry.as_deref(),
             r.business_date,
         ))
+    }
+
+    pub(crate) async fn card_security(&self, pan_hash: String) -> Result<Option<CardSecurity>> {
+        let data = self.data.lock().await;
+        Ok(data.cards.get(&pan_hash).map(|c| {
+            let row = data.security.get(&c.id).cloned().unwrap_or_default();
+            CardSecurity {
+                card_id: c.id.clone(),
+                expiry: c.expiry.clone(),
+                pvv: row.pvv,
+                pvki: row.pvki,
+                psn: row.psn,
+                pin_tries: row.tries,
+            }
+        }))
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {

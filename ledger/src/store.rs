@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use crate::machine::Op;
 use crate::{
     AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, BatchSnapshot, CaptureRequest,
-    Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result, ReversalRequest, SeedData,
-    Wallet,
+    CardSecurity, Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result,
+    ReversalRequest, SeedData, Wallet,
 };
 
 /// Most holds one [`Store::expire`] call releases: expiry runs in bounded batches so that it
@@ -156,6 +156,41 @@ impl Store {
             Store::Postgres(s) => s.balance(r).await,
             Store::Memory(s) => s.balance(r).await,
         }
+    }
+
+    /// A card's security data (PVV, PVKI, PSN, PIN tries, expiry) for the HSM checks that run
+    /// before the writer (issue 23); `None` for an unknown card. A read: the PIN try counter
+    /// it shows is advisory, the writer decides on its own reading.
+    pub async fn card_security(&self, pan: &crate::Pan) -> Result<Option<CardSecurity>> {
+        let hash = match self {
+            Store::Embedded(s) => s.ctx().hasher.hash(pan),
+            Store::Postgres(s) => s.ctx().hasher.hash(pan),
+            Store::Memory(s) => s.ctx().hasher.hash(pan),
+        };
+        match self {
+            Store::Embedded(s) => s.card_security(hash).await,
+            Store::Postgres(s) => s.card_security(hash).await,
+            Store::Memory(s) => s.card_security(hash).await,
+        }
+    }
+
+    /// An operator (`actor`, recorded with the reset) resets card `card_id`'s PIN try
+    /// counter to zero, in one transaction under the card's account's lock: PIN use works
+    /// again. Returns the count before, or `None` when the card is unknown or has no PIN on
+    /// record (nothing changes).
+    pub async fn reset_pin_tries(
+        &self,
+        card_id: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Option<u32>> {
+        self.submit(Op::ResetPinTries {
+            card_id: card_id.to_owned(),
+            actor: actor.to_owned(),
+            now,
+        })
+        .await?
+        .pin_tries()
     }
 
     /// The decision recorded under `key`, if any.

@@ -35,6 +35,9 @@ suite!(embedded;
     reversals_give_back_to_the_day_they_were_counted_in,
     an_accounts_controls_are_its_cards_default,
     a_daily_limit_holds_across_instances_at_once,
+    wrong_pins_count_block_at_the_limit_and_reset,
+    a_failed_card_check_declines_without_counting_a_pin_try,
+    wrong_pins_on_two_instances_at_once_are_all_counted,
 );
 
 use std::io::{BufRead, BufReader, Write};

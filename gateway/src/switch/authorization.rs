@@ -47,6 +47,7 @@ impl Switch {
                 allow_partial: fields::allows_partial(req),
                 original: fields::original_key(req)?,
                 merchant: fields::merchant(req),
+                security: Default::default(),
                 business_date: bd,
                 now: Timestamp::now(),
             })

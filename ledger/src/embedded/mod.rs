@@ -27,8 +27,8 @@ use rusqlite::Connection;
 use crate::machine::needs::Needs;
 use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
 use crate::{
-    BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
-    Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, CardSecurity, Decision, DuplicateRecord, LedgerError,
+    NetworkKey, PanHasher, Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 
 /// Default most requests committed in one transaction.
@@ -287,6 +287,11 @@ impl EmbeddedStore {
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         let key = key.as_db();
         self.read(move |conn, _| sql::decision(&sql::Stmts::Cached(conn), &key))
+            .await
+    }
+
+    pub(crate) async fn card_security(&self, pan_hash: String) -> Result<Option<CardSecurity>> {
+        self.read(move |conn, _| sql::card_security(conn, &pan_hash))
             .await
     }
 

@@ -74,6 +74,12 @@ pub(crate) enum Op {
         limit: usize,
     },
     Seed(Arc<SeedData>),
+    /// An operator's reset of a card's PIN try counter (issue 23).
+    ResetPinTries {
+        card_id: String,
+        actor: String,
+        now: Timestamp,
+    },
     /// A business-date cutover asked for by the message with `key`; `current` is the
     /// asking instance's business date.
     Cutover {
@@ -89,6 +95,8 @@ pub(crate) enum Output {
     Decision(Box<Decision>),
     Count(usize),
     Date(Date),
+    /// A PIN counter's value before a reset (`None`: the card has no PIN on record).
+    PinTries(Option<u32>),
 }
 
 impl Output {
@@ -102,6 +110,12 @@ impl Output {
         match self {
             Output::Count(n) => Ok(n),
             _ => Err(LedgerError::corrupt("ops", "expected a count")),
+        }
+    }
+    pub(crate) fn pin_tries(self) -> Result<Option<u32>> {
+        match self {
+            Output::PinTries(n) => Ok(n),
+            _ => Err(LedgerError::corrupt("ops", "expected a PIN counter")),
         }
     }
     pub(crate) fn date(self) -> Result<Date> {

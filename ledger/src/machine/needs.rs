@@ -35,6 +35,12 @@ pub(crate) struct Needs {
     /// Where the spend counters a batch reads come from, known once cards and holds are
     /// loaded ([`Needs::spend_keys`]).
     pub(crate) spend_from: Vec<SpendSource>,
+    /// PIN try counters by card id, known up front (an operator's reset): loaded with the
+    /// first step (their accounts are locked) and again under the locks.
+    pub(crate) pin_cards: Vec<String>,
+    /// PIN try counters of the cards of these PAN hashes (authorizations that carry a PIN
+    /// verdict), known once the cards are loaded ([`Needs::pin_keys`]).
+    pub(crate) pin_from: Vec<String>,
 }
 
 /// What says which spend-control counters an operation reads.
@@ -81,6 +87,11 @@ impl Needs {
                         n.holds.push(key(o));
                     }
                     n.approvals += 1;
+                    if r.security.pin != crate::PinVerdict::NotChecked {
+                        if let Some(h) = &p.pan_hash {
+                            n.pin_from.push(h.clone());
+                        }
+                    }
                 }
                 Op::Reverse(r) => {
                     n.spend_from.push(SpendSource::Release(key(&r.original)));
@@ -120,6 +131,7 @@ impl Needs {
                     n.cards.extend(s.cards.iter().map(|c| c.pan_hash.clone()));
                 }
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
+                Op::ResetPinTries { card_id, .. } => n.pin_cards.push(card_id.clone()),
                 Op::Heartbeat { .. } => {}
             }
         }
@@ -130,6 +142,8 @@ impl Needs {
             linked: sorted(n.linked),
             cutovers: sorted(n.cutovers),
             accounts: sorted(n.accounts),
+            pin_cards: sorted(n.pin_cards),
+            pin_from: sorted(n.pin_from),
             ..n
         }
     }
@@ -176,6 +190,20 @@ impl Needs {
         out
     }
 
+    /// The PIN try counters the batch reads (card ids, sorted, distinct): the resets' and the
+    /// cards' of the authorizations with a PIN verdict (load the cards first).
+    pub(crate) fn pin_keys(&self, snap: &Snapshot) -> Vec<String> {
+        let mut out = self.pin_cards.clone();
+        for h in &self.pin_from {
+            if let Some(Some(card)) = snap.cards.get(h) {
+                out.push(card.id.clone());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     pub(crate) fn accounts_to_lock(&self, snap: &Snapshot) -> Vec<String> {
         let mut out: Vec<String> = snap
             .cards
@@ -189,6 +217,7 @@ impl Needs {
                     .filter_map(|d| d.account_id.clone()),
             )
             .chain(snap.expired.iter().map(|h| h.account_id.clone()))
+            .chain(snap.pins.values().flatten().map(|p| p.account_id.clone()))
             .collect();
         out.sort_unstable();
         out.dedup();

@@ -50,6 +50,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
         allow_partial: false,
         original: None,
         merchant: Default::default(),
+        security: Default::default(),
         business_date: date(2026, 11, 25),
         now: Timestamp::from_second(1_764_000_000).unwrap(),
     }))

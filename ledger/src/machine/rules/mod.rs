@@ -14,6 +14,7 @@ pub(crate) mod balance;
 mod controls;
 mod lifecycle;
 mod reverse;
+mod security;
 
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -91,6 +92,11 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
         }
         Op::Expire { now, limit } => Output::Count(lifecycle::expire(st, *now, *limit)?),
         Op::Seed(s) => Output::Count(lifecycle::seed(st, s)?),
+        Op::ResetPinTries {
+            card_id,
+            actor,
+            now,
+        } => Output::PinTries(security::reset_pin_tries(st, card_id, actor, *now)?),
         Op::Cutover { key, current, now } => {
             Output::Date(lifecycle::cutover(st, key, *current, *now)?)
         }
