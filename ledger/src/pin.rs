@@ -29,9 +29,10 @@ pub enum PinVerdict {
     Match,
     /// A well-formed PIN block with a wrong PIN: one try.
     Mismatch,
-    /// The card has no PVV on record: a PIN was presented that cannot be verified (declined
-    /// as a wrong PIN, not counted).
-    NoReference,
+    /// A PIN was presented that cannot be verified: the card has no PVV on record, or the
+    /// block did not decrypt to a PIN block of its format under the key (not a PIN try).
+    /// Declined as a wrong PIN, not counted.
+    Unverifiable,
 }
 
 /// How the PIN verdict is to be applied: the codes and the limit are the listener's

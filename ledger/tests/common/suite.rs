@@ -1083,7 +1083,7 @@ async fn tries(s: &Store, pan: &str) -> u32 {
 }
 
 pub async fn wrong_pins_count_block_at_the_limit_and_reset(fx: &Fixture) {
-    use ledger::PinVerdict::{Match, Mismatch, NoReference};
+    use ledger::PinVerdict::{Match, Mismatch, Unverifiable};
     let s = &fx.store;
     seed_pins(s).await;
     let sec = s
@@ -1169,7 +1169,11 @@ pub async fn wrong_pins_count_block_at_the_limit_and_reset(fx: &Fixture) {
     );
     // A PIN presented to a card with no PVV cannot be right, and counts nothing.
     assert_eq!(
-        code(s, with_pin(auth(1008, PAN_NO_PIN, 100, "KRW"), NoReference)).await,
+        code(
+            s,
+            with_pin(auth(1008, PAN_NO_PIN, 100, "KRW"), Unverifiable)
+        )
+        .await,
         wrong
     );
     assert_eq!(tries(s, PAN_NO_PIN).await, 0);

@@ -29,7 +29,7 @@ pub(super) fn check(
     let max = policy.tries_max.clamp(1, MAX_PIN_TRIES_LIMIT);
     let tries = match s.pin {
         PinVerdict::Match | PinVerdict::Mismatch => st.pin_tries(&card.id)?,
-        PinVerdict::NotChecked | PinVerdict::NoReference => None,
+        PinVerdict::NotChecked | PinVerdict::Unverifiable => None,
     };
     if tries.is_some_and(|t| t >= max) {
         return Ok(Some(policy.exceeded_code));
@@ -54,7 +54,7 @@ pub(super) fn check(
             None
         }
         // A PVV read before the writer whose row is gone now: nothing to verify against.
-        (PinVerdict::Match, None) | (PinVerdict::NoReference, _) => Some(policy.wrong_code),
+        (PinVerdict::Match, None) | (PinVerdict::Unverifiable, _) => Some(policy.wrong_code),
         (PinVerdict::Mismatch, Some(t)) => {
             let n = t.saturating_add(1);
             set(st, n);
