@@ -202,7 +202,7 @@ async fn cvv_and_icvv_from_track_2_are_checked_82_when_wrong() {
 }
 
 fn with_cvv2(mut m: OwnedMessage, cvv2: &str) -> OwnedMessage {
-    m.set(48, gateway::security::de48::with_cvv2(cvv2));
+    m.set(48, hsm::sandbox::de48_with_cvv2(cvv2));
     m
 }
 

@@ -168,6 +168,12 @@ impl SandboxCards {
     }
 }
 
+/// DE 48 carrying `cvv2`: transaction category `R` (retail), then subelement 92 (length, value):
+/// DESIGN.md "Card security".
+pub fn de48_with_cvv2(cvv2: &str) -> String {
+    format!("R92{:02}{cvv2}", cvv2.len())
+}
+
 fn tag_bytes(tag: u32) -> Vec<u8> {
     if tag > 0xFF {
         vec![(tag >> 8) as u8, tag as u8]

@@ -43,11 +43,6 @@ pub(crate) fn cvv2(de48: &str) -> Cvv2<'_> {
     Cvv2::Absent
 }
 
-/// DE 48 with a CVV2 (the harness builds requests with it): category `R` (retail) and tag 92.
-pub fn with_cvv2(cvv2: &str) -> String {
-    format!("R{CVV2_TAG}{:02}{cvv2}", cvv2.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,7 +51,7 @@ mod tests {
     fn finds_tag_92_among_others() {
         assert!(cvv2("R9203123") == Cvv2::Present("123"));
         assert!(cvv2("R0102AB9203456") == Cvv2::Present("456"));
-        assert!(cvv2(&with_cvv2("789")) == Cvv2::Present("789"));
+        assert!(cvv2(&hsm::sandbox::de48_with_cvv2("789")) == Cvv2::Present("789"));
         assert!(cvv2("R0102AB") == Cvv2::Absent);
         assert!(cvv2("R") == Cvv2::Absent);
         assert!(cvv2("") == Cvv2::Absent);

@@ -10,7 +10,7 @@
 //! answer 91: nothing it did not verify is approved.
 
 mod checks;
-pub mod de48;
+mod de48;
 mod mac;
 mod track2;
 
@@ -101,7 +101,9 @@ impl HsmService {
                 false,
             ),
         };
-        Ok(Self::new(hsm, c, inline))
+        let service = Self::new(hsm, c, inline);
+        service.log_keys();
+        Ok(service)
     }
 
     /// Serves `hsm` with `[hsm]`'s budget and limit; `inline` runs its calls on the caller's
@@ -121,19 +123,23 @@ impl HsmService {
         &self.hsm
     }
 
-    /// Checks that every key `needed` names is loaded; logs each loaded key's KCV (a KCV
-    /// identifies a key, it does not reveal it).
-    pub fn check_keys<'a>(
-        &self,
-        needed: impl IntoIterator<Item = (&'a str, String)>,
-    ) -> Result<(), ConfigError> {
-        let keys = self.hsm.keys();
-        for k in &keys {
+    /// Logs each loaded key's name, version and KCV (a KCV identifies a key, it does not
+    /// reveal it): what operators compare with the key ceremony's record.
+    pub fn log_keys(&self) {
+        for k in self.hsm.keys() {
             for v in &k.versions {
                 info!(key = %k.name, version = v.version, kcv = %hex::encode_upper(v.kcv),
                     current = v.current, backend = self.hsm.backend(), "HSM key loaded");
             }
         }
+    }
+
+    /// Checks that every key `needed` names is loaded.
+    pub fn check_keys<'a>(
+        &self,
+        needed: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<(), ConfigError> {
+        let keys = self.hsm.keys();
         for (name, at) in needed {
             if !keys.iter().any(|k| k.name.as_str() == name) {
                 return Err(ConfigError::invalid(
@@ -148,7 +154,9 @@ impl HsmService {
     /// Re-reads the keys (SIGHUP): the new set replaces the old only if every key loads and
     /// every KCV matches.
     pub fn reload(&self) -> Result<(), HsmError> {
-        self.hsm.reload()
+        self.hsm.reload()?;
+        self.log_keys();
+        Ok(())
     }
 
     /// Runs `f` on the HSM within the budget and before `deadline`.
