@@ -62,7 +62,7 @@ pub use money::Currency;
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
 pub use pin::{
     CardSecurity, PinPolicy, PinVerdict, Security, SeedSecurity, DEFAULT_PIN_TRIES_MAX,
-    MAX_PIN_TRIES_LIMIT,
+    MAX_PIN_TRIES_LIMIT, MAX_SECURITY_CACHE, SECURITY_CACHE_TTL,
 };
 pub use postgres::{
     pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,

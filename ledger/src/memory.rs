@@ -270,6 +270,7 @@ impl MemoryStore {
         MemoryStore {
             data: Arc::default(),
             ctx: Ctx {
+                security_cache: Default::default(),
                 hasher,
                 quoter,
                 hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),

@@ -162,11 +162,35 @@ impl Store {
     /// before the writer (issue 23); `None` for an unknown card. A read: the PIN try counter
     /// it shows is advisory, the writer decides on its own reading.
     pub async fn card_security(&self, pan: &crate::Pan) -> Result<Option<CardSecurity>> {
-        let hash = match self {
-            Store::Embedded(s) => s.ctx().hasher.hash(pan),
-            Store::Postgres(s) => s.ctx().hasher.hash(pan),
-            Store::Memory(s) => s.ctx().hasher.hash(pan),
-        };
+        let hash = self.ctx().hasher.hash(pan);
+        self.card_security_by_hash(hash).await
+    }
+
+    /// [`Store::card_security`] for the checks before the writer: a card's data is read once
+    /// per [`crate::SECURITY_CACHE_TTL`] and kept (unknown cards are not). Its `pin_tries` is
+    /// as of that read: the writer decides on its own.
+    pub async fn card_security_cached(&self, pan: &crate::Pan) -> Result<Option<CardSecurity>> {
+        let ctx = self.ctx();
+        let hash = ctx.hasher.hash(pan);
+        if let Some(c) = ctx.security_cache.get(&hash) {
+            return Ok(Some(c));
+        }
+        let found = self.card_security_by_hash(hash.clone()).await?;
+        if let Some(c) = &found {
+            self.ctx().security_cache.put(hash, c.clone());
+        }
+        Ok(found)
+    }
+
+    fn ctx(&self) -> &crate::machine::Ctx {
+        match self {
+            Store::Embedded(s) => s.ctx(),
+            Store::Postgres(s) => s.ctx(),
+            Store::Memory(s) => s.ctx(),
+        }
+    }
+
+    async fn card_security_by_hash(&self, hash: String) -> Result<Option<CardSecurity>> {
         match self {
             Store::Embedded(s) => s.card_security(hash).await,
             Store::Postgres(s) => s.card_security(hash).await,
@@ -250,7 +274,9 @@ impl Store {
     /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
     /// accounts keep their balances); returns how many accounts were added.
     pub async fn seed(&self, data: SeedData) -> Result<usize> {
-        self.submit(Op::Seed(Arc::new(data))).await?.count()
+        let n = self.submit(Op::Seed(Arc::new(data))).await?.count();
+        self.ctx().security_cache.clear();
+        n
     }
 
     /// Every wallet, ordered by account and currency: the reconciliation export.

@@ -203,7 +203,11 @@ impl SwitchSecurity {
             return Ok(Checked::default());
         }
         // The card's PVV, expiry and PSN; an unknown card is the ledger's 14 to answer.
-        let Some(card) = store.card_security(pan).await.map_err(CheckFail::Ledger)? else {
+        let Some(card) = store
+            .card_security_cached(pan)
+            .await
+            .map_err(CheckFail::Ledger)?
+        else {
             return Ok(Checked::default());
         };
         let expiry = req

@@ -168,6 +168,7 @@ impl EmbeddedStore {
         let reader = open_connection(&path)?;
         reader.pragma_update(None, "query_only", "ON")?;
         let ctx = Ctx {
+            security_cache: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),

@@ -42,6 +42,8 @@ pub(crate) struct Ctx {
     pub(crate) stats: Arc<crate::stats::BatchStats>,
     /// Whether commits succeed (readiness), kept by the writer/workers.
     pub(crate) health: Arc<crate::health::CommitHealth>,
+    /// Cards' security data read before the writer (issue 23), shared by every clone.
+    pub(crate) security_cache: Arc<crate::pin::SecurityCache>,
 }
 
 /// A write operation queued for a store's writer. Requests are shared (`Arc`), so that the

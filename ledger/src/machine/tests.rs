@@ -30,6 +30,7 @@ impl Quoter for PanicsOnXpt {
 
 fn ctx() -> Ctx {
     Ctx {
+        security_cache: Default::default(),
         hasher: PanHasher::new(&[7; 32]).unwrap(),
         quoter: Arc::new(PanicsOnXpt),
         hold_ttl: SignedDuration::from_hours(24),

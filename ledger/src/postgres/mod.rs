@@ -178,6 +178,7 @@ impl PgStore {
         let client = session(&opts.url, &opts.schema).await?;
         migrate(&client, &opts.schema).await?;
         let ctx = Ctx {
+            security_cache: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
