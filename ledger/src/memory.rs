@@ -255,7 +255,8 @@ impl Engine for MemEngine<'_> {
 #[derive(Clone)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
-    ctx: Ctx,
+    // Shared (the store is an enum variant: kept small).
+    ctx: Arc<Ctx>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -269,14 +270,14 @@ impl MemoryStore {
     pub fn new(hasher: PanHasher, quoter: Arc<dyn Quoter>, opts: MemoryOptions) -> Self {
         MemoryStore {
             data: Arc::default(),
-            ctx: Ctx {
+            ctx: Arc::new(Ctx {
                 security_cache: Default::default(),
                 hasher,
                 quoter,
                 hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
                 stats: Arc::default(),
                 health: Arc::default(),
-            },
+            }),
         }
     }
 
