@@ -78,6 +78,13 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .as_ref()
         .map(|c| HsmService::open(c).map(Arc::new))
         .transpose()?;
+    if let Some(h) = &config.hsm {
+        let exposed = config.listeners.iter().any(|l| !l.address.ip().is_loopback());
+        if h.software_keys.is_some() && exposed {
+            warn!("[hsm] software_keys holds clear keys: test keys for the sandbox only; a \
+                network-facing switch names its keys by PKCS#11 label ([hsm] pkcs11)");
+        }
+    }
     if let Some(seed) = &config.ledger.seed {
         seed_if_empty(&store, seed, &hasher, hsm.as_deref()).await?;
     }

@@ -146,7 +146,7 @@ fn decline_response(cvn: Cvn, code: ResponseCode) -> ArpcResponse {
 
 /// The ARQC of DE 55 for `pan`; `None` when DE 55 does not hold a cryptogram this switch
 /// verifies (fails the check).
-fn arqc_request(de55: &[u8], pan: &str, psn: Option<&str>) -> Option<ArqcRequest> {
+pub(super) fn arqc_request(de55: &[u8], pan: &str, psn: Option<&str>) -> Option<ArqcRequest> {
     let iad = iso8583::tlv::ber::find(de55, 0x9F10).ok()??;
     let cvn = Cvn::from_iad(iad.value()).ok()?;
     ArqcRequest::from_icc(pan, psn, de55, approval_response(cvn)).ok()

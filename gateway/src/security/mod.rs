@@ -503,4 +503,18 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, HsmFail::Error(ref e) if is_input_error(e)));
     }
+
+    proptest::proptest! {
+        /// What the checks read from the network never panics, whatever it holds.
+        #[test]
+        fn reading_track_2_de_48_and_de_55_never_panics(
+            t in "\\PC{0,60}",
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let _ = track2::parse(&t);
+            let _ = de48::cvv2(&t);
+            let _ = checks::arqc_request(&b, "4000001000000125", Some("001"));
+            let _ = checks::arqc_request(&b, &t, None);
+        }
+    }
 }
