@@ -79,10 +79,15 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map(|c| HsmService::open(c).map(Arc::new))
         .transpose()?;
     if let Some(h) = &config.hsm {
-        let exposed = config.listeners.iter().any(|l| !l.address.ip().is_loopback());
+        let exposed = config
+            .listeners
+            .iter()
+            .any(|l| !l.address.ip().is_loopback());
         if h.software_keys.is_some() && exposed {
-            warn!("[hsm] software_keys holds clear keys: test keys for the sandbox only; a \
-                network-facing switch names its keys by PKCS#11 label ([hsm] pkcs11)");
+            warn!(
+                "[hsm] software_keys holds clear keys: test keys for the sandbox only; a \
+                network-facing switch names its keys by PKCS#11 label ([hsm] pkcs11)"
+            );
         }
     }
     if let Some(seed) = &config.ledger.seed {
@@ -268,11 +273,20 @@ impl Running {
         info!("drained");
     }
 
-    /// Applies what can change without a restart: limits (new connections and requests see
-    /// them) and the rates source. Returns what changed. Listeners, ledger and admin address
+    /// Applies what can change without a restart: the HSM's keys (re-read from the same key
+    /// file or token configuration), limits (new connections and requests see them) and the
+    /// rates source. Returns what changed. Listeners, ledger and admin address
     /// need a restart (SO_REUSEPORT lets the new instance start first).
     pub async fn reload(&mut self, new: Config) -> Result<Vec<&'static str>, Error> {
         let mut changed = Vec::new();
+        // Keys rotate without a restart: the key file (or the token's labels) is read again,
+        // and the new set replaces the old only if every key loads and its KCV matches. First,
+        // so that a refused key file leaves the whole running configuration as it was.
+        if let Some(h) = &self.hsm {
+            h.reload()
+                .map_err(|e| ConfigError::invalid("hsm", format!("keys not reloaded: {e}")))?;
+            changed.push("hsm.keys");
+        }
         if new.limits != self.config.limits {
             self.shared
                 .limits
@@ -297,13 +311,6 @@ impl Running {
         if new.log.level != self.config.log.level {
             changed.push("log.level");
         }
-        // Keys rotate without a restart: the key file (or the token's labels) is read again,
-        // and the new set replaces the old only if every key loads and its KCV matches.
-        if let Some(h) = &self.hsm {
-            h.reload()
-                .map_err(|e| ConfigError::invalid("hsm", format!("keys not reloaded: {e}")))?;
-            changed.push("hsm.keys");
-        }
         let needs_restart = new.listeners.len() != self.config.listeners.len()
             || new.admin.address != self.config.admin.address
             || new.admin.api_token != self.config.admin.api_token
@@ -311,9 +318,18 @@ impl Running {
             || new.ledger.embedded != self.config.ledger.embedded
             || new.ledger.postgres != self.config.ledger.postgres
             || new.ledger.postgres_password != self.config.ledger.postgres_password
-            || new.ledger.pan_key != self.config.ledger.pan_key;
+            || new.ledger.pan_key != self.config.ledger.pan_key
+            || new.hsm != self.config.hsm
+            || new
+                .listeners
+                .iter()
+                .zip(&self.config.listeners)
+                .any(|(a, b)| a.security != b.security);
         if needs_restart {
-            warn!("listener, admin (address, API token) or ledger changes need a restart; not applied");
+            warn!(
+                "listener (its security checks included), admin (address, API token), ledger or \
+                [hsm] section changes need a restart; not applied"
+            );
         }
         self.config.limits = new.limits;
         self.config.rates = new.rates;
