@@ -83,7 +83,7 @@ impl Drop for TokenLock {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pin_cvv2_arqc_and_mac_checks_run_in_the_token() {
+async fn pin_cvv2_arqc_and_mac_run_in_the_token_and_a_token_that_cannot_answer_is_91() {
     let Some((module, token)) = token() else {
         return;
     };
@@ -184,6 +184,22 @@ async fn pin_cvv2_arqc_and_mac_checks_run_in_the_token() {
     assert_eq!(cards.mac(&answer[..k - 8]).unwrap(), answer[k - 8..]);
     assert_eq!(
         de39(&iso8583::decode(spec(), &answer).unwrap().to_owned_message()),
+        "00"
+    );
+    // The token loses the keys under the running switch (an HSM that cannot answer): 91,
+    // never an approval, and nothing recorded (a retransmission is checked afresh).
+    hsm::pkcs11::delete_key_objects(&_cleanup.0).unwrap();
+    let m = purchase(PAN, 100, "410", &stan())
+        .with(52, block("1234"))
+        .with(48, hsm::sandbox::de48_with_cvv2(&cvv2));
+    let r = c.call(&m).await;
+    assert_eq!(de39(&r), "91");
+    assert!(!r.has(38));
+    let key = ledger::NetworkKey::new(ACQUIRER, m.get_str(11).unwrap(), DE7).unwrap();
+    assert!(gw.core().store().decision(&key).await.unwrap().is_none());
+    // A purchase without card security data is still decided (nothing to verify).
+    assert_eq!(
+        de39(&c.call(&purchase(PAN, 100, "410", &stan())).await),
         "00"
     );
     gw.drain().await;
