@@ -302,6 +302,14 @@ async fn arqc_cvn_10_and_18_approve_with_the_arpc_in_de_55_and_a_wrong_one_is_82
     assert_eq!(de39(&r), "51");
     let tag_91 = expected_tag_91(&de55, Cvn::Visa10, hsm::ArpcResponse::Arc(*b"51"));
     assert_eq!(&r.get(55).unwrap()[2..], &tag_91[..]);
+    // A partial approval (DE 60 allows it): the ARC is "10", as DE 39 says.
+    let de55 = cd.icc_data(PAN_CHIP, &chip_txn(Cvn::Visa10, 31)).unwrap();
+    let mut m = purchase(PAN_CHIP, 200_000_000, "410", &stan());
+    m.set(22, "051").set(55, &de55).set(60, "1");
+    let r = c.call(&m).await;
+    assert_eq!(de39(&r), "10");
+    let tag_91 = expected_tag_91(&de55, Cvn::Visa10, hsm::ArpcResponse::Arc(*b"10"));
+    assert_eq!(&r.get(55).unwrap()[2..], &tag_91[..]);
     gw.drain().await;
 }
 

@@ -130,15 +130,20 @@ fn approval_response(cvn: Cvn) -> ArpcResponse {
     }
 }
 
-/// The response a decline with `code` gives the card, by CVN.
-fn decline_response(cvn: Cvn, code: ResponseCode) -> ArpcResponse {
+/// The response the decision `code` gives the card, by CVN: its DE 39 as the ARC (CVN 10: a
+/// partial approval's is "10"), or the approved or declined CSU (CVN 18).
+fn response_for(cvn: Cvn, code: ResponseCode) -> ArpcResponse {
     match cvn {
         Cvn::Visa10 => {
             let b = code.as_str().as_bytes();
             ArpcResponse::Arc([b[0], b[1]])
         }
         Cvn::Visa18 => ArpcResponse::Csu {
-            csu: CSU_DECLINED,
+            csu: if code.is_approval() {
+                CSU_APPROVED
+            } else {
+                CSU_DECLINED
+            },
             proprietary: Vec::new(),
         },
     }
@@ -362,7 +367,8 @@ impl SwitchSecurity {
 }
 
 /// DE 55 of the answer to a verified ARQC: tag 91 as the CVN defines it, for the decision's
-/// code (an approval's was computed with the verification; a decline's is generated now).
+/// code (an approval's was computed with the verification; any other's, a partial approval's
+/// ARC "10" or a decline's, is generated now with the IMK version that verified).
 /// `None` when the HSM cannot make it (the answer then goes without it: the card declines
 /// offline, which is safe).
 pub(crate) async fn arpc_for(
@@ -371,11 +377,12 @@ pub(crate) async fn arpc_for(
     code: ResponseCode,
     deadline: Instant,
 ) -> Option<Vec<u8>> {
-    let tag_91 = if code.is_approval() {
+    let response = response_for(v.req.cvn, code);
+    let tag_91 = if response == v.req.response {
         v.tag_91_approved
     } else {
         let mut req = v.req;
-        req.response = decline_response(req.cvn, code);
+        req.response = response;
         let (imk, version) = (sec.keys.imk.clone(), v.key_version);
         sec.hsm
             .run(deadline, move |h| h.generate_arpc(&imk, version, &req))
