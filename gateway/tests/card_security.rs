@@ -401,3 +401,33 @@ async fn a_listener_naming_a_key_the_hsm_lacks_is_refused_at_start() {
     assert!(err.contains("check value"), "{err}");
     assert!(!err.contains("385D2504"), "no key in the error");
 }
+
+#[tokio::test]
+async fn a_balance_inquiry_shows_balances_only_for_the_right_pin_and_counts_wrong_ones() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(addr(&gw, "present")).await;
+    let inquiry = |pin: &str| {
+        with_pin(
+            request("0100", PAN_PIN2, "310000", 0, "410", &stan()),
+            PAN_PIN2,
+            pin,
+        )
+    };
+    let r = c.call(&inquiry("0000")).await;
+    assert_eq!(de39(&r), "55");
+    assert!(!r.has(54), "no balance for a wrong PIN");
+    let r = c.call(&inquiry(PIN)).await;
+    assert_eq!(de39(&r), "00");
+    assert!(r.has(54));
+    // Wrong PINs through inquiries and purchases add up to the same limit.
+    assert_eq!(de39(&c.call(&inquiry("0001")).await), "55");
+    assert_eq!(
+        de39(&c.call(&with_pin(krw(PAN_PIN2), PAN_PIN2, "0002")).await),
+        "55"
+    );
+    assert_eq!(de39(&c.call(&inquiry("0003")).await), "75");
+    let r = c.call(&inquiry(PIN)).await;
+    assert_eq!(de39(&r), "75");
+    assert!(!r.has(54));
+    gw.drain().await;
+}

@@ -217,6 +217,21 @@ impl Store {
         .pin_tries()
     }
 
+    /// The verdicts of a PIN (and card checks) presented with a request the ledger does not
+    /// decide, a balance inquiry: the same counter and codes as [`Store::authorize`]'s, in one
+    /// transaction (a PIN guessed through balance inquiries counts as any other). `None`:
+    /// nothing refuses it (an unknown card included: the inquiry answers that).
+    pub async fn pin_try(
+        &self,
+        pan: crate::Pan,
+        security: crate::Security,
+        now: Timestamp,
+    ) -> Result<Option<crate::ResponseCode>> {
+        self.submit(Op::PinTry { pan, security, now })
+            .await?
+            .refusal()
+    }
+
     /// The decision recorded under `key`, if any.
     pub async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         match self {

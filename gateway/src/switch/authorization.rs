@@ -121,6 +121,40 @@ impl Switch {
                 Ok(p) => p,
                 Err(f) => return self.format_error(req, bd, f),
             };
+        // An ATM's balance inquiry carries the PIN: verified and counted as an authorization's
+        // would be, before any balance is shown.
+        let mut arqc = None;
+        if let Some(sec) = &self.security {
+            let digits = fields::required(req, 2).unwrap_or("");
+            let checked = match sec
+                .check(&self.core.store, req, &pan, digits, &self.codes, deadline)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return self.security_unavailable(req, bd, &e),
+            };
+            arqc = checked.arqc;
+            let s = checked.security;
+            if s.pin != ledger::PinVerdict::NotChecked || s.refusal.is_some() {
+                let tried =
+                    self.core
+                        .store
+                        .pin_try(pan.clone(), checked.security, Timestamp::now());
+                match before(deadline, tried).await {
+                    Ok(None) => {}
+                    Ok(Some(code)) => {
+                        let mut resp = respond(req, bd, code);
+                        if let Some(v) = arqc {
+                            if let Some(de55) = arpc_for(sec, v, code, deadline).await {
+                                resp.set(55, de55);
+                            }
+                        }
+                        return resp;
+                    }
+                    Err(fail) => return self.ledger_failure(req, bd, fail, None),
+                }
+            }
+        }
         let inquiry = BalanceRequest {
             pan,
             expiry: fields::text(req, 14).map(str::to_owned),
@@ -129,6 +163,11 @@ impl Switch {
         match before(deadline, self.core.store.balance(inquiry)).await {
             Ok(answer) => {
                 let mut resp = respond(req, bd, answer.response_code);
+                if let (Some(sec), Some(v)) = (&self.security, arqc) {
+                    if let Some(de55) = arpc_for(sec, v, answer.response_code, deadline).await {
+                        resp.set(55, de55);
+                    }
+                }
                 if answer.response_code.is_approval() {
                     let max = self.spec.field(54).map_or(120, |f| usize::from(f.max));
                     let v = de54(&answer, max);

@@ -76,6 +76,13 @@ pub(crate) enum Op {
         limit: usize,
     },
     Seed(Arc<SeedData>),
+    /// A PIN (and card checks) presented with a balance inquiry: the verdicts and the try
+    /// counter as an authorization's (issue 23).
+    PinTry {
+        pan: crate::Pan,
+        security: crate::Security,
+        now: Timestamp,
+    },
     /// An operator's reset of a card's PIN try counter (issue 23).
     ResetPinTries {
         card_id: String,
@@ -99,6 +106,8 @@ pub(crate) enum Output {
     Date(Date),
     /// A PIN counter's value before a reset (`None`: the card has no PIN on record).
     PinTries(Option<u32>),
+    /// What refuses a PIN try (`None`: nothing).
+    Refusal(Option<crate::ResponseCode>),
 }
 
 impl Output {
@@ -118,6 +127,12 @@ impl Output {
         match self {
             Output::PinTries(n) => Ok(n),
             _ => Err(LedgerError::corrupt("ops", "expected a PIN counter")),
+        }
+    }
+    pub(crate) fn refusal(self) -> Result<Option<crate::ResponseCode>> {
+        match self {
+            Output::Refusal(c) => Ok(c),
+            _ => Err(LedgerError::corrupt("ops", "expected a refusal")),
         }
     }
     pub(crate) fn date(self) -> Result<Date> {
@@ -147,6 +162,7 @@ impl Prepared {
             Op::Advise(r) => Some(&r.pan),
             Op::VoidAuthorization { request, .. } => Some(&request.pan),
             Op::Reverse(r) => r.pan.as_ref(),
+            Op::PinTry { pan, .. } => Some(pan),
             _ => None,
         };
         let pan_hash = pan.map(|p| ctx.hasher.hash(p));

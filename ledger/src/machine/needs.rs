@@ -132,6 +132,13 @@ impl Needs {
                 }
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
                 Op::ResetPinTries { card_id, .. } => n.pin_cards.push(card_id.clone()),
+                Op::PinTry { security, .. } => {
+                    if security.pin != crate::PinVerdict::NotChecked {
+                        if let Some(h) = &p.pan_hash {
+                            n.pin_from.push(h.clone());
+                        }
+                    }
+                }
                 Op::Heartbeat { .. } => {}
             }
         }

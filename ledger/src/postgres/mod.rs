@@ -331,6 +331,7 @@ impl PgStore {
             Op::VoidAuthorization { request, .. } => request.pan.digits().hash(&mut h),
             Op::Cutover { key, .. } => key.hash(&mut h),
             Op::ResetPinTries { card_id, .. } => card_id.hash(&mut h),
+            Op::PinTry { pan, .. } => pan.digits().hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }

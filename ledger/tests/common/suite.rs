@@ -1222,3 +1222,49 @@ pub async fn wrong_pins_on_two_instances_at_once_are_all_counted(fx: &Fixture) {
     }
     assert_eq!(tries(&fx.store, PAN_PIN).await, 6);
 }
+
+pub async fn pins_presented_with_balance_inquiries_count_as_any_other(fx: &Fixture) {
+    use ledger::PinVerdict::{Match, Mismatch};
+    let s = &fx.store;
+    seed_pins(s).await;
+    let sec = |pin| ledger::Security {
+        pin,
+        ..Default::default()
+    };
+    let pan = || Pan::new(PAN_PIN).unwrap();
+    assert_eq!(
+        s.pin_try(pan(), sec(Mismatch), now()).await.unwrap(),
+        Some(ResponseCode::INCORRECT_PIN)
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 1);
+    // The authorization sees the try the inquiry counted.
+    assert_eq!(
+        code(s, with_pin(auth(1300, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        ResponseCode::INCORRECT_PIN
+    );
+    assert_eq!(
+        s.pin_try(pan(), sec(Mismatch), now()).await.unwrap(),
+        Some(ResponseCode::PIN_TRIES_EXCEEDED)
+    );
+    assert_eq!(
+        s.pin_try(pan(), sec(Match), now()).await.unwrap(),
+        Some(ResponseCode::PIN_TRIES_EXCEEDED)
+    );
+    s.reset_pin_tries("C-PIN", "ops", now()).await.unwrap();
+    assert_eq!(s.pin_try(pan(), sec(Match), now()).await.unwrap(), None);
+    let refused = ledger::Security {
+        refusal: Some(ResponseCode::CARD_AUTHENTICATION_FAILED),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.pin_try(pan(), refused, now()).await.unwrap(),
+        Some(ResponseCode::CARD_AUTHENTICATION_FAILED)
+    );
+    // An unknown card: nothing to refuse here (the inquiry answers 14).
+    assert_eq!(
+        s.pin_try(Pan::new(PAN_UNKNOWN).unwrap(), sec(Mismatch), now())
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -75,7 +75,7 @@ pub(super) fn authorize(
     };
     d.account_id = Some(card.account_id.clone());
     d.card_id = Some(card.id.clone());
-    if let Some(code) = security::check(st, r, &card)? {
+    if let Some(code) = security::check(st, &r.security, r.now, &card)? {
         return Ok(declined(st, d, code));
     }
     if let Some(orig) = &r.original {

@@ -92,6 +92,9 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
         }
         Op::Expire { now, limit } => Output::Count(lifecycle::expire(st, *now, *limit)?),
         Op::Seed(s) => Output::Count(lifecycle::seed(st, s)?),
+        Op::PinTry { security, now, .. } => {
+            Output::Refusal(security::pin_try(st, pan_hash, security, *now)?)
+        }
         Op::ResetPinTries {
             card_id,
             actor,

@@ -15,16 +15,16 @@ use jiff::Timestamp;
 use super::State;
 use crate::machine::events::{Event, EventKind};
 use crate::pin::PinTriesChange;
-use crate::{AuthRequest, CardRecord, PinVerdict, ResponseCode, Result, MAX_PIN_TRIES_LIMIT};
+use crate::{CardRecord, PinVerdict, ResponseCode, Result, Security, MAX_PIN_TRIES_LIMIT};
 
-/// The refusal the security verdicts of `r` make on `card`, if any; records the PIN try
-/// counter's new value.
+/// The refusal the security verdicts `s` make on `card`, if any; records the PIN try counter's
+/// new value.
 pub(super) fn check(
     st: &mut State<'_>,
-    r: &AuthRequest,
+    s: &Security,
+    now: Timestamp,
     card: &CardRecord,
 ) -> Result<Option<ResponseCode>> {
-    let s = &r.security;
     let policy = s.pin_policy;
     let max = policy.tries_max.clamp(1, MAX_PIN_TRIES_LIMIT);
     let tries = match s.pin {
@@ -41,7 +41,7 @@ pub(super) fn check(
         st.put_pin_tries(PinTriesChange {
             card_id: card.id.clone(),
             tries,
-            at_us: r.now.as_microsecond(),
+            at_us: now.as_microsecond(),
             reset_by: None,
         })
     };
@@ -66,6 +66,22 @@ pub(super) fn check(
         }
         (PinVerdict::Mismatch, None) => Some(policy.wrong_code),
     })
+}
+
+/// A PIN (and the card checks) presented with a request the ledger does not otherwise decide
+/// (a balance inquiry): the same verdicts and counter as an authorization's, in the writer's
+/// transaction. `None`: nothing refuses it (an unknown card is the inquiry's to answer).
+pub(super) fn pin_try(
+    st: &mut State<'_>,
+    pan_hash: Option<&str>,
+    s: &Security,
+    now: Timestamp,
+) -> Result<Option<ResponseCode>> {
+    let pan_hash = pan_hash.ok_or_else(|| crate::LedgerError::corrupt("cards", "no PAN hash"))?;
+    let Some(card) = st.card(pan_hash)?.cloned() else {
+        return Ok(None);
+    };
+    check(st, s, now, &card)
 }
 
 /// An operator's reset of `card_id`'s PIN try counter: the count before (`None` when the
