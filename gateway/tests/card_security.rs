@@ -431,3 +431,37 @@ async fn a_balance_inquiry_shows_balances_only_for_the_right_pin_and_counts_wron
     assert!(!r.has(54));
     gw.drain().await;
 }
+
+/// Tag 57 (track 2 equivalent data) of `track`: `=` as nibble D, an odd length padded with F.
+fn tag_57(track: &str) -> Vec<u8> {
+    let mut nibbles: Vec<u8> = track
+        .bytes()
+        .map(|b| if b == b'=' { 0x0D } else { b - b'0' })
+        .collect();
+    if nibbles.len() % 2 == 1 {
+        nibbles.push(0x0F);
+    }
+    let value: Vec<u8> = nibbles.chunks(2).map(|p| (p[0] << 4) | p[1]).collect();
+    let mut out = Vec::new();
+    iso8583::tlv::ber::write(&[0x57], &value, &mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_icvv_of_de_55_tag_57_is_checked_when_de_35_is_absent() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(addr(&gw, "present")).await;
+    let cd = cards();
+    let chip = cd.track2(PAN_CHIP, EXPIRY, "201", None, true).unwrap();
+    let mag = cd.track2(PAN_CHIP, EXPIRY, "201", None, false).unwrap();
+    for (i, (track, code)) in [(chip, "00"), (mag, "82")].into_iter().enumerate() {
+        let mut de55 = cd
+            .icc_data(PAN_CHIP, &chip_txn(Cvn::Visa18, 40 + i as u16))
+            .unwrap();
+        de55.extend(tag_57(&track));
+        let mut m = krw(PAN_CHIP);
+        m.set(22, "051").set(23, "001").set(55, &de55);
+        assert_eq!(de39(&c.call(&m).await), code);
+    }
+    gw.drain().await;
+}

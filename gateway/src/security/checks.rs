@@ -85,19 +85,44 @@ fn is_chip(req: &OwnedMessage) -> bool {
     matches!(req.get_str(22).and_then(|s| s.get(..2)), Some("05" | "07"))
 }
 
+/// Tag 57 of DE 55 (track 2 equivalent data, cn: nibbles, `D` as the separator, `F` as the
+/// filler) as track 2 text; `None` when absent or not of that form.
+fn tag_57(req: &OwnedMessage) -> Option<String> {
+    let de55 = req.get(55)?;
+    let v = iso8583::tlv::ber::find(de55, 0x57).ok()??.value();
+    if v.len() > track2::MAX_TRACK2_LEN.div_ceil(2) {
+        return None;
+    }
+    let mut out = String::with_capacity(v.len() * 2);
+    for b in v {
+        for n in [b >> 4, b & 0x0F] {
+            match n {
+                0..=9 => out.push(char::from(b'0' + n)),
+                0x0D => out.push('D'),
+                0x0F => {}
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
 fn cvv_input(mode: CheckMode, req: &OwnedMessage, pan: &str) -> Input<CvvIn> {
     if !mode.on() {
         return Input::Skip;
     }
-    let Some(t) = req.get_str(35) else {
-        return mode_absent(mode);
+    // DE 35, else the chip's track 2 equivalent (DE 55 tag 57), whose CVV is the iCVV.
+    let (t, from_chip) = match (req.get_str(35), tag_57(req)) {
+        (Some(t), _) => (t.to_owned(), false),
+        (None, Some(t)) => (t, true),
+        (None, None) => return mode_absent(mode),
     };
-    match track2::parse(t) {
+    match track2::parse(&t) {
         Some(t2) if t2.pan == pan => Input::Check(CvvIn {
             pan: pan.to_owned(),
             expiry: t2.expiry.to_owned(),
             // iCVV: the chip's track 2 equivalent is computed with service code 999.
-            service_code: if is_chip(req) {
+            service_code: if from_chip || is_chip(req) {
                 hsm::cvv::ICVV_SERVICE_CODE.to_owned()
             } else {
                 t2.service_code.to_owned()
