@@ -68,6 +68,7 @@ pin = "if_present"
 cvv = "if_present"
 cvv2 = "if_present"
 arqc = "if_present"
+pin_block_formats = [0, 1, 3]
 [[listener]]
 name = "required"
 address = "127.0.0.1:0"
@@ -157,6 +158,13 @@ async fn wrong_pins_answer_55_then_75_until_reset_and_a_right_pin_resets() {
         de39(&c.call(&with_pin(krw(PAN_NO_PIN), PAN_NO_PIN, PIN)).await),
         "55"
     );
+    // Formats 1 and 3 are allowed too (the sandbox's listener allows 0, 1, 3 and 4): the
+    // block's control field says which.
+    for f in [PinBlockFormat::Iso1, PinBlockFormat::Iso3] {
+        let mut m = krw(PAN_PIN);
+        m.set(52, cards().pin_block(PAN_PIN, PIN, f).unwrap());
+        assert_eq!(de39(&c.call(&m).await), "00", "{f:?}");
+    }
     // A block under another key (garbage) is not a PIN try.
     let mut garbage = krw(PAN_PIN2);
     garbage.set(52, [0x5Au8; 8]);

@@ -85,10 +85,15 @@ impl Config {
                     "card security checks need an [hsm] section",
                 ));
             }
-            if hsm::PinBlockFormat::from_control(l.security.pin_block_format).is_none() {
+            let formats = &l.security.pin_block_formats;
+            if formats.is_empty()
+                || formats
+                    .iter()
+                    .any(|&f| hsm::PinBlockFormat::from_control(f).is_none())
+            {
                 return Err(ConfigError::invalid(
-                    format!("listener[{i}].security.pin_block_format"),
-                    "0, 1, 3 or 4",
+                    format!("listener[{i}].security.pin_block_formats"),
+                    "one or more of 0, 1, 3 and 4",
                 ));
             }
         }

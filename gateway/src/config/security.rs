@@ -16,7 +16,7 @@
 //! cvv2 = "if_present"      # DE 48 tag 92 (service code 000)
 //! arqc = "if_present"      # DE 55: Visa CVN 10/18, ARPC back in the answer's tag 91
 //! mac = false              # DE 64/128 required on requests, written on answers
-//! pin_block_format = 0     # ISO 9564 format of DE 52: 0, 1, 3 or 4
+//! pin_block_formats = [0]  # ISO 9564 formats DE 52 may be in: 0, 1, 3 (8 bytes, zpk), 4 (16, zpk_aes)
 //! zpk = "zpk"              # key names (defaults shown)
 //! ```
 //!
@@ -111,10 +111,14 @@ pub struct ListenerSecurity {
     pub arqc: CheckMode,
     /// DE 64/128 on requests (required) and answers.
     pub mac: bool,
-    /// ISO 9564-1 format of DE 52 (0, 1, 3 or 4).
-    pub pin_block_format: u8,
-    /// Key names in the HSM.
+    /// ISO 9564-1 formats DE 52 may be in (0, 1, 3 under `zpk`; 4 under `zpk_aes`). A block
+    /// is tried in each allowed format of its length: its control field makes it well formed
+    /// in one at most, so allowing several gives a PIN guess no second chance.
+    pub pin_block_formats: Vec<u8>,
+    /// Key names in the HSM: the PIN block key (TDES: formats 0, 1, 3).
     pub zpk: String,
+    /// The AES PIN block key (format 4).
+    pub zpk_aes: String,
     /// PIN verification key (its versions carry the PVKI).
     pub pvk: String,
     /// Card verification key (CVK A || CVK B).
@@ -133,8 +137,9 @@ impl Default for ListenerSecurity {
             cvv2: CheckMode::Off,
             arqc: CheckMode::Off,
             mac: false,
-            pin_block_format: 0,
+            pin_block_formats: vec![0],
             zpk: "zpk".into(),
+            zpk_aes: "zpk_aes".into(),
             pvk: "pvk".into(),
             cvk: "cvk".into(),
             imk: "imk_ac".into(),
@@ -153,7 +158,13 @@ impl ListenerSecurity {
     pub fn key_names(&self) -> Vec<&str> {
         let mut v = Vec::new();
         if self.pin.on() {
-            v.extend([self.zpk.as_str(), self.pvk.as_str()]);
+            if self.pin_block_formats.iter().any(|&f| f != 4) {
+                v.push(self.zpk.as_str());
+            }
+            if self.pin_block_formats.contains(&4) {
+                v.push(self.zpk_aes.as_str());
+            }
+            v.push(self.pvk.as_str());
         }
         if self.cvv.on() || self.cvv2.on() {
             v.push(self.cvk.as_str());
@@ -181,6 +192,9 @@ mod tests {
         assert_eq!(s.pin, CheckMode::Required);
         assert_eq!(s.cvv2, CheckMode::IfPresent);
         assert_eq!(s.key_names(), vec!["zpk", "pvk", "cvk", "mak"]);
+        let s: ListenerSecurity =
+            toml::from_str("pin = \"if_present\"\npin_block_formats = [3, 4]").unwrap();
+        assert_eq!(s.key_names(), vec!["zpk", "zpk_aes", "pvk"]);
         assert!(toml::from_str::<ListenerSecurity>("pin = \"sometimes\"").is_err());
         assert!(toml::from_str::<ListenerSecurity>("pni = \"off\"").is_err());
     }

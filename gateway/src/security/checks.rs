@@ -190,6 +190,36 @@ struct Found {
     arqc: Option<Option<(u32, Vec<u8>)>>,
 }
 
+/// DE 52 in the first allowed format of its length in which it decrypts to a well-formed
+/// block (formats 0, 1, 3 under `zpk`, 4 under `zpk_aes`): its verdict; `Unverifiable` when
+/// it is well formed in none. A block's control field makes it well formed in one format at
+/// most, so trying several gives a wrong PIN no second chance.
+fn verify_pin(
+    h: &dyn Hsm,
+    keys: &super::Keys,
+    formats: &[hsm::PinBlockFormat],
+    block: &[u8],
+    pan: &str,
+    pvki: u8,
+    pvv: &str,
+) -> Result<ledger::PinVerdict, HsmError> {
+    for &f in formats.iter().filter(|f| f.len() == block.len()) {
+        let zpk = if f == hsm::PinBlockFormat::Iso4 {
+            &keys.zpk_aes
+        } else {
+            &keys.zpk
+        };
+        match h.verify_pin_pvv(zpk, block, f, pan, &keys.pvk, pvki, pvv) {
+            Ok(PinVerdict::Match) => return Ok(ledger::PinVerdict::Match),
+            Ok(PinVerdict::Mismatch) => return Ok(ledger::PinVerdict::Mismatch),
+            Ok(PinVerdict::Malformed(_)) => {}
+            Err(e) if is_input_error(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ledger::PinVerdict::Unverifiable)
+}
+
 /// Whether a check failed: unreadable or required-and-absent, or the HSM said no.
 fn failed<T>(i: &Input<T>, ok: Option<bool>) -> bool {
     matches!(i, Input::Fail) || ok == Some(false)
@@ -307,7 +337,7 @@ impl SwitchSecurity {
         deadline: Instant,
     ) -> Result<Found, HsmFail> {
         let keys = self.keys.clone();
-        let format = self.format;
+        let formats = self.formats.clone();
         let pan = pan.to_owned();
         let expiry = expiry.to_owned();
         let pvv = card.pvv.clone().zip(card.pvki);
@@ -342,15 +372,7 @@ impl SwitchSecurity {
                     Some(Some(block)) => match &pvv {
                         None => ledger::PinVerdict::Unverifiable,
                         Some((pvv, pvki)) => {
-                            match h.verify_pin_pvv(
-                                &keys.zpk, &block, format, &pan, &keys.pvk, *pvki, pvv,
-                            ) {
-                                Ok(PinVerdict::Match) => ledger::PinVerdict::Match,
-                                Ok(PinVerdict::Mismatch) => ledger::PinVerdict::Mismatch,
-                                Ok(PinVerdict::Malformed(_)) => ledger::PinVerdict::Unverifiable,
-                                Err(e) if is_input_error(&e) => ledger::PinVerdict::Unverifiable,
-                                Err(e) => return Err(e),
-                            }
+                            verify_pin(h, &keys, &formats, &block, &pan, *pvki, pvv)?
                         }
                     },
                 };

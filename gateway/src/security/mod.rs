@@ -196,7 +196,8 @@ impl HsmService {
 pub struct SwitchSecurity {
     pub(crate) hsm: Arc<HsmService>,
     pub(crate) cfg: ListenerSecurity,
-    pub(crate) format: PinBlockFormat,
+    /// The PIN block formats allowed, in the order tried.
+    pub(crate) formats: Vec<PinBlockFormat>,
     pub(crate) keys: Keys,
 }
 
@@ -204,6 +205,7 @@ pub struct SwitchSecurity {
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     pub(crate) zpk: KeyName,
+    pub(crate) zpk_aes: KeyName,
     pub(crate) pvk: KeyName,
     pub(crate) cvk: KeyName,
     pub(crate) imk: KeyName,
@@ -227,14 +229,21 @@ impl SwitchSecurity {
                 .into_iter()
                 .map(|n| (n, format!("{at}.security"))),
         )?;
-        let format = PinBlockFormat::from_control(cfg.pin_block_format).ok_or_else(|| {
-            ConfigError::invalid(format!("{at}.security.pin_block_format"), "0, 1, 3 or 4")
-        })?;
+        let formats = cfg
+            .pin_block_formats
+            .iter()
+            .map(|&f| {
+                PinBlockFormat::from_control(f).ok_or_else(|| {
+                    ConfigError::invalid(format!("{at}.security.pin_block_formats"), "0, 1, 3 or 4")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(SwitchSecurity {
             hsm: hsm.clone(),
-            format,
+            formats,
             keys: Keys {
                 zpk: KeyName::new(&cfg.zpk),
+                zpk_aes: KeyName::new(&cfg.zpk_aes),
                 pvk: KeyName::new(&cfg.pvk),
                 cvk: KeyName::new(&cfg.cvk),
                 imk: KeyName::new(&cfg.imk),
