@@ -18,6 +18,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod network_code;
 pub mod quoter;
+pub mod security;
 pub mod server;
 pub mod switch;
 

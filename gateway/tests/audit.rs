@@ -31,6 +31,7 @@ fn auth(n: u32) -> AuthRequest {
         allow_partial: false,
         original: None,
         merchant: Default::default(),
+        security: Default::default(),
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

@@ -38,6 +38,7 @@ fn scenario_01(amount: i64) -> AuthRequest {
         allow_partial: false,
         original: None,
         merchant: Default::default(),
+        security: Default::default(),
         business_date: jiff::civil::date(2026, 12, 5),
         now: jiff::Timestamp::now(),
     }

@@ -117,6 +117,7 @@ async fn postgres_modes(pg: &PrivatePostgres, ca: &Path, other: &Path) {
             allow_partial: false,
             original: None,
             merchant: Default::default(),
+            security: Default::default(),
             business_date: jiff::civil::date(2026, 11, 25),
             now: jiff::Timestamp::now(),
         })

@@ -214,7 +214,8 @@ pub fn card_key(
     let mk = derive_icc_mk_a(imk, pan, psn)?;
     match cvn {
         Cvn::Visa10 => Ok(mk),
-        Cvn::Visa18 => derive_common_session_key(&mk, atc),
+        // One TDES schedule for both halves of the session key.
+        Cvn::Visa18 => derive_common_session_key(&crate::cipher::Schedule::new(&mk)?, atc),
     }
 }
 

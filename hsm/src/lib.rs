@@ -72,6 +72,7 @@ pub mod mac;
 pub mod pinblock;
 pub mod pkcs11;
 pub mod pvv;
+pub mod sandbox;
 mod secret;
 mod software;
 

@@ -71,13 +71,10 @@ impl KeyView for SoftView {
         atc: [u8; 2],
     ) -> Result<Box<dyn KeyOps + '_>, HsmError> {
         let v = self.0.versions(&imk.at_version(version))?;
-        Ok(Box::new(emv::card_key(
-            &*v[0].schedule,
-            cvn,
-            pan,
-            psn,
-            atc,
-        )?))
+        let key = emv::card_key(&*v[0].schedule, cvn, pan, psn, atc)?;
+        // One schedule for the cryptogram's MAC and the ARPC (a `Key` builds one per call:
+        // five TDES/DES schedules per ARQC, as costly as the blocks they encrypt).
+        Ok(Box::new(crate::cipher::Schedule::new(&key)?))
     }
 }
 

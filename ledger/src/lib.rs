@@ -29,6 +29,7 @@ mod key;
 mod machine;
 mod memory;
 mod pan;
+mod pin;
 mod postgres;
 mod quote;
 mod request;
@@ -61,6 +62,10 @@ pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
+pub use pin::{
+    CardSecurity, PinPolicy, PinVerdict, Security, SeedSecurity, DEFAULT_PIN_TRIES_MAX,
+    MAX_PIN_TRIES_LIMIT, MAX_SECURITY_CACHE, SECURITY_CACHE_TTL,
+};
 pub use postgres::{
     pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,
 };
@@ -70,7 +75,7 @@ pub use request::{
     MAX_AMOUNT_MINOR,
 };
 pub use response_code::ResponseCode;
-pub use seed::{to_minor, SeedAccount, SeedData, MAX_SEED_BYTES};
+pub use seed::{to_minor, PvvFn, SeedAccount, SeedData, MAX_SEED_BYTES};
 pub use stats::{BatchSnapshot, BATCH_SIZE_BOUNDS};
 pub use store::{Store, MAX_EXPIRE_BATCH};
 pub use terms::{Terms, TermsBuilder};

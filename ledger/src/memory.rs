@@ -16,10 +16,11 @@ use crate::machine::state::SpendKey;
 use crate::machine::{
     driver, rules, Approvals, Ctx, Effects, Op, Output, Prepared, Snapshot, State,
 };
+use crate::pin::PinState;
 use crate::{
-    BalanceAnswer, BalanceRequest, CardAudit, CardRecord, Controls, Decision, DuplicateRecord,
-    Hold, HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend, Wallet,
-    DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, CardAudit, CardRecord, CardSecurity, Controls, Decision,
+    DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend,
+    Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 
 /// Tuning of the memory store.
@@ -60,6 +61,17 @@ struct Data {
     card_audit: Vec<CardAudit>,
     /// Adjustments by key.
     adjustments: BTreeMap<String, crate::AdjustmentRecord>,
+    /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries).
+    security: HashMap<String, SecurityRow>,
+}
+
+/// A `card_security` row.
+#[derive(Clone, Default)]
+struct SecurityRow {
+    pvv: Option<String>,
+    pvki: Option<u8>,
+    psn: Option<String>,
+    tries: u32,
 }
 
 impl Data {
@@ -186,6 +198,32 @@ impl Data {
             self.spend
                 .insert((s.card_id.clone(), s.period.clone()), s.clone());
         }
+        for s in &e.security_new {
+            self.security
+                .entry(s.card_id.clone())
+                .or_insert_with(|| SecurityRow {
+                    pvv: s.pvv.clone(),
+                    pvki: s.pvki,
+                    psn: s.psn.clone(),
+                    tries: 0,
+                });
+        }
+        for c in &e.pin_tries {
+            if let Some(row) = self.security.get_mut(&c.card_id) {
+                row.tries = c.tries;
+            }
+        }
+    }
+
+    /// A card's PIN counter with its account, when it has a PVV.
+    fn pin_state(&self, card_id: &str) -> Option<PinState> {
+        let row = self.security.get(card_id).filter(|r| r.pvv.is_some())?;
+        let card = self.cards.values().find(|c| c.id == card_id)?;
+        Some(PinState {
+            card_id: card_id.to_owned(),
+            account_id: card.account_id.clone(),
+            tries: row.tries,
+        })
     }
 }
 
@@ -216,6 +254,10 @@ impl Engine for MemEngine<'_> {
             let row = self.data.adjustments.get(k).cloned();
             snap.adjustments.insert(k.clone(), row);
         }
+        for card in needs.pin_keys(snap) {
+            let row = self.data.pin_state(&card);
+            snap.pins.insert(card, row);
+        }
         Ok(())
     }
 
@@ -231,7 +273,8 @@ impl Engine for MemEngine<'_> {
 #[derive(Clone)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
-    ctx: Ctx,
+    // Shared (the store is an enum variant: kept small).
+    ctx: Arc<Ctx>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -245,13 +288,14 @@ impl MemoryStore {
     pub fn new(hasher: PanHasher, quoter: Arc<dyn Quoter>, opts: MemoryOptions) -> Self {
         MemoryStore {
             data: Arc::default(),
-            ctx: Ctx {
+            ctx: Arc::new(Ctx {
+                security_cache: Default::default(),
                 hasher,
                 quoter,
                 hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
                 stats: Arc::default(),
                 health: Arc::default(),
-            },
+            }),
         }
     }
 
@@ -367,6 +411,21 @@ impl MemoryStore {
             r.expiry.as_deref(),
             r.business_date,
         ))
+    }
+
+    pub(crate) async fn card_security(&self, pan_hash: String) -> Result<Option<CardSecurity>> {
+        let data = self.data.lock().await;
+        Ok(data.cards.get(&pan_hash).map(|c| {
+            let row = data.security.get(&c.id).cloned().unwrap_or_default();
+            CardSecurity {
+                card_id: c.id.clone(),
+                expiry: c.expiry.clone(),
+                pvv: row.pvv,
+                pvki: row.pvki,
+                psn: row.psn,
+                pin_tries: row.tries,
+            }
+        }))
     }
 
     pub(crate) async fn export_balances(&self) -> Result<Vec<Wallet>> {

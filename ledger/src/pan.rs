@@ -54,6 +54,12 @@ impl Pan {
     pub(crate) fn digits(&self) -> &str {
         &self.0
     }
+
+    /// The clear digits, for the HSM (PIN blocks, PVVs and CVVs are computed with the PAN):
+    /// never for a log line, an error or an event.
+    pub fn clear_digits(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Pan {

@@ -53,6 +53,9 @@ pub struct AuthRequest {
     pub original: Option<NetworkKey>,
     /// Where and how the card is used (DE 18, 19, 22, 25, 43), for the spend controls.
     pub merchant: crate::Merchant,
+    /// What the HSM checks found (PIN, CVV, CVV2, cryptogram), decided on in the writer's
+    /// transaction ([`crate::Security::default`]: nothing checked).
+    pub security: crate::Security,
     /// The switch's business date (DE 15).
     pub business_date: Date,
     /// Wall-clock time of the decision.

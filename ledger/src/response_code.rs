@@ -41,6 +41,16 @@ impl ResponseCode {
     pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
     /// 91 issuer unavailable (deadline missed, rates stale or missing).
     pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
+    /// 55 incorrect PIN (DE 52 did not match the card's PVV).
+    pub const INCORRECT_PIN: ResponseCode = ResponseCode(*b"55");
+    /// 63 security violation (a DE 64/128 MAC that does not verify).
+    pub const SECURITY_VIOLATION: ResponseCode = ResponseCode(*b"63");
+    /// 75 allowable number of PIN tries exceeded.
+    pub const PIN_TRIES_EXCEEDED: ResponseCode = ResponseCode(*b"75");
+    /// 82 CVV, iCVV or cryptogram (ARQC) failure: the card is not proven genuine.
+    pub const CARD_AUTHENTICATION_FAILED: ResponseCode = ResponseCode(*b"82");
+    /// N7 CVV2 mismatch (Visa's code for a wrong DE 48 tag 92).
+    pub const CVV2_MISMATCH: ResponseCode = ResponseCode(*b"N7");
 
     /// Parses two ASCII alphanumerics.
     pub fn parse(s: &str) -> crate::Result<Self> {

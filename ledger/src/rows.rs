@@ -478,3 +478,45 @@ impl DuplicateCols {
         })
     }
 }
+
+/// A PIN try counter as stored.
+pub(crate) fn pin_state(
+    card_id: &str,
+    account_id: String,
+    tries: i64,
+) -> Result<crate::pin::PinState> {
+    Ok(crate::pin::PinState {
+        card_id: card_id.to_owned(),
+        account_id,
+        tries: u32::try_from(tries)
+            .map_err(|_| LedgerError::corrupt("card_security", "PIN tries out of range"))?,
+    })
+}
+
+/// A card joined with its `card_security` row (absent: NULLs), as both engines read it.
+pub(crate) struct SecurityCols {
+    pub(crate) card_id: String,
+    pub(crate) expiry: String,
+    pub(crate) pvv: Option<String>,
+    pub(crate) pvki: Option<i64>,
+    pub(crate) psn: Option<String>,
+    pub(crate) pin_tries: Option<i64>,
+}
+
+impl SecurityCols {
+    pub(crate) fn into_security(self) -> Result<crate::CardSecurity> {
+        let bad =
+            |what: &str| LedgerError::corrupt("card_security", format!("{what} out of range"));
+        Ok(crate::CardSecurity {
+            card_id: self.card_id,
+            expiry: self.expiry,
+            pvv: self.pvv,
+            pvki: self
+                .pvki
+                .map(|k| u8::try_from(k).map_err(|_| bad("PVKI")))
+                .transpose()?,
+            psn: self.psn,
+            pin_tries: u32::try_from(self.pin_tries.unwrap_or(0)).map_err(|_| bad("PIN tries"))?,
+        })
+    }
+}

@@ -129,6 +129,19 @@ pub(crate) const TABLES: &[&str] = &[
         actor TEXT NOT NULL,
         at_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS card_changes_card ON card_changes (card_id, at_us)",
+    // Card security (issue 23), a table of its own: the Visa PVV (never the PIN) with its PVK
+    // index, the PAN sequence number of a chip card, and the PIN try counter (wrong PINs in a
+    // row), with who last reset it. A card without a row, or with no PVV, has no PIN on
+    // record.
+    "CREATE TABLE IF NOT EXISTS card_security (
+        card_id TEXT PRIMARY KEY,
+        pvv TEXT,
+        pvki BIGINT,
+        psn TEXT,
+        pin_tries BIGINT NOT NULL,
+        pin_tries_us BIGINT,
+        reset_by TEXT,
+        reset_us BIGINT)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).

@@ -13,7 +13,7 @@ use money::Currency;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::{CardRecord, CardStatus, Controls, LedgerError, Pan, PanHasher, Wallet};
+use crate::{CardRecord, CardStatus, Controls, LedgerError, Pan, PanHasher, SeedSecurity, Wallet};
 
 /// Largest `cards.json` we read: the sandbox file is a few kB; a larger one is a mistake.
 pub const MAX_SEED_BYTES: usize = 16 * 1024 * 1024;
@@ -46,7 +46,17 @@ struct CardJson {
     status: String,
     #[serde(default)]
     controls: Option<Controls>,
+    /// Sandbox only: the card's PIN, of which the seed stores the PVV (never the PIN).
+    #[serde(default)]
+    pin: Option<String>,
+    /// PAN sequence number (DE 23) of a chip card, 2 or 3 digits.
+    #[serde(default)]
+    psn: Option<String>,
 }
+
+/// Computes a card's PVV and its PVK index from a clear PIN: the HSM's `pvk`, given by the
+/// gateway (the ledger holds no key). Its error must not quote the PIN.
+pub type PvvFn<'a> = dyn Fn(&Pan, &str) -> std::result::Result<(String, u8), String> + 'a;
 
 /// An account to seed, with its wallets in minor units.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,16 +78,39 @@ pub struct SeedData {
     pub accounts: Vec<SeedAccount>,
     /// Cards, PANs already hashed.
     pub cards: Vec<CardRecord>,
+    /// The cards' security rows (PVV, PSN): one per card that has a PIN or a PSN.
+    pub security: Vec<SeedSecurity>,
 }
 
 impl SeedData {
     /// Parses `cards.json`. `exponent` gives each currency's ISO 4217 minor-unit exponent
     /// (the gateway passes `fx_rates::currency`'s); balances with more decimals than that,
     /// unknown currencies and cards of unknown accounts are errors.
+    /// Cards' `"pin"`s are ignored (no PVV is stored): see [`SeedData::from_json_with_pvv`].
     pub fn from_json(
         text: &str,
         hasher: &PanHasher,
         exponent: &dyn Fn(&str) -> Option<u32>,
+    ) -> crate::Result<Self> {
+        Self::parse(text, hasher, exponent, None)
+    }
+
+    /// As [`SeedData::from_json`], storing for each card with a `"pin"` its PVV as `pvv`
+    /// computes it (the PIN itself is dropped once parsed).
+    pub fn from_json_with_pvv(
+        text: &str,
+        hasher: &PanHasher,
+        exponent: &dyn Fn(&str) -> Option<u32>,
+        pvv: &PvvFn<'_>,
+    ) -> crate::Result<Self> {
+        Self::parse(text, hasher, exponent, Some(pvv))
+    }
+
+    fn parse(
+        text: &str,
+        hasher: &PanHasher,
+        exponent: &dyn Fn(&str) -> Option<u32>,
+        pvv_of: Option<&PvvFn<'_>>,
     ) -> crate::Result<Self> {
         if text.len() > MAX_SEED_BYTES {
             return Err(LedgerError::Seed(format!(
@@ -142,7 +175,8 @@ impl SeedData {
             });
         }
         let mut cards = Vec::with_capacity(file.cards.len());
-        for (i, c) in file.cards.into_iter().enumerate() {
+        let mut security = Vec::new();
+        for (i, mut c) in file.cards.into_iter().enumerate() {
             let pan = Pan::new(&c.pan).map_err(|e| LedgerError::Seed(format!("card #{i}: {e}")))?;
             let Some((home, account_controls)) = homes.get(&c.account) else {
                 return Err(LedgerError::Seed(format!(
@@ -157,8 +191,35 @@ impl SeedData {
                     LedgerError::Seed(format!("card {} controls: {e}", pan.masked()))
                 })?;
             }
+            let pin = c.pin.take();
+            let id = c.id.unwrap_or_else(|| crate::card::id_from_hash(&pan_hash));
+            let (pvv, pvki) = match (pin, pvv_of) {
+                (Some(pin), Some(f)) => {
+                    let (v, k) = f(&pan, &pin).map_err(|e| {
+                        LedgerError::Seed(format!("card {}: PIN: {e}", pan.masked()))
+                    })?;
+                    (Some(v), Some(k))
+                }
+                _ => (None, None),
+            };
+            if let Some(p) = &c.psn {
+                if !(2..=3).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(LedgerError::Seed(format!(
+                        "card {}: psn must be 2 or 3 digits",
+                        pan.masked()
+                    )));
+                }
+            }
+            if pvv.is_some() || c.psn.is_some() {
+                security.push(SeedSecurity {
+                    card_id: id.clone(),
+                    pvv,
+                    pvki,
+                    psn: c.psn.clone(),
+                });
+            }
             let card = CardRecord {
-                id: c.id.unwrap_or_else(|| crate::card::id_from_hash(&pan_hash)),
+                id,
                 masked: pan.masked(),
                 pan_hash,
                 last4: pan.last4().to_owned(),
@@ -173,7 +234,11 @@ impl SeedData {
             };
             cards.push(card.with_controls(c.controls, account_controls.as_ref()));
         }
-        Ok(SeedData { accounts, cards })
+        Ok(SeedData {
+            accounts,
+            cards,
+            security,
+        })
     }
 }
 

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use crate::machine::Op;
 use crate::{
     AdviceRequest, AuthRequest, BalanceAnswer, BalanceRequest, BatchSnapshot, CaptureRequest,
-    Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result, ReversalRequest, SeedData,
-    Wallet,
+    CardSecurity, Decision, EmbeddedStore, LedgerHealth, NetworkKey, PgStore, Result,
+    ReversalRequest, SeedData, Wallet,
 };
 
 /// Most holds one [`Store::expire`] call releases: expiry runs in bounded batches so that it
@@ -158,6 +158,80 @@ impl Store {
         }
     }
 
+    /// A card's security data (PVV, PVKI, PSN, PIN tries, expiry) for the HSM checks that run
+    /// before the writer (issue 23); `None` for an unknown card. A read: the PIN try counter
+    /// it shows is advisory, the writer decides on its own reading.
+    pub async fn card_security(&self, pan: &crate::Pan) -> Result<Option<CardSecurity>> {
+        let hash = self.ctx().hasher.hash(pan);
+        self.card_security_by_hash(hash).await
+    }
+
+    /// [`Store::card_security`] for the checks before the writer: a card's data is read once
+    /// per [`crate::SECURITY_CACHE_TTL`] and kept (unknown cards are not). Its `pin_tries` is
+    /// as of that read: the writer decides on its own.
+    pub async fn card_security_cached(&self, pan: &crate::Pan) -> Result<Option<CardSecurity>> {
+        let ctx = self.ctx();
+        let hash = ctx.hasher.hash(pan);
+        if let Some(c) = ctx.security_cache.get(&hash) {
+            return Ok(Some(c));
+        }
+        let found = self.card_security_by_hash(hash.clone()).await?;
+        if let Some(c) = &found {
+            self.ctx().security_cache.put(hash, c.clone());
+        }
+        Ok(found)
+    }
+
+    fn ctx(&self) -> &crate::machine::Ctx {
+        match self {
+            Store::Embedded(s) => s.ctx(),
+            Store::Postgres(s) => s.ctx(),
+            Store::Memory(s) => s.ctx(),
+        }
+    }
+
+    async fn card_security_by_hash(&self, hash: String) -> Result<Option<CardSecurity>> {
+        match self {
+            Store::Embedded(s) => s.card_security(hash).await,
+            Store::Postgres(s) => s.card_security(hash).await,
+            Store::Memory(s) => s.card_security(hash).await,
+        }
+    }
+
+    /// An operator (`actor`, recorded with the reset) resets card `card_id`'s PIN try
+    /// counter to zero, in one transaction under the card's account's lock: PIN use works
+    /// again. Returns the count before, or `None` when the card is unknown or has no PIN on
+    /// record (nothing changes).
+    pub async fn reset_pin_tries(
+        &self,
+        card_id: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Option<u32>> {
+        self.submit(Op::ResetPinTries {
+            card_id: card_id.to_owned(),
+            actor: actor.to_owned(),
+            now,
+        })
+        .await?
+        .pin_tries()
+    }
+
+    /// The verdicts of a PIN (and card checks) presented with a request the ledger does not
+    /// decide, a balance inquiry: the same counter and codes as [`Store::authorize`]'s, in one
+    /// transaction (a PIN guessed through balance inquiries counts as any other). `None`:
+    /// nothing refuses it (an unknown card included: the inquiry answers that).
+    pub async fn pin_try(
+        &self,
+        pan: crate::Pan,
+        security: crate::Security,
+        now: Timestamp,
+    ) -> Result<Option<crate::ResponseCode>> {
+        self.submit(Op::PinTry { pan, security, now })
+            .await?
+            .refusal()
+    }
+
     /// The decision recorded under `key`, if any.
     pub async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         match self {
@@ -275,14 +349,6 @@ impl Store {
         }
     }
 
-    fn ctx(&self) -> &crate::machine::Ctx {
-        match self {
-            Store::Embedded(s) => s.ctx(),
-            Store::Postgres(s) => s.ctx(),
-            Store::Memory(s) => s.ctx(),
-        }
-    }
-
     /// The duplicate transmissions counted under `key` (messages that reused it for another
     /// request and were answered [`crate::ResponseCode::DUPLICATE_TRANSMISSION`]), oldest
     /// first.
@@ -331,7 +397,9 @@ impl Store {
     /// Inserts the accounts, wallets and cards of `data` that are not there yet (existing
     /// accounts keep their balances); returns how many accounts were added.
     pub async fn seed(&self, data: SeedData) -> Result<usize> {
-        self.submit(Op::Seed(Arc::new(data))).await?.count()
+        let n = self.submit(Op::Seed(Arc::new(data))).await?.count();
+        self.ctx().security_cache.clear();
+        n
     }
 
     /// Every wallet, ordered by account and currency: the reconciliation export.

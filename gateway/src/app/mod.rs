@@ -27,6 +27,7 @@ use crate::config::{Config, Limits, RatesConfig};
 use crate::error::{ConfigError, Error};
 use crate::link::run_link;
 use crate::quoter::RateQuoter;
+use crate::security::{HsmService, SwitchSecurity};
 use crate::server::{self, bind_reuseport, BoundListener, Shared, Shutdown, ShutdownTrigger};
 use crate::switch::{Switch, SwitchCore};
 pub(crate) use status::Status;
@@ -57,6 +58,7 @@ pub struct Running {
     core: Arc<SwitchCore>,
     quoter: Arc<RateQuoter>,
     shared: Arc<Shared>,
+    hsm: Option<Arc<HsmService>>,
     config: Config,
 }
 
@@ -70,8 +72,26 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let quoter = Arc::new(RateQuoter::new(cache));
     let hasher = config.ledger.pan_hasher()?;
     let store = open_store(&config, hasher.clone(), quoter.clone()).await?;
+    // Opened before the seed: the seed stores the PVVs the HSM's `pvk` computes.
+    let hsm = config
+        .hsm
+        .as_ref()
+        .map(|c| HsmService::open(c).map(Arc::new))
+        .transpose()?;
+    if let Some(h) = &config.hsm {
+        let exposed = config
+            .listeners
+            .iter()
+            .any(|l| !l.address.ip().is_loopback());
+        if h.software_keys.is_some() && exposed {
+            warn!(
+                "[hsm] software_keys holds clear keys: test keys for the sandbox only; a \
+                network-facing switch names its keys by PKCS#11 label ([hsm] pkcs11)"
+            );
+        }
+    }
     if let Some(seed) = &config.ledger.seed {
-        seed_if_empty(&store, seed, &hasher).await?;
+        seed_if_empty(&store, seed, &hasher, hsm.as_deref()).await?;
     }
     let business_date = Arc::new(
         BusinessDate::with_clock_offset(
@@ -128,13 +148,11 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             name: l.name.clone(),
             listener,
             codec: FrameCodec::new(l.framing, l.header_len, l.max_frame_len),
-            service: Arc::new(Switch::new(
-                core.clone(),
-                spec,
-                l.name.clone(),
-                deadline,
-                l.codes,
-            )),
+            service: Arc::new(
+                Switch::new(core.clone(), spec, l.name.clone(), deadline, l.codes).with_security(
+                    SwitchSecurity::new(hsm.as_ref(), &l.security, &format!("listener[{i}]"))?,
+                ),
+            ),
             allow: l.allow.clone(),
             tls,
             claim: Some(claim),
@@ -188,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         core,
         quoter,
         shared,
+        hsm,
         config,
     })
 }
@@ -250,11 +269,20 @@ impl Running {
         info!("drained");
     }
 
-    /// Applies what can change without a restart: limits (new connections and requests see
-    /// them) and the rates source. Returns what changed. Listeners, ledger and admin address
+    /// Applies what can change without a restart: the HSM's keys (re-read from the same key
+    /// file or token configuration), limits (new connections and requests see them) and the
+    /// rates source. Returns what changed. Listeners, ledger and admin address
     /// need a restart (SO_REUSEPORT lets the new instance start first).
     pub async fn reload(&mut self, new: Config) -> Result<Vec<&'static str>, Error> {
         let mut changed = Vec::new();
+        // Keys rotate without a restart: the key file (or the token's labels) is read again,
+        // and the new set replaces the old only if every key loads and its KCV matches. First,
+        // so that a refused key file leaves the whole running configuration as it was.
+        if let Some(h) = &self.hsm {
+            h.reload()
+                .map_err(|e| ConfigError::invalid("hsm", format!("keys not reloaded: {e}")))?;
+            changed.push("hsm.keys");
+        }
         if new.limits != self.config.limits {
             self.shared
                 .limits
@@ -286,9 +314,18 @@ impl Running {
             || new.ledger.embedded != self.config.ledger.embedded
             || new.ledger.postgres != self.config.ledger.postgres
             || new.ledger.postgres_password != self.config.ledger.postgres_password
-            || new.ledger.pan_key != self.config.ledger.pan_key;
+            || new.ledger.pan_key != self.config.ledger.pan_key
+            || new.hsm != self.config.hsm
+            || new
+                .listeners
+                .iter()
+                .zip(&self.config.listeners)
+                .any(|(a, b)| a.security != b.security);
         if needs_restart {
-            warn!("listener, admin (address, API token) or ledger changes need a restart; not applied");
+            warn!(
+                "listener (its security checks included), admin (address, API token), ledger or \
+                [hsm] section changes need a restart; not applied"
+            );
         }
         self.config.limits = new.limits;
         self.config.rates = new.rates;
@@ -410,32 +447,67 @@ async fn seed_if_empty(
     store: &Store,
     path: &std::path::Path,
     hasher: &PanHasher,
+    hsm: Option<&HsmService>,
 ) -> Result<(), Error> {
     let seed_err = |reason: String| Error::Seed {
         path: path.to_owned(),
         reason,
     };
-    if !store
+    let empty = store
         .is_empty()
         .await
-        .map_err(|e| Error::Ledger(e.to_string()))?
-    {
+        .map_err(|e| Error::Ledger(e.to_string()))?;
+    // A ledger seeded before card security gets its cards' PVVs and PSNs (only those rows:
+    // its accounts and cards stay as they are).
+    if !empty && hsm.is_none() {
         return Ok(());
     }
     let text = tokio::fs::read_to_string(path)
         .await
         .map_err(|e| seed_err(e.to_string()))?;
     let exponent = |ccy: &str| fx_rates::currency(ccy).ok().map(|c| u32::from(c.exponent));
-    let data =
-        SeedData::from_json(&text, hasher, &exponent).map_err(|e| seed_err(e.to_string()))?;
-    // The ledger was empty: every card of the file goes in with its account.
-    let cards = data.cards.len();
+    let mut data = match hsm {
+        Some(h) => {
+            let pvv = |pan: &ledger::Pan, pin: &str| seed_pvv(h, pan, pin);
+            SeedData::from_json_with_pvv(&text, hasher, &exponent, &pvv)
+        }
+        None => SeedData::from_json(&text, hasher, &exponent),
+    }
+    .map_err(|e| seed_err(e.to_string()))?;
+    if !empty {
+        data.accounts.clear();
+        data.cards.clear();
+    }
+    let (cards, pins) = (
+        data.cards.len(),
+        data.security.iter().filter(|s| s.pvv.is_some()).count(),
+    );
     let accounts = store
         .seed(data)
         .await
         .map_err(|e| seed_err(e.to_string()))?;
-    info!(path = %path.display(), accounts, cards, "ledger seeded");
+    info!(path = %path.display(), accounts, cards, pins, "ledger seeded");
     Ok(())
+}
+
+/// The PVV of a seed card's PIN under the HSM's `pvk` (its current version's PVKI). The
+/// clear PIN goes into the HSM and only the PVV comes out.
+fn seed_pvv(h: &HsmService, pan: &ledger::Pan, pin: &str) -> Result<(String, u8), String> {
+    const PVK: &str = "pvk";
+    let pvki = h
+        .hsm()
+        .keys()
+        .into_iter()
+        .find(|k| k.name.as_str() == PVK)
+        .and_then(|k| k.versions.iter().find(|v| v.current).and_then(|v| v.pvki))
+        .ok_or("the HSM has no 'pvk' with a pvki")?;
+    let pin = hsm::ClearPin::new(pin).map_err(|e| e.to_string())?;
+    let digits = pan.clear_digits();
+    let pvv = h
+        .hsm()
+        .pvv_for_clear_pin(&hsm::KeyName::new(PVK), pvki, digits, &pin)
+        .map_err(|e| e.to_string())?;
+    Ok((pvv, pvki))
 }
 
 fn load_spec(name: &str, key: &str) -> Result<Arc<Spec>, Error> {

@@ -13,12 +13,32 @@ pub struct ResponseCodes {
     /// transmission", 94.
     #[serde(with = "code")]
     pub duplicate: ResponseCode,
+    /// DE 52 did not match the card's PVV (issue 23): 55.
+    #[serde(with = "code")]
+    pub wrong_pin: ResponseCode,
+    /// The card's PIN tries are exhausted: 75.
+    #[serde(with = "code")]
+    pub pin_tries_exceeded: ResponseCode,
+    /// CVV, iCVV or cryptogram failure: 82.
+    #[serde(with = "code")]
+    pub card_authentication: ResponseCode,
+    /// CVV2 mismatch: N7.
+    #[serde(with = "code")]
+    pub cvv2: ResponseCode,
+    /// A request's MAC (DE 64/128) missing or wrong: 63, security violation.
+    #[serde(with = "code")]
+    pub mac: ResponseCode,
 }
 
 impl Default for ResponseCodes {
     fn default() -> Self {
         ResponseCodes {
             duplicate: ResponseCode::DUPLICATE_TRANSMISSION,
+            wrong_pin: ResponseCode::INCORRECT_PIN,
+            pin_tries_exceeded: ResponseCode::PIN_TRIES_EXCEEDED,
+            card_authentication: ResponseCode::CARD_AUTHENTICATION_FAILED,
+            cvv2: ResponseCode::CVV2_MISMATCH,
+            mac: ResponseCode::SECURITY_VIOLATION,
         }
     }
 }

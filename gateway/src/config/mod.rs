@@ -10,6 +10,7 @@ mod codes;
 mod key_path;
 mod schema;
 mod secret;
+mod security;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub use schema::{
     ListenerTls, LogConfig, LogFormat, OutboundConfig, RatesConfig,
 };
 pub use secret::{redact_url, Secret};
+pub use security::{CheckMode, HsmBackend, HsmConfig, ListenerSecurity, DEFAULT_HSM_TIMEOUT_MS};
 
 use crate::error::ConfigError;
 
@@ -57,6 +59,47 @@ pub fn parse(text: &str, config_dir: &Path) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// `[hsm]` names one back end and sane limits; a listener that checks anything has an
+    /// HSM and a PIN block format the crate knows. (Whether the named keys exist is checked
+    /// when the HSM is opened.)
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        if let Some(h) = &self.hsm {
+            h.backend().map_err(|e| ConfigError::invalid("hsm", e))?;
+            if h.timeout_ms == 0 || h.timeout_ms > 60_000 {
+                return Err(ConfigError::invalid(
+                    "hsm.timeout_ms",
+                    "between 1 and 60000",
+                ));
+            }
+            if !(1..=ledger::MAX_PIN_TRIES_LIMIT).contains(&h.pin_tries_max) {
+                return Err(ConfigError::invalid(
+                    "hsm.pin_tries_max",
+                    format!("between 1 and {}", ledger::MAX_PIN_TRIES_LIMIT),
+                ));
+            }
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            if l.security.any() && self.hsm.is_none() {
+                return Err(ConfigError::invalid(
+                    format!("listener[{i}].security"),
+                    "card security checks need an [hsm] section",
+                ));
+            }
+            let formats = &l.security.pin_block_formats;
+            if formats.is_empty()
+                || formats
+                    .iter()
+                    .any(|&f| hsm::PinBlockFormat::from_control(f).is_none())
+            {
+                return Err(ConfigError::invalid(
+                    format!("listener[{i}].security.pin_block_formats"),
+                    "one or more of 0, 1, 3 and 4",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -88,6 +131,14 @@ impl Config {
         if let Some(p) = self.admin.api_token_file.as_mut() {
             fix(p);
         }
+        if let Some(h) = self.hsm.as_mut() {
+            for p in [h.software_keys.as_mut(), h.pkcs11.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
+        }
         for l in &mut self.listeners {
             if let Some(t) = l.tls.as_mut() {
                 fix(&mut t.cert);
@@ -107,6 +158,7 @@ impl Config {
 
     /// Checks what serde cannot: exclusive choices, ranges, loopback admin, time zone.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_security()?;
         match (&self.ledger.embedded, &self.ledger.postgres) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::invalid(

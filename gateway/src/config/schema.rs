@@ -40,6 +40,10 @@ pub struct Config {
     /// Networks the switch dials (`[[outbound]]`).
     #[serde(default, rename = "outbound")]
     pub outbound: Vec<OutboundConfig>,
+    /// The HSM that verifies PINs, CVVs, cryptograms and MACs (issue 23); needed when a
+    /// listener checks any of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm: Option<super::security::HsmConfig>,
 }
 
 /// `[business_date]`
@@ -316,6 +320,10 @@ pub struct ListenerConfig {
     /// TLS on this listener (`[listener.tls]`), for networks that ask for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
+    /// The card security checks this network's messages go through (issue 23; default:
+    /// none).
+    #[serde(default)]
+    pub security: super::security::ListenerSecurity,
 }
 
 /// `[listener.tls]`: the listener's certificate and, for mutual TLS, the CA its peers'

@@ -33,6 +33,7 @@ use tracing::{error, info, warn};
 use crate::business_date::BusinessDate;
 use crate::config::ResponseCodes;
 use crate::network_code::NetworkCode;
+use crate::security::SwitchSecurity;
 use crate::server::{ConnContext, Service, Shared};
 use deadline::LedgerFail;
 use fields::FieldFault;
@@ -270,9 +271,17 @@ pub struct Switch {
     network: String,
     deadline: Option<Duration>,
     codes: ResponseCodes,
+    /// The card security checks of this network (issue 23), if any.
+    security: Option<Arc<SwitchSecurity>>,
 }
 
 impl Switch {
+    /// Checks this network's card security with `security` (PIN, CVV, CVV2, ARQC, MAC).
+    pub fn with_security(mut self, security: Option<SwitchSecurity>) -> Self {
+        self.security = security.map(Arc::new);
+        self
+    }
+
     /// A switch for `network` speaking `spec`; `deadline` shortens the core's deadline;
     /// `codes` are the network's own codes for some outcomes.
     pub fn new(
@@ -288,6 +297,7 @@ impl Switch {
             network,
             deadline,
             codes,
+            security: None,
         }
     }
 
@@ -421,6 +431,56 @@ impl Switch {
         self.encode(&resp)
     }
 
+    /// On a listener with MACs: the answer to a request whose MAC (DE 64/128) is missing or
+    /// wrong (63, security violation: not decided, not recorded, for it is not known to come
+    /// from the network), or 91 when the HSM cannot say. Network management (08xx) is not
+    /// MACed.
+    async fn mac_refusal(
+        &self,
+        req: &OwnedMessage,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Option<OwnedMessage> {
+        let sec = self.security.as_ref().filter(|s| s.macs())?;
+        if req.mti().class() == 8 {
+            return None;
+        }
+        let bd = self.core.business_date.today();
+        let m = MsgId::of(req);
+        match sec.verify_mac(&self.spec, req, body, deadline).await {
+            Ok(true) => None,
+            Ok(false) => {
+                warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
+                    code = %self.codes.mac, "MAC missing or wrong: security violation");
+                Some(respond(req, bd, self.codes.mac))
+            }
+            Err(e) => {
+                warn!(network = %self.network, mti = %m.mti, stan = %m.stan, pan = %m.pan,
+                    error = %e, "MAC not verified: the HSM did not answer; answering 91");
+                Some(respond(req, bd, ResponseCode::ISSUER_UNAVAILABLE))
+            }
+        }
+    }
+
+    /// `resp` encoded with its MAC; unanswered when no MAC can be made (a network that
+    /// requires MACs would refuse the answer anyway; it times out and retries).
+    async fn encode_signed(
+        &self,
+        sec: &SwitchSecurity,
+        resp: OwnedMessage,
+        deadline: Instant,
+    ) -> Option<Bytes> {
+        // The answer's own budget: the request's deadline may have been spent.
+        let until = deadline.max(Instant::now() + Duration::from_millis(50));
+        match sec.sign(&self.spec, resp, until).await {
+            Ok(v) => Some(Bytes::from(v)),
+            Err(e) => {
+                error!(network = %self.network, error = %e, "answer not MACed; not answered");
+                None
+            }
+        }
+    }
+
     fn encode(&self, resp: &OwnedMessage) -> Option<Bytes> {
         match resp.encode(&self.spec) {
             Ok(v) => Some(Bytes::from(v)),
@@ -451,7 +511,10 @@ impl Service for Switch {
             }
             return None;
         }
-        let resp = self.route(&req, deadline).await;
+        let resp = match self.mac_refusal(&req, &body, deadline).await {
+            Some(refused) => refused,
+            None => self.route(&req, deadline).await,
+        };
         let code = resp.get_str(39).unwrap_or("");
         let latency = started.elapsed();
         // The message's one line at info. One event, not a span around the routing: opening a
@@ -467,7 +530,10 @@ impl Service for Switch {
             .shared
             .metrics
             .request(mti.as_str(), code, latency);
-        self.encode(&resp)
+        match &self.security {
+            Some(sec) if sec.macs() => self.encode_signed(sec, resp, deadline).await,
+            _ => self.encode(&resp),
+        }
     }
 
     fn response_stan(&self, body: &[u8]) -> Option<u32> {

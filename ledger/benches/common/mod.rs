@@ -65,6 +65,7 @@ fn request(pans: &[Pan]) -> AuthRequest {
         allow_partial: false,
         original: None,
         merchant: Default::default(),
+        security: Default::default(),
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

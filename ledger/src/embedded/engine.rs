@@ -57,6 +57,11 @@ impl Engine for SqliteEngine<'_, '_> {
             let row = sql::spend(&s, &card, &period).map_err(failed)?;
             snap.spend.insert((card, period), row);
         }
+        // One writer: the counters read here stay true until the commit.
+        for card in needs.pin_keys(snap) {
+            let row = sql::pin_state(&s, &card).map_err(failed)?;
+            snap.pins.insert(card, row);
+        }
         Ok(())
     }
 

@@ -27,8 +27,8 @@ use rusqlite::Connection;
 use crate::machine::needs::Needs;
 use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
 use crate::{
-    BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
-    Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, CardSecurity, Decision, DuplicateRecord, LedgerError,
+    NetworkKey, PanHasher, Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 
 /// Default most requests committed in one transaction.
@@ -168,6 +168,7 @@ impl EmbeddedStore {
         let reader = open_connection(&path)?;
         reader.pragma_update(None, "query_only", "ON")?;
         let ctx = Ctx {
+            security_cache: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
@@ -337,6 +338,11 @@ impl EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<crate::CardAudit>> {
         self.read(move |conn, _| sql::card_changes(&sql::Stmts::Cached(conn), &card_id, limit))
+            .await
+    }
+
+    pub(crate) async fn card_security(&self, pan_hash: String) -> Result<Option<CardSecurity>> {
+        self.read(move |conn, _| sql::card_security(conn, &pan_hash))
             .await
     }
 

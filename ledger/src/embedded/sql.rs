@@ -13,11 +13,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 
 use crate::machine::needs::Needs;
 use crate::machine::{Effects, Snapshot};
+use crate::pin::PinState;
 use crate::rows::{
     card_by_hash, controls_text, cutover_date, decision_columns, hold_columns, holds_sql,
     spend_row, wallet_columns, CardCols, DecisionCols, DuplicateCols, HoldCols, DUPLICATE_COLUMNS,
 };
-use crate::{CardRecord, DuplicateRecord, Hold, LedgerError, Result, Spend, Wallet};
+use crate::{CardRecord, CardSecurity, DuplicateRecord, Hold, LedgerError, Result, Spend, Wallet};
 
 /// Prepared statements found by the address of their (static) SQL text. rusqlite's own cache
 /// hashes the whole text and moves the statement through an LRU list at every use: about a
@@ -501,6 +502,7 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
             Ok(())
         })?;
     }
+    write_security(s, e)?;
     for (id, c) in &e.account_controls {
         const SQL: &str = "UPDATE accounts SET controls = ?2 WHERE id = ?1";
         s.with(SQL, |st| {
@@ -725,4 +727,69 @@ pub(crate) fn all_wallets(conn: &Connection) -> Result<Vec<Wallet>> {
 /// Every hold (read connection).
 pub(crate) fn all_holds(conn: &Connection) -> Result<Vec<Hold>> {
     holds_where(&Stmts::Cached(conn), holds_sql!("ORDER BY nkey"), [])
+}
+
+/// A card's PIN try counter with its account, when the card has a PVV on record.
+const PIN_BY_CARD: &str = "SELECT c.account_id, s.pin_tries FROM card_security s \
+     JOIN cards c ON c.id = s.card_id WHERE s.card_id = ?1 AND s.pvv IS NOT NULL";
+const UPDATE_PIN_TRIES: &str = "UPDATE card_security SET pin_tries = ?2, pin_tries_us = ?3, \
+     reset_by = coalesce(?4, reset_by), reset_us = CASE WHEN ?4 IS NULL THEN reset_us ELSE ?3 END \
+     WHERE card_id = ?1";
+const INSERT_SECURITY: &str = "INSERT INTO card_security (card_id, pvv, pvki, psn, pin_tries) \
+     VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING";
+const SECURITY_BY_HASH: &str = "SELECT c.id, c.expiry, s.pvv, s.pvki, s.psn, s.pin_tries \
+     FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = ?1";
+
+/// A card's PIN state (`None`: no PIN on record).
+pub(crate) fn pin_state(s: &Stmts<'_, '_>, card_id: &str) -> Result<Option<PinState>> {
+    let row = s.with(PIN_BY_CARD, |st| {
+        Ok(st
+            .query_row([card_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?)
+    })?;
+    row.map(|(account_id, tries)| crate::rows::pin_state(card_id, account_id, tries))
+        .transpose()
+}
+
+/// A card's security data by PAN hash, read before the writer.
+pub(crate) fn card_security(conn: &Connection, pan_hash: &str) -> Result<Option<CardSecurity>> {
+    let mut st = conn.prepare_cached(SECURITY_BY_HASH)?;
+    let row = st
+        .query_row([pan_hash], |r| {
+            Ok(crate::rows::SecurityCols {
+                card_id: r.get(0)?,
+                expiry: r.get(1)?,
+                pvv: r.get(2)?,
+                pvki: r.get(3)?,
+                psn: r.get(4)?,
+                pin_tries: r.get(5)?,
+            })
+        })
+        .optional()?;
+    row.map(crate::rows::SecurityCols::into_security)
+        .transpose()
+}
+
+/// Writes the PIN counters and the seeded security rows of `e`.
+pub(crate) fn write_security(s: &Statements<'_>, e: &Effects) -> Result<()> {
+    for sec in &e.security_new {
+        s.with(INSERT_SECURITY, |st| {
+            st.execute(params![
+                sec.card_id,
+                sec.pvv,
+                sec.pvki.map(i64::from),
+                sec.psn
+            ])?;
+            Ok(())
+        })?;
+    }
+    for c in &e.pin_tries {
+        s.with(UPDATE_PIN_TRIES, |st| {
+            st.execute(params![c.card_id, i64::from(c.tries), c.at_us, c.reset_by])?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }

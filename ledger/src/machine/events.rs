@@ -18,6 +18,8 @@ pub(crate) enum EventKind {
     ReversalRecorded,
     AdviceRecorded,
     BusinessDateChanged,
+    /// A card changed (issue 23: its PIN try counter reset by an operator).
+    CardUpdated,
 }
 
 impl EventKind {
@@ -33,6 +35,7 @@ impl EventKind {
             EventKind::ReversalRecorded => "reversal.recorded",
             EventKind::AdviceRecorded => "advice.recorded",
             EventKind::BusinessDateChanged => "business_date.changed",
+            EventKind::CardUpdated => "card.updated",
         }
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Ctx {
     pub(crate) stats: Arc<crate::stats::BatchStats>,
     /// Whether commits succeed (readiness), kept by the writer/workers.
     pub(crate) health: Arc<crate::health::CommitHealth>,
+    /// Cards' security data read before the writer (issue 23), shared by every clone.
+    pub(crate) security_cache: Arc<crate::pin::SecurityCache>,
 }
 
 /// A write operation queued for a store's writer. Requests are shared (`Arc`), so that the
@@ -74,6 +76,19 @@ pub(crate) enum Op {
         limit: usize,
     },
     Seed(Arc<SeedData>),
+    /// A PIN (and card checks) presented with a balance inquiry: the verdicts and the try
+    /// counter as an authorization's (issue 23).
+    PinTry {
+        pan: crate::Pan,
+        security: crate::Security,
+        now: Timestamp,
+    },
+    /// An operator's reset of a card's PIN try counter (issue 23).
+    ResetPinTries {
+        card_id: String,
+        actor: String,
+        now: Timestamp,
+    },
     /// A business-date cutover asked for by the message with `key`; `current` is the
     /// asking instance's business date.
     Cutover {
@@ -101,6 +116,10 @@ pub(crate) enum Output {
     Card(Option<Box<crate::CardRecord>>),
     /// An adjustment recorded (or found again).
     Adjustment(Box<crate::AdjustmentRecord>),
+    /// A PIN counter's value before a reset (`None`: the card has no PIN on record).
+    PinTries(Option<u32>),
+    /// What refuses a PIN try (`None`: nothing).
+    Refusal(Option<crate::ResponseCode>),
 }
 
 impl Output {
@@ -126,6 +145,18 @@ impl Output {
         match self {
             Output::Adjustment(a) => Ok(*a),
             _ => Err(LedgerError::corrupt("ops", "expected an adjustment")),
+        }
+    }
+    pub(crate) fn pin_tries(self) -> Result<Option<u32>> {
+        match self {
+            Output::PinTries(n) => Ok(n),
+            _ => Err(LedgerError::corrupt("ops", "expected a PIN counter")),
+        }
+    }
+    pub(crate) fn refusal(self) -> Result<Option<crate::ResponseCode>> {
+        match self {
+            Output::Refusal(c) => Ok(c),
+            _ => Err(LedgerError::corrupt("ops", "expected a refusal")),
         }
     }
     pub(crate) fn date(self) -> Result<Date> {
@@ -155,6 +186,7 @@ impl Prepared {
             Op::Advise(r) => Some(&r.pan),
             Op::VoidAuthorization { request, .. } => Some(&request.pan),
             Op::Reverse(r) => r.pan.as_ref(),
+            Op::PinTry { pan, .. } => Some(pan),
             _ => None,
         };
         let pan_hash = pan.map(|p| ctx.hasher.hash(p));

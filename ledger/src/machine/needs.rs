@@ -39,6 +39,12 @@ pub(crate) struct Needs {
     /// Where the spend counters a batch reads come from, known once cards and holds are
     /// loaded ([`Needs::spend_keys`]).
     pub(crate) spend_from: Vec<SpendSource>,
+    /// PIN try counters by card id, known up front (an operator's reset): loaded with the
+    /// first step (their accounts are locked) and again under the locks.
+    pub(crate) pin_cards: Vec<String>,
+    /// PIN try counters of the cards of these PAN hashes (authorizations that carry a PIN
+    /// verdict), known once the cards are loaded ([`Needs::pin_keys`]).
+    pub(crate) pin_from: Vec<String>,
 }
 
 /// What says which spend-control counters an operation reads.
@@ -85,6 +91,11 @@ impl Needs {
                         n.holds.push(key(o));
                     }
                     n.approvals += 1;
+                    if r.security.pin != crate::PinVerdict::NotChecked {
+                        if let Some(h) = &p.pan_hash {
+                            n.pin_from.push(h.clone());
+                        }
+                    }
                 }
                 Op::Reverse(r) => {
                     n.spend_from.push(SpendSource::Release(key(&r.original)));
@@ -124,6 +135,14 @@ impl Needs {
                     n.cards.extend(s.cards.iter().map(|c| c.pan_hash.clone()));
                 }
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
+                Op::ResetPinTries { card_id, .. } => n.pin_cards.push(card_id.clone()),
+                Op::PinTry { security, .. } => {
+                    if security.pin != crate::PinVerdict::NotChecked {
+                        if let Some(h) = &p.pan_hash {
+                            n.pin_from.push(h.clone());
+                        }
+                    }
+                }
                 Op::Heartbeat { .. } => {}
                 Op::ChangeCard { pan_hash, .. } => n.cards.push(pan_hash.clone()),
                 Op::Adjust(a) => {
@@ -141,6 +160,8 @@ impl Needs {
             accounts: sorted(n.accounts),
             lock: sorted(n.lock),
             adjustments: sorted(n.adjustments),
+            pin_cards: sorted(n.pin_cards),
+            pin_from: sorted(n.pin_from),
             ..n
         }
     }
@@ -187,6 +208,20 @@ impl Needs {
         out
     }
 
+    /// The PIN try counters the batch reads (card ids, sorted, distinct): the resets' and the
+    /// cards' of the authorizations with a PIN verdict (load the cards first).
+    pub(crate) fn pin_keys(&self, snap: &Snapshot) -> Vec<String> {
+        let mut out = self.pin_cards.clone();
+        for h in &self.pin_from {
+            if let Some(Some(card)) = snap.cards.get(h) {
+                out.push(card.id.clone());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     pub(crate) fn accounts_to_lock(&self, snap: &Snapshot) -> Vec<String> {
         let mut out: Vec<String> = snap
             .cards
@@ -201,6 +236,7 @@ impl Needs {
             )
             .chain(snap.expired.iter().map(|h| h.account_id.clone()))
             .chain(self.lock.iter().cloned())
+            .chain(snap.pins.values().flatten().map(|p| p.account_id.clone()))
             .collect();
         out.sort_unstable();
         out.dedup();

@@ -14,9 +14,10 @@ use jiff::Timestamp;
 use money::Currency;
 
 use super::events::Event;
+use crate::pin::{PinState, PinTriesChange};
 use crate::{
     AdjustmentRecord, CardAudit, CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus,
-    LedgerError, NetworkKey, Result, Spend, Wallet,
+    LedgerError, NetworkKey, Result, SeedSecurity, Spend, Wallet,
 };
 
 /// A spend counter's key: (card id, period).
@@ -61,6 +62,8 @@ pub(crate) struct Snapshot {
     pub(crate) spend: HashMap<SpendKey, Option<Spend>>,
     /// Adjustments by `Adjustment::db_key`; `None`: the key is unused.
     pub(crate) adjustments: HashMap<String, Option<AdjustmentRecord>>,
+    /// PIN try counters by card id; `None`: the card has no PIN on record.
+    pub(crate) pins: HashMap<String, Option<PinState>>,
 }
 
 /// The snapshot with the batch's changes over it. Cheap to clone (the snapshot is shared):
@@ -87,6 +90,8 @@ pub(crate) struct State<'s> {
     approvals_used: usize,
     spend: BTreeMap<SpendKey, Spend>,
     account_controls: Vec<(String, Option<Controls>)>,
+    pin_tries: BTreeMap<String, PinTriesChange>,
+    security_new: Vec<SeedSecurity>,
     pub(crate) events: Vec<Event>,
 }
 
@@ -117,6 +122,8 @@ impl<'s> State<'s> {
             approvals_used: 0,
             spend: BTreeMap::new(),
             account_controls: Vec::new(),
+            pin_tries: BTreeMap::new(),
+            security_new: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -321,6 +328,27 @@ impl<'s> State<'s> {
         self.spend.insert((s.card_id.clone(), s.period.clone()), s);
     }
 
+    /// A card's PIN try counter as this batch sees it (`None`: no PIN on record).
+    pub(crate) fn pin_tries(&self, card_id: &str) -> Result<Option<u32>> {
+        if let Some(c) = self.pin_tries.get(card_id) {
+            return Ok(Some(c.tries));
+        }
+        match self.snap.pins.get(card_id) {
+            Some(p) => Ok(p.as_ref().map(|p| p.tries)),
+            None => Err(unloaded("card_security")),
+        }
+    }
+
+    /// Records a PIN try counter's new value.
+    pub(crate) fn put_pin_tries(&mut self, c: PinTriesChange) {
+        self.pin_tries.insert(c.card_id.clone(), c);
+    }
+
+    /// Records a card's security row to seed (written unless the card has one).
+    pub(crate) fn create_security(&mut self, s: SeedSecurity) {
+        self.security_new.push(s);
+    }
+
     /// Sets (or, with `None`, clears) an account's default controls.
     pub(crate) fn set_account_controls(&mut self, account: &str, c: Option<Controls>) {
         self.account_controls.push((account.to_owned(), c));
@@ -472,6 +500,8 @@ impl<'s> State<'s> {
         };
         e.spend = self.spend.values().cloned().collect();
         e.account_controls.clone_from(&self.account_controls);
+        e.pin_tries = self.pin_tries.values().cloned().collect();
+        e.security_new.clone_from(&self.security_new);
         e.events.clone_from(&self.events);
         e
     }
@@ -509,6 +539,10 @@ pub(crate) struct Effects {
     pub(crate) spend: Vec<Spend>,
     /// Accounts' default controls set (`None`: cleared).
     pub(crate) account_controls: Vec<(String, Option<Controls>)>,
+    /// PIN try counters to write (issue 23).
+    pub(crate) pin_tries: Vec<PinTriesChange>,
+    /// Cards' security rows to insert (seeding), unless the card has one.
+    pub(crate) security_new: Vec<SeedSecurity>,
     pub(crate) events: Vec<Event>,
 }
 
@@ -532,5 +566,7 @@ impl Effects {
             && self.approval_counter.is_none()
             && self.spend.is_empty()
             && self.account_controls.is_empty()
+            && self.pin_tries.is_empty()
+            && self.security_new.is_empty()
     }
 }

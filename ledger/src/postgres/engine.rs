@@ -419,6 +419,42 @@ const SPEND_BY_KEY: &str =
 const UPSERT_SPEND: &str = "INSERT INTO spend (card_id, period, total_minor, count, recent) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_id, period) DO UPDATE SET \
      total_minor = excluded.total_minor, count = excluded.count, recent = excluded.recent";
+/// A card's PIN try counter with its account, when the card has a PVV on record.
+const PIN_BY_CARD: &str = "SELECT c.account_id, s.pin_tries FROM card_security s \
+     JOIN cards c ON c.id = s.card_id WHERE s.card_id = $1 AND s.pvv IS NOT NULL";
+const UPDATE_PIN_TRIES: &str = "UPDATE card_security SET pin_tries = $2, pin_tries_us = $3, \
+     reset_by = coalesce($4, reset_by), \
+     reset_us = CASE WHEN $4::text IS NULL THEN reset_us ELSE $3 END WHERE card_id = $1";
+const INSERT_SECURITY: &str = "INSERT INTO card_security (card_id, pvv, pvki, psn, pin_tries) \
+     VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING";
+/// A card with its security row, read before the writer (issue 23).
+pub(crate) const SECURITY_BY_HASH: &str = "SELECT c.id, c.expiry, s.pvv, s.pvki, s.psn, \
+     s.pin_tries FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = $1";
+
+/// The PIN try counters of `cards` into `snap` (under the accounts' locks when called from
+/// `lock`: every writer of a card's counter holds its account's lock).
+async fn load_pins(
+    client: &Client,
+    cache: &mut StmtCache,
+    cards: &[String],
+    snap: &mut Snapshot,
+) -> Result<()> {
+    if cards.is_empty() {
+        return Ok(());
+    }
+    let by_card = stmt(client, cache, PIN_BY_CARD).await?;
+    let p = one(cards);
+    let rows = probe(client, &by_card, &p).await?;
+    for (card, rows) in cards.iter().zip(&rows) {
+        let state = match rows.first() {
+            Some(r) => Some(crate::rows::pin_state(card, r.try_get(0)?, r.try_get(1)?)?),
+            None => None,
+        };
+        snap.pins.insert(card.clone(), state);
+    }
+    Ok(())
+}
+
 const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
 const ADJUSTMENT_BY_KEY: &str = "SELECT akey, account_id, currency, amount_minor, \
      balance_after_minor, reason, actor, at_us FROM adjustments WHERE akey = $1";
@@ -455,6 +491,10 @@ impl Engine for PgEngine<'_> {
     async fn begin(&mut self, needs: &Needs) -> Step<Snapshot> {
         let mut snap = Snapshot::default();
         load(self.client, self.cache, needs, &mut snap, true)
+            .await
+            .map_err(|e| classify(e, false))?;
+        // A reset names its card: its account is locked with the others.
+        load_pins(self.client, self.cache, &needs.pin_cards, &mut snap)
             .await
             .map_err(|e| classify(e, false))?;
         Ok(snap)
@@ -552,6 +592,8 @@ impl Engine for PgEngine<'_> {
                     snap.adjustments.insert(k.clone(), row);
                 }
             }
+            let pins = needs.pin_keys(snap);
+            load_pins(client, self.cache, &pins, snap).await?;
             if n > 0 {
                 let v = approvals
                     .iter()
@@ -658,6 +700,28 @@ impl Engine for PgEngine<'_> {
                         Box::new(
                             (sp.period == crate::controls::VELOCITY).then(|| sp.recent_text()),
                         ),
+                    ],
+                ));
+            }
+            for sec in &e.security_new {
+                stmts.push((
+                    self.stmt(INSERT_SECURITY).await?,
+                    vec![
+                        Box::new(sec.card_id.clone()),
+                        Box::new(sec.pvv.clone()),
+                        Box::new(sec.pvki.map(i64::from)),
+                        Box::new(sec.psn.clone()),
+                    ],
+                ));
+            }
+            for c in &e.pin_tries {
+                stmts.push((
+                    self.stmt(UPDATE_PIN_TRIES).await?,
+                    vec![
+                        Box::new(c.card_id.clone()),
+                        Box::new(i64::from(c.tries)),
+                        Box::new(c.at_us),
+                        Box::new(c.reset_by.clone()),
                     ],
                 ));
             }

@@ -36,8 +36,8 @@ use tokio_postgres::Client;
 use crate::machine::needs::Needs;
 use crate::machine::{rules, Ctx, Op, Output, Prepared, Snapshot, State};
 use crate::{
-    BalanceAnswer, BalanceRequest, Decision, DuplicateRecord, LedgerError, NetworkKey, PanHasher,
-    Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
+    BalanceAnswer, BalanceRequest, CardSecurity, Decision, DuplicateRecord, LedgerError,
+    NetworkKey, PanHasher, Quoter, Result, Wallet, DEFAULT_HOLD_TTL_SECS,
 };
 pub use connect::{pg_connect, pg_url_with_password, PgSslMode, PgTarget};
 /// Statements prepared on one connection, by their text.
@@ -178,6 +178,7 @@ impl PgStore {
         let client = session(&opts.url, &opts.schema).await?;
         migrate(&client, &opts.schema).await?;
         let ctx = Ctx {
+            security_cache: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),
@@ -331,6 +332,8 @@ impl PgStore {
             Op::Cutover { key, .. } => key.hash(&mut h),
             Op::ChangeCard { pan_hash, .. } => pan_hash.hash(&mut h),
             Op::Adjust(a) => a.account_id.hash(&mut h),
+            Op::ResetPinTries { card_id, .. } => card_id.hash(&mut h),
+            Op::PinTry { pan, .. } => pan.digits().hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
                 return self.inner.next.fetch_add(1, Ordering::Relaxed)
             }
@@ -373,6 +376,25 @@ impl PgStore {
             r.expiry.as_deref(),
             r.business_date,
         ))
+    }
+
+    pub(crate) async fn card_security(&self, pan_hash: String) -> Result<Option<CardSecurity>> {
+        let rows = self
+            .read_rows(engine::SECURITY_BY_HASH, &[&pan_hash])
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        crate::rows::SecurityCols {
+            card_id: r.try_get(0)?,
+            expiry: r.try_get(1)?,
+            pvv: r.try_get(2)?,
+            pvki: r.try_get(3)?,
+            psn: r.try_get(4)?,
+            pin_tries: r.try_get(5)?,
+        }
+        .into_security()
+        .map(Some)
     }
 
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {

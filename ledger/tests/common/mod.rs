@@ -110,6 +110,7 @@ pub fn auth(n: u32, pan: &str, amount_minor: i64, currency: &str) -> AuthRequest
         allow_partial: false,
         original: None,
         merchant: Default::default(),
+        security: Default::default(),
         business_date: BUSINESS_DATE,
         now: now(),
     }

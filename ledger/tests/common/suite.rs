@@ -1265,3 +1265,232 @@ pub async fn adjustments_move_a_balance_once_per_key_and_keep_the_invariants(fx:
         Vec::<String>::new()
     );
 }
+
+// ---- Card security (issue 23): the PIN try counter, decided with the authorization. ----
+
+pub const PAN_PIN: &str = "4761739001020019";
+pub const PAN_NO_PIN: &str = "4761739001020027";
+
+const PIN_SEED: &str = r#"{
+  "accounts": [
+    {"id": "A-PIN", "home_currency": "KRW", "balances": {"KRW": "1000000"}}
+  ],
+  "cards": [
+    {"id": "C-PIN", "pan": "4761739001020019", "expiry": "2812", "account": "A-PIN",
+     "status": "active", "pin": "1234", "psn": "01"},
+    {"id": "C-NOPIN", "pan": "4761739001020027", "expiry": "2812", "account": "A-PIN",
+     "status": "active"}
+  ]
+}"#;
+
+/// Seeds the PIN cards; the "HSM" here is a stand-in PVV function (the ledger stores what it
+/// is given: the real PVV comes from the `hsm` crate in the gateway).
+async fn seed_pins(s: &Store) {
+    let pvv = |_: &Pan, pin: &str| -> Result<(String, u8), String> {
+        assert_eq!(pin, "1234");
+        Ok(("5678".to_string(), 1))
+    };
+    let data = SeedData::from_json_with_pvv(PIN_SEED, &hasher(), &exponent, &pvv).unwrap();
+    assert!(!format!("{data:?}").contains("5678"), "no PVV in Debug");
+    s.seed(data).await.unwrap();
+}
+
+fn with_pin(mut r: AuthRequest, verdict: ledger::PinVerdict) -> AuthRequest {
+    r.security.pin = verdict;
+    r
+}
+
+async fn tries(s: &Store, pan: &str) -> u32 {
+    s.card_security(&Pan::new(pan).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .pin_tries
+}
+
+pub async fn wrong_pins_count_block_at_the_limit_and_reset(fx: &Fixture) {
+    use ledger::PinVerdict::{Match, Mismatch, Unverifiable};
+    let s = &fx.store;
+    seed_pins(s).await;
+    let sec = s
+        .card_security(&Pan::new(PAN_PIN).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sec.card_id, "C-PIN");
+    assert_eq!(sec.pvv.as_deref(), Some("5678"));
+    assert_eq!(sec.pvki, Some(1));
+    assert_eq!(sec.psn.as_deref(), Some("01"));
+    assert_eq!(sec.expiry, "2812");
+    assert!(!format!("{sec:?}").contains("5678"));
+    let wrong = ResponseCode::INCORRECT_PIN;
+    let exceeded = ResponseCode::PIN_TRIES_EXCEEDED;
+    // A wrong PIN, then a right one: the count goes back to zero.
+    assert_eq!(
+        code(s, with_pin(auth(1000, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        wrong
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 1);
+    let d = s.decision(&key(1000)).await.unwrap().unwrap();
+    assert_eq!(d.card_id.as_deref(), Some("C-PIN"));
+    assert_eq!(wallet(s, "A-PIN", "KRW").await.held_minor, 0);
+    // A repeat of the declined request is answered from the record, not counted again.
+    assert!(
+        s.authorize(with_pin(auth(1000, PAN_PIN, 100, "KRW"), Mismatch))
+            .await
+            .unwrap()
+            .replayed
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 1);
+    assert_eq!(
+        code(s, with_pin(auth(1001, PAN_PIN, 100, "KRW"), Match)).await,
+        ResponseCode::APPROVED
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 0);
+    // Three wrong in a row: 55, 55, then 75 on the third.
+    assert_eq!(
+        code(s, with_pin(auth(1002, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        wrong
+    );
+    assert_eq!(
+        code(s, with_pin(auth(1003, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        wrong
+    );
+    assert_eq!(
+        code(s, with_pin(auth(1004, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        exceeded
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 3);
+    // Blocked: even the right PIN is refused, and does not reset.
+    assert_eq!(
+        code(s, with_pin(auth(1005, PAN_PIN, 100, "KRW"), Match)).await,
+        exceeded
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 3);
+    // Without a PIN the card still works (only PIN use is blocked).
+    assert_eq!(
+        code(s, auth(1006, PAN_PIN, 100, "KRW")).await,
+        ResponseCode::APPROVED
+    );
+    // An operator resets it: the count before comes back, the right PIN works again.
+    assert_eq!(
+        s.reset_pin_tries("C-PIN", "ops:alice", now())
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 0);
+    assert_eq!(
+        code(s, with_pin(auth(1007, PAN_PIN, 100, "KRW"), Match)).await,
+        ResponseCode::APPROVED
+    );
+    // Unknown cards and cards without a PIN have nothing to reset.
+    assert_eq!(
+        s.reset_pin_tries("C-NOPE", "ops", now()).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.reset_pin_tries("C-NOPIN", "ops", now()).await.unwrap(),
+        None
+    );
+    // A PIN presented to a card with no PVV cannot be right, and counts nothing.
+    assert_eq!(
+        code(
+            s,
+            with_pin(auth(1008, PAN_NO_PIN, 100, "KRW"), Unverifiable)
+        )
+        .await,
+        wrong
+    );
+    assert_eq!(tries(s, PAN_NO_PIN).await, 0);
+}
+
+pub async fn a_failed_card_check_declines_without_counting_a_pin_try(fx: &Fixture) {
+    use ledger::PinVerdict::Mismatch;
+    let s = &fx.store;
+    seed_pins(s).await;
+    let mut r = with_pin(auth(1100, PAN_PIN, 100, "KRW"), Mismatch);
+    r.security.refusal = Some(ResponseCode::CARD_AUTHENTICATION_FAILED);
+    assert_eq!(code(s, r).await, ResponseCode::CARD_AUTHENTICATION_FAILED);
+    assert_eq!(tries(s, PAN_PIN).await, 0);
+    let mut r = auth(1101, PAN_PIN, 100, "KRW");
+    r.security.refusal = Some(ResponseCode::CVV2_MISMATCH);
+    let d = s.authorize(r).await.unwrap();
+    assert_eq!(d.response_code.as_str(), "N7");
+    assert_eq!(wallet(s, "A-PIN", "KRW").await.held_minor, 0);
+    // The limit and the codes are the caller's (per network).
+    let policy = ledger::PinPolicy {
+        tries_max: 1,
+        wrong_code: ResponseCode::parse("55").unwrap(),
+        exceeded_code: ResponseCode::parse("38").unwrap(),
+    };
+    let mut r = with_pin(auth(1102, PAN_PIN, 100, "KRW"), Mismatch);
+    r.security.pin_policy = policy;
+    assert_eq!(code(s, r).await.as_str(), "38");
+}
+
+pub async fn wrong_pins_on_two_instances_at_once_are_all_counted(fx: &Fixture) {
+    use ledger::PinVerdict::Mismatch;
+    seed_pins(&fx.store).await;
+    let mut tasks = Vec::new();
+    for i in 0..6u32 {
+        let s = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
+        let mut r = with_pin(auth(1200 + i, PAN_PIN, 100, "KRW"), Mismatch);
+        r.security.pin_policy.tries_max = 10;
+        tasks.push(tokio::spawn(async move { s.authorize(r).await.unwrap() }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().response_code, ResponseCode::INCORRECT_PIN);
+    }
+    assert_eq!(tries(&fx.store, PAN_PIN).await, 6);
+}
+
+pub async fn pins_presented_with_balance_inquiries_count_as_any_other(fx: &Fixture) {
+    use ledger::PinVerdict::{Match, Mismatch};
+    let s = &fx.store;
+    seed_pins(s).await;
+    let sec = |pin| ledger::Security {
+        pin,
+        ..Default::default()
+    };
+    let pan = || Pan::new(PAN_PIN).unwrap();
+    assert_eq!(
+        s.pin_try(pan(), sec(Mismatch), now()).await.unwrap(),
+        Some(ResponseCode::INCORRECT_PIN)
+    );
+    assert_eq!(tries(s, PAN_PIN).await, 1);
+    // The authorization sees the try the inquiry counted.
+    assert_eq!(
+        code(s, with_pin(auth(1300, PAN_PIN, 100, "KRW"), Mismatch)).await,
+        ResponseCode::INCORRECT_PIN
+    );
+    assert_eq!(
+        s.pin_try(pan(), sec(Mismatch), now()).await.unwrap(),
+        Some(ResponseCode::PIN_TRIES_EXCEEDED)
+    );
+    assert_eq!(
+        s.pin_try(pan(), sec(Match), now()).await.unwrap(),
+        Some(ResponseCode::PIN_TRIES_EXCEEDED)
+    );
+    s.reset_pin_tries("C-PIN", "ops", now()).await.unwrap();
+    assert_eq!(s.pin_try(pan(), sec(Match), now()).await.unwrap(), None);
+    let refused = ledger::Security {
+        refusal: Some(ResponseCode::CARD_AUTHENTICATION_FAILED),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.pin_try(pan(), refused, now()).await.unwrap(),
+        Some(ResponseCode::CARD_AUTHENTICATION_FAILED)
+    );
+    // An unknown card: nothing to refuse here (the inquiry answers 14).
+    assert_eq!(
+        s.pin_try(Pan::new(PAN_UNKNOWN).unwrap(), sec(Mismatch), now())
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -8,6 +8,7 @@
 use rand::Rng;
 
 use super::State;
+use crate::machine::events::{Event, EventKind};
 use crate::{
     Adjustment, AdjustmentRecord, CardAudit, CardChange, CardRecord, Controls, LedgerError, Result,
     MAX_AMOUNT_MINOR,
@@ -67,6 +68,12 @@ pub(super) fn change_card(
     }
     if !audit.is_empty() {
         st.change_card(next.clone(), audit);
+        st.events.push(Event::new(
+            EventKind::CardUpdated,
+            Some(&next.account_id),
+            None,
+            change.at,
+        ));
     }
     Ok(Some(next))
 }

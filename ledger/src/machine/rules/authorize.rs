@@ -2,7 +2,7 @@
 //! it covers the amount, else convert from the home wallet at the fee-free rate; approval 00
 //! with a unique DE 38", and the incremental authorization naming its original in DE 90.
 
-use super::{controls, plus, record, repeat_or_duplicate, Asked, EventKind, State};
+use super::{controls, plus, record, repeat_or_duplicate, security, Asked, EventKind, State};
 use crate::decide::{self, Funds};
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
@@ -77,6 +77,9 @@ pub(super) fn authorize(
     };
     d.account_id = Some(card.account_id.clone());
     d.card_id = Some(card.id.clone());
+    if let Some(code) = security::check(st, &r.security, r.now, &card)? {
+        return Ok(declined(st, d, code));
+    }
     if let Some(orig) = &r.original {
         // "A further 0100 with its own key whose DE 90 names an approved original": anything
         // else (unknown, declined, reversed, another account) is an invalid transaction.

@@ -128,6 +128,9 @@ pub(super) fn seed(st: &mut State<'_>, s: &SeedData) -> Result<usize> {
     for c in &s.cards {
         st.create_card(c.clone());
     }
+    for sec in &s.security {
+        st.create_security(sec.clone());
+    }
     Ok(inserted)
 }
 

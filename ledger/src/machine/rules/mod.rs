@@ -15,6 +15,7 @@ pub(crate) mod balance;
 mod controls;
 mod lifecycle;
 mod reverse;
+mod security;
 
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -92,6 +93,14 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
         }
         Op::Expire { now, limit } => Output::Count(lifecycle::expire(st, *now, *limit)?),
         Op::Seed(s) => Output::Count(lifecycle::seed(st, s)?),
+        Op::PinTry { security, now, .. } => {
+            Output::Refusal(security::pin_try(st, pan_hash, security, *now)?)
+        }
+        Op::ResetPinTries {
+            card_id,
+            actor,
+            now,
+        } => Output::PinTries(security::reset_pin_tries(st, card_id, actor, *now)?),
         Op::Cutover { key, current, now } => {
             Output::Date(lifecycle::cutover(st, key, *current, *now)?)
         }
