@@ -49,6 +49,7 @@ async fn start() -> (Running, tempfile::TempDir) {
 time_zone = "Asia/Seoul"
 [admin]
 address = "127.0.0.1:0"
+api_token = "card-security-test-token-0123456789"
 [log]
 level = "warn"
 [ledger]
@@ -141,14 +142,27 @@ async fn wrong_pins_answer_55_then_75_until_reset_and_a_right_pin_resets() {
     // Without a PIN the card still buys (only PIN use is blocked).
     assert_eq!(de39(&c.call(&krw(PAN_PIN)).await), "00");
     let store = gw.core().store();
-    let now = jiff::Timestamp::now();
+    // The operator resets the counter through the operations API.
+    let reset = |id: &str| {
+        http_client()
+            .post(format!("http://{}/v1/cards/{id}/pin-tries/reset", gw.admin))
+            .bearer_auth("card-security-test-token-0123456789")
+            .header("X-Operator", "test:operator")
+            .send()
+    };
+    let r = reset("C-PIN").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(
-        store
-            .reset_pin_tries("C-PIN", "test:operator", now)
-            .await
-            .unwrap(),
-        Some(3)
+        (v["pin_tries_before"].as_u64(), v["pin_tries"].as_u64()),
+        (Some(3), Some(0))
     );
+    assert_eq!(
+        reset("C-NOPIN").await.unwrap().status(),
+        422,
+        "no PIN on record"
+    );
+    assert_eq!(reset("C-NONE").await.unwrap().status(), 404);
     assert_eq!(
         de39(&c.call(&with_pin(krw(PAN_PIN), PAN_PIN, PIN)).await),
         "00"

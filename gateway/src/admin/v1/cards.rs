@@ -796,6 +796,63 @@ pub(crate) async fn list_changes(
     }))
 }
 
+/// What a PIN try reset did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PinTriesReset {
+    /// The card.
+    #[schema(example = "C-0117")]
+    pub(crate) card_id: String,
+    /// Wrong PINs in a row before the reset (the limit blocks PIN use: 75).
+    #[schema(example = 3)]
+    pub(crate) pin_tries_before: u32,
+    /// Always 0: PIN use is allowed again.
+    pub(crate) pin_tries: u32,
+}
+
+/// Resets a card's PIN try counter after its holder proved who they are: wrong PINs in a row
+/// up to the limit answer 75 until this is done. Recorded with who did it (`X-Operator`) and
+/// published as `card.updated`.
+#[utoipa::path(
+    post,
+    path = "/v1/cards/{id}/pin-tries/reset",
+    tag = "cards",
+    params(
+        ("id" = String, Path, description = ID_PARAM, example = "C-0117"),
+        ("X-Operator" = Option<String>, Header, description = "Who is resetting it (recorded; default `api`)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "Reset", body = PinTriesReset),
+        (status = BAD_REQUEST, description = "A malformed path, or a bad X-Operator", body = ErrorBody),
+        (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
+        (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such card", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "The card has no PIN on record", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "The ledger cannot answer now", body = ErrorBody),
+    )
+)]
+pub(crate) async fn reset_pin_tries(
+    State(state): State<Arc<AdminState>>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<PinTriesReset>, ApiError> {
+    let card = card_by_id(&state, &id).await?;
+    let actor = operator(&headers)?;
+    let before = state
+        .status
+        .core()
+        .store()
+        .reset_pin_tries(&card.id, &actor, Timestamp::now())
+        .await
+        .map_err(ledger_error)?
+        .ok_or_else(|| unprocessable("the card has no PIN on record".to_owned()))?;
+    Ok(Json(PinTriesReset {
+        card_id: card.id,
+        pin_tries_before: before,
+        pin_tries: 0,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

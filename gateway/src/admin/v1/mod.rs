@@ -30,5 +30,6 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
         .routes(routes!(cards::get_controls, cards::put_controls))
         .routes(routes!(cards::list_authorizations))
         .routes(routes!(cards::list_changes))
+        .routes(routes!(cards::reset_pin_tries))
         .routes(routes!(rates::get_rates))
 }
