@@ -27,6 +27,7 @@ mod hold;
 mod key;
 mod machine;
 mod memory;
+mod outbox;
 mod pan;
 mod postgres;
 mod quote;
@@ -58,6 +59,7 @@ pub use hold::{Counted, Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
 pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;
+pub use outbox::{OutboxEvent, EVENT_SOURCE, MAX_EVENTS_PAGE, NO_ACCOUNT};
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
 pub use postgres::{
     pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,

@@ -35,6 +35,8 @@ suite!(embedded;
     reversals_give_back_to_the_day_they_were_counted_in,
     an_accounts_controls_are_its_cards_default,
     a_daily_limit_holds_across_instances_at_once,
+    every_change_writes_one_event_and_a_repeat_none,
+    published_events_are_marked_pruned_and_leased_once,
 );
 
 use std::io::{BufRead, BufReader, Write};

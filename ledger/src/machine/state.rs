@@ -59,6 +59,9 @@ pub(crate) struct Snapshot {
     pub(crate) approvals: Approvals,
     /// Spend-control counters by (card id, period); `None`: no row yet (zero).
     pub(crate) spend: HashMap<SpendKey, Option<Spend>>,
+    /// The last event `seq` of each locked account and of `outbox::NO_ACCOUNT` (0: none
+    /// yet), read under the accounts' locks.
+    pub(crate) event_seq: HashMap<String, i64>,
 }
 
 /// The snapshot with the batch's changes over it. Cheap to clone (the snapshot is shared):
@@ -127,6 +130,14 @@ impl<'s> State<'s> {
             .get(pan_hash)
             .map(Option::as_ref)
             .ok_or_else(|| unloaded("cards"))
+    }
+
+    /// The card with id `id`, if the batch loaded or created it (for an event's card).
+    pub(crate) fn card_by_id(&self, id: &str) -> Option<&CardRecord> {
+        self.cards_created
+            .iter()
+            .find(|c| c.id == id)
+            .or_else(|| self.snap.cards.values().flatten().find(|c| c.id == id))
     }
 
     /// The decision under `key`, if any.
@@ -433,7 +444,7 @@ impl<'s> State<'s> {
 }
 
 /// What a batch writes: rows to insert, rows whose moving parts changed, and the events that
-/// say so (the event stream's outbox rows, written in the same transaction once it exists).
+/// say so (the outbox rows, written in the same transaction).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Effects {
     pub(crate) accounts_new: Vec<(String, Currency)>,
@@ -454,6 +465,10 @@ pub(crate) struct Effects {
     /// Accounts' default controls set (`None`: cleared).
     pub(crate) account_controls: Vec<(String, Option<Controls>)>,
     pub(crate) events: Vec<Event>,
+    /// The events as outbox rows, numbered and rendered by the commit driver.
+    pub(crate) outbox: Vec<crate::outbox::OutboxRow>,
+    /// Each account's new last event `seq`.
+    pub(crate) outbox_seq: Vec<(String, i64)>,
 }
 
 impl Effects {
