@@ -161,10 +161,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let admin = admin_listener.local_addr()?;
     let token = config.admin.api_token()?;
     info!(%admin, api = token.is_some(), "admin endpoint");
+    let events = Arc::new(crate::events::RelayStats::default());
     let status = Arc::new(Status {
         core: core.clone(),
         quoter: quoter.clone(),
         shared: shared.clone(),
+        events: events.clone(),
     });
     let homes = match &config.ledger.seed {
         Some(path) => home_currencies(path, &hasher).await,
@@ -180,6 +182,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         ),
         tokio::spawn(core.run_voids()),
         tokio::spawn(core.clone().heartbeat(HEARTBEAT_EVERY, shutdown.clone())),
+        tokio::spawn(crate::events::relay::run(
+            core.store().clone(),
+            config.events.clone(),
+            events,
+            shutdown.clone(),
+        )),
     ];
     let server = tokio::spawn(server::run(bound, shared.clone(), shutdown));
     Ok(Running {
