@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use ledger::{OutboxEvent, Store};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tracing::{info, warn};
@@ -34,6 +33,10 @@ pub const LEASE: Duration = Duration::from_secs(10);
 const IDLE: Duration = Duration::from_millis(100);
 /// Pause after a failed round (the broker is down or the ledger did not answer).
 const BACKOFF: Duration = Duration::from_millis(1_000);
+/// How much longer than `ack_timeout_ms` a round waits for acknowledgements.
+const ROUND_GRACE: Duration = Duration::from_secs(2);
+/// Failed rounds in a row after which the relay starts a new producer.
+const REPLACE_AFTER: u32 = 2;
 /// How often the outbox's unpublished events are counted (`/readyz`, `/metrics`).
 const COUNT_EVERY: Duration = Duration::from_secs(2);
 /// How often published events past the retention are pruned.
@@ -87,6 +90,7 @@ pub async fn run(store: Store, cfg: EventsConfig, stats: Arc<RelayStats>, mut sh
     let mut producer = producer;
     let (mut counted, mut pruned) = (None::<Instant>, Instant::now());
     let mut warned = false;
+    let mut failed_rounds = 0;
     loop {
         if counted.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
             counted = Some(Instant::now());
@@ -105,15 +109,23 @@ pub async fn run(store: Store, cfg: EventsConfig, stats: Arc<RelayStats>, mut sh
         let mut pause = IDLE;
         if let Some(p) = &producer {
             match round(&store, p, &cfg, &me, &stats).await {
-                Ok(n) if n == cfg.relay_batch => pause = Duration::ZERO,
-                Ok(_) => {}
+                Ok(n) => {
+                    failed_rounds = 0;
+                    if n == cfg.relay_batch {
+                        pause = Duration::ZERO;
+                    }
+                }
                 Err(e) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
+                    failed_rounds += 1;
                     warn!(error = %e, "events: relay round failed; retrying");
                     pause = BACKOFF;
-                    // An idempotent producer that hit a fatal error cannot go on: a new one
-                    // (a new producer id) publishes the rest.
-                    if p.client().fatal_error().is_some() {
+                    // An idempotent producer whose requests were in flight to a broker that
+                    // restarted without their state may wait for ever (seen with tansu); one
+                    // that hit a fatal error cannot go on. A new one (a new producer id)
+                    // publishes the rest, from the outbox.
+                    if p.client().fatal_error().is_some() || failed_rounds >= REPLACE_AFTER {
+                        failed_rounds = 0;
                         producer = cfg
                             .kafka
                             .as_deref()
@@ -182,7 +194,13 @@ async fn round(
     if rows.is_empty() {
         return Ok(0);
     }
-    let acked = publish(producer, &cfg.topic, &rows).await;
+    let (acked, error) = publish(
+        producer,
+        &cfg.topic,
+        &rows,
+        Duration::from_millis(cfg.ack_timeout_ms),
+    )
+    .await;
     let n = acked.len();
     if n > 0 {
         store
@@ -197,8 +215,9 @@ async fn round(
     }
     if n < rows.len() {
         return Err(format!(
-            "the broker acknowledged {n} of {} events",
-            rows.len()
+            "the broker acknowledged {n} of {} events ({})",
+            rows.len(),
+            error.unwrap_or_default()
         ));
     }
     Ok(n)
@@ -207,8 +226,14 @@ async fn round(
 /// Produces `rows` in order and waits for every acknowledgement; returns the positions
 /// acknowledged, without any event that follows an unacknowledged one of its account (it
 /// goes again next round, after it, so that each account's order holds on the topic).
-async fn publish(producer: &FutureProducer, topic: &str, rows: &[OutboxEvent]) -> Vec<i64> {
+async fn publish(
+    producer: &FutureProducer,
+    topic: &str,
+    rows: &[OutboxEvent],
+    ack_timeout: Duration,
+) -> (Vec<i64>, Option<String>) {
     let mut sent = Vec::with_capacity(rows.len());
+    let mut first_error = None;
     for r in rows {
         let payload = with_position(&r.body, r.pos);
         let headers = OwnedHeaders::new()
@@ -226,20 +251,38 @@ async fn publish(producer: &FutureProducer, topic: &str, rows: &[OutboxEvent]) -
             .headers(headers);
         match producer.send_result(rec) {
             Ok(f) => sent.push((r, f)),
-            // The producer's queue is full: the rest go next round.
-            Err((KafkaError::MessageProduction(_), _)) => break,
-            Err(_) => break,
+            // The producer's queue is full, or it cannot take messages: the rest go next
+            // round.
+            Err((e, _)) => {
+                first_error.get_or_insert_with(|| e.to_string());
+                break;
+            }
         }
     }
     let mut failed_accounts: Vec<&str> = Vec::new();
     let mut acked = Vec::with_capacity(sent.len());
+    // librdkafka times messages out after `message.timeout.ms`, except an idempotent
+    // producer's requests in flight to a broker that restarted without their state: seen
+    // waiting for ever. The round gives up on them at this deadline.
+    let deadline = tokio::time::Instant::now() + ack_timeout + ROUND_GRACE;
     for (r, f) in sent {
-        let ok = matches!(f.await, Ok(Ok(_)));
+        let ok = match tokio::time::timeout_at(deadline, f).await {
+            Ok(Ok(Ok(_))) => true,
+            Ok(Ok(Err((e, _)))) => {
+                first_error.get_or_insert_with(|| e.to_string());
+                false
+            }
+            Ok(Err(_)) => false,
+            Err(_) => {
+                first_error.get_or_insert_with(|| "no acknowledgement in time".into());
+                false
+            }
+        };
         if ok && !failed_accounts.contains(&r.account.as_str()) {
             acked.push(r.pos);
         } else if !ok {
             failed_accounts.push(r.account.as_str());
         }
     }
-    acked
+    (acked, first_error)
 }
