@@ -544,3 +544,88 @@ fn check_topic_from(read: &[Read]) -> HashSet<String> {
     }
     ids
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_publish_each_event_once() {
+    let Some(b) = bootstrap("two_instances_on_one_postgres") else {
+        return;
+    };
+    let pg_url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = match tokio_postgres::connect(&pg_url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => return skip_or_fail("two_instances_on_one_postgres", &format!("{e}")),
+    };
+    let topic = new_topic(&b).await;
+    let schema = format!("gw_events_{:08x}", rand::random::<u32>());
+    let text = format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+[log]
+level = "warn"
+[ledger]
+postgres = "{pg_url}"
+schema = "{schema}"
+seed = "{cards}"
+pan_key = "gateway-integration-test-pan-key-0123456789"
+[rates]
+file = "{rates}"
+[[listener]]
+name = "test"
+address = "127.0.0.1:0"
+[events]
+kafka = "{b}"
+topic = "{topic}"
+"#,
+        cards = data("cards.json").display(),
+        rates = data("rates.csv").display(),
+    );
+    let a = app::start(parse_config(&text)).await.unwrap();
+    let bb = app::start(parse_config(&text)).await.unwrap();
+    // Both instances decide at once, on the same accounts.
+    let send = |addr, n: usize| async move {
+        let mut c = Client::connect(addr).await;
+        let pans = [PAN_OK, PAN_USD_HOME, PAN_KRW_ONLY];
+        for i in 0..n {
+            let r = c.call(&purchase(pans[i % 3], 1, "410", &stan())).await;
+            assert_eq!(de39(&r), "00");
+        }
+    };
+    tokio::join!(send(a.addr(), 150), send(bb.addr(), 150));
+    drained(a.core().store(), Duration::from_secs(30)).await;
+    // One of them stops: the other publishes what comes next (after the lease lapses, if
+    // the one that stopped held it).
+    a.drain().await;
+    send(bb.addr(), 60).await;
+    drained(
+        bb.core().store(),
+        Duration::from_secs(30) + gateway::events::LEASE,
+    )
+    .await;
+    let outbox = bb
+        .core()
+        .store()
+        .events_after(0, false, 10_000)
+        .await
+        .unwrap();
+    bb.drain().await;
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
+
+    let read = consume(&b, &topic);
+    let on_topic = check_topic(&read);
+    assert_eq!(outbox.len(), 360);
+    assert_eq!(
+        read.len(),
+        outbox.len(),
+        "each event published once between the two"
+    );
+    for e in &outbox {
+        assert!(on_topic.contains_key(&e.id));
+    }
+}
