@@ -108,6 +108,44 @@ for m in c:
         .collect()
 }
 
+/// Every event read is valid against the JSON Schema of its type (docs/events/, checked by
+/// python3-jsonschema).
+fn validate(read: &[Read]) {
+    const SCRIPT: &str = r#"
+import json, os, sys
+import jsonschema
+schemas = {}
+for line in sys.stdin:
+    e = json.loads(line)
+    path = os.path.join(sys.argv[1], e["type"] + ".schema.json")
+    if path not in schemas:
+        schemas[path] = json.load(open(path))
+    jsonschema.validate(e, schemas[path])
+"#;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events");
+    let python = std::env::var("KAFKA_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+    let mut child = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for r in read {
+            writeln!(stdin, "{}", r.event).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "an event does not match its schema: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// What must hold of what a topic holds, whatever happened: each message keyed by its
 /// event's account, one account in one partition, a message published twice (after a crash)
 /// carrying the same event, and each account's `seq` 1, 2, ... in the order of first
@@ -189,6 +227,14 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
     let mut rev = request("0400", PAN_OK, "000000", 100, "410", &stan());
     rev.set(90, de90("0100", &sent[0].0));
     assert_eq!(de39(&c.call(&rev).await), "00");
+    // An advice, a completion of the second (approved) purchase, a cutover: one event each.
+    let adv = request("0120", PAN_KRW_ONLY, "000000", 2_500, "410", &stan()).with(39, "00");
+    assert_eq!(de39(&c.call(&adv).await), "00");
+    assert_eq!(sent[1].1, "00");
+    let completion = request("0220", PAN_USD_HOME, "000000", 50, "410", &stan())
+        .with(90, de90("0100", &sent[1].0));
+    assert_eq!(de39(&c.call(&completion).await), "00");
+    assert_eq!(de39(&c.call(&network("201", &stan())).await), "00");
     drained(gw.core().store(), Duration::from_secs(30)).await;
     let outbox = gw
         .core()
@@ -199,6 +245,7 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
     gw.drain().await;
 
     let read = consume(&b, &topic);
+    validate(&read);
     let on_topic = check_topic(&read);
     // Every event of the outbox once on the topic with its id, nothing else.
     assert_eq!(read.len(), outbox.len(), "published once each");
@@ -225,7 +272,19 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
         assert_eq!(e["data"]["response_code"], code.as_str());
         assert_eq!(e["data"]["network_key"]["stan"], s.as_str());
     }
-    assert_eq!(outbox.len(), sent.len() + 2);
+    assert_eq!(outbox.len(), sent.len() + 5);
+    let kinds: HashSet<&str> = outbox.iter().map(|e| e.kind.as_str()).collect();
+    for k in [
+        "authorization.approved",
+        "authorization.declined",
+        "hold.released",
+        "hold.captured",
+        "reversal.recorded",
+        "advice.recorded",
+        "business_date.changed",
+    ] {
+        assert!(kinds.contains(k), "no {k} event");
+    }
     assert!(on_topic
         .values()
         .any(|e| e["type"] == "hold.released" && e["data"]["network_key"]["stan"] == sent[0].0));
@@ -328,6 +387,7 @@ async fn kill_9_under_load_then_restart_loses_no_event() {
     assert!(store.events_after(0, true, 10).await.unwrap().is_empty());
     let outbox = store.events_after(0, false, 10_000).await.unwrap();
     let read = consume(&b, &topic);
+    validate(&read);
     let on_topic = check_topic(&read);
     // Every decision the ledger kept has its event on the topic, once by id.
     let mut decided = 0;
