@@ -688,3 +688,42 @@ topic = "{topic}"
         assert!(on_topic.contains_key(&e.id));
     }
 }
+
+/// A broker that never answers: authorizations go on, `/readyz` stays ready with a warning
+/// once the outbox passes its bound, and the metric says so. No broker needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_past_its_bound_warns_and_declines_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_addr();
+    let text = format!(
+        "{}\n[events]\nkafka = \"{dead}\"\noutbox_bound = 2\nack_timeout_ms = 500\n",
+        embedded_config_text(dir.path())
+    );
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    let mut c = Client::connect(gw.addr()).await;
+    for _ in 0..5 {
+        let r = c.call(&purchase(PAN_OK, 100, "410", &stan())).await;
+        assert_eq!(de39(&r), "00");
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http_get(gw.admin, "/readyz").await;
+        assert_eq!(status, 200, "still ready: {body}");
+        if body.contains("warning: events outbox holds 5 unpublished events (bound 2)") {
+            break;
+        }
+        assert!(Instant::now() < until, "no warning: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, m) = http_get(gw.admin, "/metrics").await;
+    assert!(
+        m.lines().any(|l| l == "gateway_events_outbox_over_bound 1"),
+        "{m}"
+    );
+    assert!(
+        m.lines().any(|l| l == "gateway_events_outbox_pending 5"),
+        "{m}"
+    );
+    assert_eq!(gw.core().store().events_pending().await.unwrap(), 5);
+    gw.drain().await;
+}
