@@ -93,6 +93,90 @@ pub struct AuditReport {
     pub active_holds: usize,
     /// For every converted approval received (`de11/de7`): the rate-set version of its hold.
     pub versions: BTreeMap<String, String>,
+    /// Events in the ledger's outbox (issue 20).
+    pub events: usize,
+    /// Authorization decisions whose event was looked for in the outbox.
+    pub events_checked: usize,
+}
+
+/// The outbox (issue 20): ids unique, each account's `seq` +1 each event from its first one
+/// kept (pruning removes the oldest), each body a CloudEvent agreeing with its row, and every
+/// authorization decision looked up above with the event of its outcome (unless its
+/// account's oldest events were pruned, or it is older than every event kept: a ledger
+/// migrated from before the outbox has no events for what it decided then).
+async fn check_events(
+    store: &Store,
+    decisions: &HashMap<String, Option<Decision>>,
+    v: &mut Vec<String>,
+    report: &mut AuditReport,
+) -> ledger::Result<()> {
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut last: HashMap<String, i64> = HashMap::new();
+    let mut pruned: HashSet<String> = HashSet::new();
+    // The oldest event kept: decisions before it predate the outbox (a ledger made before
+    // issue 20, migrated at start) or lost their events to pruning; neither can be checked.
+    let mut since: Option<jiff::Timestamp> = None;
+    let mut after = 0;
+    loop {
+        let page = store
+            .events_after(after, false, ledger::MAX_EVENTS_PAGE)
+            .await?;
+        let Some(end) = page.last().map(|e| e.pos) else {
+            break;
+        };
+        after = end;
+        report.events += page.len();
+        for e in page {
+            since = Some(since.map_or(e.at, |t| t.min(e.at)));
+            match last.get(&e.account) {
+                None if e.seq > 1 => {
+                    pruned.insert(e.account.clone());
+                }
+                Some(prev) if e.seq != prev + 1 => v.push(format!(
+                    "event {}: account {:?} seq {} after {prev}",
+                    e.id, e.account, e.seq
+                )),
+                _ => {}
+            }
+            last.insert(e.account.clone(), e.seq);
+            let body: Option<serde_json::Value> = serde_json::from_str(&e.body).ok();
+            let agrees = body.as_ref().is_some_and(|b| {
+                b["id"] == e.id.as_str()
+                    && b["type"] == e.kind.as_str()
+                    && b["data"]["seq"] == e.seq
+            });
+            if !agrees {
+                v.push(format!(
+                    "event {}: its JSON does not agree with its row",
+                    e.id
+                ));
+            }
+            if !ids.insert(e.id.clone()) {
+                v.push(format!("event {}: twice in the outbox", e.id));
+            }
+        }
+    }
+    for d in decisions.values().flatten() {
+        if d.kind != ledger::DecisionKind::Authorization {
+            continue;
+        }
+        if d.account_id.as_ref().is_some_and(|a| pruned.contains(a)) {
+            continue;
+        }
+        if since.is_none_or(|t| d.created_at < t) {
+            continue;
+        }
+        report.events_checked += 1;
+        let kind = if d.response_code.is_approval() {
+            "authorization.approved"
+        } else {
+            "authorization.declined"
+        };
+        if !ids.contains(&format!("{kind}/{}", d.key.db_str())) {
+            v.push(format!("{}: no {kind} event in the outbox", d.key));
+        }
+    }
+    Ok(())
 }
 
 fn key_of(r: &Recorded, de11: &str, de7: &str) -> Option<NetworkKey> {
@@ -276,6 +360,7 @@ pub async fn audit(store: &Store, records: &[Recorded]) -> ledger::Result<AuditR
         }
     }
 
+    check_events(store, &decisions, &mut v, &mut report).await?;
     report.violation_count = v.len();
     report.ok = v.is_empty();
     v.truncate(MAX_LISTED);

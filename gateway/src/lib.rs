@@ -12,6 +12,7 @@ pub mod audit;
 pub mod business_date;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod link;
 pub mod log_line;
 pub mod log_writer;

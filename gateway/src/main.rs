@@ -1,6 +1,6 @@
 //! `gateway serve --config FILE`: the switch. SIGTERM/SIGINT drain and exit 0; SIGHUP
-//! reloads limits, the rates source and the log level. Also `check-config`, `check-ledger`
-//! and `business-date reset` (back to the calendar after cutovers).
+//! reloads limits, the rates source and the log level. Also `check-config`, `check-ledger`,
+//! `business-date reset` (back to the calendar after cutovers) and `events tail`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,6 +77,34 @@ enum Command {
     BusinessDate {
         #[command(subcommand)]
         command: BusinessDateCommand,
+    },
+    /// The ledger's events (CloudEvents JSON).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print the events as JSON lines: from the topic when `[events] kafka` is set, else from
+    /// the ledger's outbox. Each carries its commit position as `outboxpos`.
+    Tail {
+        /// The configuration naming the ledger and the broker.
+        #[arg(long)]
+        config: PathBuf,
+        /// Directory of the embedded ledger, instead of the file's (as given to serve).
+        #[arg(long)]
+        var_dir: Option<PathBuf>,
+        /// The first commit position to print (`outboxpos`).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Keep printing events as they come.
+        #[arg(long)]
+        follow: bool,
+        /// Read the ledger's outbox even when a broker is configured.
+        #[arg(long)]
+        outbox: bool,
     },
 }
 
@@ -189,6 +217,38 @@ fn main() -> anyhow::Result<()> {
             let line = rt.block_on(reset_business_date(&c))?;
             let _ = std::io::Write::write_all(&mut std::io::stdout(), (line + "\n").as_bytes());
             Ok(())
+        }
+        Command::Events {
+            command:
+                EventsCommand::Tail {
+                    config,
+                    var_dir,
+                    from,
+                    follow,
+                    outbox,
+                },
+        } => {
+            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
+            Overrides {
+                var_dir,
+                ..Overrides::default()
+            }
+            .apply(&mut c)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut out = std::io::stdout().lock();
+                match c.events.kafka.clone().filter(|_| !outbox) {
+                    Some(b) => {
+                        gateway::events::tail::topic(&c.events, &b, from, follow, &mut out).await
+                    }
+                    None => {
+                        let store = app::open_ledger(&c).await?;
+                        gateway::events::tail::outbox(&store, from, follow, &mut out).await
+                    }
+                }
+            })
         }
         Command::Serve {
             config,

@@ -28,6 +28,7 @@ mod hold;
 mod key;
 mod machine;
 mod memory;
+mod outbox;
 mod pan;
 mod pin;
 mod postgres;
@@ -61,6 +62,7 @@ pub use hold::{Counted, Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
 pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;
+pub use outbox::{OutboxEvent, EVENT_SOURCE, MAX_EVENTS_PAGE, NO_ACCOUNT};
 pub use pan::{Pan, PanHasher, MAX_PAN_LEN, MIN_PAN_KEY_LEN, MIN_PAN_LEN, PAN_KEY_ENV};
 pub use pin::{
     CardSecurity, PinPolicy, PinVerdict, Security, SeedSecurity, DEFAULT_PIN_TRIES_MAX,

@@ -19,8 +19,8 @@ use crate::machine::{
 use crate::pin::PinState;
 use crate::{
     BalanceAnswer, BalanceRequest, CardAudit, CardRecord, CardSecurity, Controls, Decision,
-    DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey, PanHasher, Quoter, Result, Spend,
-    Wallet, DEFAULT_HOLD_TTL_SECS,
+    DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey, OutboxEvent, PanHasher, Quoter,
+    Result, Spend, Wallet, DEFAULT_HOLD_TTL_SECS, NO_ACCOUNT,
 };
 
 /// Tuning of the memory store.
@@ -63,6 +63,15 @@ struct Data {
     adjustments: BTreeMap<String, crate::AdjustmentRecord>,
     /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries).
     security: HashMap<String, SecurityRow>,
+    /// The outbox, in commit order, and its ids (unique, as the durable engines keep them).
+    outbox: Vec<OutboxEvent>,
+    outbox_ids: std::collections::HashSet<String>,
+    /// The last `pos` handed out (never reused after pruning).
+    outbox_pos: i64,
+    /// Each account's last event `seq`.
+    outbox_seq: HashMap<String, i64>,
+    /// The relay's lease: holder and until when.
+    lease: Option<(String, Timestamp)>,
 }
 
 /// A `card_security` row.
@@ -213,6 +222,23 @@ impl Data {
                 row.tries = c.tries;
             }
         }
+        for r in &e.outbox {
+            self.outbox_pos += 1;
+            self.outbox_ids.insert(r.id.clone());
+            self.outbox.push(OutboxEvent {
+                pos: self.outbox_pos,
+                id: r.id.clone(),
+                account: r.account.clone(),
+                seq: r.seq,
+                kind: r.kind.to_owned(),
+                at: Timestamp::from_microsecond(r.at_us).unwrap_or_default(),
+                published_at: None,
+                body: r.body.clone(),
+            });
+        }
+        for (a, n) in &e.outbox_seq {
+            self.outbox_seq.insert(a.clone(), *n);
+        }
     }
 
     /// A card's PIN counter with its account, when it has a PVV.
@@ -258,10 +284,23 @@ impl Engine for MemEngine<'_> {
             let row = self.data.pin_state(&card);
             snap.pins.insert(card, row);
         }
+        for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
+            let last = self.data.outbox_seq.get(a).copied().unwrap_or(0);
+            snap.event_seq.insert(a.to_owned(), last);
+        }
         Ok(())
     }
 
     async fn commit(&mut self, effects: &Effects) -> Step {
+        // The durable engines' unique indexes on the outbox, checked before anything moves.
+        let mut ids = std::collections::HashSet::new();
+        for r in &effects.outbox {
+            if self.data.outbox_ids.contains(&r.id) || !ids.insert(&r.id) {
+                return Err(crate::machine::engine::EngineError::Failed(
+                    LedgerError::corrupt("outbox", "an event id written twice"),
+                ));
+            }
+        }
         self.data.apply(effects);
         Ok(())
     }
@@ -385,6 +424,66 @@ impl MemoryStore {
         v.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
         v.truncate(limit);
         Ok(v)
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        after: i64,
+        unpublished: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>> {
+        let data = self.data.lock().await;
+        Ok(data
+            .outbox
+            .iter()
+            .filter(|e| e.pos > after && (!unpublished || e.published_at.is_none()))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    pub(crate) async fn events_published(&self, positions: &[i64], now: Timestamp) -> Result<()> {
+        let mut data = self.data.lock().await;
+        for e in data.outbox.iter_mut() {
+            if positions.contains(&e.pos) && e.published_at.is_none() {
+                e.published_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn events_prune(&self, before: Timestamp) -> Result<usize> {
+        let mut data = self.data.lock().await;
+        let n = data.outbox.len();
+        data.outbox
+            .retain(|e| e.published_at.is_none_or(|t| t >= before));
+        Ok(n - data.outbox.len())
+    }
+
+    pub(crate) async fn events_pending(&self) -> Result<u64> {
+        let data = self.data.lock().await;
+        Ok(data
+            .outbox
+            .iter()
+            .filter(|e| e.published_at.is_none())
+            .count() as u64)
+    }
+
+    pub(crate) async fn events_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool> {
+        let mut data = self.data.lock().await;
+        let free = match &data.lease {
+            None => true,
+            Some((h, u)) => h == holder || *u <= now,
+        };
+        if free {
+            data.lease = Some((holder.to_owned(), until));
+        }
+        Ok(free)
     }
 
     pub(crate) async fn duplicates(&self, key: &NetworkKey) -> Result<Vec<DuplicateRecord>> {

@@ -208,8 +208,10 @@ impl Store {
         actor: &str,
         now: Timestamp,
     ) -> Result<Option<u32>> {
+        let pan_hash = self.card_hash_by_id(card_id).await?;
         self.submit(Op::ResetPinTries {
             card_id: card_id.to_owned(),
+            pan_hash,
             actor: actor.to_owned(),
             now,
         })
@@ -444,6 +446,67 @@ impl Store {
             Store::Embedded(s) => s.invariant_violations().await,
             Store::Postgres(s) => s.invariant_violations().await,
             Store::Memory(s) => s.invariant_violations().await,
+        }
+    }
+
+    /// Outbox events after `pos` in commit order (all of them, or with `unpublished` only
+    /// those the broker has not acknowledged), at most `limit` (capped at
+    /// [`crate::MAX_EVENTS_PAGE`]). For the relay and `gateway events tail`.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        unpublished: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxEvent>> {
+        let limit = limit.min(crate::MAX_EVENTS_PAGE);
+        match self {
+            Store::Embedded(s) => s.events_after(after, unpublished, limit).await,
+            Store::Postgres(s) => s.events_after(after, unpublished, limit).await,
+            Store::Memory(s) => s.events_after(after, unpublished, limit).await,
+        }
+    }
+
+    /// Marks the events at `positions` published (the broker acknowledged them) at `now`.
+    pub async fn events_published(&self, positions: &[i64], now: Timestamp) -> Result<()> {
+        match self {
+            Store::Embedded(s) => s.events_published(positions, now).await,
+            Store::Postgres(s) => s.events_published(positions, now).await,
+            Store::Memory(s) => s.events_published(positions, now).await,
+        }
+    }
+
+    /// Deletes the events published before `before`; returns how many. Unpublished events
+    /// are never pruned.
+    pub async fn events_prune(&self, before: Timestamp) -> Result<usize> {
+        match self {
+            Store::Embedded(s) => s.events_prune(before).await,
+            Store::Postgres(s) => s.events_prune(before).await,
+            Store::Memory(s) => s.events_prune(before).await,
+        }
+    }
+
+    /// How many events wait for the broker.
+    pub async fn events_pending(&self) -> Result<u64> {
+        match self {
+            Store::Embedded(s) => s.events_pending().await,
+            Store::Postgres(s) => s.events_pending().await,
+            Store::Memory(s) => s.events_pending().await,
+        }
+    }
+
+    /// Takes or renews the relay's lease for `holder` until `until`: true when `holder`
+    /// holds it (it was free, expired at `now`, or already `holder`'s). One relay publishes
+    /// at a time per ledger, so that each account's events go out in order.
+    pub async fn events_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool> {
+        match self {
+            Store::Embedded(s) => s.events_lease(holder, now, until).await,
+            Store::Postgres(s) => s.events_lease(holder, now, until).await,
+            Store::Memory(s) => s.events_lease(holder, now, until).await,
         }
     }
 }

@@ -24,7 +24,8 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// Readiness: the ledger commits and answers, and a fresh rate set is loaded. A 503 says
-/// why not, in one line of text.
+/// why not, in one line of text. A ready switch may add warnings, one line each (the events
+/// outbox past its bound: the switch serves on).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -36,7 +37,10 @@ pub(crate) async fn healthz() -> &'static str {
 )]
 pub(crate) async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     match state.status.ready().await {
-        Ok(()) => "ready\n".into_response(),
+        Ok(()) => match state.status.warnings() {
+            None => "ready\n".into_response(),
+            Some(w) => format!("ready\n{w}\n").into_response(),
+        },
         Err(why) => {
             let mut resp = (
                 StatusCode::SERVICE_UNAVAILABLE,

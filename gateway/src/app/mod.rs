@@ -179,10 +179,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let admin = admin_listener.local_addr()?;
     let token = config.admin.api_token()?;
     info!(%admin, api = token.is_some(), "admin endpoint");
+    let events = Arc::new(crate::events::RelayStats::default());
     let status = Arc::new(Status {
         core: core.clone(),
         quoter: quoter.clone(),
         shared: shared.clone(),
+        events: events.clone(),
     });
     let admin_state = Arc::new(AdminState::new(status, token.as_ref()));
     let tasks = vec![
@@ -194,6 +196,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         ),
         tokio::spawn(core.run_voids()),
         tokio::spawn(core.clone().heartbeat(HEARTBEAT_EVERY, shutdown.clone())),
+        tokio::spawn(crate::events::relay::run(
+            core.store().clone(),
+            config.events.clone(),
+            events,
+            shutdown.clone(),
+        )),
     ];
     let server = tokio::spawn(server::run(bound, shared.clone(), shutdown));
     Ok(Running {

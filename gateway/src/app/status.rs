@@ -1,5 +1,6 @@
 //! What `/readyz` and `/metrics` report about the running switch.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub(crate) struct Status {
     pub(crate) core: Arc<SwitchCore>,
     pub(crate) quoter: Arc<RateQuoter>,
     pub(crate) shared: Arc<Shared>,
+    /// The event relay's counts.
+    pub(crate) events: Arc<crate::events::RelayStats>,
 }
 
 impl Status {
@@ -52,6 +55,19 @@ impl Status {
             return Err("rates: stale".into());
         }
         Ok(())
+    }
+
+    /// What `/readyz` says besides ready: the outbox past its bound (a broker outage; the
+    /// switch still serves, so it stays ready).
+    pub(crate) fn warnings(&self) -> Option<String> {
+        let e = &self.events;
+        e.over_bound().then(|| {
+            format!(
+                "warning: events outbox holds {} unpublished events (bound {})",
+                e.pending.load(Ordering::Relaxed),
+                e.bound.load(Ordering::Relaxed)
+            )
+        })
     }
 
     /// The switch's core (ledger, business date).
@@ -87,6 +103,7 @@ impl Collector for Status {
             age,
         )?;
         encode_batches(e, &self.core.store().batch_stats())?;
+        encode_events(e, &self.events)?;
         encode_health(e, &self.core.store().health(), self.core.void_counts())?;
         let d = self.core.business_date().today();
         let date = d.to_string();
@@ -99,6 +116,50 @@ impl Collector for Status {
         )?;
         ConstGauge::new(packed).encode(family.encode_family(&[("date", date.as_str())])?)
     }
+}
+
+/// The event relay: published, waiting, over the bound (alert on it), failures.
+fn encode_events(
+    e: &mut DescriptorEncoder,
+    s: &crate::events::RelayStats,
+) -> Result<(), std::fmt::Error> {
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    encode_counter(
+        e,
+        "gateway_events_published",
+        "Events the broker acknowledged (this instance's relay).",
+        get(&s.published),
+    )?;
+    encode_gauge(
+        e,
+        "gateway_events_outbox_pending",
+        "Events in the ledger's outbox not yet published.",
+        i64::try_from(get(&s.pending)).unwrap_or(i64::MAX),
+    )?;
+    encode_gauge(
+        e,
+        "gateway_events_outbox_over_bound",
+        "1 when unpublished events exceed events.outbox_bound (with a broker configured).",
+        i64::from(s.over_bound()),
+    )?;
+    encode_gauge(
+        e,
+        "gateway_events_relay_leader",
+        "1 when this instance's relay holds the lease and publishes.",
+        i64::from(s.leader.load(Ordering::Relaxed)),
+    )?;
+    encode_counter(
+        e,
+        "gateway_events_relay_failures",
+        "Relay rounds that failed (broker or ledger).",
+        get(&s.failures),
+    )?;
+    encode_counter(
+        e,
+        "gateway_events_pruned",
+        "Published events pruned after the retention.",
+        get(&s.pruned),
+    )
 }
 
 /// The ledger's group commit as a Prometheus histogram: operations per committed batch.

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
 pub use schema::{
-    AdminConfig, ApiToken, BusinessDateConfig, Config, LedgerConfig, Limits, ListenerConfig,
-    ListenerTls, LogConfig, LogFormat, OutboundConfig, RatesConfig,
+    AdminConfig, ApiToken, BusinessDateConfig, Config, EventsConfig, LedgerConfig, Limits,
+    ListenerConfig, ListenerTls, LogConfig, LogFormat, OutboundConfig, RatesConfig,
 };
 pub use secret::{redact_url, Secret};
 pub use security::{CheckMode, HsmBackend, HsmConfig, ListenerSecurity, DEFAULT_HSM_TIMEOUT_MS};
@@ -176,6 +176,7 @@ impl Config {
         }
         self.ledger.pan_hasher()?;
         self.ledger.postgres_url()?;
+        self.validate_events()?;
         if self.ledger.hold_expiry_days == 0 {
             return Err(ConfigError::invalid(
                 "ledger.hold_expiry_days",
@@ -265,6 +266,51 @@ impl Config {
                     "must be positive",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_events(&self) -> Result<(), ConfigError> {
+        let e = &self.events;
+        if let Some(k) = &e.kafka {
+            let ok = !k.trim().is_empty()
+                && k.split(',').all(|h| {
+                    h.trim()
+                        .rsplit_once(':')
+                        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+                });
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "events.kafka",
+                    "expected \"HOST:PORT,HOST:PORT,...\"",
+                ));
+            }
+        }
+        // Kafka's legal topic names: 1..249 of [a-zA-Z0-9._-].
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if e.topic.is_empty() || e.topic.len() > 249 || !e.topic.chars().all(legal) {
+            return Err(ConfigError::invalid(
+                "events.topic",
+                "1 to 249 of letters, digits, '.', '_' and '-'",
+            ));
+        }
+        if e.relay_batch == 0 || e.relay_batch > ledger::MAX_EVENTS_PAGE {
+            return Err(ConfigError::invalid(
+                "events.relay_batch",
+                format!("1..={}", ledger::MAX_EVENTS_PAGE),
+            ));
+        }
+        if !(100..=600_000).contains(&e.ack_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "events.ack_timeout_ms",
+                "100..=600000",
+            ));
+        }
+        if e.outbox_bound == 0 || e.retention_s == 0 {
+            return Err(ConfigError::invalid(
+                "events",
+                "outbox_bound and retention_s must be positive",
+            ));
         }
         Ok(())
     }

@@ -44,6 +44,65 @@ pub struct Config {
     /// listener checks any of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsm: Option<super::security::HsmConfig>,
+    /// The event stream (issue 20).
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// `[events]`: where the ledger's events go. Without `kafka` they stay in the ledger's
+/// outbox (`gateway events tail` shows them).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Kafka bootstrap servers, `"HOST:PORT,..."`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<String>,
+    /// The topic.
+    #[serde(default = "default_events_topic")]
+    pub topic: String,
+    /// Unpublished events past which `/readyz` warns and the `events_outbox_over_bound`
+    /// metric is 1 (a broker outage: authorizations go on, never declined for it).
+    #[serde(default = "default_outbox_bound")]
+    pub outbox_bound: u64,
+    /// How long published events stay in the outbox before the relay prunes them, seconds.
+    #[serde(default = "default_retention_s")]
+    pub retention_s: u64,
+    /// Events the relay reads and publishes per round.
+    #[serde(default = "default_relay_batch")]
+    pub relay_batch: usize,
+    /// How long the broker may take to acknowledge a round before the relay tries again
+    /// (and `message.timeout.ms` of the producer), milliseconds.
+    #[serde(default = "default_ack_timeout_ms")]
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            kafka: None,
+            topic: default_events_topic(),
+            outbox_bound: default_outbox_bound(),
+            retention_s: default_retention_s(),
+            relay_batch: default_relay_batch(),
+            ack_timeout_ms: default_ack_timeout_ms(),
+        }
+    }
+}
+
+fn default_events_topic() -> String {
+    "card-events".to_owned()
+}
+fn default_outbox_bound() -> u64 {
+    100_000
+}
+fn default_retention_s() -> u64 {
+    7 * 86_400
+}
+fn default_relay_batch() -> usize {
+    500
+}
+fn default_ack_timeout_ms() -> u64 {
+    10_000
 }
 
 /// `[business_date]`

@@ -6,12 +6,13 @@
 use rusqlite::Connection;
 
 use super::cache::CardCache;
+use super::outbox;
 use super::sql::{self, Statements, Stmts};
 use crate::faults::{self, Fault};
 use crate::machine::engine::{Engine, EngineError, Step};
 use crate::machine::needs::Needs;
 use crate::machine::{Approvals, Effects, Snapshot};
-use crate::LedgerError;
+use crate::{LedgerError, NO_ACCOUNT};
 
 pub(crate) struct SqliteEngine<'a, 'c> {
     pub(crate) conn: &'c Connection,
@@ -62,11 +63,16 @@ impl Engine for SqliteEngine<'_, '_> {
             let row = sql::pin_state(&s, &card).map_err(failed)?;
             snap.pins.insert(card, row);
         }
+        for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
+            let last = outbox::last_seq(self.conn, a).map_err(failed)?;
+            snap.event_seq.insert(a.to_owned(), last);
+        }
         Ok(())
     }
 
     async fn commit(&mut self, effects: &Effects) -> Step {
         sql::write(self.conn, self.stmts, effects).map_err(failed)?;
+        outbox::write(self.conn, &effects.outbox, &effects.outbox_seq).map_err(failed)?;
         if faults::hit(Fault::FailCommit) {
             return Err(failed(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),

@@ -13,6 +13,7 @@
 
 mod cache;
 mod engine;
+mod outbox;
 mod sql;
 mod writer;
 
@@ -69,6 +70,10 @@ struct Inner {
     capacity: usize,
     writer: Option<JoinHandle<()>>,
     reader: Arc<Mutex<Connection>>,
+    /// The relay's connection (marks events published, prunes, takes the lease), opened at
+    /// first use: these writes stay off the writer's queue, which carries the
+    /// authorization flow only; SQLite serializes them with the writer.
+    side: Arc<Mutex<Option<Connection>>>,
     ctx: Ctx,
     path: PathBuf,
 }
@@ -157,6 +162,9 @@ impl EmbeddedStore {
             }
         }
         add_missing_columns(&conn)?;
+        for ddl in crate::outbox::SQLITE_DDL {
+            conn.execute(ddl, [])?;
+        }
         conn.execute(
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL) WITHOUT ROWID",
             [],
@@ -189,6 +197,7 @@ impl EmbeddedStore {
                 capacity: opts.queue_depth,
                 writer: Some(writer),
                 reader: Arc::new(Mutex::new(reader)),
+                side: Arc::default(),
                 ctx,
                 path,
             }),
@@ -394,5 +403,64 @@ impl EmbeddedStore {
         })
         .await
         .map_err(|_| LedgerError::Closed)?
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        after: i64,
+        unpublished: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxEvent>> {
+        self.read(move |conn, _| outbox::after(conn, after, unpublished, limit))
+            .await
+    }
+
+    pub(crate) async fn events_pending(&self) -> Result<u64> {
+        self.read(|conn, _| outbox::pending(conn)).await
+    }
+
+    /// Runs `f` on the relay's connection, off the async workers.
+    async fn side<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let side = Arc::clone(&self.inner.side);
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = side.lock().map_err(|_| LedgerError::Closed)?;
+            if g.is_none() {
+                *g = Some(open_connection(&path)?);
+            }
+            let conn = g.as_ref().ok_or(LedgerError::Closed)?;
+            f(conn)
+        })
+        .await
+        .map_err(|_| LedgerError::Closed)?
+    }
+
+    pub(crate) async fn events_published(
+        &self,
+        positions: &[i64],
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let positions = positions.to_vec();
+        self.side(move |conn| outbox::published(conn, &positions, now))
+            .await
+    }
+
+    pub(crate) async fn events_prune(&self, before: jiff::Timestamp) -> Result<usize> {
+        self.side(move |conn| outbox::prune(conn, before)).await
+    }
+
+    pub(crate) async fn events_lease(
+        &self,
+        holder: &str,
+        now: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<bool> {
+        let holder = holder.to_owned();
+        self.side(move |conn| outbox::lease(conn, &holder, now, until))
+            .await
     }
 }

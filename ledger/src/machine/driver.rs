@@ -93,12 +93,18 @@ async fn once<E: Engine>(
     let mut snap = engine.begin(needs).await?;
     let accounts = needs.accounts_to_lock(&snap);
     engine.lock(needs, &accounts, &mut snap).await?;
-    let (out, effects) = execute(&snap, ctx, prepared);
+    let (out, mut effects) = execute(&snap, ctx, prepared);
     if effects.is_empty() {
         // Repeats, reads, failures: nothing to write (the locks go with the transaction).
         engine.rollback().await;
         return Ok(out);
     }
+    // Numbered under the accounts' locks and rendered once, here: the engine writes them
+    // with the rest of the effects.
+    let (rows, seqs) =
+        crate::outbox::rows(&snap.event_seq, &effects.events).map_err(EngineError::Failed)?;
+    effects.outbox = rows;
+    effects.outbox_seq = seqs;
     engine.commit(&effects).await?;
     ctx.health.committed();
     Ok(out)

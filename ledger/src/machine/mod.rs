@@ -86,6 +86,9 @@ pub(crate) enum Op {
     /// An operator's reset of a card's PIN try counter (issue 23).
     ResetPinTries {
         card_id: String,
+        /// The card's PAN hash, found by its id beforehand: loading the card names its
+        /// account, which the batch locks (and numbers the `card.updated` event in).
+        pan_hash: Option<String>,
         actor: String,
         now: Timestamp,
     },

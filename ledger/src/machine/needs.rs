@@ -135,7 +135,12 @@ impl Needs {
                     n.cards.extend(s.cards.iter().map(|c| c.pan_hash.clone()));
                 }
                 Op::Cutover { key, .. } => n.cutovers.push(key.clone()),
-                Op::ResetPinTries { card_id, .. } => n.pin_cards.push(card_id.clone()),
+                Op::ResetPinTries {
+                    card_id, pan_hash, ..
+                } => {
+                    n.pin_cards.push(card_id.clone());
+                    n.cards.extend(pan_hash.iter().cloned());
+                }
                 Op::PinTry { security, .. } => {
                     if security.pin != crate::PinVerdict::NotChecked {
                         if let Some(h) = &p.pan_hash {

@@ -64,6 +64,9 @@ pub(crate) struct Snapshot {
     pub(crate) adjustments: HashMap<String, Option<AdjustmentRecord>>,
     /// PIN try counters by card id; `None`: the card has no PIN on record.
     pub(crate) pins: HashMap<String, Option<PinState>>,
+    /// The last event `seq` of each locked account and of `outbox::NO_ACCOUNT` (0: none
+    /// yet), read under the accounts' locks.
+    pub(crate) event_seq: HashMap<String, i64>,
 }
 
 /// The snapshot with the batch's changes over it. Cheap to clone (the snapshot is shared):
@@ -147,6 +150,14 @@ impl<'s> State<'s> {
             .get(pan_hash)
             .map(Option::as_ref)
             .ok_or_else(|| unloaded("cards"))
+    }
+
+    /// The card with id `id`, if the batch loaded or created it (for an event's card).
+    pub(crate) fn card_by_id(&self, id: &str) -> Option<&CardRecord> {
+        self.cards_created
+            .iter()
+            .find(|c| c.id == id)
+            .or_else(|| self.snap.cards.values().flatten().find(|c| c.id == id))
     }
 
     /// The decision under `key`, if any.
@@ -513,7 +524,7 @@ impl<'s> State<'s> {
 }
 
 /// What a batch writes: rows to insert, rows whose moving parts changed, and the events that
-/// say so (the event stream's outbox rows, written in the same transaction once it exists).
+/// say so (the outbox rows, written in the same transaction).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Effects {
     pub(crate) accounts_new: Vec<(String, Currency)>,
@@ -544,6 +555,10 @@ pub(crate) struct Effects {
     /// Cards' security rows to insert (seeding), unless the card has one.
     pub(crate) security_new: Vec<SeedSecurity>,
     pub(crate) events: Vec<Event>,
+    /// The events as outbox rows, numbered and rendered by the commit driver.
+    pub(crate) outbox: Vec<crate::outbox::OutboxRow>,
+    /// Each account's new last event `seq`.
+    pub(crate) outbox_seq: Vec<(String, i64)>,
 }
 
 impl Effects {

@@ -473,6 +473,12 @@ const INSERT_CUTOVER: &str = "INSERT INTO cutovers (nkey, business_date, created
 const HEARTBEAT: &str = "INSERT INTO heartbeat (id, at_us) VALUES ('ledger', $1) \
      ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us";
 
+const LAST_EVENT_SEQ: &str = "SELECT last_seq FROM outbox_seq WHERE account = $1";
+const INSERT_EVENT: &str = "INSERT INTO outbox (id, account, seq, kind, at_us, body) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const UPSERT_EVENT_SEQ: &str = "INSERT INTO outbox_seq (account, last_seq) VALUES ($1, $2) \
+     ON CONFLICT (account) DO UPDATE SET last_seq = excluded.last_seq";
+
 pub(crate) struct PgEngine<'c> {
     pub(crate) client: &'c Client,
     pub(crate) cache: &'c mut StmtCache,
@@ -506,6 +512,7 @@ impl Engine for PgEngine<'_> {
             let by_key = self.stmt(DECISION_BY_KEY).await?;
             let numbers = self.stmt(APPROVAL_NUMBERS).await?;
             let hold_by_key = self.stmt(HOLD_BY_KEY).await?;
+            let by_account = self.stmt(LAST_EVENT_SEQ).await?;
             let client = self.client;
             let n = i32::try_from(needs.approvals.min(4096)).unwrap_or(0);
             // The expired holds again, under their accounts' locks: another instance may have
@@ -513,14 +520,24 @@ impl Engine for PgEngine<'_> {
             let expired_keys: Vec<String> = snap.expired.iter().map(|h| h.key.as_db()).collect();
             let (accounts_p, keys_p, expired_p) =
                 (one(accounts), one(&needs.keys), one(&expired_keys));
+            // The accounts' event counters, read after their locks in the same pipeline (and
+            // the no-account stream's, which no lock orders: two instances writing it at once
+            // collide on the outbox's unique (account, seq) and the later batch runs again).
+            let seq_accounts: Vec<String> = accounts
+                .iter()
+                .cloned()
+                .chain([crate::NO_ACCOUNT.to_owned()])
+                .collect();
+            let seq_p = one(&seq_accounts);
             let reserve = async {
                 if n == 0 {
                     return Ok(Vec::new());
                 }
                 client.query(&numbers, &[&n]).await
             };
-            let (wallets, decisions, expired, approvals) = futures::try_join!(
+            let (wallets, seqs, decisions, expired, approvals) = futures::try_join!(
                 probe(client, &lock, &accounts_p),
+                probe(client, &by_account, &seq_p),
                 probe(client, &by_key, &keys_p),
                 probe(client, &hold_by_key, &expired_p),
                 reserve,
@@ -594,6 +611,10 @@ impl Engine for PgEngine<'_> {
             }
             let pins = needs.pin_keys(snap);
             load_pins(client, self.cache, &pins, snap).await?;
+            for (a, rows) in seq_accounts.iter().zip(&seqs) {
+                let last: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+                snap.event_seq.insert(a.clone(), last);
+            }
             if n > 0 {
                 let v = approvals
                     .iter()
@@ -774,6 +795,25 @@ impl Engine for PgEngine<'_> {
                         Box::new(d.currency.map(|c| c.to_string()).unwrap_or_default()),
                         Box::new(d.last_at.as_microsecond()),
                     ],
+                ));
+            }
+            for r in &e.outbox {
+                stmts.push((
+                    self.stmt(INSERT_EVENT).await?,
+                    vec![
+                        Box::new(r.id.clone()),
+                        Box::new(r.account.clone()),
+                        Box::new(r.seq),
+                        Box::new(r.kind.to_owned()),
+                        Box::new(r.at_us),
+                        Box::new(r.body.clone()),
+                    ],
+                ));
+            }
+            for (a, n) in &e.outbox_seq {
+                stmts.push((
+                    self.stmt(UPSERT_EVENT_SEQ).await?,
+                    vec![Box::new(a.clone()), Box::new(*n)],
                 ));
             }
             if let Some(t) = e.heartbeat {

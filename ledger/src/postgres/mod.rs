@@ -397,6 +397,99 @@ impl PgStore {
         .map(Some)
     }
 
+    pub(crate) async fn events_after(
+        &self,
+        after: i64,
+        unpublished: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::OutboxEvent>> {
+        const ALL: &str = concat!(
+            "SELECT pos, id, account, seq, kind, at_us, published_us, body FROM outbox ",
+            "WHERE pos > $1 ORDER BY pos LIMIT $2"
+        );
+        const UNPUBLISHED: &str = concat!(
+            "SELECT pos, id, account, seq, kind, at_us, published_us, body FROM outbox ",
+            "WHERE pos > $1 AND published_us IS NULL ORDER BY pos LIMIT $2"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = if unpublished { UNPUBLISHED } else { ALL };
+        self.read_rows(sql, &[&after, &limit])
+            .await?
+            .iter()
+            .map(|r| {
+                crate::outbox::event((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                    r.try_get(7)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn events_pending(&self) -> Result<u64> {
+        let rows = self
+            .read_rows(
+                "SELECT count(*) FROM outbox WHERE published_us IS NULL",
+                &[],
+            )
+            .await?;
+        let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) async fn events_published(
+        &self,
+        positions: &[i64],
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let positions = positions.to_vec();
+        self.read_rows(
+            "UPDATE outbox SET published_us = $2 WHERE pos = ANY($1) AND published_us IS NULL",
+            &[&positions, &now.as_microsecond()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn events_prune(&self, before: jiff::Timestamp) -> Result<usize> {
+        let mut g = self.reader().await?;
+        let (client, cache) = &mut *g;
+        let st = engine::stmt(
+            client,
+            cache,
+            "DELETE FROM outbox WHERE published_us IS NOT NULL AND published_us < $1",
+        )
+        .await?;
+        let n = client.execute(&st, &[&before.as_microsecond()]).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// One statement: whoever's `INSERT ... ON CONFLICT DO UPDATE ... WHERE` changes the row
+    /// holds the lease (the row lock orders two instances asking at once).
+    pub(crate) async fn events_lease(
+        &self,
+        holder: &str,
+        now: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<bool> {
+        let rows = self
+            .read_rows(
+                "INSERT INTO outbox_lease (name, holder, until_us) VALUES ('relay', $1, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 until_us = excluded.until_us \
+                 WHERE outbox_lease.holder = excluded.holder OR outbox_lease.until_us <= $2 \
+                 RETURNING holder",
+                &[&holder, &now.as_microsecond(), &until.as_microsecond()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     pub(crate) async fn decision(&self, key: &NetworkKey) -> Result<Option<Decision>> {
         self.read_rows(engine::DECISION_BY_KEY, &[&key.db_str()])
             .await?
@@ -661,6 +754,10 @@ async fn migrate(client: &Client, schema: &str) -> Result<()> {
             sql.push(';');
         }
         sql.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
+        for ddl in crate::outbox::PG_DDL {
+            sql.push_str(ddl);
+            sql.push(';');
+        }
         match client.batch_execute(&sql).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),

@@ -134,6 +134,7 @@ impl Fixture {
     pub async fn finish(self) {
         let v = self.store.invariant_violations().await.unwrap();
         assert!(v.is_empty(), "invariants broken: {v:#?}");
+        check_outbox(&self.store).await;
         if let Some(pg) = self.cleanup {
             pg.drop_schema().await.unwrap();
         }
@@ -225,4 +226,56 @@ pub async fn wallet(s: &Store, account: &str, currency: &str) -> ledger::Wallet 
         .into_iter()
         .find(|w| w.account_id == account && w.currency == currency)
         .unwrap_or_else(|| panic!("no wallet {account}/{currency}"))
+}
+
+/// Every outbox event, in commit order.
+pub async fn all_events(s: &Store) -> Vec<ledger::OutboxEvent> {
+    let mut out: Vec<ledger::OutboxEvent> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.pos);
+        let page = s.events_after(after, false, 1000).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// What every test's outbox must be, whatever it did: CloudEvents 1.0 JSON whose id, type,
+/// subject and `data.seq` agree with the row; ids unique; each account's `seq` 1, 2, ...
+/// in commit order, without a gap; no PAN of the seed anywhere.
+pub async fn check_outbox(s: &Store) {
+    let events = all_events(s).await;
+    let mut ids = std::collections::HashSet::new();
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for e in &events {
+        assert!(ids.insert(e.id.clone()), "event id {} twice", e.id);
+        // Pruning removes each account's oldest events: its first one left may be past 1.
+        let next = last.entry(e.account.clone()).or_insert(e.seq - 1);
+        *next += 1;
+        assert_eq!(e.seq, *next, "account {:?}: seq gap at {}", e.account, e.id);
+        let v: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["id"], e.id.as_str());
+        assert_eq!(v["type"], e.kind.as_str());
+        assert_eq!(v["data"]["seq"], e.seq);
+        if e.account.is_empty() {
+            assert!(v.get("subject").is_none());
+        } else {
+            assert_eq!(v["subject"], e.account.as_str());
+            assert_eq!(v["data"]["account"], e.account.as_str());
+        }
+        for pan in [
+            PAN_A1,
+            PAN_A2,
+            PAN_A3,
+            PAN_LOST,
+            PAN_STOLEN,
+            PAN_BLOCKED,
+            PAN_EXPIRED,
+            PAN_UNKNOWN,
+        ] {
+            assert!(!e.body.contains(pan), "a PAN in event {}", e.id);
+        }
+    }
 }

@@ -1494,3 +1494,158 @@ pub async fn pins_presented_with_balance_inquiries_count_as_any_other(fx: &Fixtu
         None
     );
 }
+
+/// Issue 20: each decision writes exactly one event with it (a repeat none), numbered per
+/// account without a gap, carrying what the CloudEvents `data` promises.
+pub async fn every_change_writes_one_event_and_a_repeat_none(fx: &Fixture) {
+    let s = &fx.store;
+    let approved = s.authorize(auth(300, PAN_A1, 10_000, "KRW")).await.unwrap();
+    s.authorize(auth(300, PAN_A1, 10_000, "KRW")).await.unwrap(); // a repeat
+    s.authorize(auth(301, PAN_UNKNOWN, 10_000, "KRW"))
+        .await
+        .unwrap();
+    s.authorize(auth(302, PAN_LOST, 10_000, "KRW"))
+        .await
+        .unwrap();
+    s.authorize(auth(303, PAN_A2, 900_000, "KRW"))
+        .await
+        .unwrap(); // 51
+    s.authorize(auth(304, PAN_A1, 30_000, "USD")).await.unwrap();
+    let converted = s.authorize(auth(305, PAN_A1, 30_000, "USD")).await.unwrap();
+    s.reverse(reversal(306, 300, None)).await.unwrap();
+    s.reverse(reversal(306, 300, None)).await.unwrap(); // a repeat
+    s.advise(advice(307, PAN_A3, 5_000, None)).await.unwrap();
+    s.cutover("sandbox:000201:1125140000".into(), BUSINESS_DATE, now())
+        .await
+        .unwrap();
+    s.cutover("sandbox:000201:1125140000".into(), BUSINESS_DATE, now())
+        .await
+        .unwrap();
+    let events = all_events(s).await;
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.id.rsplit('/').next().unwrap_or("")))
+        .collect();
+    let k = |n: u32| key(n).as_db();
+    let want = [
+        ("authorization.approved", k(300)),
+        ("authorization.declined", k(301)),
+        ("authorization.declined", k(302)),
+        ("authorization.declined", k(303)),
+        ("authorization.approved", k(304)),
+        ("authorization.approved", k(305)),
+        ("hold.released", k(300)),
+        ("reversal.recorded", k(306)),
+        ("advice.recorded", k(307)),
+        (
+            "business_date.changed",
+            "sandbox:000201:1125140000".to_owned(),
+        ),
+    ];
+    let want: Vec<(&str, &str)> = want.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    assert_eq!(kinds, want);
+    // Per account: A-1 has 300, 302, 304, 305, the release and the reversal.
+    let seqs = |a: &str| -> Vec<i64> {
+        events
+            .iter()
+            .filter(|e| e.account == a)
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs("A-1"), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(seqs("A-2"), vec![1]);
+    assert_eq!(seqs("A-3"), vec![1]);
+    assert_eq!(seqs(ledger::NO_ACCOUNT), vec![1, 2]);
+    let body = |i: usize| -> serde_json::Value { serde_json::from_str(&events[i].body).unwrap() };
+    let a = body(0);
+    assert_eq!(a["source"], ledger::EVENT_SOURCE);
+    assert_eq!(a["subject"], "A-1");
+    assert_eq!(a["time"], now().to_string());
+    let d = &a["data"];
+    assert_eq!(d["account"], "A-1");
+    assert_eq!(d["pan_masked"], "476173******0010");
+    assert!(d["card_id"].as_str().is_some_and(|c| c.starts_with("C-")));
+    assert_eq!(d["business_date"], "2026-11-25");
+    assert_eq!(
+        d["amount"],
+        serde_json::json!({"minor": 10_000, "currency": "KRW"})
+    );
+    assert_eq!(d["response_code"], "00");
+    assert_eq!(d["approval_code"], approved.approval_code.unwrap().as_str());
+    assert_eq!(
+        d["network_key"],
+        serde_json::json!({"acquirer": "12345", "stan": "000300", "transmitted": "1125063000"})
+    );
+    // A lost card's decline names the card; an unknown one names none.
+    assert_eq!(body(2)["data"]["response_code"], "41");
+    assert_eq!(body(2)["data"]["pan_masked"], "476173******0028");
+    assert!(body(1)["data"]["account"].is_null());
+    assert!(body(1)["data"].get("pan_masked").is_none());
+    // The converted one: its billing with the rate and the rate set.
+    let b = &body(5)["data"]["billing"];
+    let billing = converted.billing.unwrap();
+    assert_eq!(
+        b["amount"],
+        serde_json::json!({"minor": billing.amount_minor, "currency": "KRW"})
+    );
+    assert_eq!(b["rate"], billing.rate.to_string().as_str());
+    assert_eq!(b["rate_set"], "test-1");
+    // The release: the amount the wallet got back; the reversal names its original.
+    assert_eq!(
+        body(6)["data"]["wallet_amount"],
+        serde_json::json!({"minor": 10_000, "currency": "KRW"})
+    );
+    // The reversal carried no PAN, so its batch did not load the card: the release names
+    // the card by id only.
+    assert_eq!(body(6)["data"]["card_id"], body(0)["data"]["card_id"]);
+    assert_eq!(body(7)["data"]["original"]["stan"], "000300");
+    assert_eq!(body(9)["data"]["business_date"], "2026-11-26");
+    assert!(events.iter().all(|e| e.published_at.is_none()));
+    assert_eq!(s.events_pending().await.unwrap(), 10);
+}
+
+/// Issue 20: the relay's side of the outbox: unpublished events in order, marked published,
+/// pruned after a retention (never before they are published); one lease holder at a time.
+pub async fn published_events_are_marked_pruned_and_leased_once(fx: &Fixture) {
+    let (a, b) = (&fx.store, &fx.second);
+    for n in 0..5 {
+        a.authorize(auth(400 + n, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+    }
+    let all = a.events_after(0, true, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let first: Vec<i64> = all[..3].iter().map(|e| e.pos).collect();
+    let t = now();
+    a.events_published(&first, t).await.unwrap();
+    assert_eq!(b.events_pending().await.unwrap(), 2);
+    let left = b.events_after(0, true, 100).await.unwrap();
+    assert_eq!(left, all[3..].to_vec());
+    // Not yet past the retention: nothing pruned; past it, the published ones only.
+    assert_eq!(a.events_prune(t).await.unwrap(), 0);
+    assert_eq!(
+        a.events_prune(t + SignedDuration::from_secs(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        a.events_after(0, false, 100).await.unwrap(),
+        all[3..].to_vec()
+    );
+    // The lease: one holder until it lapses or renews.
+    let until = t + SignedDuration::from_secs(10);
+    assert!(a.events_lease("one", t, until).await.unwrap());
+    assert!(!b.events_lease("two", t, until).await.unwrap());
+    assert!(a.events_lease("one", t, until).await.unwrap());
+    assert!(b
+        .events_lease("two", until, until + SignedDuration::from_secs(10))
+        .await
+        .unwrap());
+    assert!(!a.events_lease("one", until, until).await.unwrap());
+    // Pruning keeps the numbering: the next event of A-1 is its sixth.
+    a.authorize(auth(410, PAN_A1, 1_000, "KRW")).await.unwrap();
+    let last = a.events_after(0, false, 100).await.unwrap();
+    assert_eq!(last.last().map(|e| e.seq), Some(6));
+    assert!(last.last().map(|e| e.pos) > all.last().map(|e| e.pos));
+}

@@ -8,7 +8,7 @@
 use rand::Rng;
 
 use super::State;
-use crate::machine::events::{Event, EventKind};
+use crate::machine::events::Event;
 use crate::{
     Adjustment, AdjustmentRecord, CardAudit, CardChange, CardRecord, Controls, LedgerError, Result,
     MAX_AMOUNT_MINOR,
@@ -66,14 +66,16 @@ pub(super) fn change_card(
         let account = card.account_controls.clone();
         next = next.with_controls(own.clone(), account.as_deref());
     }
-    if !audit.is_empty() {
-        st.change_card(next.clone(), audit);
-        st.events.push(Event::new(
-            EventKind::CardUpdated,
+    if let Some(first) = audit.first() {
+        let event = Event::card_updated(
+            &next.id,
             Some(&next.account_id),
-            None,
+            Some(&next.masked),
+            first.id.clone(),
             change.at,
-        ));
+        );
+        st.change_card(next.clone(), audit);
+        st.events.push(event);
     }
     Ok(Some(next))
 }

@@ -4,7 +4,7 @@
 
 use super::{hold_wallet, minus, record, repeat_or_duplicate, Asked, State};
 use crate::decide::{self, Funds};
-use crate::machine::events::{Event, EventKind};
+use crate::machine::events::EventKind;
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
 use crate::{
@@ -199,12 +199,8 @@ pub(super) fn capture(
     main.held_minor = 0;
     main.captured_minor = posted;
     main.status = HoldStatus::Captured;
-    st.events.push(Event::new(
-        EventKind::HoldCaptured,
-        Some(&main.account_id),
-        Some(&main.key),
-        r.now,
-    ));
+    let e = super::hold_event(st, EventKind::HoldCaptured, &main, posted, r.now);
+    st.events.push(e);
     st.put_hold(main.clone());
     let mut d = Decision::new(
         r.key.clone(),

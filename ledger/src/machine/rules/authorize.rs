@@ -2,7 +2,9 @@
 //! it covers the amount, else convert from the home wallet at the fee-free rate; approval 00
 //! with a unique DE 38", and the incremental authorization naming its original in DE 90.
 
-use super::{controls, plus, record, repeat_or_duplicate, security, Asked, EventKind, State};
+use super::{
+    controls, plus, record, record_on, repeat_or_duplicate, security, Asked, EventKind, State,
+};
 use crate::decide::{self, Funds};
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
@@ -69,8 +71,10 @@ pub(super) fn authorize(
     if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
         // On the card's record too: an operator sees the declines of a blocked card.
         d.card_id = card.as_ref().map(|c| c.id.clone());
-        d.account_id = card.map(|c| c.account_id);
-        return Ok(declined(st, d, code));
+        d.account_id = card.as_ref().map(|c| c.account_id.clone());
+        d.response_code = code;
+        let kind = Some(EventKind::AuthorizationDeclined);
+        return Ok(record_on(st, d, kind, card.as_ref()));
     }
     let Some(card) = card else {
         return Err(LedgerError::corrupt("cards", "checked card vanished"));

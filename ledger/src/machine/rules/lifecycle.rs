@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 
 use super::authorize;
-use super::{hold_wallet, minus, record, release_down_to, replay, same_request, State};
+use super::{hold_event, hold_wallet, minus, record, release_down_to, replay, same_request, State};
 use crate::machine::events::{Event, EventKind};
 use crate::{
     AuthRequest, Decision, DecisionKind, HoldStatus, LedgerError, NetworkKey, ResponseCode, Result,
@@ -98,14 +98,11 @@ pub(super) fn expire(st: &mut State<'_>, now: Timestamp, limit: usize) -> Result
         let mut w = hold_wallet(st, &h)?;
         w.held_minor = minus(w.held_minor, h.held_minor)?;
         st.put_wallet(w)?;
+        let released = h.held_minor;
         h.held_minor = 0;
         h.status = HoldStatus::Expired;
-        st.events.push(Event::new(
-            EventKind::HoldExpired,
-            Some(&h.account_id),
-            Some(&h.key),
-            now,
-        ));
+        let e = hold_event(st, EventKind::HoldExpired, &h, released, now);
+        st.events.push(e);
         st.put_hold(h);
         n += 1;
     }
@@ -151,7 +148,6 @@ pub(super) fn cutover(
         .tomorrow()
         .map_err(|_| LedgerError::invalid("business date", "no day after it"))?;
     st.put_cutover(key.to_owned(), next, now);
-    st.events
-        .push(Event::new(EventKind::BusinessDateChanged, None, None, now));
+    st.events.push(Event::business_date(key, next, now));
     Ok(next)
 }

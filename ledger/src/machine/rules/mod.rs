@@ -25,7 +25,7 @@ use super::{Ctx, Op, Output, Prepared, State};
 use money::Currency;
 
 use crate::{
-    Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
+    CardRecord, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
     ResponseCode, Result, Wallet,
 };
 
@@ -100,6 +100,7 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
             card_id,
             actor,
             now,
+            ..
         } => Output::PinTries(security::reset_pin_tries(st, card_id, actor, *now)?),
         Op::Cutover { key, current, now } => {
             Output::Date(lifecycle::cutover(st, key, *current, *now)?)
@@ -244,16 +245,46 @@ fn repeat_or_duplicate(
 
 /// Records `d` (new, or its new state) and the event it makes.
 fn record(st: &mut State<'_>, d: Decision, kind: Option<EventKind>) -> Decision {
+    record_on(st, d, kind, None)
+}
+
+/// [`record`], naming the card for the event when the decision does not (a declined card).
+fn record_on(
+    st: &mut State<'_>,
+    d: Decision,
+    kind: Option<EventKind>,
+    card: Option<&CardRecord>,
+) -> Decision {
     if let Some(kind) = kind {
-        st.events.push(Event::new(
-            kind,
-            d.account_id.as_deref(),
-            Some(&d.key),
-            d.updated_at,
-        ));
+        let card = card.or_else(|| d.card_id.as_deref().and_then(|id| st.card_by_id(id)));
+        let e = Event::decision(kind, &d, card);
+        st.events.push(e);
     }
     st.put_decision(d.clone());
     d
+}
+
+/// The event of a hold's change, with its card when the batch knows it (its counted card, or
+/// the card of the decision that placed it).
+fn hold_event(
+    st: &State<'_>,
+    kind: EventKind,
+    h: &Hold,
+    wallet_minor: i64,
+    at: Timestamp,
+) -> Event {
+    let card_id = h.counted.as_ref().map(|c| c.card_id.clone()).or_else(|| {
+        st.decision(&h.key)
+            .ok()
+            .flatten()
+            .and_then(|d| d.card_id.clone())
+    });
+    let card = card_id.as_deref().and_then(|id| st.card_by_id(id));
+    let mut e = Event::hold(kind, h, card, wallet_minor, at);
+    if e.card_id.is_none() {
+        e.card_id = card_id;
+    }
+    e
 }
 
 /// The wallet `h` holds on.
@@ -267,6 +298,7 @@ fn hold_wallet(st: &State<'_>, h: &Hold) -> Result<Wallet> {
 /// currency, moving the difference back to the wallet. Idempotent: it sets, not subtracts.
 fn release_down_to(st: &mut State<'_>, h: &mut Hold, keep_txn: i64, at: Timestamp) -> Result<()> {
     let keep = h.wallet_amount(keep_txn).max(0);
+    let held_before = h.held_minor;
     let mut w = hold_wallet(st, h)?;
     match h.status {
         HoldStatus::Active if keep < h.held_minor => {
@@ -287,12 +319,8 @@ fn release_down_to(st: &mut State<'_>, h: &mut Hold, keep_txn: i64, at: Timestam
     }
     st.put_wallet(w)?;
     if h.status == HoldStatus::Released {
-        st.events.push(Event::new(
-            EventKind::HoldReleased,
-            Some(&h.account_id),
-            Some(&h.key),
-            at,
-        ));
+        let e = hold_event(st, EventKind::HoldReleased, h, held_before, at);
+        st.events.push(e);
     }
     st.put_hold(h.clone());
     Ok(())

@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 
 use super::State;
-use crate::machine::events::{Event, EventKind};
+use crate::machine::events::Event;
 use crate::pin::PinTriesChange;
 use crate::{CardRecord, PinVerdict, ResponseCode, Result, Security, MAX_PIN_TRIES_LIMIT};
 
@@ -107,10 +107,11 @@ pub(super) fn reset_pin_tries(
         .get(card_id)
         .and_then(Option::as_ref)
         .map(|p| p.account_id.clone());
-    st.events.push(Event::new(
-        EventKind::CardUpdated,
+    st.events.push(Event::card_updated(
+        card_id,
         account.as_deref(),
         None,
+        format!("pin-tries-reset/{card_id}/{}", now.as_microsecond()),
         now,
     ));
     Ok(Some(before))
