@@ -155,6 +155,24 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<(FilterHandle,
     Ok((handle, guard))
 }
 
+/// An offline command's configuration (with its `--var-dir`) and a runtime to run it on:
+/// `check-ledger`, `business-date reset`, `events tail`.
+fn offline(
+    config: &std::path::Path,
+    var_dir: Option<PathBuf>,
+) -> anyhow::Result<(config::Config, tokio::runtime::Runtime)> {
+    let mut c = config::load(config).with_context(|| format!("{}", config.display()))?;
+    Overrides {
+        var_dir,
+        ..Overrides::default()
+    }
+    .apply(&mut c)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok((c, rt))
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -172,12 +190,7 @@ fn main() -> anyhow::Result<()> {
             var_dir,
             record,
         } => {
-            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
-            Overrides {
-                var_dir,
-                ..Overrides::default()
-            }
-            .apply(&mut c)?;
+            let (c, rt) = offline(&config, var_dir)?;
             let mut lines = Vec::new();
             for path in &record {
                 let text =
@@ -188,9 +201,6 @@ fn main() -> anyhow::Result<()> {
                     lines.push(r);
                 }
             }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
             let report = rt.block_on(async {
                 let store = app::open_ledger(&c).await?;
                 anyhow::Ok(gateway::audit::audit(&store, &lines).await?)
@@ -205,15 +215,7 @@ fn main() -> anyhow::Result<()> {
         Command::BusinessDate {
             command: BusinessDateCommand::Reset { config, var_dir },
         } => {
-            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
-            Overrides {
-                var_dir,
-                ..Overrides::default()
-            }
-            .apply(&mut c)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let (c, rt) = offline(&config, var_dir)?;
             let line = rt.block_on(reset_business_date(&c))?;
             let _ = std::io::Write::write_all(&mut std::io::stdout(), (line + "\n").as_bytes());
             Ok(())
@@ -228,15 +230,7 @@ fn main() -> anyhow::Result<()> {
                     outbox,
                 },
         } => {
-            let mut c = config::load(&config).with_context(|| format!("{}", config.display()))?;
-            Overrides {
-                var_dir,
-                ..Overrides::default()
-            }
-            .apply(&mut c)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let (c, rt) = offline(&config, var_dir)?;
             rt.block_on(async {
                 let mut out = std::io::stdout().lock();
                 match c.events.kafka.clone().filter(|_| !outbox) {

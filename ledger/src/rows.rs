@@ -315,17 +315,11 @@ macro_rules! changes_of_card {
 }
 pub(crate) use changes_of_card;
 
-/// A `card_changes` row as stored.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn card_audit_row(
-    id: String,
-    card_id: String,
-    at_us: i64,
-    actor: String,
-    field: String,
-    before: String,
-    after: String,
-) -> Result<crate::CardAudit> {
+/// A `card_changes` row as stored: (id, card, at µs, actor, field, before, after).
+pub(crate) type CardAuditCols = (String, String, i64, String, String, String, String);
+
+pub(crate) fn card_audit_row(c: CardAuditCols) -> Result<crate::CardAudit> {
+    let (id, card_id, at_us, actor, field, before, after) = c;
     Ok(crate::CardAudit {
         id,
         card_id,

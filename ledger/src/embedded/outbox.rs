@@ -36,16 +36,7 @@ pub(super) fn write(conn: &Connection, rows: &[OutboxRow], seqs: &[(String, i64)
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventCols> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
+    r.try_into()
 }
 
 pub(super) fn after(

@@ -223,22 +223,8 @@ pub(crate) fn card_changes(
     const SQL: &str = crate::rows::changes_of_card!("?1", "?2");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     s.with(SQL, |st| {
-        let rows = st.query_map(params![card_id, limit], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (a, b, c, d, e, f, g) = r?;
-            crate::rows::card_audit_row(a, b, c, d, e, f, g)
-        })
-        .collect()
+        let rows = st.query_map(params![card_id, limit], |r| r.try_into())?;
+        rows.map(|r| crate::rows::card_audit_row(r?)).collect()
     })
 }
 
@@ -679,20 +665,7 @@ pub(crate) fn adjustment(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::A
     const SQL: &str = "SELECT akey, account_id, currency, amount_minor, balance_after_minor, \
          reason, actor, at_us FROM adjustments WHERE akey = ?1";
     let row: Option<crate::rows::AdjustmentCols> = s.with(SQL, |st| {
-        Ok(st
-            .query_row([key], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .optional()?)
+        Ok(st.query_row([key], |r| r.try_into()).optional()?)
     })?;
     row.map(crate::rows::adjustment_row).transpose()
 }
@@ -700,13 +673,7 @@ pub(crate) fn adjustment(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::A
 /// The adjustments' totals per wallet (read connection).
 pub(crate) fn adjusted_sums(conn: &Connection) -> Result<Vec<(String, money::Currency, i128)>> {
     let mut st = conn.prepare_cached(crate::rows::ADJUSTED_SUMS)?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
+    let rows = st.query_map([], |r| <(String, String, i64)>::try_from(r))?;
     rows.map(|r| {
         let (a, c, n) = r?;
         Ok((a, crate::rows::currency(&c, "adjustments")?, i128::from(n)))

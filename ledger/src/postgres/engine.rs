@@ -305,6 +305,15 @@ pub(crate) async fn load_holds(
 /// A struct of one array per column, filled row by row from `$cols`; `params` gives the
 /// arrays in the order declared here, which is the order of the `unnest` arguments of its
 /// `SQL`.
+/// The columns of row `$r` at these indexes as a tuple, each converted with `Row::try_get`
+/// (`?` on each): what rusqlite's `TryFrom<&Row>` for tuples gives the embedded engine.
+macro_rules! columns {
+    ($r:expr; $($i:literal),+ $(,)?) => {
+        ($($r.try_get($i)?,)+)
+    };
+}
+pub(crate) use columns;
+
 macro_rules! column_arrays {
     ($(#[$m:meta])* $name:ident from $cols:ty { $($f:ident: $t:ty),* $(,)? }) => {
         $(#[$m])*
@@ -591,18 +600,7 @@ impl Engine for PgEngine<'_> {
                     let row = client
                         .query_opt(&by_key, &[k])
                         .await?
-                        .map(|r| {
-                            Ok::<_, LedgerError>((
-                                r.try_get(0)?,
-                                r.try_get(1)?,
-                                r.try_get(2)?,
-                                r.try_get(3)?,
-                                r.try_get(4)?,
-                                r.try_get(5)?,
-                                r.try_get(6)?,
-                                r.try_get(7)?,
-                            ))
-                        })
+                        .map(|r| Ok::<_, LedgerError>(columns!(r; 0, 1, 2, 3, 4, 5, 6, 7)))
                         .transpose()?
                         .map(crate::rows::adjustment_row)
                         .transpose()?;

@@ -416,18 +416,7 @@ impl PgStore {
         self.read_rows(sql, &[&after, &limit])
             .await?
             .iter()
-            .map(|r| {
-                crate::outbox::event((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                    r.try_get(6)?,
-                    r.try_get(7)?,
-                ))
-            })
+            .map(|r| crate::outbox::event(engine::columns!(r; 0, 1, 2, 3, 4, 5, 6, 7)))
             .collect()
     }
 
@@ -571,17 +560,7 @@ impl PgStore {
         self.read_rows(SQL, &[&card_id, &limit])
             .await?
             .iter()
-            .map(|r| {
-                crate::rows::card_audit_row(
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                    r.try_get(6)?,
-                )
-            })
+            .map(|r| crate::rows::card_audit_row(engine::columns!(r; 0, 1, 2, 3, 4, 5, 6)))
             .collect()
     }
 
