@@ -263,10 +263,15 @@ async fn cvv2_mismatch_is_n7_and_required_checks_refuse_absent_fields() {
 }
 
 fn chip_txn(cvn: Cvn, atc: u16) -> ChipTxn {
+    chip_txn_of(cvn, atc, 15_000)
+}
+
+/// The terminal's data for a purchase of `amount_minor` KRW.
+fn chip_txn_of(cvn: Cvn, atc: u16, amount_minor: u64) -> ChipTxn {
     ChipTxn {
         cvn,
         psn: "01".into(),
-        amount_minor: 15_000,
+        amount_minor,
         currency: 410,
         atc,
         unpredictable: 0x0BAD_CAFE,
@@ -315,9 +320,22 @@ async fn arqc_cvn_10_and_18_approve_with_the_arpc_in_de_55_and_a_wrong_one_is_82
         let r = c.call(&bad).await;
         assert_eq!(de39(&r), "82");
         assert!(!r.has(55));
+        // A genuine cryptogram in a message of another amount or currency (replayed, or
+        // the amount changed on the way): it verifies by itself, and is still refused.
+        let fresh = cd
+            .icc_data(PAN_CHIP, &chip_txn(cvn, 20 + i as u16))
+            .unwrap();
+        let mut more = purchase(PAN_CHIP, 15_001, "410", &stan());
+        more.set(22, "051").set(23, "001").set(55, &fresh);
+        assert_eq!(de39(&c.call(&more).await), "82", "{cvn:?}: another amount");
+        let mut usd = purchase(PAN_CHIP, 15_000, "840", &stan());
+        usd.set(22, "051").set(23, "001").set(55, &fresh);
+        assert_eq!(de39(&c.call(&usd).await), "82", "{cvn:?}: another currency");
     }
     // A verified ARQC declined for funds: the ARPC carries the decline's ARC ("51").
-    let de55 = cd.icc_data(PAN_CHIP, &chip_txn(Cvn::Visa10, 30)).unwrap();
+    let de55 = cd
+        .icc_data(PAN_CHIP, &chip_txn_of(Cvn::Visa10, 30, 999_999_999_999))
+        .unwrap();
     let mut m = purchase(PAN_CHIP, 999_999_999_999, "410", &stan());
     m.set(22, "051").set(55, &de55);
     let r = c.call(&m).await;
@@ -325,7 +343,9 @@ async fn arqc_cvn_10_and_18_approve_with_the_arpc_in_de_55_and_a_wrong_one_is_82
     let tag_91 = expected_tag_91(&de55, Cvn::Visa10, hsm::ArpcResponse::Arc(*b"51"));
     assert_eq!(&r.get(55).unwrap()[2..], &tag_91[..]);
     // A partial approval (DE 60 allows it): the ARC is "10", as DE 39 says.
-    let de55 = cd.icc_data(PAN_CHIP, &chip_txn(Cvn::Visa10, 31)).unwrap();
+    let de55 = cd
+        .icc_data(PAN_CHIP, &chip_txn_of(Cvn::Visa10, 31, 200_000_000))
+        .unwrap();
     let mut m = purchase(PAN_CHIP, 200_000_000, "410", &stan());
     m.set(22, "051").set(55, &de55).set(60, "1");
     let r = c.call(&m).await;

@@ -182,6 +182,32 @@ pub(super) fn arqc_request(de55: &[u8], pan: &str, psn: Option<&str>) -> Option<
     ArqcRequest::from_icc(pan, psn, de55, approval_response(cvn)).ok()
 }
 
+/// Whether the cryptogram's amount (9F02, n12) and currency (5F2A, n3) are the message's
+/// DE 4 and DE 49: a genuine ARQC over another amount or currency, replayed into this
+/// message, verifies by itself and must not approve it.
+pub(super) fn bound_to_message(de55: &[u8], req: &OwnedMessage) -> bool {
+    let tag = |t: u32| iso8583::tlv::ber::find(de55, t).ok().flatten();
+    let (Some(amount), Some(currency)) = (tag(0x9F02), tag(0x5F2A)) else {
+        return false;
+    };
+    let (Some(de4), Some(de49)) = (req.get_str(4), req.get_str(49)) else {
+        return false;
+    };
+    // 5F2A is the three digits of DE 49 after a leading zero, in two bytes.
+    de49.len() == 3 && bcd_is(amount.value(), de4) && bcd_is(currency.value(), &format!("0{de49}"))
+}
+
+/// Whether packed BCD `bcd` holds exactly the decimal digits of `digits`.
+fn bcd_is(bcd: &[u8], digits: &str) -> bool {
+    let d = digits.as_bytes();
+    d.len() == bcd.len() * 2
+        && bcd.iter().zip(d.chunks(2)).all(|(b, pair)| {
+            pair.iter().all(u8::is_ascii_digit)
+                && b >> 4 == pair[0] - b'0'
+                && b & 0x0F == pair[1] - b'0'
+        })
+}
+
 /// The HSM's findings, before they become verdicts.
 struct Found {
     pin: ledger::PinVerdict,
@@ -278,8 +304,8 @@ impl SwitchSecurity {
             None if arqc_missing => Input::Fail,
             None => Input::Skip,
             Some(b) => match arqc_request(b, pan_digits, req.get_str(23).or(card.psn.as_deref())) {
-                Some(r) => Input::Check(r),
-                None => Input::Fail,
+                Some(r) if bound_to_message(b, req) => Input::Check(r),
+                Some(_) | None => Input::Fail,
             },
         };
         let found = self
@@ -440,4 +466,43 @@ pub(crate) async fn arpc_for(
     let mut de55 = vec![0x91, len];
     de55.extend_from_slice(&tag_91);
     Some(de55)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(de4: &str, de49: &str) -> OwnedMessage {
+        OwnedMessage::new("0100".parse().unwrap())
+            .with(4, de4)
+            .with(49, de49)
+    }
+
+    /// 9F02 = 000000012345, 5F2A = 0840, and a 9F36 between them.
+    const DE55: &[u8] = &[
+        0x9F, 0x02, 0x06, 0x00, 0x00, 0x00, 0x01, 0x23, 0x45, 0x9F, 0x36, 0x02, 0x00, 0x07, 0x5F,
+        0x2A, 0x02, 0x08, 0x40,
+    ];
+
+    #[test]
+    fn a_cryptogram_is_bound_to_the_amount_and_currency_of_its_message() {
+        assert!(bound_to_message(DE55, &message("000000012345", "840")));
+        // Another amount, another currency: a cryptogram replayed into another message.
+        assert!(!bound_to_message(DE55, &message("000000012346", "840")));
+        assert!(!bound_to_message(DE55, &message("000000012345", "410")));
+        assert!(!bound_to_message(DE55, &message("000000012345", "84")));
+        // Without the tags or the fields, nothing binds it.
+        assert!(!bound_to_message(
+            &DE55[..12],
+            &message("000000012345", "840")
+        ));
+        assert!(!bound_to_message(
+            DE55,
+            &OwnedMessage::new("0100".parse().unwrap()).with(4, "000000012345")
+        ));
+        // Hex digits are not decimal ones.
+        let mut odd = DE55.to_vec();
+        odd[8] = 0x4A;
+        assert!(!bound_to_message(&odd, &message("00000001234:", "840")));
+    }
 }
