@@ -64,7 +64,11 @@ impl Engine for SqliteEngine<'_, '_> {
             snap.pins.insert(card, row);
         }
         for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
-            let last = outbox::last_seq(self.conn, a).map_err(failed)?;
+            let conn = self.conn;
+            let last = self
+                .cards
+                .seq_or_load(a, || outbox::last_seq(conn, a))
+                .map_err(failed)?;
             snap.event_seq.insert(a.to_owned(), last);
         }
         Ok(())
@@ -83,6 +87,7 @@ impl Engine for SqliteEngine<'_, '_> {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         self.exec("COMMIT").map_err(failed)?;
+        self.cards.committed_seqs(&effects.outbox_seq);
         // Cards are cached with their controls and their account's: any change to either
         // is seen by the next batch.
         if !effects.cards_new.is_empty()

@@ -18,6 +18,7 @@ mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -74,6 +75,9 @@ struct Inner {
     /// first use: these writes stay off the writer's queue, which carries the
     /// authorization flow only; SQLite serializes them with the writer.
     side: Arc<Mutex<Option<Connection>>>,
+    /// A position at or below which every outbox row is published (SQLite has no index of
+    /// the unpublished rows: see `outbox::after`).
+    published_floor: Arc<AtomicI64>,
     ctx: Ctx,
     path: PathBuf,
 }
@@ -198,6 +202,7 @@ impl EmbeddedStore {
                 writer: Some(writer),
                 reader: Arc::new(Mutex::new(reader)),
                 side: Arc::default(),
+                published_floor: Arc::default(),
                 ctx,
                 path,
             }),
@@ -411,12 +416,20 @@ impl EmbeddedStore {
         unpublished: bool,
         limit: usize,
     ) -> Result<Vec<crate::OutboxEvent>> {
-        self.read(move |conn, _| outbox::after(conn, after, unpublished, limit))
+        if !unpublished {
+            return self
+                .read(move |conn, _| outbox::after(conn, after, limit))
+                .await;
+        }
+        let floor = Arc::clone(&self.inner.published_floor);
+        self.read(move |conn, _| outbox::unpublished(conn, after, &floor, limit))
             .await
     }
 
     pub(crate) async fn events_pending(&self) -> Result<u64> {
-        self.read(|conn, _| outbox::pending(conn)).await
+        let floor = Arc::clone(&self.inner.published_floor);
+        self.read(move |conn, _| outbox::pending(conn, &floor))
+            .await
     }
 
     /// Runs `f` on the relay's connection, off the async workers.

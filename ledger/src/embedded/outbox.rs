@@ -1,6 +1,8 @@
 //! The outbox's rows in SQLite (see `crate::outbox`): written by the writer with each batch,
 //! read by the reader, marked published and pruned on the relay's own connection.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -39,33 +41,55 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventCols> {
     r.try_into()
 }
 
-pub(super) fn after(
-    conn: &Connection,
-    after: i64,
-    unpublished: bool,
-    limit: usize,
-) -> Result<Vec<OutboxEvent>> {
-    let sql = if unpublished {
-        format!(
-            "SELECT {COLUMNS} FROM outbox WHERE pos > ?1 AND published_us IS NULL \
-             ORDER BY pos LIMIT ?2"
-        )
-    } else {
-        format!("SELECT {COLUMNS} FROM outbox WHERE pos > ?1 ORDER BY pos LIMIT ?2")
-    };
-    let mut st = conn.prepare_cached(&sql)?;
+/// The rows after `after`, in commit order.
+pub(super) fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<OutboxEvent>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE pos > ?1 ORDER BY pos LIMIT ?2"
+    ))?;
     let rows = st.query_map(params![after, limit as i64], row)?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(outbox::event(r?)?);
-    }
-    Ok(out)
+    rows.map(|r| outbox::event(r?)).collect()
 }
 
-pub(super) fn pending(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE published_us IS NULL")?
+/// The unpublished rows after `after`, in commit order, read from `floor` on.
+///
+/// SQLite keeps no index of the unpublished rows: its insert cost the one writer a b-tree
+/// insert an event (docs/PERFORMANCE.md). Here rows commit in `pos` order (one writer, and
+/// a row's `pos` is given in the transaction that commits it), so every row at or below the
+/// highest committed `pos` is visible once that is, and a row never becomes unpublished
+/// again: the lowest unpublished row seen, less one, or the highest committed when none is
+/// unpublished (read first, before the rows), is a floor below which every row is published.
+/// The relay's reads then scan only what it has not published yet; the first after a start
+/// scans what the retention keeps.
+pub(super) fn unpublished(
+    conn: &Connection,
+    after: i64,
+    floor: &AtomicI64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent>> {
+    let highest: i64 = conn
+        .prepare_cached("SELECT coalesce(max(pos), 0) FROM outbox")?
         .query_row([], |r| r.get(0))?;
+    let from = after.max(floor.load(Ordering::Relaxed));
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE pos > ?1 AND published_us IS NULL \
+         ORDER BY pos LIMIT ?2"
+    ))?;
+    let rows: Vec<EventCols> = st
+        .query_map(params![from, limit as i64], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    // Only a read from the floor itself says where the floor is.
+    if from == floor.load(Ordering::Relaxed) {
+        let below = rows.first().map_or(highest, |r| r.0 - 1);
+        floor.fetch_max(below.min(highest), Ordering::Relaxed);
+    }
+    rows.into_iter().map(outbox::event).collect()
+}
+
+/// How many rows wait to be published (read from the floor `unpublished` keeps).
+pub(super) fn pending(conn: &Connection, floor: &AtomicI64) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE pos > ?1 AND published_us IS NULL")?
+        .query_row([floor.load(Ordering::Relaxed)], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
