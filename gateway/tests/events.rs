@@ -248,8 +248,38 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
         .with(90, de90("0100", &sent[1].0));
     assert_eq!(de39(&c.call(&completion).await), "00");
     assert_eq!(de39(&c.call(&network("201", &stan())).await), "00");
-    drained(gw.core().store(), Duration::from_secs(30)).await;
-    let outbox = all_events(gw.core().store()).await;
+    // An operator's adjustment and a card's change: one event each, on their account.
+    let store = gw.core().store();
+    let now = jiff::Timestamp::now();
+    store
+        .adjust(ledger::Adjustment {
+            account_id: "A-1001".into(),
+            currency: "KRW".parse().unwrap(),
+            amount_minor: -1_500,
+            idempotency_key: "events-test-1".into(),
+            reason: "goodwill".into(),
+            actor: "test".into(),
+            at: now,
+        })
+        .await
+        .unwrap();
+    let card = store
+        .card_by_pan(&ledger::Pan::new(PAN_OK).unwrap())
+        .await
+        .unwrap()
+        .expect("the card");
+    store
+        .change_card(ledger::CardChange {
+            card_id: card.id.clone(),
+            status: Some(ledger::CardStatus::Blocked),
+            controls: None,
+            actor: "test".into(),
+            at: now,
+        })
+        .await
+        .unwrap();
+    drained(store, Duration::from_secs(30)).await;
+    let outbox = all_events(store).await;
     gw.drain().await;
 
     let read = consume(&b, &topic);
@@ -280,7 +310,7 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
         assert_eq!(e["data"]["response_code"], code.as_str());
         assert_eq!(e["data"]["network_key"]["stan"], s.as_str());
     }
-    assert_eq!(outbox.len(), sent.len() + 5);
+    assert_eq!(outbox.len(), sent.len() + 7);
     let kinds: HashSet<&str> = outbox.iter().map(|e| e.kind.as_str()).collect();
     for k in [
         "authorization.approved",
@@ -290,6 +320,8 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
         "reversal.recorded",
         "advice.recorded",
         "business_date.changed",
+        "account.adjusted",
+        "card.updated",
     ] {
         assert!(kinds.contains(k), "no {k} event");
     }
@@ -308,6 +340,17 @@ async fn events_reach_the_topic_in_order_keyed_by_account_with_stable_ids() {
         .find(|e| e["type"] == "authorization.approved" && e["subject"] == "A-1001")
         .unwrap();
     assert_eq!(approved["data"]["pan_masked"], "476173******0010");
+    let updated = on_topic
+        .values()
+        .find(|e| e["type"] == "card.updated")
+        .unwrap();
+    assert_eq!(updated["data"]["card_id"], card.id.as_str());
+    assert_eq!(updated["data"]["pan_masked"], "476173******0010");
+    let adjusted = &on_topic["account.adjusted/A-1001/events-test-1"];
+    assert_eq!(
+        adjusted["data"]["wallet_amount"],
+        serde_json::json!({"minor": -1_500, "currency": "KRW"})
+    );
 }
 
 /// The real binary on one ledger file, with the relay's broker.

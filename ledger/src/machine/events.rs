@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 use money::Currency;
 
-use crate::{Billing, CardRecord, Decision, Hold, NetworkKey, ResponseCode};
+use crate::{AdjustmentRecord, Billing, CardRecord, Decision, Hold, NetworkKey, ResponseCode};
 
 /// The kinds the event contract names (DESIGN.md, "Events").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub(crate) enum EventKind {
     BusinessDateChanged,
     /// A card changed (issue 23: its PIN try counter reset by an operator).
     CardUpdated,
+    /// An operator's adjustment moved a wallet's balance (issue 21).
+    AccountAdjusted,
 }
 
 impl EventKind {
@@ -41,6 +43,7 @@ impl EventKind {
             EventKind::AdviceRecorded => "advice.recorded",
             EventKind::BusinessDateChanged => "business_date.changed",
             EventKind::CardUpdated => "card.updated",
+            EventKind::AccountAdjusted => "account.adjusted",
         }
     }
 }
@@ -76,6 +79,8 @@ pub(crate) struct Event {
     pub(crate) approval_code: Option<String>,
     /// The original a reversal, completion or incremental refers to.
     pub(crate) original: Option<NetworkKey>,
+    /// The wallet's balance after the change (adjustments).
+    pub(crate) balance: Option<Amount>,
 }
 
 impl Event {
@@ -97,6 +102,7 @@ impl Event {
             response_code: None,
             approval_code: None,
             original: None,
+            balance: None,
         }
     }
 
@@ -131,6 +137,19 @@ impl Event {
         e.card_id = Some(card_id.to_owned());
         e.pan_masked = pan_masked.map(str::to_owned);
         e.name = Some(name);
+        e
+    }
+
+    /// An adjustment made (not a replay of one): the signed amount it moved and the balance
+    /// after it. Its id is the account and the caller's idempotency key; the reason, free
+    /// text, stays in the ledger.
+    pub(crate) fn adjusted(r: &AdjustmentRecord) -> Self {
+        let a = &r.adjustment;
+        let mut e = Event::bare(EventKind::AccountAdjusted, a.at);
+        e.account = Some(a.account_id.clone());
+        e.name = Some(a.db_key());
+        e.wallet_amount = Some((a.amount_minor, a.currency));
+        e.balance = Some((r.balance_after_minor, a.currency));
         e
     }
 

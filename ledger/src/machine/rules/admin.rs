@@ -122,6 +122,7 @@ pub(super) fn adjust(st: &mut State<'_>, a: &Adjustment) -> Result<AdjustmentRec
         replayed: false,
     };
     st.put_wallet(w)?;
+    st.events.push(Event::adjusted(&record));
     st.put_adjustment(record.clone());
     Ok(record)
 }
