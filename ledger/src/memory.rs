@@ -146,7 +146,7 @@ impl Data {
             .collect()
     }
 
-    fn apply(&mut self, e: &Effects) {
+    fn apply(&mut self, e: &Effects, events: Vec<OutboxEvent>) {
         for (id, home) in &e.accounts_new {
             self.accounts.insert(id.clone(), *home);
         }
@@ -222,19 +222,10 @@ impl Data {
                 row.tries = c.tries;
             }
         }
-        for r in &e.outbox {
-            self.outbox_pos += 1;
-            self.outbox_ids.insert(r.id.clone());
-            self.outbox.push(OutboxEvent {
-                pos: self.outbox_pos,
-                id: r.id.clone(),
-                account: r.account.clone(),
-                seq: r.seq,
-                kind: r.kind.to_owned(),
-                at: Timestamp::from_microsecond(r.at_us).unwrap_or_default(),
-                published_at: None,
-                body: r.body.clone(),
-            });
+        for event in events {
+            self.outbox_pos = event.pos;
+            self.outbox_ids.insert(event.id.clone());
+            self.outbox.push(event);
         }
         for (a, n) in &e.outbox_seq {
             self.outbox_seq.insert(a.clone(), *n);
@@ -301,7 +292,25 @@ impl Engine for MemEngine<'_> {
                 ));
             }
         }
-        self.data.apply(effects);
+        // Rendered as the durable engines' readers do, before anything moves: a body that
+        // cannot be is a failed batch the ledger suite sees.
+        let mut events = Vec::with_capacity(effects.outbox.len());
+        for (r, pos) in effects.outbox.iter().zip(self.data.outbox_pos + 1..) {
+            let cols = (
+                pos,
+                r.id.clone(),
+                r.account.clone(),
+                r.seq,
+                r.kind.to_owned(),
+                r.at_us,
+                None,
+                r.body.clone(),
+            );
+            events.push(
+                crate::outbox::event(cols).map_err(crate::machine::engine::EngineError::Failed)?,
+            );
+        }
+        self.data.apply(effects, events);
         Ok(())
     }
 

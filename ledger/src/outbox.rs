@@ -13,13 +13,21 @@
 //!   keeps the last one per account, read and written under the account's lock; events
 //!   that concern no account, a cutover or a decline of an unknown card, count in the
 //!   stream [`NO_ACCOUNT`]);
-//! - `body`: the CloudEvents 1.0 structured-mode JSON, rendered once at commit.
+//! - `body`: what the event's `data` says, in a compact form (integers for the date and the
+//!   rate; nothing the row's own columns hold). The CloudEvents 1.0 structured-mode JSON is
+//!   rendered from it and the row's columns when the row is read (the relay, `events tail`),
+//!   not on the ledger's one writer: the rendering and a record three times the size cost the
+//!   writer a large part of what the outbox added (callgrind, docs/PERFORMANCE.md). Rows
+//!   written before hold the rendered JSON itself, and are read as they are.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 use money::Currency;
-use serde::Serialize;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::machine::events::{Amount, Event};
 use crate::{LedgerError, NetworkKey, Result};
@@ -54,6 +62,9 @@ pub struct OutboxEvent {
     pub body: String,
 }
 
+/// The start of a body written rendered, before the compact form.
+const RENDERED: &str = "{\"specversion\"";
+
 /// A row to insert, made by [`rows`].
 #[derive(Clone, Debug)]
 pub(crate) struct OutboxRow {
@@ -81,7 +92,9 @@ pub(crate) const SQLITE_DDL: &[&str] = &[
         at_us INTEGER NOT NULL,
         published_us INTEGER,
         body TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (pos) WHERE published_us IS NULL",
+    // Its index of unpublished rows, made by earlier versions, cost every event a b-tree
+    // insert on the writer; the relay reads from a floor instead (`embedded::outbox`).
+    "DROP INDEX IF EXISTS outbox_unpublished",
     "CREATE TABLE IF NOT EXISTS outbox_seq (
         account TEXT PRIMARY KEY,
         last_seq INTEGER NOT NULL) WITHOUT ROWID",
@@ -124,11 +137,19 @@ pub(crate) type EventCols = (i64, String, String, i64, String, i64, Option<i64>,
 /// A batch's numbered rows and each account's new last `seq`.
 pub(crate) type Numbered = (Vec<OutboxRow>, Vec<(String, i64)>);
 
-/// An [`OutboxEvent`] from its columns.
+/// An [`OutboxEvent`] from its columns, its CloudEvent rendered.
 pub(crate) fn event(c: EventCols) -> Result<OutboxEvent> {
     let (pos, id, account, seq, kind, at_us, published_us, body) = c;
     let ts = |us: i64| {
         Timestamp::from_microsecond(us).map_err(|_| LedgerError::corrupt("outbox", "bad time"))
+    };
+    let at = ts(at_us)?;
+    let body = if body.starts_with(RENDERED) {
+        body
+    } else {
+        let stored: Stored<'_> = serde_json::from_str(&body)
+            .map_err(|_| LedgerError::corrupt("outbox", "bad event body"))?;
+        render(&stored, &id, &kind, &account, seq, at)?
     };
     Ok(OutboxEvent {
         pos,
@@ -136,7 +157,7 @@ pub(crate) fn event(c: EventCols) -> Result<OutboxEvent> {
         account,
         seq,
         kind,
-        at: ts(at_us)?,
+        at,
         published_at: published_us.map(ts).transpose()?,
         body,
     })
@@ -162,7 +183,7 @@ pub(crate) fn rows(last: &HashMap<String, i64>, events: &[Event]) -> Result<Numb
             .checked_add(1)
             .ok_or_else(|| LedgerError::corrupt("outbox_seq", "overflow"))?;
         let id = id_of(e);
-        let body = render(e, &id, *seq);
+        let body = stored(e);
         out.push(OutboxRow {
             id,
             account: account.to_owned(),
@@ -186,6 +207,73 @@ fn id_of(e: &Event) -> String {
         (None, None) => "",
     };
     format!("{}/{about}", e.kind.as_str())
+}
+
+/// What a row's `body` keeps of its event: the `data` fields the row's columns do not hold,
+/// with the date as `YYYYMMDD`, the rate as its mantissa and scale and the network keys in
+/// their one-column form, so that writing it is a few copies (no time, date or decimal
+/// formatting on the writer). Absent fields are left out.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    card: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pan: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wallet: Option<Amount>,
+    /// Amount, currency, the rate's mantissa and scale, rate set, DE 10.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    billing: Option<(i64, Currency, i128, u32, Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    rate_set: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    approval: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    key: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    original: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    balance: Option<Amount>,
+}
+
+/// The body written for `e` (its compact form: see [`Stored`]).
+fn stored(e: &Event) -> String {
+    let s = Stored {
+        card: e.card_id.as_deref().map(Cow::Borrowed),
+        pan: e.pan_masked.as_deref().map(Cow::Borrowed),
+        date: e.business_date.map(|d| {
+            i32::from(d.year()) * 10_000 + i32::from(d.month()) * 100 + i32::from(d.day())
+        }),
+        amount: e.amount,
+        approved: e.approved,
+        wallet: e.wallet_amount,
+        billing: e.billing.as_ref().map(|b| {
+            (
+                b.amount_minor,
+                b.currency,
+                b.rate.mantissa(),
+                b.rate.scale(),
+                Cow::Borrowed(b.version.as_str()),
+                Cow::Borrowed(b.de10.as_str()),
+            )
+        }),
+        rate_set: e.rate_set.as_deref().map(Cow::Borrowed),
+        code: e.response_code.as_ref().map(|c| Cow::Borrowed(c.as_str())),
+        approval: e.approval_code.as_deref().map(Cow::Borrowed),
+        key: e.key.as_ref().map(|k| Cow::Borrowed(k.db_str())),
+        original: e.original.as_ref().map(|k| Cow::Borrowed(k.db_str())),
+        balance: e.balance,
+    };
+    // Plain strings, integers and currencies: serializing to a String cannot fail.
+    serde_json::to_string(&s).unwrap_or_default()
 }
 
 /// `{"minor": int, "currency": "USD"}`.
@@ -229,9 +317,7 @@ struct BillingJson<'a> {
     de10: &'a str,
 }
 
-/// The CloudEvents `data`. A struct, not a `serde_json::Value`: building maps of owned keys
-/// for every event cost the one writer about a tenth of its instructions (callgrind,
-/// docs/PERFORMANCE.md).
+/// The CloudEvents `data`.
 #[derive(Serialize)]
 struct DataJson<'a> {
     account: Option<&'a str>,
@@ -260,6 +346,9 @@ struct DataJson<'a> {
     network_key: Option<KeyJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     original: Option<KeyJson<'a>>,
+    /// The wallet's balance after an adjustment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    balance: Option<AmountJson>,
 }
 
 /// A CloudEvent in structured mode.
@@ -269,7 +358,7 @@ struct CloudEventJson<'a> {
     id: &'a str,
     source: &'static str,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
     time: String,
@@ -277,42 +366,206 @@ struct CloudEventJson<'a> {
     data: DataJson<'a>,
 }
 
-/// The CloudEvents 1.0 structured-mode JSON of `e` (no PAN: only its masked form).
-fn render(e: &Event, id: &str, seq: i64) -> String {
+/// The CloudEvents 1.0 structured-mode JSON of a row (no PAN: only its masked form).
+fn render(
+    s: &Stored<'_>,
+    id: &str,
+    kind: &str,
+    account: &str,
+    seq: i64,
+    at: Timestamp,
+) -> Result<String> {
+    let bad = |what: &'static str| LedgerError::corrupt("outbox", what);
+    let date = s
+        .date
+        .map(|n| {
+            let part = |v: i32| i8::try_from(v).map_err(|_| bad("bad business date"));
+            let year = i16::try_from(n / 10_000).map_err(|_| bad("bad business date"))?;
+            Date::new(year, part(n / 100 % 100)?, part(n % 100)?)
+                .map_err(|_| bad("bad business date"))
+        })
+        .transpose()?;
+    let key = |k: &Option<Cow<'_, str>>| k.as_deref().map(NetworkKey::from_db).transpose();
+    let (network_key, original) = (key(&s.key)?, key(&s.original)?);
+    let billing = s
+        .billing
+        .as_ref()
+        .map(|(minor, currency, mantissa, scale, set, de10)| {
+            let rate = Decimal::try_from_i128_with_scale(*mantissa, *scale)
+                .map_err(|_| bad("bad rate"))?;
+            Ok::<_, LedgerError>(BillingJson {
+                amount: AmountJson {
+                    minor: *minor,
+                    currency: *currency,
+                },
+                rate: rate.to_string(),
+                rate_set: set,
+                de10,
+            })
+        })
+        .transpose()?;
+    // Events of no account have no subject and a null `account`.
+    let account = (account != NO_ACCOUNT).then_some(account);
     let data = DataJson {
-        account: e.account.as_deref(),
+        account,
         seq,
-        card_id: e.card_id.as_deref(),
-        pan_masked: e.pan_masked.as_deref(),
-        business_date: e.business_date.map(|d| d.to_string()),
-        amount: e.amount.as_ref().map(AmountJson::from),
-        approved: e.approved.as_ref().map(AmountJson::from),
-        wallet_amount: e.wallet_amount.as_ref().map(AmountJson::from),
-        billing: e.billing.as_ref().map(|b| BillingJson {
-            amount: AmountJson {
-                minor: b.amount_minor,
-                currency: b.currency,
-            },
-            rate: b.rate.to_string(),
-            rate_set: &b.version,
-            de10: &b.de10,
-        }),
-        rate_set: e.rate_set.as_deref(),
-        response_code: e.response_code.as_ref().map(|c| c.as_str()),
-        approval_code: e.approval_code.as_deref(),
-        network_key: e.key.as_ref().map(KeyJson::from),
-        original: e.original.as_ref().map(KeyJson::from),
+        card_id: s.card.as_deref(),
+        pan_masked: s.pan.as_deref(),
+        business_date: date.map(|d| d.to_string()),
+        amount: s.amount.as_ref().map(AmountJson::from),
+        approved: s.approved.as_ref().map(AmountJson::from),
+        wallet_amount: s.wallet.as_ref().map(AmountJson::from),
+        billing,
+        rate_set: s.rate_set.as_deref(),
+        response_code: s.code.as_deref(),
+        approval_code: s.approval.as_deref(),
+        network_key: network_key.as_ref().map(KeyJson::from),
+        original: original.as_ref().map(KeyJson::from),
+        balance: s.balance.as_ref().map(AmountJson::from),
     };
     let ce = CloudEventJson {
         specversion: "1.0",
         id,
         source: EVENT_SOURCE,
-        kind: e.kind.as_str(),
-        subject: e.account.as_deref(),
-        time: e.at.to_string(),
+        kind,
+        subject: account,
+        time: at.to_string(),
         datacontenttype: "application/json",
         data,
     };
-    // Serializing plain structs of strings and integers to a String cannot fail.
-    serde_json::to_string(&ce).unwrap_or_default()
+    serde_json::to_string(&ce).map_err(|_| bad("event not rendered"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::events::EventKind;
+    use crate::{Billing, ResponseCode};
+
+    fn approval() -> Event {
+        let key = NetworkKey::new("123456", "000042", "1205093000").unwrap();
+        let mut e =
+            Event::business_date("unused", Date::constant(2026, 12, 5), Timestamp::UNIX_EPOCH);
+        e.kind = EventKind::AuthorizationApproved;
+        e.name = None;
+        e.account = Some("A-1001".into());
+        e.key = Some(key);
+        e.at = Timestamp::from_microsecond(1_796_461_800_123_456).unwrap();
+        e.card_id = Some("C-0018".into());
+        e.pan_masked = Some("400000******0018".into());
+        e.amount = Some((12_345, "USD".parse().unwrap()));
+        e.approved = Some((12_345, "USD".parse().unwrap()));
+        e.billing = Some(Billing {
+            amount_minor: 16_530_000,
+            currency: "KRW".parse().unwrap(),
+            rate: Decimal::new(133_901_234_567, 8),
+            de10: "61339012".into(),
+            version: "2026-12-05T09:00".into(),
+        });
+        e.response_code = Some(ResponseCode::parse("00").unwrap());
+        e.approval_code = Some("A1B2C3".into());
+        e
+    }
+
+    fn read(r: &OutboxRow) -> OutboxEvent {
+        let cols = (
+            7,
+            r.id.clone(),
+            r.account.clone(),
+            r.seq,
+            r.kind.to_owned(),
+            r.at_us,
+            None,
+            r.body.clone(),
+        );
+        event(cols).unwrap()
+    }
+
+    #[test]
+    fn a_written_event_reads_back_as_its_cloudevent() {
+        let last = HashMap::from([("A-1001".to_owned(), 41)]);
+        let (rows, seqs) = rows(&last, &[approval()]).unwrap();
+        assert_eq!(seqs, vec![("A-1001".to_owned(), 42)]);
+        // What the writer stores is the compact form, not the CloudEvent.
+        assert!(!rows[0].body.contains("specversion"), "{}", rows[0].body);
+        assert!(rows[0].body.len() < 300, "{}", rows[0].body.len());
+        let ev = read(&rows[0]);
+        let v: serde_json::Value = serde_json::from_str(&ev.body).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["id"], "authorization.approved/123456:000042:1205093000");
+        assert_eq!(v["type"], "authorization.approved");
+        assert_eq!(v["subject"], "A-1001");
+        assert_eq!(v["time"], "2026-12-05T09:10:00.123456Z");
+        let d = &v["data"];
+        assert_eq!(d["account"], "A-1001");
+        assert_eq!(d["seq"], 42);
+        assert_eq!(d["pan_masked"], "400000******0018");
+        assert_eq!(d["business_date"], "2026-12-05");
+        assert_eq!(
+            d["amount"],
+            serde_json::json!({"minor": 12345, "currency": "USD"})
+        );
+        assert_eq!(d["billing"]["rate"], "1339.01234567");
+        assert_eq!(
+            d["billing"]["amount"],
+            serde_json::json!({"minor": 16530000, "currency": "KRW"})
+        );
+        assert_eq!(d["billing"]["rate_set"], "2026-12-05T09:00");
+        assert_eq!(d["billing"]["de10"], "61339012");
+        assert_eq!(d["response_code"], "00");
+        assert_eq!(d["approval_code"], "A1B2C3");
+        assert_eq!(
+            d["network_key"],
+            serde_json::json!({"acquirer": "123456", "stan": "000042", "transmitted": "1205093000"})
+        );
+        assert!(d.get("original").is_none());
+        // Read twice, the same bytes: a re-send carries the same event.
+        assert_eq!(read(&rows[0]).body, ev.body);
+    }
+
+    #[test]
+    fn events_of_no_account_have_no_subject() {
+        let e = Event::business_date(
+            "cutover-1",
+            Date::constant(2026, 12, 6),
+            Timestamp::UNIX_EPOCH,
+        );
+        let last = HashMap::from([(NO_ACCOUNT.to_owned(), 0)]);
+        let (rows, _) = rows(&last, &[e]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&read(&rows[0]).body).unwrap();
+        assert!(v.get("subject").is_none());
+        assert_eq!(v["data"]["account"], serde_json::Value::Null);
+        assert_eq!(v["data"]["business_date"], "2026-12-06");
+    }
+
+    #[test]
+    fn bodies_written_rendered_by_earlier_versions_read_as_they_are() {
+        let old = r#"{"specversion":"1.0","id":"x","source":"/card-switch/ledger","type":"hold.expired","data":{"seq":3}}"#;
+        let ev = event((
+            1,
+            "x".into(),
+            "A-1".into(),
+            3,
+            "hold.expired".into(),
+            0,
+            None,
+            old.into(),
+        ));
+        assert_eq!(ev.unwrap().body, old);
+    }
+
+    #[test]
+    fn a_body_that_is_neither_form_is_an_error_not_an_event() {
+        let bad = event((
+            1,
+            "x".into(),
+            "A-1".into(),
+            3,
+            "hold.expired".into(),
+            0,
+            None,
+            "[1,".into(),
+        ));
+        assert!(bad.is_err());
+    }
 }

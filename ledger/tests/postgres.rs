@@ -44,6 +44,7 @@ suite!(postgres;
     pins_presented_with_balance_inquiries_count_as_any_other,
     every_change_writes_one_event_and_a_repeat_none,
     published_events_are_marked_pruned_and_leased_once,
+    unpublished_events_are_found_whatever_order_they_are_published_in,
 );
 
 use std::time::Duration;

@@ -1264,6 +1264,29 @@ pub async fn adjustments_move_a_balance_once_per_key_and_keep_the_invariants(fx:
         a.invariant_violations().await.unwrap(),
         Vec::<String>::new()
     );
+    // One event per adjustment made, none for a replay or a refusal: the amount moved and
+    // the balance after it, in the account's own sequence.
+    let adjusted: Vec<serde_json::Value> = a
+        .events_after(0, false, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "account.adjusted")
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect();
+    assert_eq!(adjusted.len(), 3, "{adjusted:?}");
+    assert_eq!(adjusted[0]["id"], "account.adjusted/A-1/adj-1");
+    assert_eq!(adjusted[0]["subject"], "A-1");
+    assert_eq!(
+        adjusted[0]["data"]["wallet_amount"],
+        serde_json::json!({"minor": 25_000, "currency": "KRW"})
+    );
+    assert_eq!(
+        adjusted[1]["data"]["balance"],
+        serde_json::json!({"minor": before + 20_000, "currency": "KRW"})
+    );
+    assert_eq!(adjusted[2]["id"], "account.adjusted/A-1/adj-race");
+    assert!(adjusted.iter().all(|e| e["data"].get("reason").is_none()));
 }
 
 // ---- Card security (issue 23): the PIN try counter, decided with the authorization. ----
@@ -1602,6 +1625,54 @@ pub async fn every_change_writes_one_event_and_a_repeat_none(fx: &Fixture) {
     assert_eq!(body(9)["data"]["business_date"], "2026-11-26");
     assert!(events.iter().all(|e| e.published_at.is_none()));
     assert_eq!(s.events_pending().await.unwrap(), 10);
+}
+
+/// Issue 20: the unpublished events are found whatever order they were published in and
+/// however the reads and commits interleave (SQLite reads them from a floor, not an index).
+pub async fn unpublished_events_are_found_whatever_order_they_are_published_in(fx: &Fixture) {
+    let s = &fx.store;
+    let unpublished = || async {
+        s.events_after(0, true, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.pos)
+            .collect::<Vec<_>>()
+    };
+    for n in 0..4 {
+        s.authorize(auth(500 + n, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+    }
+    let all = unpublished().await;
+    assert_eq!(all.len(), 4);
+    // The second and the fourth first: the first stays the lowest unpublished.
+    s.events_published(&[all[1], all[3]], now()).await.unwrap();
+    assert_eq!(unpublished().await, vec![all[0], all[2]]);
+    assert_eq!(s.events_pending().await.unwrap(), 2);
+    // A read that finds them all published, then more commits: the new ones are found.
+    s.events_published(&[all[0], all[2]], now()).await.unwrap();
+    assert_eq!(unpublished().await, Vec::<i64>::new());
+    assert_eq!(s.events_pending().await.unwrap(), 0);
+    s.authorize(auth(510, PAN_A1, 1_000, "KRW")).await.unwrap();
+    s.authorize(auth(511, PAN_A1, 1_000, "KRW")).await.unwrap();
+    let more = unpublished().await;
+    assert_eq!(more.len(), 2);
+    assert!(more.iter().all(|p| p > &all[3]));
+    assert_eq!(s.events_pending().await.unwrap(), 2);
+    // A read from a later position says nothing of those before it.
+    let tail = s.events_after(more[0], true, 100).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.pos).collect::<Vec<_>>(),
+        vec![more[1]]
+    );
+    assert_eq!(unpublished().await, more);
+    // Limits: one at a time, in order, as the relay pages through a backlog.
+    let one = s.events_after(0, true, 1).await.unwrap();
+    assert_eq!(one.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![more[0]]);
+    s.events_published(&[more[0]], now()).await.unwrap();
+    let one = s.events_after(0, true, 1).await.unwrap();
+    assert_eq!(one.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![more[1]]);
 }
 
 /// Issue 20: the relay's side of the outbox: unpublished events in order, marked published,
