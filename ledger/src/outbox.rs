@@ -260,6 +260,8 @@ struct DataJson<'a> {
     network_key: Option<KeyJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     original: Option<KeyJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hook: Option<&'a crate::HookOutcome>,
 }
 
 /// A CloudEvent in structured mode.
@@ -302,6 +304,7 @@ fn render(e: &Event, id: &str, seq: i64) -> String {
         approval_code: e.approval_code.as_deref(),
         network_key: e.key.as_ref().map(KeyJson::from),
         original: e.original.as_ref().map(KeyJson::from),
+        hook: e.hook.as_ref(),
     };
     let ce = CloudEventJson {
         specversion: "1.0",

@@ -101,12 +101,20 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
     let shared = Arc::new(Shared::new(server_limits(&config.limits)));
-    let core = Arc::new(SwitchCore::new(
-        store,
-        business_date,
-        shared.clone(),
-        Duration::from_millis(config.limits.deadline_ms),
-    ));
+    let hooks = crate::hook::Hooks::from_config(&config)?.map(Arc::new);
+    if let Some(h) = &hooks {
+        store.set_programs(h.members());
+        info!(programs = config.programs.len(), "real-time decision hooks");
+    }
+    let core = Arc::new(
+        SwitchCore::new(
+            store,
+            business_date,
+            shared.clone(),
+            Duration::from_millis(config.limits.deadline_ms),
+        )
+        .with_hooks(hooks),
+    );
     // A cutover recorded before this start (by this instance before a restart, or by
     // another one) stands: the first answer already carries its date.
     if let Err(e) = core.catch_up_with_cutovers().await {

@@ -76,6 +76,8 @@ pub struct SwitchCore {
     /// that a retransmitted 0800/201 does not move its date twice. Held only for a compare,
     /// never across I/O.
     last_cutover: std::sync::Mutex<Option<(String, Date)>>,
+    /// Card programs' real-time decision hooks (issue 22); `None` when none is configured.
+    hooks: Option<Arc<crate::hook::Hooks>>,
 }
 
 impl SwitchCore {
@@ -95,7 +97,15 @@ impl SwitchCore {
             log_failure: Throttle::new(Duration::from_secs(1)),
             log_deadline: Throttle::new(Duration::from_secs(1)),
             last_cutover: std::sync::Mutex::new(None),
+            hooks: None,
         }
+    }
+
+    /// With the card programs' hooks (their members must be the store's programs:
+    /// [`Store::set_programs`]).
+    pub fn with_hooks(mut self, hooks: Option<Arc<crate::hook::Hooks>>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// The processing deadline of a request (a listener's own may be shorter).

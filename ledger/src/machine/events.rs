@@ -76,6 +76,8 @@ pub(crate) struct Event {
     pub(crate) approval_code: Option<String>,
     /// The original a reversal, completion or incremental refers to.
     pub(crate) original: Option<NetworkKey>,
+    /// What a card program's hook (or its stand-in) decided (issue 22).
+    pub(crate) hook: Option<crate::HookOutcome>,
 }
 
 impl Event {
@@ -97,6 +99,7 @@ impl Event {
             response_code: None,
             approval_code: None,
             original: None,
+            hook: None,
         }
     }
 
@@ -114,6 +117,7 @@ impl Event {
         e.response_code = Some(d.response_code);
         e.approval_code.clone_from(&d.approval_code);
         e.original.clone_from(&d.original);
+        e.hook.clone_from(&d.hook);
         e
     }
 

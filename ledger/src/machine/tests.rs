@@ -31,6 +31,7 @@ impl Quoter for PanicsOnXpt {
 fn ctx() -> Ctx {
     Ctx {
         security_cache: Default::default(),
+        programs: Default::default(),
         hasher: PanHasher::new(&[7; 32]).unwrap(),
         quoter: Arc::new(PanicsOnXpt),
         hold_ttl: SignedDuration::from_hours(24),
@@ -52,6 +53,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: date(2026, 11, 25),
         now: Timestamp::from_second(1_764_000_000).unwrap(),
     }))
