@@ -62,13 +62,15 @@ pub struct Hooks {
     client: reqwest::Client,
 }
 
-/// What a hook answered, before it is checked.
+/// What a hook answered, before it is checked: a field that does not belong to the decision
+/// (say `approved_minor` with `approve`) makes the answer malformed, so that a confused
+/// service is never read as approving in full.
 #[derive(Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
-enum Answer {
-    Approve,
-    Decline { response_code: String },
-    Partial { approved_minor: i64 },
+#[serde(deny_unknown_fields)]
+struct Answer {
+    decision: String,
+    response_code: Option<String>,
+    approved_minor: Option<i64>,
 }
 
 /// `{"minor": int, "currency": "USD"}`, as the events show amounts.
@@ -319,24 +321,27 @@ fn stand_in(q: &HookQuery, stand_in: StandIn, reason: StandInReason) -> HookVerd
 /// A hook's answer, if it is one: a decline's code is two alphanumerics and no approval; a
 /// partial amount is more than 0 (and no more than the amount: more is a full approval).
 pub fn parse_answer(bytes: &[u8], q: &HookQuery) -> Option<HookAnswer> {
-    Some(match serde_json::from_slice::<Answer>(bytes).ok()? {
-        Answer::Approve => HookAnswer::Approve,
-        Answer::Decline { response_code } => {
-            let code = ResponseCode::parse(&response_code).ok()?;
-            if code.is_approval() {
-                return None;
+    let a: Answer = serde_json::from_slice(bytes).ok()?;
+    Some(
+        match (a.decision.as_str(), a.response_code, a.approved_minor) {
+            ("approve", None, None) => HookAnswer::Approve,
+            ("decline", Some(code), None) => {
+                let code = ResponseCode::parse(&code).ok()?;
+                if code.is_approval() {
+                    return None;
+                }
+                HookAnswer::Decline(code)
             }
-            HookAnswer::Decline(code)
-        }
-        Answer::Partial { approved_minor } if approved_minor > 0 => {
-            if approved_minor >= q.amount_minor {
-                HookAnswer::Approve
-            } else {
-                HookAnswer::ApprovePartial(approved_minor)
+            ("partial", None, Some(minor)) if minor > 0 => {
+                if minor >= q.amount_minor {
+                    HookAnswer::Approve
+                } else {
+                    HookAnswer::ApprovePartial(minor)
+                }
             }
-        }
-        Answer::Partial { .. } => return None,
-    })
+            _ => return None,
+        },
+    )
 }
 
 /// The word for metrics and logs: `approve`, `decline`, `partial`, or `stand_in_` + reason.
@@ -445,6 +450,9 @@ mod tests {
             r#"{"decision":"partial","approved_minor":0}"#,
             r#"{"decision":"partial","approved_minor":-5}"#,
             r#"{"decision":"approve","extra":1}"#,
+            r#"{"decision":"approve","approved_minor":100}"#,
+            r#"{"decision":"partial","approved_minor":100,"response_code":"05"}"#,
+            r#"[]"#,
         ] {
             assert_eq!(a(bad), None, "{bad}");
         }

@@ -186,6 +186,49 @@ async fn event_data(gw: &Gw, stan: &str) -> Value {
         .expect("the authorization's event")
 }
 
+/// Every event of the ledger is valid against the JSON Schema of its type (docs/events/,
+/// checked by python3-jsonschema, as tests/events.rs does): `data.hook` included.
+async fn validate_events(gw: &Gw) {
+    const SCRIPT: &str = r#"
+import json, os, sys
+import jsonschema
+for line in sys.stdin:
+    e = json.loads(line)
+    jsonschema.validate(e, json.load(open(os.path.join(sys.argv[1], e["type"] + ".schema.json"))))
+"#;
+    let events = gw
+        .running
+        .core()
+        .store()
+        .events_after(0, false, 1_000)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.body.contains("\"hook\"")));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events");
+    // The python scripts/test gives the events test, with python3-jsonschema.
+    let python = std::env::var("KAFKA_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", SCRIPT])
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for e in &events {
+            writeln!(stdin, "{}", e.body).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "an event does not match its schema: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn metric(gw: &Gw, outcome: &str) -> u64 {
     let (_, m) = http_get(gw.admin, "/metrics").await;
     let line = format!("gateway_hook_decisions_total{{program=\"fleet\",outcome=\"{outcome}\"}} ");
@@ -331,6 +374,7 @@ async fn a_hook_approves_part_of_the_amount_when_the_acquirer_takes_partial_appr
     let r = c.call(&purchase(PAN_USD_HOME, 5_000, "840", &s2)).await;
     assert_eq!(de39(&r), "05");
     assert_eq!(metric(&gw, "partial").await, 2);
+    validate_events(&gw).await;
     gw.running.drain().await;
 }
 
@@ -390,6 +434,7 @@ async fn a_garbage_answer_leaves_the_decision_to_the_stand_in_which_approves_up_
     }
     assert_eq!(seen(&hook).len(), 2);
     assert_eq!(metric(&gw, "stand_in_malformed").await, 2);
+    validate_events(&gw).await;
     gw.running.drain().await;
 }
 

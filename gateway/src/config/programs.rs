@@ -205,3 +205,86 @@ pub(super) fn validate(programs: &[ProgramConfig], deadline_ms: u64) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = r#"
+[ledger]
+embedded = "var/ledger.db"
+pan_key = "sandbox-pan-key-0123456789-abcdefghijkl"
+[rates]
+file = "fixtures/rates.csv"
+[[listener]]
+name = "visa"
+address = "127.0.0.1:8583"
+"#;
+
+    const PROGRAM: &str = r#"
+[[programs]]
+name = "fleet"
+cards = ["C-0174"]
+accounts = ["A-1010"]
+url = "https://hooks.example/authorize"
+secret = "0123456789abcdef0123"
+"#;
+
+    fn parse(extra: &str) -> Result<crate::config::Config, ConfigError> {
+        crate::config::parse(&format!("{BASE}{extra}"), Path::new("/cfg/fixtures"))
+    }
+
+    fn refused(extra: &str) -> String {
+        let e = parse(extra).unwrap_err();
+        format!("{} {e}", e.key().unwrap_or(""))
+    }
+
+    #[test]
+    fn a_program_takes_its_defaults() {
+        let c = parse(PROGRAM).unwrap();
+        let p = &c.programs[0];
+        assert_eq!(p.budget_ms, DEFAULT_HOOK_BUDGET_MS);
+        assert_eq!(p.stand_in.to_ledger(), ledger::StandIn::Decline);
+        assert_eq!(p.secret("p").unwrap(), b"0123456789abcdef0123");
+        let c = parse(&format!(
+            "{PROGRAM}stand_in = {{ approve_up_to_minor = 5000 }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.programs[0].stand_in.to_ledger(),
+            ledger::StandIn::ApproveUpTo { home_minor: 5000 }
+        );
+        // Nothing is printed of the secret.
+        let shown = toml::to_string(&c).unwrap();
+        assert!(!shown.contains("0123456789abcdef0123"), "{shown}");
+    }
+
+    #[test]
+    fn what_a_program_cannot_be() {
+        let second = PROGRAM.replace("\"fleet\"", "\"other\"");
+        assert!(refused(&format!("{PROGRAM}{second}")).contains("already in program fleet"));
+        let dup_name = second
+            .replace("C-0174", "C-0175")
+            .replace("A-1010", "A-1011");
+        assert!(
+            refused(&format!("{PROGRAM}{}", dup_name.replace("other", "fleet")))
+                .starts_with("programs[1].name")
+        );
+        assert!(
+            refused(&PROGRAM.replace("https://hooks.example", "ftp://x"))
+                .starts_with("programs[0].url")
+        );
+        assert!(
+            refused(&format!("{PROGRAM}budget_ms = 2000\n")).starts_with("programs[0].budget_ms")
+        );
+        assert!(refused(&PROGRAM.replace("0123456789abcdef0123", "short")).contains("at least 16"));
+        assert!(refused(&format!("{PROGRAM}secret_file = \"k\"\n")).contains("not both"));
+        assert!(parse(&format!("{PROGRAM}stand_in = \"approve\"\n")).is_err());
+        let no_members = PROGRAM
+            .replace("cards = [\"C-0174\"]\n", "")
+            .replace("accounts = [\"A-1010\"]\n", "");
+        assert!(refused(&no_members).contains("cards or accounts"));
+    }
+}
