@@ -132,18 +132,28 @@ struct Gw {
     _dir: tempfile::TempDir,
 }
 
-/// The embedded sandbox with one program over A-2001 whose hook is `url`.
-async fn start(url: &str, stand_in: &str, budget_ms: u64) -> Gw {
-    let dir = tempfile::tempdir().unwrap();
-    let admin = free_addr();
-    let text = embedded_config_text(dir.path()).replace(
+/// The embedded sandbox in `dir` on `admin`, with one program over A-2001 whose hook is `url`.
+fn config_text(
+    dir: &std::path::Path,
+    admin: SocketAddr,
+    url: &str,
+    stand_in: &str,
+    budget_ms: u64,
+) -> String {
+    let text = embedded_config_text(dir).replace(
         "[admin]\naddress = \"127.0.0.1:0\"",
         &format!("[admin]\naddress = \"{admin}\""),
     );
-    let text = format!(
+    format!(
         "{text}\n[[programs]]\nname = \"fleet\"\naccounts = [\"{PROGRAM_ACCOUNT}\"]\n\
          url = \"{url}\"\nsecret = \"{SECRET}\"\nbudget_ms = {budget_ms}\nstand_in = {stand_in}\n"
-    );
+    )
+}
+
+async fn start(url: &str, stand_in: &str, budget_ms: u64) -> Gw {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_addr();
+    let text = config_text(dir.path(), admin, url, stand_in, budget_ms);
     let running = app::start(parse_config(&text))
         .await
         .expect("gateway starts");
@@ -473,5 +483,48 @@ async fn cards_outside_the_program_and_declines_of_our_own_never_reach_the_hook(
     assert_eq!(de39(&r), "51");
     assert!(decision(&gw, &s).await.hook.is_none());
     assert!(seen(&hook).is_empty());
+    gw.running.drain().await;
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_programs_for_the_requests_after_it() {
+    let approve = hook_server(Reply::Json(r#"{"decision":"approve"}"#)).await;
+    let decline = hook_server(Reply::Json(
+        r#"{"decision":"decline","response_code":"05"}"#,
+    ))
+    .await;
+    let mut gw = start(&url(&approve), "\"decline\"", 1_000).await;
+    let mut c = Client::connect(gw.running.addr()).await;
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_USD_HOME, 100, "840", &stan())).await),
+        "00"
+    );
+    // Another hook for the program.
+    let text = config_text(
+        gw._dir.path(),
+        gw.admin,
+        &url(&decline),
+        "\"decline\"",
+        1_000,
+    );
+    let changed = gw.running.reload(parse_config(&text)).await.unwrap();
+    assert!(changed.contains(&"programs"), "{changed:?}");
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_USD_HOME, 100, "840", &stan())).await),
+        "05"
+    );
+    // No program any more: decided by our checks alone.
+    let text = embedded_config_text(gw._dir.path()).replace(
+        "[admin]\naddress = \"127.0.0.1:0\"",
+        &format!("[admin]\naddress = \"{}\"", gw.admin),
+    );
+    gw.running.reload(parse_config(&text)).await.unwrap();
+    let s = stan();
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_USD_HOME, 100, "840", &s)).await),
+        "00"
+    );
+    assert!(decision(&gw, &s).await.hook.is_none());
+    assert_eq!((seen(&approve).len(), seen(&decline).len()), (1, 1));
     gw.running.drain().await;
 }

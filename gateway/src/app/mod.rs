@@ -102,8 +102,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     );
     let shared = Arc::new(Shared::new(server_limits(&config.limits)));
     let hooks = crate::hook::Hooks::from_config(&config)?.map(Arc::new);
-    if let Some(h) = &hooks {
-        store.set_programs(h.members());
+    if hooks.is_some() {
         info!(programs = config.programs.len(), "real-time decision hooks");
     }
     let core = Arc::new(
@@ -299,6 +298,10 @@ impl Running {
                 .map_err(|e| ConfigError::invalid("hsm", format!("keys not reloaded: {e}")))?;
             changed.push("hsm.keys");
         }
+        // Before anything is applied too: a secret that cannot be read refuses the reload.
+        let new_hooks = (new.programs != self.config.programs)
+            .then(|| crate::hook::Hooks::from_config(&new))
+            .transpose()?;
         if new.limits != self.config.limits {
             self.shared
                 .limits
@@ -322,6 +325,11 @@ impl Running {
         }
         if new.log.level != self.config.log.level {
             changed.push("log.level");
+        }
+        if let Some(hooks) = new_hooks {
+            self.core.set_hooks(hooks.map(Arc::new));
+            self.config.programs = new.programs.clone();
+            changed.push("programs");
         }
         let needs_restart = new.listeners.len() != self.config.listeners.len()
             || new.admin.address != self.config.admin.address

@@ -15,7 +15,8 @@
 //! Once our own checks approve an authorization of a card in a program, the switch POSTs it
 //! to `url`, signed with HMAC-SHA256 under `secret`, and takes the answer (see
 //! `crate::hook`). When no answer comes within `budget_ms`, the connection fails, or the
-//! answer is not one, the program's `stand_in` decides.
+//! answer is not one, the program's `stand_in` decides. A `SIGHUP` reload applies changed
+//! programs (members, URLs, secrets, budgets, stand-ins) to the requests that start after it.
 
 use std::path::PathBuf;
 
@@ -32,7 +33,7 @@ pub const MIN_HOOK_SECRET_LEN: usize = 16;
 pub const MAX_PROGRAMS: usize = 256;
 
 /// One `[[programs]]` entry.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramConfig {
     /// The program's name (metrics, logs, the decision's `hook.program`).

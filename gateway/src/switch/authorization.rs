@@ -121,7 +121,7 @@ impl Switch {
         auth: &mut Arc<AuthRequest>,
         deadline: Instant,
     ) -> Result<ledger::Decision, super::deadline::LedgerFail> {
-        let Some(hooks) = &self.core.hooks else {
+        let Some(hooks) = self.core.hooks.load_full() else {
             // The ledger's programs are set from the hooks: none, no program to ask for.
             return Err(super::deadline::LedgerFail::Error(
                 ledger::LedgerError::Invalid {
