@@ -13,6 +13,7 @@ pub mod business_date;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod hook;
 pub mod link;
 pub mod log_line;
 pub mod log_writer;

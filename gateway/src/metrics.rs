@@ -90,6 +90,11 @@ pub struct Metrics {
     format_errors: AtomicU64,
     framing_errors: AtomicU64,
     deadline_misses: AtomicU64,
+    /// Real-time decision hooks (issue 22): by program, then outcome (`approve`, `decline`,
+    /// `partial`, `stand_in_timeout`, `stand_in_connection`, `stand_in_malformed`). Only
+    /// cards in a program count here: the others never take this lock.
+    hooks: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    hook_latency: Histogram,
 }
 
 impl Default for Metrics {
@@ -106,6 +111,8 @@ impl Default for Metrics {
             format_errors: AtomicU64::new(0),
             framing_errors: AtomicU64::new(0),
             deadline_misses: AtomicU64::new(0),
+            hooks: Mutex::new(BTreeMap::new()),
+            hook_latency: Histogram::new(&LATENCY_BUCKETS_US),
         }
     }
 }
@@ -182,6 +189,20 @@ impl Metrics {
         self.deadline_misses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A hook asked (or its stand-in used) for `program`, with what came of it and how long
+    /// it took.
+    pub fn hook(&self, program: &str, outcome: &'static str, latency: Duration) {
+        if let Ok(mut m) = self.hooks.lock() {
+            let outcomes = match m.get_mut(program) {
+                Some(o) => o,
+                None => m.entry(program.to_owned()).or_default(),
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+        self.hook_latency
+            .observe(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
     /// Requests currently in flight.
     pub fn in_flight_now(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
@@ -250,6 +271,32 @@ impl Metrics {
             encoder,
             "gateway_request_duration_seconds",
             "Time from frame read to response queued.",
+            1_000_000.0,
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "gateway_hook_decisions",
+                "Real-time decision hooks asked, by program and outcome (approve, decline, \
+                 partial, or stand_in_ with the reason the program's stand-in decided).",
+                None,
+                MetricType::Counter,
+            )?;
+            let pairs: Vec<(String, &'static str, u64)> = match self.hooks.lock() {
+                Ok(m) => m
+                    .iter()
+                    .flat_map(|(p, o)| o.iter().map(move |(k, n)| (p.clone(), *k, *n)))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            for (program, outcome, n) in &pairs {
+                let labels = [("program", program.as_str()), ("outcome", *outcome)];
+                ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        self.hook_latency.encode(
+            encoder,
+            "gateway_hook_duration_seconds",
+            "Time a real-time decision hook took to answer (or its budget, when it did not).",
             1_000_000.0,
         )?;
         let e = encoder;

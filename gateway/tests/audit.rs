@@ -32,6 +32,7 @@ fn auth(n: u32) -> AuthRequest {
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

@@ -39,6 +39,7 @@ fn scenario_01(amount: i64) -> AuthRequest {
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: jiff::civil::date(2026, 12, 5),
         now: jiff::Timestamp::now(),
     }

@@ -118,6 +118,7 @@ async fn postgres_modes(pg: &PrivatePostgres, ca: &Path, other: &Path) {
             original: None,
             merchant: Default::default(),
             security: Default::default(),
+            hook: None,
             business_date: jiff::civil::date(2026, 11, 25),
             now: jiff::Timestamp::now(),
         })

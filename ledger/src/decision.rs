@@ -111,6 +111,9 @@ pub struct Decision {
     pub expires_at: Option<Timestamp>,
     /// The card's id, for decisions on a known card (authorizations, advices).
     pub card_id: Option<String>,
+    /// For a card in a program with a real-time decision hook: what its hook (or its
+    /// stand-in) decided (issue 22).
+    pub hook: Option<crate::HookOutcome>,
     /// The request's fingerprint (card and terms, see [`crate::Terms`]); `None` for
     /// placeholders and for decisions recorded before fingerprints were.
     pub(crate) fingerprint: Option<String>,
@@ -145,6 +148,7 @@ impl Decision {
             updated_at: now,
             expires_at: None,
             card_id: None,
+            hook: None,
             fingerprint: None,
             replayed: false,
         }

@@ -25,6 +25,7 @@ pub mod faults;
 mod faults;
 mod health;
 mod hold;
+mod hook;
 mod key;
 mod machine;
 mod memory;
@@ -59,6 +60,10 @@ pub use embedded::{EmbeddedOptions, EmbeddedStore, DEFAULT_MAX_BATCH, DEFAULT_QU
 pub use error::{LedgerError, Result};
 pub use health::LedgerHealth;
 pub use hold::{Counted, Hold, HoldStatus, DEFAULT_HOLD_TTL_SECS};
+pub use hook::{
+    Authorized, ControlsResult, HookAnswer, HookOutcome, HookQuery, HookResult, HookSource,
+    HookVerdict, Programs, StandIn, StandInReason,
+};
 pub use key::{NetworkKey, DE11_LEN, DE7_LEN, MAX_DE32_LEN};
 pub use memory::{MemoryOptions, MemoryStore};
 pub use money::Currency;

@@ -338,6 +338,7 @@ impl MemoryStore {
             data: Arc::default(),
             ctx: Arc::new(Ctx {
                 security_cache: Default::default(),
+                programs: Default::default(),
                 hasher,
                 quoter,
                 hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),

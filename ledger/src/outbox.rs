@@ -242,6 +242,8 @@ struct Stored<'a> {
     original: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     balance: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hook: Option<Cow<'a, crate::HookOutcome>>,
 }
 
 /// The body written for `e` (its compact form: see [`Stored`]).
@@ -271,6 +273,7 @@ fn stored(e: &Event) -> String {
         key: e.key.as_ref().map(|k| Cow::Borrowed(k.db_str())),
         original: e.original.as_ref().map(|k| Cow::Borrowed(k.db_str())),
         balance: e.balance,
+        hook: e.hook.as_ref().map(Cow::Borrowed),
     };
     // Plain strings, integers and currencies: serializing to a String cannot fail.
     serde_json::to_string(&s).unwrap_or_default()
@@ -349,6 +352,8 @@ struct DataJson<'a> {
     /// The wallet's balance after an adjustment.
     #[serde(skip_serializing_if = "Option::is_none")]
     balance: Option<AmountJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hook: Option<&'a crate::HookOutcome>,
 }
 
 /// A CloudEvent in structured mode.
@@ -422,6 +427,7 @@ fn render(
         network_key: network_key.as_ref().map(KeyJson::from),
         original: original.as_ref().map(KeyJson::from),
         balance: s.balance.as_ref().map(AmountJson::from),
+        hook: s.hook.as_deref(),
     };
     let ce = CloudEventJson {
         specversion: "1.0",

@@ -56,6 +56,10 @@ pub struct AuthRequest {
     /// What the HSM checks found (PIN, CVV, CVV2, cryptogram), decided on in the writer's
     /// transaction ([`crate::Security::default`]: nothing checked).
     pub security: crate::Security,
+    /// For a card in a program with a real-time decision hook (issue 22): its hook's verdict,
+    /// asked once our own checks would approve ([`crate::Authorized::AskHook`]). `None` for
+    /// every other card (a verdict given for a card in no program is ignored).
+    pub hook: Option<crate::HookVerdict>,
     /// The switch's business date (DE 15).
     pub business_date: Date,
     /// Wall-clock time of the decision.

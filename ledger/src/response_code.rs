@@ -10,6 +10,9 @@ pub struct ResponseCode([u8; 2]);
 impl ResponseCode {
     /// 00 approved.
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
+    /// 05 do not honour (a program's hook cut the amount for an acquirer that takes no
+    /// partial approval).
+    pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
     /// 10 partial approval (only when the request allows it).
     pub const PARTIAL_APPROVAL: ResponseCode = ResponseCode(*b"10");
     /// 12 invalid transaction (also: the late original of a remembered reversal).

@@ -24,7 +24,7 @@ macro_rules! decision_columns {
         "nkey, kind, response_code, approval_code, account_id, amount_minor, currency, \
          approved_minor, billing_amount_minor, billing_currency, rate, de10, rate_version, \
          wallet_currency, original_key, business_date, created_us, updated_us, expires_us, \
-         fingerprint, card_id"
+         fingerprint, card_id, hook"
     };
 }
 
@@ -76,6 +76,8 @@ pub(crate) struct DecisionCols {
     pub(crate) expires_us: Option<i64>,
     pub(crate) fingerprint: Option<String>,
     pub(crate) card_id: Option<String>,
+    /// A hook's outcome as JSON text (issue 22).
+    pub(crate) hook: Option<String>,
 }
 
 #[derive(Clone)]
@@ -143,6 +145,7 @@ impl DecisionCols {
             expires_us: d.expires_at.map(|t| t.as_microsecond()),
             fingerprint: d.fingerprint.clone(),
             card_id: d.card_id.clone(),
+            hook: d.hook.as_ref().map(crate::HookOutcome::to_text),
         }
     }
 
@@ -197,6 +200,11 @@ impl DecisionCols {
             expires_at: self.expires_us.map(|u| ts(u, T)).transpose()?,
             fingerprint: self.fingerprint,
             card_id: self.card_id,
+            hook: self
+                .hook
+                .as_deref()
+                .map(crate::HookOutcome::from_text)
+                .transpose()?,
             replayed: false,
         })
     }

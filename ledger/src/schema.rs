@@ -52,7 +52,8 @@ pub(crate) const TABLES: &[&str] = &[
         updated_us BIGINT NOT NULL,
         expires_us BIGINT,
         fingerprint TEXT,
-        card_id TEXT)",
+        card_id TEXT,
+        hook TEXT)",
     // Messages that reused a decided key for another request (not repeats: see
     // `terms.rs`), answered as duplicate transmissions; one row per key and fingerprint,
     // counted, so that a peer resending one such message does not grow the table.
@@ -169,6 +170,9 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("holds", "card_id", "TEXT"),
     ("holds", "counted_minor", "BIGINT"),
     ("holds", "counted_periods", "TEXT"),
+    // What a card program's real-time decision hook (or its stand-in) decided (issue 22),
+    // JSON of `ledger::HookOutcome`; NULL for cards in no program.
+    ("decisions", "hook", "TEXT"),
 ];
 
 /// Run after [`ADDED_COLUMNS`], idempotent: fills the added columns of older rows and indexes

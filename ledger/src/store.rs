@@ -61,8 +61,37 @@ impl Store {
     ///
     /// Takes the request by value or shared (`Arc`): a caller that may have to void the
     /// request ([`Store::void_authorization`]) keeps a clone of the `Arc`.
+    ///
+    /// For a card in a program with a real-time decision hook, call
+    /// [`Store::authorize_or_ask`] instead: here its authorization without the hook's
+    /// verdict is an error.
     pub async fn authorize(&self, r: impl Into<Arc<AuthRequest>>) -> Result<Decision> {
-        self.submit(Op::Authorize(r.into())).await?.decision()
+        match self.authorize_or_ask(r).await? {
+            crate::Authorized::Decided(d) => Ok(d),
+            crate::Authorized::AskHook(q) => Err(crate::LedgerError::invalid(
+                "hook",
+                format!(
+                    "card {} is in program {}: its hook's verdict is needed",
+                    q.card_id, q.program
+                ),
+            )),
+        }
+    }
+
+    /// [`Store::authorize`] where card programs have real-time decision hooks (issue 22): a
+    /// card in a program whose authorization our checks would approve, without a verdict in
+    /// `r.hook`, comes back as [`crate::Authorized::AskHook`] with nothing recorded; ask the
+    /// hook (never from the ledger's writer) and call again with its verdict.
+    pub async fn authorize_or_ask(
+        &self,
+        r: impl Into<Arc<AuthRequest>>,
+    ) -> Result<crate::Authorized> {
+        self.submit(Op::Authorize(r.into())).await?.authorized()
+    }
+
+    /// Replaces the card programs with real-time decision hooks (at start and on reload).
+    pub fn set_programs(&self, programs: crate::Programs) {
+        self.ctx().programs.store(Arc::new(programs));
     }
 
     /// 0400/0420: releases the original's hold in full, or down to DE 95's actual amount;

@@ -101,12 +101,19 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map_err(|e| ConfigError::invalid("business_date.time_zone", e.to_string()))?,
     );
     let shared = Arc::new(Shared::new(server_limits(&config.limits)));
-    let core = Arc::new(SwitchCore::new(
-        store,
-        business_date,
-        shared.clone(),
-        Duration::from_millis(config.limits.deadline_ms),
-    ));
+    let hooks = crate::hook::Hooks::from_config(&config)?.map(Arc::new);
+    if hooks.is_some() {
+        info!(programs = config.programs.len(), "real-time decision hooks");
+    }
+    let core = Arc::new(
+        SwitchCore::new(
+            store,
+            business_date,
+            shared.clone(),
+            Duration::from_millis(config.limits.deadline_ms),
+        )
+        .with_hooks(hooks),
+    );
     // A cutover recorded before this start (by this instance before a restart, or by
     // another one) stands: the first answer already carries its date.
     if let Err(e) = core.catch_up_with_cutovers().await {
@@ -291,6 +298,10 @@ impl Running {
                 .map_err(|e| ConfigError::invalid("hsm", format!("keys not reloaded: {e}")))?;
             changed.push("hsm.keys");
         }
+        // Before anything is applied too: a secret that cannot be read refuses the reload.
+        let new_hooks = (new.programs != self.config.programs)
+            .then(|| crate::hook::Hooks::from_config(&new))
+            .transpose()?;
         if new.limits != self.config.limits {
             self.shared
                 .limits
@@ -314,6 +325,11 @@ impl Running {
         }
         if new.log.level != self.config.log.level {
             changed.push("log.level");
+        }
+        if let Some(hooks) = new_hooks {
+            self.core.set_hooks(hooks.map(Arc::new));
+            self.config.programs = new.programs.clone();
+            changed.push("programs");
         }
         let needs_restart = new.listeners.len() != self.config.listeners.len()
             || new.admin.address != self.config.admin.address

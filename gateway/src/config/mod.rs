@@ -8,6 +8,7 @@
 
 mod codes;
 mod key_path;
+mod programs;
 mod schema;
 mod secret;
 mod security;
@@ -16,6 +17,10 @@ use std::path::{Path, PathBuf};
 
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
+pub use programs::{
+    DeclineWord, ProgramConfig, StandInConfig, DEFAULT_HOOK_BUDGET_MS, MAX_PROGRAMS,
+    MIN_HOOK_SECRET_LEN,
+};
 pub use schema::{
     AdminConfig, ApiToken, BusinessDateConfig, Config, EventsConfig, LedgerConfig, Limits,
     ListenerConfig, ListenerTls, LogConfig, LogFormat, OutboundConfig, RatesConfig,
@@ -131,6 +136,14 @@ impl Config {
         if let Some(p) = self.admin.api_token_file.as_mut() {
             fix(p);
         }
+        for p in &mut self.programs {
+            if let Some(s) = p.secret.as_mut() {
+                s.resolve_path(base);
+            }
+            if let Some(f) = p.secret_file.as_mut() {
+                fix(f);
+            }
+        }
         if let Some(h) = self.hsm.as_mut() {
             for p in [h.software_keys.as_mut(), h.pkcs11.as_mut()]
                 .into_iter()
@@ -177,6 +190,7 @@ impl Config {
         self.ledger.pan_hasher()?;
         self.ledger.postgres_url()?;
         self.validate_events()?;
+        programs::validate(&self.programs, self.limits.deadline_ms)?;
         if self.ledger.hold_expiry_days == 0 {
             return Err(ConfigError::invalid(
                 "ledger.hold_expiry_days",

@@ -47,6 +47,9 @@ pub struct Config {
     /// The event stream (issue 20).
     #[serde(default)]
     pub events: EventsConfig,
+    /// Card programs with a real-time decision hook (`[[programs]]`, issue 22).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<super::ProgramConfig>,
 }
 
 /// `[events]`: where the ledger's events go. Without `kafka` they stay in the ledger's

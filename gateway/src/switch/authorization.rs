@@ -49,6 +49,7 @@ impl Switch {
                 original: fields::original_key(req)?,
                 merchant: fields::merchant(req),
                 security: Default::default(),
+                hook: None,
                 business_date: bd,
                 now: Timestamp::now(),
             })
@@ -80,8 +81,19 @@ impl Switch {
             }
         }
         // Shared with the ledger's operation: kept to void it should its outcome be unknown.
-        let auth = Arc::new(auth);
-        match before(deadline, self.core.store.authorize(auth.clone())).await {
+        let mut auth = Arc::new(auth);
+        // A card in no program (or no program at all) is decided in this one call: the
+        // ledger's rules look its program up once, when they approve.
+        let decided = match before(deadline, self.core.store.authorize_or_ask(auth.clone())).await {
+            Ok(ledger::Authorized::Decided(d)) => Ok(d),
+            // Boxed: the hook's HTTP call is the largest future of all and would otherwise
+            // size every request's task.
+            Ok(ledger::Authorized::AskHook(q)) => {
+                Box::pin(self.after_hook(*q, req, &mut auth, deadline)).await
+            }
+            Err(e) => Err(e),
+        };
+        match decided {
             Ok(decision) if decision.kind == DecisionKind::Duplicate => self.duplicate(req, bd),
             Ok(decision) => {
                 let mut resp = respond(req, decision.business_date, ResponseCode::APPROVED);
@@ -94,6 +106,55 @@ impl Switch {
                 resp
             }
             Err(fail) => self.ledger_failure(req, bd, fail, Some(auth)),
+        }
+    }
+
+    /// A card in a program whose authorization our checks would approve (`query`, nothing
+    /// recorded yet): its hook asked (off the ledger's writer, which went on with other work
+    /// meanwhile), then the authorization decided again with the hook's verdict as an input,
+    /// recorded with it in one commit. `auth` becomes the request with the verdict (the one
+    /// to void should its outcome be unknown).
+    async fn after_hook(
+        &self,
+        query: ledger::HookQuery,
+        req: &OwnedMessage,
+        auth: &mut Arc<AuthRequest>,
+        deadline: Instant,
+    ) -> Result<ledger::Decision, super::deadline::LedgerFail> {
+        let Some(hooks) = self.core.hooks.load_full() else {
+            // The ledger's programs are set from the hooks: none, no program to ask for.
+            return Err(super::deadline::LedgerFail::Error(
+                ledger::LedgerError::Invalid {
+                    field: "hook",
+                    reason: "a program without its hook".into(),
+                },
+            ));
+        };
+        let body = crate::hook::body(&query, req, auth);
+        let (verdict, took) = hooks.ask(&query, &body, deadline).await;
+        let outcome = crate::hook::outcome_label(&verdict);
+        self.core.shared.metrics.hook(&query.program, outcome, took);
+        if let ledger::HookVerdict::StandIn { reason, .. } = &verdict {
+            let m = MsgId::of(req);
+            if let Some(more) = self.core.log_failure.admit() {
+                tracing::warn!(network = %self.network, mti = %m.mti, stan = %m.stan,
+                    pan = %m.pan, program = %query.program, reason = reason.as_str(),
+                    took_ms = took.as_millis() as u64, lines_held_back = more,
+                    "decision hook did not answer; the program's stand-in decides");
+            }
+        }
+        let mut with = AuthRequest::clone(auth);
+        with.hook = Some(verdict);
+        *auth = Arc::new(with);
+        match before(deadline, self.core.store.authorize_or_ask(auth.clone())).await? {
+            ledger::Authorized::Decided(d) => Ok(d),
+            // A verdict was given: the rules never ask again.
+            ledger::Authorized::AskHook(_) => Err(super::deadline::LedgerFail::Error(
+                ledger::LedgerError::Invalid {
+                    field: "hook",
+                    reason: "asked twice".into(),
+                },
+            )),
         }
     }
 

@@ -76,6 +76,9 @@ pub struct SwitchCore {
     /// that a retransmitted 0800/201 does not move its date twice. Held only for a compare,
     /// never across I/O.
     last_cutover: std::sync::Mutex<Option<(String, Date)>>,
+    /// Card programs' real-time decision hooks (issue 22); `None` when none is configured.
+    /// Replaced on reload; read only for a card in a program.
+    hooks: arc_swap::ArcSwapOption<crate::hook::Hooks>,
 }
 
 impl SwitchCore {
@@ -95,7 +98,23 @@ impl SwitchCore {
             log_failure: Throttle::new(Duration::from_secs(1)),
             log_deadline: Throttle::new(Duration::from_secs(1)),
             last_cutover: std::sync::Mutex::new(None),
+            hooks: arc_swap::ArcSwapOption::empty(),
         }
+    }
+
+    /// With the card programs' hooks (their members must be the store's programs:
+    /// [`Store::set_programs`]).
+    pub fn with_hooks(self, hooks: Option<Arc<crate::hook::Hooks>>) -> Self {
+        self.set_hooks(hooks);
+        self
+    }
+
+    /// Replaces the card programs' hooks and the ledger's programs (on reload): the hooks
+    /// first, so that a program the ledger names has its hook.
+    pub fn set_hooks(&self, hooks: Option<Arc<crate::hook::Hooks>>) {
+        let members = hooks.as_ref().map(|h| h.members()).unwrap_or_default();
+        self.hooks.store(hooks);
+        self.store.set_programs(members);
     }
 
     /// The processing deadline of a request (a listener's own may be shorter).

@@ -186,6 +186,10 @@ pub fn available(resp: &OwnedMessage, numeric: &str) -> Option<i64> {
 
 /// An HTTP client for the admin listener (no proxy: it is on loopback).
 pub fn http_client() -> reqwest::Client {
+    // reqwest is built with `rustls-no-provider` (the gateway's hook client brings ring's
+    // provider itself): a client with reqwest's default TLS needs a process-wide provider.
+    #[allow(deprecated)]
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))

@@ -66,6 +66,7 @@ fn request(pans: &[Pan]) -> AuthRequest {
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: date(2026, 11, 25),
         now: jiff::Timestamp::now(),
     }

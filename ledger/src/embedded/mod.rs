@@ -181,6 +181,7 @@ impl EmbeddedStore {
         reader.pragma_update(None, "query_only", "ON")?;
         let ctx = Ctx {
             security_cache: Default::default(),
+            programs: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),

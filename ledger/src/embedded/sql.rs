@@ -98,6 +98,7 @@ pub(crate) fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
         expires_us: r.get(18)?,
         fingerprint: r.get(19)?,
         card_id: r.get(20)?,
+        hook: r.get(21)?,
     })
 }
 
@@ -334,7 +335,7 @@ const INSERT_DECISION: &str = concat!(
     "INSERT INTO decisions (",
     decision_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-     ?19, ?20, ?21)"
+     ?19, ?20, ?21, ?22)"
 );
 const INSERT_HOLD: &str = concat!(
     "INSERT INTO holds (",
@@ -373,6 +374,7 @@ fn insert_decision(s: &Statements<'_>, d: &crate::Decision) -> Result<()> {
             d.expires_at.map(|t| t.as_microsecond()),
             d.fingerprint.as_deref(),
             d.card_id.as_deref(),
+            d.hook.as_ref().map(crate::HookOutcome::to_text),
         ])?;
         Ok(())
     })

@@ -81,6 +81,8 @@ pub(crate) struct Event {
     pub(crate) original: Option<NetworkKey>,
     /// The wallet's balance after the change (adjustments).
     pub(crate) balance: Option<Amount>,
+    /// What a card program's hook (or its stand-in) decided (issue 22).
+    pub(crate) hook: Option<crate::HookOutcome>,
 }
 
 impl Event {
@@ -103,6 +105,7 @@ impl Event {
             approval_code: None,
             original: None,
             balance: None,
+            hook: None,
         }
     }
 
@@ -120,6 +123,7 @@ impl Event {
         e.response_code = Some(d.response_code);
         e.approval_code.clone_from(&d.approval_code);
         e.original.clone_from(&d.original);
+        e.hook.clone_from(&d.hook);
         e
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct Ctx {
     pub(crate) health: Arc<crate::health::CommitHealth>,
     /// Cards' security data read before the writer (issue 23), shared by every clone.
     pub(crate) security_cache: Arc<crate::pin::SecurityCache>,
+    /// Card programs with a real-time decision hook (issue 22), replaced on reload
+    /// ([`crate::Store::set_programs`]); read once per approval by the rules.
+    pub(crate) programs: Arc<arc_swap::ArcSwap<crate::Programs>>,
 }
 
 /// A write operation queued for a store's writer. Requests are shared (`Arc`), so that the
@@ -113,6 +116,8 @@ pub(crate) enum Op {
 #[derive(Debug)]
 pub(crate) enum Output {
     Decision(Box<Decision>),
+    /// An authorization of a card in a program: ask its hook, nothing recorded (issue 22).
+    AskHook(Box<crate::HookQuery>),
     Count(usize),
     Date(Date),
     /// A card as it is after a change (`None`: no such card).
@@ -129,6 +134,14 @@ impl Output {
     pub(crate) fn decision(self) -> Result<Decision> {
         match self {
             Output::Decision(d) => Ok(*d),
+            _ => Err(LedgerError::corrupt("ops", "expected a decision")),
+        }
+    }
+    /// An authorization's outcome where hooks apply.
+    pub(crate) fn authorized(self) -> Result<crate::Authorized> {
+        match self {
+            Output::Decision(d) => Ok(crate::Authorized::Decided(*d)),
+            Output::AskHook(q) => Ok(crate::Authorized::AskHook(q)),
             _ => Err(LedgerError::corrupt("ops", "expected a decision")),
         }
     }

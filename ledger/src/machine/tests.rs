@@ -31,6 +31,7 @@ impl Quoter for PanicsOnXpt {
 fn ctx() -> Ctx {
     Ctx {
         security_cache: Default::default(),
+        programs: Default::default(),
         hasher: PanHasher::new(&[7; 32]).unwrap(),
         quoter: Arc::new(PanicsOnXpt),
         hold_ttl: SignedDuration::from_hours(24),
@@ -52,6 +53,7 @@ fn auth(stan: u32, amount: i64, currency: &str) -> Op {
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: date(2026, 11, 25),
         now: Timestamp::from_second(1_764_000_000).unwrap(),
     }))
@@ -170,4 +172,164 @@ fn a_wallet_moved_without_its_holds_breaks_an_invariant() {
     after.put_wallet(w).unwrap();
     let e = invariants::check(&before, &after).unwrap_err().to_string();
     assert!(e.contains("held moved by 500"), "{e}");
+}
+
+// ---- Real-time decision hooks (issue 22): the verdict is an input of the rules. ----
+
+/// `ctx()` with the snapshot's card (C-0010) in the program `fleet`.
+fn ctx_in_program() -> Ctx {
+    let ctx = ctx();
+    let mut p = crate::Programs::new();
+    p.add("fleet", &["C-0010".to_owned()], &[]);
+    ctx.programs.store(Arc::new(p));
+    ctx
+}
+
+fn with_verdict(op: Op, verdict: Option<crate::HookVerdict>, partial: bool) -> Op {
+    let Op::Authorize(r) = op else { unreachable!() };
+    let mut r = AuthRequest::clone(&r);
+    r.hook = verdict;
+    r.allow_partial = partial;
+    Op::Authorize(Arc::new(r))
+}
+
+fn answered(answer: crate::HookAnswer) -> Option<crate::HookVerdict> {
+    Some(crate::HookVerdict::Answered {
+        program: "fleet".into(),
+        answer,
+    })
+}
+
+/// One operation alone: its output and effects.
+fn run_one(ctx: &Ctx, op: Op) -> (super::Output, super::Effects) {
+    let p = Prepared::new(op, ctx);
+    let snap = snapshot(ctx, &[&p]);
+    let (mut out, effects) = execute(&snap, ctx, &[&p]);
+    (out.remove(0).unwrap(), effects)
+}
+
+fn decided(out: super::Output) -> crate::Decision {
+    match out {
+        super::Output::Decision(d) => *d,
+        other => panic!("expected a decision, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_card_in_a_program_without_a_verdict_asks_its_hook_and_nothing_is_recorded() {
+    let ctx = ctx_in_program();
+    let (out, effects) = run_one(&ctx, auth(1, 4_000, "KRW"));
+    let super::Output::AskHook(q) = out else {
+        panic!("expected AskHook, got {out:?}")
+    };
+    assert_eq!(
+        (q.program.as_str(), q.card_id.as_str()),
+        ("fleet", "C-0010")
+    );
+    assert_eq!((q.amount_minor, q.approved_minor), (4_000, 4_000));
+    assert_eq!(q.pan_masked, "476173******0010");
+    assert_eq!(q.controls, crate::ControlsResult::None);
+    assert!(
+        effects.is_empty(),
+        "no decision, hold or event before the verdict"
+    );
+    // What our checks decline is never asked about.
+    let (out, _) = run_one(&ctx, auth(2, 40_000, "KRW"));
+    assert_eq!(decided(out).response_code, ResponseCode::INSUFFICIENT_FUNDS);
+}
+
+#[test]
+fn the_hooks_verdict_declines_cuts_or_approves_and_is_recorded() {
+    let ctx = ctx_in_program();
+    let code = ResponseCode::parse("59").unwrap();
+    let op = with_verdict(
+        auth(1, 4_000, "KRW"),
+        answered(crate::HookAnswer::Decline(code)),
+        false,
+    );
+    let (out, effects) = run_one(&ctx, op);
+    let d = decided(out);
+    assert_eq!(d.response_code, code);
+    assert_eq!(d.hook.as_ref().unwrap().result, crate::HookResult::Declined);
+    assert!(effects.holds_new.is_empty());
+    assert_eq!(effects.events[0].hook, d.hook);
+
+    let cut = answered(crate::HookAnswer::ApprovePartial(1_500));
+    let (out, effects) = run_one(&ctx, with_verdict(auth(2, 4_000, "KRW"), cut.clone(), true));
+    let d = decided(out);
+    assert_eq!(
+        (d.response_code, d.approved_minor),
+        (ResponseCode::PARTIAL_APPROVAL, 1_500)
+    );
+    assert_eq!(effects.holds_new[0].held_minor, 1_500);
+    // An acquirer that takes no partial approval: the cut cannot be approved.
+    let (out, effects) = run_one(&ctx, with_verdict(auth(3, 4_000, "KRW"), cut, false));
+    assert_eq!(decided(out).response_code, ResponseCode::DO_NOT_HONOUR);
+    assert!(effects.holds_new.is_empty());
+
+    // Approve: never more than our checks; and our own decline still wins over it.
+    let ok = answered(crate::HookAnswer::Approve);
+    let (out, _) = run_one(&ctx, with_verdict(auth(4, 4_000, "KRW"), ok.clone(), false));
+    let d = decided(out);
+    assert_eq!(
+        (d.response_code, d.approved_minor),
+        (ResponseCode::APPROVED, 4_000)
+    );
+    assert_eq!(d.hook.unwrap().source, crate::HookSource::Hook);
+    let (out, _) = run_one(&ctx, with_verdict(auth(5, 40_000, "KRW"), ok, false));
+    let d = decided(out);
+    assert_eq!(d.response_code, ResponseCode::INSUFFICIENT_FUNDS);
+    assert!(d.hook.is_none());
+}
+
+#[test]
+fn a_stand_in_approves_up_to_its_amount_and_says_why_it_decided() {
+    let ctx = ctx_in_program();
+    let stand_in = |reason| {
+        Some(crate::HookVerdict::StandIn {
+            program: "fleet".into(),
+            reason,
+            stand_in: crate::StandIn::ApproveUpTo { home_minor: 5_000 },
+        })
+    };
+    let timeout = stand_in(crate::StandInReason::Timeout);
+    let (out, _) = run_one(
+        &ctx,
+        with_verdict(auth(1, 4_000, "KRW"), timeout.clone(), false),
+    );
+    let d = decided(out);
+    assert_eq!(d.response_code, ResponseCode::APPROVED);
+    let h = d.hook.unwrap();
+    assert_eq!(
+        (h.source, h.reason, h.result),
+        (
+            crate::HookSource::StandIn,
+            Some(crate::StandInReason::Timeout),
+            crate::HookResult::Approved
+        )
+    );
+    let (out, effects) = run_one(&ctx, with_verdict(auth(2, 6_000, "KRW"), timeout, false));
+    let d = decided(out);
+    assert_eq!(d.response_code, ResponseCode::ISSUER_UNAVAILABLE);
+    assert_eq!(d.hook.unwrap().result, crate::HookResult::Declined);
+    assert!(effects.holds_new.is_empty());
+}
+
+#[test]
+fn a_card_in_no_program_is_decided_at_once_and_a_verdict_for_it_is_ignored() {
+    let ctx = ctx();
+    let mut p = crate::Programs::new();
+    p.add("other", &["C-9999".to_owned()], &["B".to_owned()]);
+    ctx.programs.store(Arc::new(p));
+    let decline = answered(crate::HookAnswer::Decline(
+        ResponseCode::parse("05").unwrap(),
+    ));
+    for op in [
+        auth(1, 4_000, "KRW"),
+        with_verdict(auth(2, 4_000, "KRW"), decline, false),
+    ] {
+        let d = decided(run_one(&ctx, op).0);
+        assert_eq!(d.response_code, ResponseCode::APPROVED);
+        assert!(d.hook.is_none());
+    }
 }

@@ -87,6 +87,7 @@ pub(crate) fn decision_row(r: &Row) -> Result<Decision> {
         expires_us: r.try_get(18)?,
         fingerprint: r.try_get(19)?,
         card_id: r.try_get(20)?,
+        hook: r.try_get(21)?,
     }
     .into_decision()
 }
@@ -361,6 +362,7 @@ column_arrays! {
         expires_us: Option<i64>,
         fingerprint: Option<String>,
         card_id: Option<String>,
+        hook: Option<String>,
     }
 }
 
@@ -371,7 +373,7 @@ impl DecisionRows {
         ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
          $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], \
-         $19::int8[], $20::text[], $21::text[])"
+         $19::int8[], $20::text[], $21::text[], $22::text[])"
     );
 }
 

@@ -179,6 +179,7 @@ impl PgStore {
         migrate(&client, &opts.schema).await?;
         let ctx = Ctx {
             security_cache: Default::default(),
+            programs: Default::default(),
             hasher,
             quoter,
             hold_ttl: SignedDuration::from_secs(opts.hold_ttl_secs),

@@ -111,6 +111,7 @@ pub fn auth(n: u32, pan: &str, amount_minor: i64, currency: &str) -> AuthRequest
         original: None,
         merchant: Default::default(),
         security: Default::default(),
+        hook: None,
         business_date: BUSINESS_DATE,
         now: now(),
     }

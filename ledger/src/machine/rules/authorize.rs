@@ -2,6 +2,7 @@
 //! it covers the amount, else convert from the home wallet at the fee-free rate; approval 00
 //! with a unique DE 38", and the incremental authorization naming its original in DE 90.
 
+use super::hook::{self, Gate};
 use super::{
     controls, plus, record, record_on, repeat_or_duplicate, security, Asked, EventKind, State,
 };
@@ -9,8 +10,8 @@ use crate::decide::{self, Funds};
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
 use crate::{
-    approval_code, AuthRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey,
-    ResponseCode, Result, TransactionKind,
+    approval_code, AuthRequest, Authorized, ControlsResult, Decision, DecisionKind, Hold,
+    HoldStatus, LedgerError, NetworkKey, ResponseCode, Result, TransactionKind,
 };
 
 /// What makes a message under this key the same authorization.
@@ -42,16 +43,19 @@ fn declined(st: &mut State<'_>, mut d: Decision, code: ResponseCode) -> Decision
     record(st, d, Some(EventKind::AuthorizationDeclined))
 }
 
+/// The authorization: decided and recorded, or, for a card in a program with a hook and no
+/// verdict yet, sent back to ask it (nothing recorded: see `hook.rs`).
 pub(super) fn authorize(
     st: &mut State<'_>,
     ctx: &Ctx,
     r: &AuthRequest,
     pan_hash: Option<&str>,
     fp: &str,
-) -> Result<Decision> {
+) -> Result<Authorized> {
+    let decided = |d: Decision| Ok(Authorized::Decided(d));
     let pan_hash = pan_hash.ok_or_else(|| LedgerError::corrupt("cards", "no PAN hash"))?;
     if let Some(stored) = st.decision(&r.key)?.cloned() {
-        return repeat_or_duplicate(st, &stored, asked(r, fp, pan_hash));
+        return decided(repeat_or_duplicate(st, &stored, asked(r, fp, pan_hash))?);
     }
     let mut d = Decision::new(
         r.key.clone(),
@@ -65,7 +69,7 @@ pub(super) fn authorize(
     d.original = r.original.clone();
     d.fingerprint = Some(fp.to_owned());
     if let Err(code) = decide::check_amount(r.amount_minor) {
-        return Ok(declined(st, d, code));
+        return decided(declined(st, d, code));
     }
     let card = st.card(pan_hash)?.cloned();
     if let Err(code) = decide::check_card(card.as_ref(), r.expiry.as_deref(), r.business_date) {
@@ -74,7 +78,7 @@ pub(super) fn authorize(
         d.account_id = card.as_ref().map(|c| c.account_id.clone());
         d.response_code = code;
         let kind = Some(EventKind::AuthorizationDeclined);
-        return Ok(record_on(st, d, kind, card.as_ref()));
+        return decided(record_on(st, d, kind, card.as_ref()));
     }
     let Some(card) = card else {
         return Err(LedgerError::corrupt("cards", "checked card vanished"));
@@ -82,7 +86,7 @@ pub(super) fn authorize(
     d.account_id = Some(card.account_id.clone());
     d.card_id = Some(card.id.clone());
     if let Some(code) = security::check(st, &r.security, r.now, &card)? {
-        return Ok(declined(st, d, code));
+        return decided(declined(st, d, code));
     }
     if let Some(orig) = &r.original {
         // "A further 0100 with its own key whose DE 90 names an approved original": anything
@@ -98,7 +102,7 @@ pub(super) fn authorize(
             None => false,
         };
         if !ok {
-            return Ok(declined(st, d, ResponseCode::INVALID_TRANSACTION));
+            return decided(declined(st, d, ResponseCode::INVALID_TRANSACTION));
         }
     }
     let cash = r.kind == TransactionKind::Cash;
@@ -106,19 +110,35 @@ pub(super) fn authorize(
         None => None,
         Some(c) => match controls::check(st, ctx, r, &card, c, cash)? {
             Ok(l) => Some(l),
-            Err(code) => return Ok(declined(st, d, code)),
+            Err(code) => return decided(declined(st, d, code)),
         },
     };
     let wallets = st.wallets(&card.account_id)?;
-    match decide::decide_funds(
+    let funds = decide::decide_funds(
         r.amount_minor,
         r.currency,
         r.allow_partial,
         card.home_currency,
         &wallets,
         ctx.quoter.as_ref(),
-    ) {
-        Funds::Decline(code) => Ok(declined(st, d, code)),
+    );
+    let controls_result = match limits {
+        Some(_) => ControlsResult::Passed,
+        None => ControlsResult::None,
+    };
+    let funds = match hook::gate(ctx, r, &card, &wallets, funds, controls_result) {
+        Gate::Proceed(funds, outcome) => {
+            d.hook = outcome;
+            funds
+        }
+        Gate::Decline(code, outcome) => {
+            d.hook = Some(outcome);
+            return decided(declined(st, d, code));
+        }
+        Gate::Ask(query) => return Ok(Authorized::AskHook(query)),
+    };
+    match funds {
+        Funds::Decline(code) => decided(declined(st, d, code)),
         Funds::Approve {
             wallet_currency,
             approved_minor,
@@ -175,7 +195,7 @@ pub(super) fn authorize(
             d.billing = billing;
             d.wallet_currency = Some(wallet_currency);
             d.expires_at = Some(expires_at);
-            Ok(record(st, d, Some(EventKind::AuthorizationApproved)))
+            decided(record(st, d, Some(EventKind::AuthorizationApproved)))
         }
     }
 }

@@ -13,6 +13,7 @@ mod advise;
 mod authorize;
 pub(crate) mod balance;
 mod controls;
+mod hook;
 mod lifecycle;
 mod reverse;
 mod security;
@@ -54,9 +55,10 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
             .ok_or_else(|| LedgerError::corrupt("decisions", "a request without its fingerprint"))
     };
     Ok(match &p.op {
-        Op::Authorize(r) => {
-            Output::Decision(Box::new(authorize::authorize(st, ctx, r, pan_hash, fp()?)?))
-        }
+        Op::Authorize(r) => match authorize::authorize(st, ctx, r, pan_hash, fp()?)? {
+            crate::Authorized::Decided(d) => Output::Decision(Box::new(d)),
+            crate::Authorized::AskHook(q) => Output::AskHook(q),
+        },
         Op::Reverse(r) => Output::Decision(Box::new(reverse::reverse(st, r, pan_hash, fp()?)?)),
         Op::Advise(r) => Output::Decision(Box::new(advise::advise(st, ctx, r, pan_hash, fp()?)?)),
         Op::Capture(r) => Output::Decision(Box::new(advise::capture(
