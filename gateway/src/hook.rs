@@ -175,8 +175,10 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// The client's TLS: rustls with the ring provider the listeners use, trusting the
-/// system's roots.
-fn tls_config() -> Result<tokio_rustls::rustls::ClientConfig, ConfigError> {
+/// system's roots and the programs' own CAs (`ca_file`).
+fn tls_config(
+    extra: Vec<rustls_pki_types::CertificateDer<'static>>,
+) -> Result<tokio_rustls::rustls::ClientConfig, ConfigError> {
     // *ring*, as the listeners (app/tls.rs says why not aws-lc-rs).
     #[allow(deprecated)]
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
@@ -185,6 +187,11 @@ fn tls_config() -> Result<tokio_rustls::rustls::ClientConfig, ConfigError> {
     for cert in found.certs {
         // A system certificate rustls cannot parse is skipped, as browsers do.
         let _ = roots.add(cert);
+    }
+    for cert in extra {
+        roots
+            .add(cert)
+            .map_err(|e| ConfigError::invalid("programs.ca_file", e.to_string()))?;
     }
     tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -200,8 +207,26 @@ impl Hooks {
         }
         let mut programs = HashMap::new();
         let mut members = ledger::Programs::new();
+        let mut cas = Vec::new();
         for (i, p) in config.programs.iter().enumerate() {
             let key = format!("programs[{i}]");
+            if let Some(path) = &p.ca_file {
+                use rustls_pki_types::pem::PemObject;
+                let bad = |e: &dyn std::fmt::Display| {
+                    ConfigError::invalid(
+                        format!("{key}.ca_file"),
+                        format!("{}: {e}", path.display()),
+                    )
+                };
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| bad(&e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(&e))?;
+                if certs.is_empty() {
+                    return Err(bad(&"no certificate in it"));
+                }
+                cas.extend(certs);
+            }
             let url = reqwest::Url::parse(&p.url)
                 .map_err(|e| ConfigError::invalid(format!("{key}.url"), e.to_string()))?;
             programs.insert(
@@ -216,7 +241,7 @@ impl Hooks {
             members.add(&p.name, &p.cards, &p.accounts);
         }
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(tls_config(cas)?)
             .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
             .tcp_nodelay(true)
             // Hooks are named by URL in the config; a redirect would send the signed body

@@ -46,51 +46,26 @@ struct HookServer {
 }
 
 /// An HTTP/1.1 server (keep-alive, Content-Length bodies, as reqwest sends them) answering
-/// every request with `reply`.
+/// every request with `reply`; over TLS with `tls`.
 async fn hook_server(reply: Reply) -> HookServer {
+    hook_server_on(reply, None).await
+}
+
+async fn hook_server_on(reply: Reply, tls: Option<tokio_rustls::TlsAcceptor>) -> HookServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let (reply, log) = (reply.clone(), log.clone());
+        while let Ok((stream, _)) = listener.accept().await {
+            let (reply, log, tls) = (reply.clone(), log.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    let Some((head_len, headers)) = read_head(&mut stream, &mut buf).await else {
-                        return;
-                    };
-                    let len: usize = header(&headers, "content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_len + len {
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                match tls {
+                    None => serve_conn(stream, reply, log).await,
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            serve_conn(s, reply, log).await;
                         }
-                    }
-                    let body = buf[head_len..head_len + len].to_vec();
-                    buf.drain(..head_len + len);
-                    log.lock().unwrap().push(Seen {
-                        signature: header(&headers, "x-hook-signature").unwrap_or_default(),
-                        body,
-                    });
-                    let answer = match &reply {
-                        Reply::Json(j) => j.to_string(),
-                        Reply::Slow(d) => {
-                            tokio::time::sleep(*d).await;
-                            r#"{"decision":"approve"}"#.to_string()
-                        }
-                        Reply::Garbage => "<html>oops</html>".to_string(),
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if stream.write_all(resp.as_bytes()).await.is_err() {
-                        return;
                     }
                 }
             });
@@ -99,9 +74,53 @@ async fn hook_server(reply: Reply) -> HookServer {
     HookServer { addr, seen }
 }
 
+async fn serve_conn<S>(mut stream: S, reply: Reply, log: Arc<Mutex<Vec<Seen>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    loop {
+        let Some((head_len, headers)) = read_head(&mut stream, &mut buf).await else {
+            return;
+        };
+        let len: usize = header(&headers, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_len + len {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_len..head_len + len].to_vec();
+        buf.drain(..head_len + len);
+        log.lock().unwrap().push(Seen {
+            signature: header(&headers, "x-hook-signature").unwrap_or_default(),
+            body,
+        });
+        let answer = match &reply {
+            Reply::Json(j) => j.to_string(),
+            Reply::Slow(d) => {
+                tokio::time::sleep(*d).await;
+                r#"{"decision":"approve"}"#.to_string()
+            }
+            Reply::Garbage => "<html>oops</html>".to_string(),
+        };
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if stream.write_all(resp.as_bytes()).await.is_err() {
+            return;
+        }
+        let _ = stream.flush().await;
+    }
+}
+
 /// Reads up to the end of a request's head: its length and its header lines (lowercase).
-async fn read_head(
-    stream: &mut tokio::net::TcpStream,
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
 ) -> Option<(usize, Vec<String>)> {
     loop {
@@ -526,5 +545,84 @@ async fn a_reload_changes_the_programs_for_the_requests_after_it() {
     );
     assert!(decision(&gw, &s).await.hook.is_none());
     assert_eq!((seen(&approve).len(), seen(&decline).len()), (1, 1));
+    gw.running.drain().await;
+}
+
+#[tokio::test]
+async fn an_https_hook_signed_by_the_programs_own_ca_is_trusted() {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let certs_dir = tempfile::tempdir().unwrap();
+    let ca = common::certs::Ca::new("hook-ca");
+    let ca_file = ca.write(certs_dir.path(), "ca.pem");
+    let leaf = ca.leaf(certs_dir.path(), "hook", &["127.0.0.1"], true);
+    let chain = rustls_pki_types::CertificateDer::pem_file_iter(&leaf.cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let hook = hook_server_on(
+        Reply::Json(r#"{"decision":"decline","response_code":"05"}"#),
+        Some(acceptor),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_addr();
+    let https = format!("https://127.0.0.1:{}/authorize", hook.addr.port());
+    let text = config_text(dir.path(), admin, &https, "\"decline\"", 1_000)
+        + &format!("ca_file = \"{}\"\n", ca_file.display());
+    let running = app::start(parse_config(&text))
+        .await
+        .expect("gateway starts");
+    let gw = Gw {
+        running,
+        admin,
+        _dir: dir,
+    };
+    let mut c = Client::connect(gw.running.addr()).await;
+    let s = stan();
+    // The hook's own decline (not the stand-in's 91): the TLS connection was made and trusted.
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_USD_HOME, 100, "840", &s)).await),
+        "05"
+    );
+    assert_eq!(seen(&hook).len(), 1);
+    assert_eq!(
+        decision(&gw, &s).await.hook.unwrap().source,
+        ledger::HookSource::Hook
+    );
+    gw.running.drain().await;
+
+    // Without the program's CA the certificate is not trusted: nothing is sent to it, and the
+    // stand-in decides (a connection failure).
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_addr();
+    let text = config_text(dir.path(), admin, &https, "\"decline\"", 1_000);
+    let running = app::start(parse_config(&text))
+        .await
+        .expect("gateway starts");
+    let gw = Gw {
+        running,
+        admin,
+        _dir: dir,
+    };
+    let mut c = Client::connect(gw.running.addr()).await;
+    let s = stan();
+    assert_eq!(
+        de39(&c.call(&purchase(PAN_USD_HOME, 100, "840", &s)).await),
+        "91"
+    );
+    let h = decision(&gw, &s).await.hook.unwrap();
+    assert_eq!(h.reason, Some(ledger::StandInReason::Connection));
+    assert_eq!(seen(&hook).len(), 1);
     gw.running.drain().await;
 }

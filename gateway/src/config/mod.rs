@@ -143,6 +143,9 @@ impl Config {
             if let Some(f) = p.secret_file.as_mut() {
                 fix(f);
             }
+            if let Some(f) = p.ca_file.as_mut() {
+                fix(f);
+            }
         }
         if let Some(h) = self.hsm.as_mut() {
             for p in [h.software_keys.as_mut(), h.pkcs11.as_mut()]

@@ -9,6 +9,7 @@
 //! url = "https://hooks.example/authorize"
 //! secret = { file = "/run/secrets/fleet_hook" }   # or secret = "...", or secret_file = "..."
 //! budget_ms = 1500                    # default; below limits.deadline_ms
+//! # ca_file = "/etc/switch/fleet-ca.pem"   # a private CA for an https:// hook
 //! stand_in = "decline"                # or { approve_up_to_minor = 50000 } (home currency)
 //! ```
 //!
@@ -52,6 +53,10 @@ pub struct ProgramConfig {
     /// The key's file (the same as `secret = { file = ... }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// Trust anchors (PEM) for an `https://` hook whose certificate a private CA signed, beside
+    /// the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// How long the hook has to answer, milliseconds.
     #[serde(default = "default_budget_ms")]
     pub budget_ms: u64,
