@@ -24,7 +24,7 @@ const TOKEN_SLOT: &str = "{{SANDBOX_TOKEN}}";
 /// Scripts and styles from this listener only, no inline script, no framing, no referrer:
 /// the page handles an API token.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; \
+    connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; \
     base-uri 'none'";
 
 fn html_attr(v: &str) -> String {
