@@ -69,7 +69,8 @@ fn base(mti: &[u8; 4], ids: &Ids) -> OwnedMessage {
         .set(12, ids.local_time.as_str())
         .set(13, ids.local_date.as_str())
         .set(32, SIM_ACQUIRER)
-        .set(37, format!("SIM{}{}", &ids.transmitted[4..7], ids.stan))
+        // DE 37, retrieval reference number, an 12: DDhhmm of DE 7 and the STAN.
+        .set(37, format!("{}{}", &ids.transmitted[2..8], ids.stan))
         .set(41, SIM_TERMINAL)
         .set(42, SIM_MERCHANT);
     m

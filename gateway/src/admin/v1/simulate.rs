@@ -35,6 +35,8 @@ const MAX_CARD_ID_LEN: usize = 64;
 const DEFAULT_MCC: &str = "5411";
 /// DE 22 when none is given: chip read, PIN capability unknown.
 const DEFAULT_ENTRY_MODE: &str = "051";
+/// Cards `GET /v1/simulate/cards` lists (two ledger reads each): a sandbox has a few dozen.
+const MAX_LISTED: usize = 500;
 
 /// `POST /v1/simulate/authorization`'s body: a card (exactly one of `card_id` and `pan`) and
 /// what is bought.
@@ -413,7 +415,7 @@ async fn exchange(
     }))
 }
 
-const ERRORS_NOTE: &str = "The request and its answer, masked";
+const RESULT_NOTE: &str = "The request and its answer, masked";
 
 /// Sends a simulated authorization request (0100) through the first listener's own framing,
 /// codec and connection handler, and returns it with the answer (0110). It is decided and
@@ -425,7 +427,7 @@ const ERRORS_NOTE: &str = "The request and its answer, masked";
     request_body = AuthorizationBody,
     security(("bearer" = [])),
     responses(
-        (status = OK, description = ERRORS_NOTE, body = SimulationResult),
+        (status = OK, description = RESULT_NOTE, body = SimulationResult),
         (status = BAD_REQUEST, description = "Not JSON", body = ErrorBody),
         (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
         (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
@@ -480,7 +482,7 @@ pub(crate) async fn simulate_authorization(
     request_body = ReversalBody,
     security(("bearer" = [])),
     responses(
-        (status = OK, description = ERRORS_NOTE, body = SimulationResult),
+        (status = OK, description = RESULT_NOTE, body = SimulationResult),
         (status = BAD_REQUEST, description = "Not JSON", body = ErrorBody),
         (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
         (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
@@ -535,7 +537,7 @@ pub(crate) async fn simulate_reversal(
     request_body = AdviceBody,
     security(("bearer" = [])),
     responses(
-        (status = OK, description = ERRORS_NOTE, body = SimulationResult),
+        (status = OK, description = RESULT_NOTE, body = SimulationResult),
         (status = BAD_REQUEST, description = "Not JSON", body = ErrorBody),
         (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
         (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
@@ -595,8 +597,8 @@ pub(crate) async fn simulate_advice(
     exchange(sim, &ids, &req).await
 }
 
-/// The cards the simulator can name by id (the seed file's), masked, with what their
-/// authorizations answer today (status, expiry, spend controls, wallets).
+/// The cards the simulator can name by id (the seed file's; the first 500 by id), masked,
+/// with what their authorizations answer today (status, expiry, spend controls, wallets).
 #[utoipa::path(
     get,
     path = "/v1/simulate/cards",
@@ -616,6 +618,7 @@ pub(crate) async fn list_cards(
     let store = state.status.core().store();
     let mut ids: Vec<&str> = sim.card_ids().collect();
     ids.sort_unstable();
+    ids.truncate(MAX_LISTED);
     let today = Timestamp::now().strftime("%y%m").to_string();
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
