@@ -57,7 +57,7 @@ pub(crate) struct AuthorizationBody {
     #[schema(minimum = 0, maximum = 999_999_999_999_i64, example = 15000)]
     pub(crate) amount_minor: i64,
     /// DE 49: ISO 4217 alpha (`KRW`) or numeric (`410`).
-    #[schema(example = "KRW")]
+    #[schema(example = "KRW", pattern = "^([A-Z]{3}|[0-9]{3})$")]
     pub(crate) currency: String,
     /// DE 18, merchant category code, 4 digits (default 5411).
     #[serde(default)]
@@ -70,7 +70,10 @@ pub(crate) struct AuthorizationBody {
     /// DE 22: 3 digits, or `chip` (051, the default), `contactless` (071), `magstripe`
     /// (901), `ecommerce` (812), `manual` (012).
     #[serde(default)]
-    #[schema(example = "ecommerce")]
+    #[schema(
+        example = "ecommerce",
+        pattern = "^([0-9]{3}|chip|contactless|magstripe|ecommerce|manual)$"
+    )]
     pub(crate) entry_mode: Option<String>,
     /// The cardholder's PIN (4 to 12 digits): sent as DE 52, an ISO 9564 format 0 PIN block
     /// under the listener's `zpk`, as a network would. Needs an `[hsm]`.
@@ -152,7 +155,7 @@ pub(crate) struct AdviceBody {
     #[schema(minimum = 0, maximum = 999_999_999_999_i64, example = 17500)]
     pub(crate) amount_minor: i64,
     /// DE 49: ISO 4217 alpha or numeric.
-    #[schema(example = "KRW")]
+    #[schema(example = "KRW", pattern = "^([A-Z]{3}|[0-9]{3})$")]
     pub(crate) currency: String,
     /// DE 18 (default 5411).
     #[serde(default)]
@@ -164,6 +167,7 @@ pub(crate) struct AdviceBody {
     pub(crate) country: Option<String>,
     /// DE 22, as in an authorization.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{3}|chip|contactless|magstripe|ecommerce|manual)$")]
     pub(crate) entry_mode: Option<String>,
     /// DE 39: what the network answered (default `00`).
     #[serde(default)]
