@@ -157,7 +157,9 @@ function addLive(e) {
   if (d.card_id || d.pan_masked) li.append(el("span", (d.card_id || "") + " " + (d.pan_masked || ""), "card"));
   if (d.amount) li.append(el("span", d.amount.minor + " " + (d.amount.currency || ""), "amount"));
   if (d.response_code) {
-    li.append(el("span", d.response_code + " " + (CODES[d.response_code] || ""), "code"));
+    // The meaning of a code is an authorization's; a reversal's or an advice's 00 is "recorded".
+    const meaning = ce.type.startsWith("authorization.") ? CODES[d.response_code] || "" : "";
+    li.append(el("span", (d.response_code + " " + meaning).trim(), "code"));
     li.dataset.code = d.response_code;
   }
   if (d.approval_code) li.append(el("span", d.approval_code, "approval"));
