@@ -77,6 +77,19 @@ pub(crate) fn check(expected: Option<&TokenDigest>, header: Option<&[u8]>) -> Re
     Ok(())
 }
 
+/// The one path that also takes the token as `?access_token=` (RFC 6750, section 2.3): the
+/// event stream, for browsers' `EventSource`, which cannot send headers. Nowhere else: a
+/// token in a URL ends up in histories and proxy logs. (This listener logs no URL.)
+pub(crate) const QUERY_TOKEN_PATH: &str = "/v1/events/stream";
+
+/// `access_token` of the query, percent-decoded.
+fn query_token(uri: &axum::http::Uri) -> Option<String> {
+    let axum::extract::Query(mut q) =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+            .ok()?;
+    q.remove("access_token")
+}
+
 /// Middleware: requests under [`API_PREFIX`] pass only with the token.
 pub(crate) async fn require_token(
     State(state): State<Arc<AdminState>>,
@@ -89,11 +102,14 @@ pub(crate) async fn require_token(
             .strip_prefix(API_PREFIX)
             .is_some_and(|rest| rest.starts_with('/'));
     if guarded {
-        let header = req
+        let mut header = req
             .headers()
             .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        if let Err(e) = check(state.token.as_ref(), header) {
+            .map(|v| v.as_bytes().to_vec());
+        if header.is_none() && path == QUERY_TOKEN_PATH {
+            header = query_token(req.uri()).map(|t| format!("Bearer {t}").into_bytes());
+        }
+        if let Err(e) = check(state.token.as_ref(), header.as_deref()) {
             // The path is not logged: a client may have put a card number in it.
             tracing::debug!("API request refused: no valid bearer token");
             return e.into_response();
@@ -138,6 +154,16 @@ mod tests {
     fn no_configured_token_is_403_for_any_header() {
         let e = check(None, Some(b"Bearer anything-at-all-here")).unwrap_err();
         assert_eq!(e.into_response().status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_query_token_is_read_percent_decoded() {
+        let uri: axum::http::Uri = "/v1/events/stream?from=3&access_token=a%2Bb"
+            .parse()
+            .unwrap();
+        assert_eq!(query_token(&uri).as_deref(), Some("a+b"));
+        let none: axum::http::Uri = "/v1/events/stream?from=3".parse().unwrap();
+        assert_eq!(query_token(&none), None);
     }
 
     #[test]

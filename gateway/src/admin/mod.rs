@@ -12,6 +12,8 @@ mod error;
 mod health;
 mod json;
 mod openapi;
+mod sandbox;
+pub(crate) mod simulator;
 mod v1;
 
 use std::convert::Infallible;
@@ -73,17 +75,41 @@ pub(crate) struct AdminState {
     status: Arc<Status>,
     registry: Registry,
     token: Option<TokenDigest>,
+    /// The simulation endpoints' path into the first listener (`None`: no listener).
+    simulator: Option<Arc<simulator::Simulator>>,
+    /// The token the sandbox page fills in for its visitor: only with `[admin] sandbox =
+    /// true` (a sandbox's committed test token), never otherwise.
+    sandbox_token: Option<ApiToken>,
+    /// Event streams open now (each holds an admin connection): bounded.
+    event_streams: Arc<tokio::sync::Semaphore>,
+    /// Ends the event streams at drain.
+    shutdown: Shutdown,
+}
+
+/// What [`AdminState::new`] takes beside the status.
+#[derive(Debug)]
+pub(crate) struct AdminParts {
+    /// The API token (`None`: the API is off).
+    pub(crate) token: Option<ApiToken>,
+    /// `[admin] sandbox`: the sandbox page fills the token in.
+    pub(crate) sandbox: bool,
+    pub(crate) simulator: Option<Arc<simulator::Simulator>>,
+    pub(crate) shutdown: Shutdown,
 }
 
 impl AdminState {
-    /// The switch's status and the API token (`None`: the API is off).
-    pub(crate) fn new(status: Arc<Status>, token: Option<&ApiToken>) -> Self {
+    /// The switch's status and the rest of what the handlers need.
+    pub(crate) fn new(status: Arc<Status>, p: AdminParts) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(status.clone()));
         AdminState {
             status,
             registry,
-            token: token.map(TokenDigest::new),
+            token: p.token.as_ref().map(TokenDigest::new),
+            sandbox_token: p.token.filter(|_| p.sandbox),
+            simulator: p.simulator,
+            event_streams: Arc::new(tokio::sync::Semaphore::new(v1::MAX_EVENT_STREAMS)),
+            shutdown: p.shutdown,
         }
     }
 }
@@ -107,6 +133,9 @@ fn app(state: Arc<AdminState>) -> Router {
         "{}".to_owned()
     }));
     router
+        .route("/sandbox", get(sandbox::page))
+        .route("/sandbox.js", get(sandbox::script))
+        .route("/sandbox.css", get(sandbox::style))
         .route(
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) }),

@@ -20,6 +20,10 @@ use utoipa::{Modify, OpenApi};
         (name = "health", description = "Open: probes and scrapers"),
         (name = "accounts", description = "Accounts and their wallets"),
         (name = "switch", description = "The switch's business date and rates"),
+        (name = "simulation", description = "Simulated network requests, sent through the \
+            first listener's own framing, codec and connection handler, and recorded like any \
+            network's"),
+        (name = "events", description = "The ledger's events as server-sent events"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -21,7 +21,8 @@ use tracing::{info, warn};
 
 pub use overrides::Overrides;
 
-use crate::admin::{serve_admin, AdminState};
+use crate::admin::simulator::{Simulator, SimulatorParts};
+use crate::admin::{serve_admin, AdminParts, AdminState};
 use crate::business_date::BusinessDate;
 use crate::config::{Config, Limits, RatesConfig};
 use crate::error::{ConfigError, Error};
@@ -125,6 +126,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let mut bound = Vec::new();
     let mut addrs = Vec::new();
     let (identity, claims) = (ledger_identity(&config), server::claim_dir());
+    // The first listener's switch, spec, codec and name: the simulation endpoints' path.
+    let mut sim_parts = None;
     for (i, l) in config.listeners.iter().enumerate() {
         let spec = load_spec(&l.spec, &format!("listener[{i}].spec"))?;
         let tls = l
@@ -151,15 +154,29 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             tls = tls.is_some(), allow = ?l.allow, "listening");
         addrs.push((l.name.clone(), addr));
         let deadline = l.deadline_ms.map(Duration::from_millis);
+        let codec = FrameCodec::new(l.framing, l.header_len, l.max_frame_len);
+        let service = Arc::new(
+            Switch::new(
+                core.clone(),
+                spec.clone(),
+                l.name.clone(),
+                deadline,
+                l.codes,
+            )
+            .with_security(SwitchSecurity::new(
+                hsm.as_ref(),
+                &l.security,
+                &format!("listener[{i}]"),
+            )?),
+        );
+        if sim_parts.is_none() {
+            sim_parts = Some((service.clone(), spec, codec.clone(), l.name.clone()));
+        }
         bound.push(BoundListener {
             name: l.name.clone(),
             listener,
-            codec: FrameCodec::new(l.framing, l.header_len, l.max_frame_len),
-            service: Arc::new(
-                Switch::new(core.clone(), spec, l.name.clone(), deadline, l.codes).with_security(
-                    SwitchSecurity::new(hsm.as_ref(), &l.security, &format!("listener[{i}]"))?,
-                ),
-            ),
+            codec,
+            service,
             allow: l.allow.clone(),
             tls,
             claim: Some(claim),
@@ -193,7 +210,27 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         shared: shared.clone(),
         events: events.clone(),
     });
-    let admin_state = Arc::new(AdminState::new(status, token.as_ref()));
+    let simulator = sim_parts.map(|(switch, spec, codec, network)| {
+        Arc::new(Simulator::new(SimulatorParts {
+            switch,
+            spec,
+            codec,
+            network,
+            shared: shared.clone(),
+            shutdown: shutdown.clone(),
+            hsm: hsm.clone(),
+            seed: config.ledger.seed.clone(),
+        }))
+    });
+    let admin_state = Arc::new(AdminState::new(
+        status,
+        AdminParts {
+            token,
+            sandbox: config.admin.sandbox,
+            simulator,
+            shutdown: shutdown.clone(),
+        },
+    ));
     let tasks = vec![
         tokio::spawn(serve_admin(admin_listener, admin_state, shutdown.clone())),
         tokio::spawn(expire_holds(core.clone(), shutdown.clone())),

@@ -153,6 +153,10 @@ pub struct AdminConfig {
     /// A file holding the API's bearer token (one line; surrounding whitespace ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token_file: Option<PathBuf>,
+    /// A sandbox (test data, a committed test token): the page at `/sandbox` fills the API
+    /// token in for its visitor. Never on a switch whose token is a secret.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 impl Default for AdminConfig {
@@ -161,6 +165,7 @@ impl Default for AdminConfig {
             address: default_admin_address(),
             api_token: None,
             api_token_file: None,
+            sandbox: false,
         }
     }
 }

@@ -335,6 +335,17 @@ impl Switch {
         self.deadline.map_or(configured, |d| d.min(configured))
     }
 
+    /// This network's processing deadline, for the simulator's wait for an answer.
+    pub(crate) fn deadline_for_simulation(&self) -> Duration {
+        self.deadline()
+    }
+
+    /// This network's card security checks, for the simulator (a MAC listener's requests
+    /// must carry one).
+    pub(crate) fn security(&self) -> Option<&Arc<SwitchSecurity>> {
+        self.security.as_ref()
+    }
+
     /// Answers one decoded request.
     async fn route(&self, req: &OwnedMessage, deadline: Instant) -> OwnedMessage {
         let mti = req.mti().original();

@@ -405,7 +405,7 @@ pub(crate) struct ChangeList {
     pub(crate) items: Vec<ChangeView>,
 }
 
-fn ledger_error(e: LedgerError) -> ApiError {
+pub(crate) fn ledger_error(e: LedgerError) -> ApiError {
     match e {
         LedgerError::Invalid { reason, .. } => unprocessable(reason),
         LedgerError::Backpressure { .. } => ApiError::unavailable("the ledger is busy: retry"),

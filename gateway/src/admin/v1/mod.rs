@@ -9,7 +9,11 @@
 mod accounts;
 mod business_date;
 pub(crate) mod cards;
+mod events;
 mod rates;
+mod simulate;
+
+pub(crate) use events::MAX_EVENT_STREAMS;
 
 use std::sync::Arc;
 
@@ -32,4 +36,9 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
         .routes(routes!(cards::list_changes))
         .routes(routes!(cards::reset_pin_tries))
         .routes(routes!(rates::get_rates))
+        .routes(routes!(events::stream))
+        .routes(routes!(simulate::simulate_authorization))
+        .routes(routes!(simulate::simulate_reversal))
+        .routes(routes!(simulate::simulate_advice))
+        .routes(routes!(simulate::list_cards))
 }
