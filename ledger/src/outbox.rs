@@ -209,6 +209,10 @@ fn id_of(e: &Event) -> String {
     format!("{}/{about}", e.kind.as_str())
 }
 
+/// A billing as a row keeps it: amount, currency, the rate's mantissa and scale, rate set,
+/// DE 10.
+type StoredBilling<'a> = (i64, Currency, i128, u32, Cow<'a, str>, Cow<'a, str>);
+
 /// What a row's `body` keeps of its event: the `data` fields the row's columns do not hold,
 /// with the date as `YYYYMMDD`, the rate as its mantissa and scale and the network keys in
 /// their one-column form, so that writing it is a few copies (no time, date or decimal
@@ -227,9 +231,8 @@ struct Stored<'a> {
     approved: Option<Amount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wallet: Option<Amount>,
-    /// Amount, currency, the rate's mantissa and scale, rate set, DE 10.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    billing: Option<(i64, Currency, i128, u32, Cow<'a, str>, Cow<'a, str>)>,
+    billing: Option<StoredBilling<'a>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     rate_set: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
