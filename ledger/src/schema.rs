@@ -182,6 +182,10 @@ pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
     // card, placeholders and reversals, are not in it).
     "CREATE INDEX IF NOT EXISTS decisions_card ON decisions (card_id, created_us) \
      WHERE card_id IS NOT NULL",
+    // Clearing (issue 24): a presentment's DE 38 finds the authorizations it may clear
+    // (partial: only approvals have a code). Built at start on a ledger from before.
+    "CREATE INDEX IF NOT EXISTS decisions_approval ON decisions (approval_code, card_id) \
+     WHERE approval_code IS NOT NULL",
 ];
 
 /// SQLite only: every table has a text primary key, so without the hidden rowid each insert

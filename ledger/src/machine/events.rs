@@ -26,6 +26,8 @@ pub(crate) enum EventKind {
     BusinessDateChanged,
     /// A card changed (issue 23: its PIN try counter reset by an operator).
     CardUpdated,
+    /// A clearing presentment posted (issue 24).
+    ClearingPosted,
 }
 
 impl EventKind {
@@ -41,6 +43,7 @@ impl EventKind {
             EventKind::AdviceRecorded => "advice.recorded",
             EventKind::BusinessDateChanged => "business_date.changed",
             EventKind::CardUpdated => "card.updated",
+            EventKind::ClearingPosted => "clearing.posted",
         }
     }
 }
