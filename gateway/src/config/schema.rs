@@ -47,6 +47,9 @@ pub struct Config {
     /// The event stream (issue 20).
     #[serde(default)]
     pub events: EventsConfig,
+    /// Clearing files (issue 24): matching tolerances and the import's pace.
+    #[serde(default)]
+    pub clearing: super::ClearingConfig,
 }
 
 /// `[events]`: where the ledger's events go. Without `kafka` they stay in the ledger's
