@@ -225,70 +225,83 @@ pub async fn import(store: &Store, path: &Path, opts: &ImportOptions) -> anyhow:
     let started = Instant::now();
     let now = Timestamp::now();
     let file_id = summary.file_id.clone();
-    // The file again, message by message: checked above, so a failure now is the file
-    // changing under us (refused like any other).
-    let records = clearing::Records::new(open()?)?;
     let mut handled = 0u64;
-    let mut index = 0u64;
-    let mut work = futures::stream::iter(records.map(move |m| {
-        let i = index;
-        index += 1;
-        (i, m)
-    }))
-    .filter_map(|(i, m)| {
-        let out = match m {
-            Err(e) => Some(Err(e)),
-            Ok(m) if clearing::kind(&m) == clearing::Kind::Presentment => Some(Ok((i, m))),
-            Ok(_) => None,
-        };
-        std::future::ready(out)
-    })
-    .map(|item| {
-        let store = store.clone();
-        let file_id = file_id.clone();
-        async move {
-            let (i, m) = item?;
-            let p = match clearing::Presentment::from_message(&m) {
-                Ok(p) => p,
-                Err(why) => {
-                    let arn = m.get_str(31).map(str::to_owned);
-                    return Ok((i, Err((arn, why))));
-                }
-            };
-            let arn = p.arn.clone();
-            let p = match to_ledger(p, &file_id, opts, now) {
-                Ok(p) => p,
-                Err(why) => return Ok((i, Err((Some(arn), why)))),
-            };
-            let r = store.present(p.clone()).await?;
-            anyhow::Ok((i, Ok((p, r))))
-        }
-    })
-    .buffer_unordered(opts.clearing.in_flight);
     let mut failure = None;
-    while let Some(done) = work.next().await {
-        match done {
-            Ok((i, Ok((p, r)))) => {
-                if r.outcome == ClearingOutcome::Rejected {
-                    let why = r.reason.clone().unwrap_or_else(|| "rejected".into());
-                    report.reject(i, Some(p.arn.clone()), why);
-                } else {
-                    report.count(&p, &r);
+    // Two passes over the file, each message by message: the partial amounts of split
+    // shipments (DE 24 = 282) first, then the rest, so that a shipment's final presentment
+    // (which releases what is left of the hold) never overtakes its earlier ones among the
+    // presentments in flight at once. Checked above: a failure now is the file changing
+    // under us.
+    for partials in [true, false] {
+        let records = clearing::Records::new(open()?)?;
+        let mut index = 0u64;
+        let mut work = futures::stream::iter(records.map(move |m| {
+            let i = index;
+            index += 1;
+            (i, m)
+        }))
+        .filter_map(|(i, m)| {
+            let out = match m {
+                Err(e) => Some(Err(e)),
+                Ok(m)
+                    if clearing::kind(&m) == clearing::Kind::Presentment
+                        && (m.get_str(24) == Some("282")) == partials =>
+                {
+                    Some(Ok((i, m)))
+                }
+                Ok(_) => None,
+            };
+            std::future::ready(out)
+        })
+        .map(|item| {
+            let store = store.clone();
+            let file_id = file_id.clone();
+            async move {
+                let (i, m) = item?;
+                let p = match clearing::Presentment::from_message(&m) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        let arn = m.get_str(31).map(str::to_owned);
+                        return Ok((i, Err((arn, why))));
+                    }
+                };
+                let arn = p.arn.clone();
+                let p = match to_ledger(p, &file_id, opts, now) {
+                    Ok(p) => p,
+                    Err(why) => return Ok((i, Err((Some(arn), why)))),
+                };
+                let r = store.present(p.clone()).await?;
+                anyhow::Ok((i, Ok((p, r))))
+            }
+        })
+        .buffer_unordered(opts.clearing.in_flight);
+        while let Some(done) = work.next().await {
+            match done {
+                Ok((i, Ok((p, r)))) => {
+                    if r.outcome == ClearingOutcome::Rejected {
+                        let why = r.reason.clone().unwrap_or_else(|| "rejected".into());
+                        report.reject(i, Some(p.arn.clone()), why);
+                    } else {
+                        report.count(&p, &r);
+                    }
+                }
+                Ok((i, Err((arn, why)))) => report.reject(i, arn, why),
+                Err(e) => {
+                    // Stop taking more; what is in flight is dropped (each one either
+                    // committed or not: the next run finds out).
+                    failure.get_or_insert(e);
+                    break;
                 }
             }
-            Ok((i, Err((arn, why)))) => report.reject(i, arn, why),
-            Err(e) => {
-                // Stop taking more; what is in flight finishes.
-                failure.get_or_insert(e);
-                break;
+            if let Some(b) = &bar {
+                b.inc(1);
             }
+            handled += 1;
         }
-        if let Some(b) = &bar {
-            b.inc(1);
+        if failure.is_some() {
+            break;
         }
-        handled += 1;
     }
-    drop(work);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

@@ -302,7 +302,7 @@ macro_rules! decisions_of_card {
 pub(crate) use decisions_of_card;
 
 /// A card's decisions under an approval code, newest first: placeholders card, code, limit
-/// (the `decisions_approval` index).
+/// (the `decisions_card_approval` index).
 macro_rules! decisions_by_approval {
     ($card:literal, $code:literal, $limit:literal) => {
         concat!(
@@ -310,7 +310,7 @@ macro_rules! decisions_by_approval {
             $code,
             " AND card_id = ",
             $card,
-            " ORDER BY created_us DESC, nkey DESC LIMIT ",
+            " ORDER BY created_us DESC LIMIT ",
             $limit
         )
     };
