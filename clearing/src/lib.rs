@@ -388,8 +388,8 @@ pub fn check<R: BufRead>(src: R) -> Result<Summary, FileError> {
     let mut total = 0u128;
     let mut skipped = 0u64;
     let mut trailer: Option<(u64, u128)> = None;
-    let mut index = 0u64;
-    for m in records.by_ref() {
+    for (i, m) in records.by_ref().enumerate() {
+        let index = i as u64;
         let m = m?;
         let structure = |what: &str| FileError::Structure {
             index,
@@ -441,7 +441,6 @@ pub fn check<R: BufRead>(src: R) -> Result<Summary, FileError> {
             }
             (_, Kind::Other) => skipped += 1,
         }
-        index += 1;
     }
     let file_id = file_id.ok_or(FileError::Structure {
         index: 0,
