@@ -10,6 +10,7 @@ mod admin;
 pub mod app;
 pub mod audit;
 pub mod business_date;
+pub mod clearing;
 pub mod config;
 pub mod error;
 pub mod events;

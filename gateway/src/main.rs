@@ -1,6 +1,7 @@
 //! `gateway serve --config FILE`: the switch. SIGTERM/SIGINT drain and exit 0; SIGHUP
 //! reloads limits, the rates source and the log level. Also `check-config`, `check-ledger`,
-//! `business-date reset` (back to the calendar after cutovers) and `events tail`.
+//! `business-date reset` (back to the calendar after cutovers), `events tail` and `clearing
+//! import`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,6 +83,29 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Clearing files (issue 24).
+    Clearing {
+        #[command(subcommand)]
+        command: ClearingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClearingCommand {
+    /// Check a clearing file whole (header, trailer count and total, not imported before),
+    /// then post its presentments through the ledger, a few at a time, next to a running
+    /// switch; prints a JSON report; exits 1 when the file is refused as a whole. Run again
+    /// after a crash: what was posted is found, the rest is posted, each once.
+    Import {
+        /// The configuration naming the ledger and the rates (e.g. fixtures/sandbox.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Directory of the embedded ledger, instead of the file's (as given to serve).
+        #[arg(long)]
+        var_dir: Option<PathBuf>,
+        /// The clearing file (RDW ASCII or EBCDIC, or JSON lines).
+        file: PathBuf,
     },
 }
 
@@ -243,6 +267,41 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             })
+        }
+        Command::Clearing {
+            command:
+                ClearingCommand::Import {
+                    config,
+                    var_dir,
+                    file,
+                },
+        } => {
+            let (c, rt) = offline(&config, var_dir)?;
+            let report = rt.block_on(async {
+                let store = app::open_ledger_with_rates(&c).await?;
+                let calendar = gateway::BusinessDate::with_clock_offset(
+                    &c.business_date.time_zone,
+                    c.business_date.clock_offset_s,
+                )
+                .context("business_date.time_zone")?
+                .today();
+                let business_date = store
+                    .latest_cutover()
+                    .await?
+                    .map_or(calendar, |l| l.max(calendar));
+                let opts = gateway::clearing::ImportOptions {
+                    clearing: c.clearing.clone(),
+                    business_date,
+                    progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                };
+                gateway::clearing::import(&store, &file, &opts).await
+            })?;
+            let text = serde_json::to_string_pretty(&report)?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), (text + "\n").as_bytes());
+            if report.refused.is_some() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Serve {
             config,

@@ -33,6 +33,7 @@ mod outbox;
 mod pan;
 mod pin;
 mod postgres;
+mod presentment;
 mod quote;
 mod request;
 mod response_code;
@@ -76,6 +77,9 @@ pub use pin::{
 pub use postgres::{
     pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,
 };
+pub use presentment::{
+    clearing_file_key, ClearingOutcome, Presentment, PresentmentKind, PresentmentRecord,
+};
 pub use quote::{NoRates, Quote, QuoteError, Quoter};
 pub use request::{
     AdviceRequest, AuthRequest, BalanceRequest, CaptureRequest, ReversalRequest, TransactionKind,
@@ -84,6 +88,6 @@ pub use request::{
 pub use response_code::ResponseCode;
 pub use seed::{to_minor, PvvFn, SeedAccount, SeedData, MAX_SEED_BYTES};
 pub use stats::{BatchSnapshot, BATCH_SIZE_BOUNDS};
-pub use store::{Store, MAX_EXPIRE_BATCH};
+pub use store::{Store, MAX_CLEARING_CANDIDATES, MAX_EXPIRE_BATCH};
 pub use terms::{Terms, TermsBuilder};
 pub use wallet::{order_for_de54, BalanceAnswer, Wallet};

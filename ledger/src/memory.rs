@@ -419,6 +419,25 @@ impl MemoryStore {
         Ok(v)
     }
 
+    pub(crate) async fn approval_candidates(
+        &self,
+        card_id: String,
+        code: String,
+        limit: usize,
+    ) -> Result<Vec<NetworkKey>> {
+        let data = self.data.lock().await;
+        let mut v: Vec<&Decision> = data
+            .decisions
+            .values()
+            .filter(|d| {
+                d.card_id.as_deref() == Some(card_id.as_str())
+                    && d.approval_code.as_deref() == Some(code.as_str())
+            })
+            .collect();
+        v.sort_by(|a, b| (b.created_at, b.key.db_str()).cmp(&(a.created_at, a.key.db_str())));
+        Ok(v.into_iter().take(limit).map(|d| d.key.clone()).collect())
+    }
+
     pub(crate) async fn card_changes(
         &self,
         card_id: String,

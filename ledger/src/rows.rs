@@ -309,6 +309,22 @@ macro_rules! decisions_of_card {
 }
 pub(crate) use decisions_of_card;
 
+/// A card's decisions under an approval code, newest first: placeholders card, code, limit
+/// (the `decisions_card_approval` index).
+macro_rules! decisions_by_approval {
+    ($card:literal, $code:literal, $limit:literal) => {
+        concat!(
+            "SELECT nkey FROM decisions WHERE approval_code = ",
+            $code,
+            " AND card_id = ",
+            $card,
+            " ORDER BY created_us DESC LIMIT ",
+            $limit
+        )
+    };
+}
+pub(crate) use decisions_by_approval;
+
 /// A card's recorded changes, newest first: placeholders card, limit.
 macro_rules! changes_of_card {
     ($card:literal, $limit:literal) => {

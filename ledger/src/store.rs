@@ -16,6 +16,10 @@ use crate::{
 /// never holds the writer (or row locks) for long.
 pub const MAX_EXPIRE_BATCH: usize = 1000;
 
+/// Most authorizations a presentment's DE 38 is looked up among on its card (approval codes
+/// are unique per store until they wrap: more than one is rare).
+pub const MAX_CLEARING_CANDIDATES: usize = 16;
+
 /// The ledger. `Clone + Send + Sync`: hold one and call it from any number of tokio tasks.
 /// Every write is atomic, idempotent by its network key, and durable before it returns.
 #[derive(Clone, Debug)]
@@ -358,6 +362,65 @@ impl Store {
     /// wallet in, or a zero or out-of-range amount, is `Invalid` too.
     pub async fn adjust(&self, a: crate::Adjustment) -> Result<crate::AdjustmentRecord> {
         self.submit(Op::Adjust(Arc::new(a))).await?.adjustment()
+    }
+
+    /// Posts a clearing presentment (issue 24) through the writer, under its account's lock:
+    /// the authorization it clears is looked for beforehand by its DE 38 on its card (read
+    /// side), then checked again, cleared and posted by the rule in one transaction with its
+    /// `clearing.posted` event. Posting the same presentment again (same DE 31 and kind)
+    /// moves nothing: [`crate::ClearingOutcome::Duplicate`].
+    pub async fn present(&self, p: crate::Presentment) -> Result<crate::PresentmentRecord> {
+        let mut candidates = Vec::new();
+        if let Some(code) = p.approval_code.as_deref() {
+            if let Some(card) = self.card_by_pan(&p.pan).await? {
+                candidates = self.approval_candidates(card.id, code.to_owned()).await?;
+            }
+        }
+        self.submit(Op::Present {
+            presentment: Arc::new(p),
+            candidates,
+        })
+        .await?
+        .presentment()
+    }
+
+    /// The decisions on card `card_id` with approval code `code` (newest first, at most
+    /// [`MAX_CLEARING_CANDIDATES`]): what a presentment may clear.
+    async fn approval_candidates(&self, card_id: String, code: String) -> Result<Vec<NetworkKey>> {
+        let limit = MAX_CLEARING_CANDIDATES;
+        match self {
+            Store::Embedded(s) => s.approval_candidates(card_id, code, limit).await,
+            Store::Postgres(s) => s.approval_candidates(card_id, code, limit).await,
+            Store::Memory(s) => s.approval_candidates(card_id, code, limit).await,
+        }
+    }
+
+    /// Whether the clearing file `file_id` was imported whole before.
+    pub async fn clearing_file_imported(&self, file_id: &str) -> Result<bool> {
+        let key = crate::clearing_file_key(file_id)?;
+        Ok(self.decision(&key).await?.is_some())
+    }
+
+    /// Marks the clearing file `file_id` imported (after its last presentment was posted):
+    /// `true` when this call marked it, `false` when it was marked before.
+    pub async fn mark_clearing_file(
+        &self,
+        file_id: &str,
+        count: i64,
+        business_date: Date,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let key = crate::clearing_file_key(file_id)?;
+        let n = self
+            .submit(Op::MarkClearingFile {
+                key,
+                count,
+                business_date,
+                now,
+            })
+            .await?
+            .count()?;
+        Ok(n > 0)
     }
 
     /// An account: its home currency and its wallets (by currency), or `None`.

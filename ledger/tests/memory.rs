@@ -38,6 +38,7 @@ suite!(memory;
     an_operators_change_is_seen_by_the_next_authorization_and_recorded,
     a_cards_decisions_page_newest_first,
     adjustments_move_a_balance_once_per_key_and_keep_the_invariants,
+    clearing_posts_each_presentment_once_against_its_hold,
     wrong_pins_count_block_at_the_limit_and_reset,
     a_failed_card_check_declines_without_counting_a_pin_try,
     wrong_pins_on_two_instances_at_once_are_all_counted,

@@ -472,6 +472,15 @@ pub async fn open_ledger(config: &Config) -> Result<Store, Error> {
     open_store(config, hasher, Arc::new(ledger::NoRates)).await
 }
 
+/// Opens the ledger `config` names with its rates source (a foreign-currency presentment
+/// posts at today's fee-free rate), without serving anything: `gateway clearing import`.
+pub async fn open_ledger_with_rates(config: &Config) -> Result<Store, Error> {
+    let hasher = config.ledger.pan_hasher()?;
+    let cache = rate_cache(&config.rates).await?;
+    let quoter = Arc::new(crate::quoter::RateQuoter::new(cache));
+    open_store(config, hasher, quoter).await
+}
+
 async fn open_store(
     config: &Config,
     hasher: PanHasher,

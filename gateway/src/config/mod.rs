@@ -6,6 +6,7 @@
 //! `var/ledger.db` and `fixtures/cards.json` from the repository root, whatever the working
 //! directory.
 
+mod clearing;
 mod codes;
 mod key_path;
 mod programs;
@@ -15,6 +16,7 @@ mod security;
 
 use std::path::{Path, PathBuf};
 
+pub use clearing::ClearingConfig;
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
 pub use programs::{
@@ -175,6 +177,7 @@ impl Config {
     /// Checks what serde cannot: exclusive choices, ranges, loopback admin, time zone.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_security()?;
+        self.clearing.validate()?;
         match (&self.ledger.embedded, &self.ledger.postgres) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::invalid(

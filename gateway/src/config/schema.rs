@@ -50,6 +50,9 @@ pub struct Config {
     /// Card programs with a real-time decision hook (`[[programs]]`, issue 22).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<super::ProgramConfig>,
+    /// Clearing files (issue 24): matching tolerances and the import's pace.
+    #[serde(default)]
+    pub clearing: super::ClearingConfig,
 }
 
 /// `[events]`: where the ledger's events go. Without `kafka` they stay in the ledger's

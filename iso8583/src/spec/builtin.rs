@@ -10,9 +10,10 @@ pub(super) const NAMES: &[&str] = &[
     "iso87-bcd",
     "iso87-ebcdic",
     "iso93-ascii",
+    "iso93-ebcdic",
 ];
 
-const SOURCES: [(&str, &str); 5] = [
+const SOURCES: [(&str, &str); 6] = [
     (
         "iso87-binary",
         include_str!("../../specs/iso87-binary.toml"),
@@ -24,6 +25,10 @@ const SOURCES: [(&str, &str); 5] = [
         include_str!("../../specs/iso87-ebcdic.toml"),
     ),
     ("iso93-ascii", include_str!("../../specs/iso93-ascii.toml")),
+    (
+        "iso93-ebcdic",
+        include_str!("../../specs/iso93-ebcdic.toml"),
+    ),
 ];
 
 static BUILTINS: LazyLock<Vec<(&'static str, Arc<Spec>)>> = LazyLock::new(|| {

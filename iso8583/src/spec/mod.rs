@@ -105,7 +105,7 @@ pub struct Spec {
 
 impl Spec {
     /// A built-in spec by name: `iso87-binary`, `iso87-ascii`, `iso87-bcd`, `iso87-ebcdic`,
-    /// `iso93-ascii`.
+    /// `iso93-ascii`, `iso93-ebcdic` (the IPM-like clearing layout).
     pub fn builtin(name: &str) -> Option<&'static Spec> {
         builtin::get(name).map(|s| &**s)
     }

@@ -347,6 +347,18 @@ impl EmbeddedStore {
         .await
     }
 
+    pub(crate) async fn approval_candidates(
+        &self,
+        card_id: String,
+        code: String,
+        limit: usize,
+    ) -> Result<Vec<NetworkKey>> {
+        self.read(move |conn, _| {
+            sql::approval_candidates(&sql::Stmts::Cached(conn), &card_id, &code, limit)
+        })
+        .await
+    }
+
     pub(crate) async fn card_changes(
         &self,
         card_id: String,

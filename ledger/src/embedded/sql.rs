@@ -215,6 +215,25 @@ pub(crate) fn card_decisions(
     })
 }
 
+/// A card's decisions under an approval code, newest first (clearing).
+pub(crate) fn approval_candidates(
+    s: &Stmts<'_, '_>,
+    card_id: &str,
+    code: &str,
+    limit: usize,
+) -> Result<Vec<crate::NetworkKey>> {
+    const SQL: &str = crate::rows::decisions_by_approval!("?1", "?2", "?3");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    s.with(SQL, |st| {
+        st.query_map(params![card_id, code, limit], |r| r.get::<_, String>(0))?
+            .map(|r| {
+                r.map_err(LedgerError::from)
+                    .and_then(|k| crate::NetworkKey::from_db(&k))
+            })
+            .collect()
+    })
+}
+
 /// A card's recorded changes, newest first.
 pub(crate) fn card_changes(
     s: &Stmts<'_, '_>,

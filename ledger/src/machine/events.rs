@@ -28,6 +28,8 @@ pub(crate) enum EventKind {
     CardUpdated,
     /// An operator's adjustment moved a wallet's balance (issue 21).
     AccountAdjusted,
+    /// A clearing presentment posted (issue 24).
+    ClearingPosted,
 }
 
 impl EventKind {
@@ -44,6 +46,7 @@ impl EventKind {
             EventKind::BusinessDateChanged => "business_date.changed",
             EventKind::CardUpdated => "card.updated",
             EventKind::AccountAdjusted => "account.adjusted",
+            EventKind::ClearingPosted => "clearing.posted",
         }
     }
 }

@@ -8,7 +8,9 @@
 //! *changes* keep them: per wallet changed, the change of `held` equals the change of its
 //! holds' active amounts, and the change of `balance` minus the change of their captured
 //! amounts; every hold the batch places has its approval in the same batch (or, for a
-//! completion's or an advice's posting, a recorded decision of its own).
+//! completion's or an advice's posting, a recorded decision of its own). A posting placed
+//! captured at once (a forced advice, a clearing presentment: issue 24) captures exactly its
+//! amount.
 
 use std::collections::HashMap;
 
@@ -50,6 +52,17 @@ pub(crate) fn check(before: &State<'_>, after: &State<'_>) -> Result<()> {
         }
         if h.held_minor < 0 || h.captured_minor < 0 {
             return Err(violation(format!("hold {}: negative amount", h.key)));
+        }
+        // A posting placed captured at once (a forced advice, a clearing presentment) moves
+        // exactly its amount: nothing held, nothing more or less captured.
+        if was.is_none()
+            && h.status == HoldStatus::Captured
+            && (h.captured_minor != h.amount_minor || h.held_minor != 0)
+        {
+            return Err(violation(format!(
+                "posting {}: captured {} of {}",
+                h.key, h.captured_minor, h.amount_minor
+            )));
         }
         if was.is_none() {
             match after.decision(&h.key) {

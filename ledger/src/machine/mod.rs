@@ -110,6 +110,20 @@ pub(crate) enum Op {
     },
     /// An operator's adjustment of a wallet's balance.
     Adjust(Arc<crate::Adjustment>),
+    /// A clearing presentment (issue 24), with the decisions found beforehand by its DE 38
+    /// on its card (checked again by the rule under the account's lock).
+    Present {
+        presentment: Arc<crate::Presentment>,
+        candidates: Vec<NetworkKey>,
+    },
+    /// The mark of a clearing file imported whole (`presentment::clearing_file_key`), with
+    /// the number of its presentments.
+    MarkClearingFile {
+        key: NetworkKey,
+        count: i64,
+        business_date: Date,
+        now: Timestamp,
+    },
 }
 
 /// What a write operation returns.
@@ -124,6 +138,8 @@ pub(crate) enum Output {
     Card(Option<Box<crate::CardRecord>>),
     /// An adjustment recorded (or found again).
     Adjustment(Box<crate::AdjustmentRecord>),
+    /// A presentment posted (or found posted before).
+    Presentment(Box<crate::PresentmentRecord>),
     /// A PIN counter's value before a reset (`None`: the card has no PIN on record).
     PinTries(Option<u32>),
     /// What refuses a PIN try (`None`: nothing).
@@ -161,6 +177,12 @@ impl Output {
         match self {
             Output::Adjustment(a) => Ok(*a),
             _ => Err(LedgerError::corrupt("ops", "expected an adjustment")),
+        }
+    }
+    pub(crate) fn presentment(self) -> Result<crate::PresentmentRecord> {
+        match self {
+            Output::Presentment(p) => Ok(*p),
+            _ => Err(LedgerError::corrupt("ops", "expected a presentment")),
         }
     }
     pub(crate) fn pin_tries(self) -> Result<Option<u32>> {
@@ -203,6 +225,7 @@ impl Prepared {
             Op::VoidAuthorization { request, .. } => Some(&request.pan),
             Op::Reverse(r) => r.pan.as_ref(),
             Op::PinTry { pan, .. } => Some(pan),
+            Op::Present { presentment, .. } => Some(&presentment.pan),
             _ => None,
         };
         let pan_hash = pan.map(|p| ctx.hasher.hash(p));

@@ -154,6 +154,21 @@ impl Needs {
                     n.lock.push(a.account_id.clone());
                     n.adjustments.push(a.db_key());
                 }
+                Op::Present {
+                    presentment,
+                    candidates,
+                } => {
+                    // A key that cannot be made fails the operation in its rule.
+                    if let Ok(k) = presentment.key() {
+                        n.keys.push(key(&k));
+                    }
+                    for c in candidates {
+                        n.keys.push(key(c));
+                        n.holds.push(key(c));
+                        n.spend_from.push(SpendSource::Release(key(c)));
+                    }
+                }
+                Op::MarkClearingFile { key: k, .. } => n.keys.push(key(k)),
             }
         }
         Needs {

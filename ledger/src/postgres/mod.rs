@@ -333,6 +333,8 @@ impl PgStore {
             Op::Cutover { key, .. } => key.hash(&mut h),
             Op::ChangeCard { pan_hash, .. } => pan_hash.hash(&mut h),
             Op::Adjust(a) => a.account_id.hash(&mut h),
+            Op::Present { presentment, .. } => presentment.pan.digits().hash(&mut h),
+            Op::MarkClearingFile { key, .. } => key.hash(&mut h),
             Op::ResetPinTries { card_id, .. } => card_id.hash(&mut h),
             Op::PinTry { pan, .. } => pan.digits().hash(&mut h),
             Op::Expire { .. } | Op::Seed(_) | Op::Heartbeat { .. } => {
@@ -548,6 +550,21 @@ impl PgStore {
             .await?
             .iter()
             .map(engine::decision_row)
+            .collect()
+    }
+
+    pub(crate) async fn approval_candidates(
+        &self,
+        card_id: String,
+        code: String,
+        limit: usize,
+    ) -> Result<Vec<NetworkKey>> {
+        const SQL: &str = crate::rows::decisions_by_approval!("$1", "$2", "$3");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_rows(SQL, &[&card_id, &code, &limit])
+            .await?
+            .iter()
+            .map(|r| NetworkKey::from_db(&r.try_get::<_, String>(0)?))
             .collect()
     }
 

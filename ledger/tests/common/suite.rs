@@ -1720,3 +1720,214 @@ pub async fn published_events_are_marked_pruned_and_leased_once(fx: &Fixture) {
     assert_eq!(last.last().map(|e| e.seq), Some(6));
     assert!(last.last().map(|e| e.pos) > all.last().map(|e| e.pos));
 }
+
+// ---- Clearing (issue 24): presentments posted against their authorizations. ----
+
+fn presentment(
+    arn: &str,
+    kind: ledger::PresentmentKind,
+    pan: &str,
+    code: Option<&str>,
+    amount_minor: i64,
+    currency: &str,
+) -> ledger::Presentment {
+    ledger::Presentment {
+        arn: arn.into(),
+        kind,
+        pan: Pan::new(pan).unwrap(),
+        approval_code: code.map(str::to_owned),
+        amount_minor,
+        currency: ccy(currency),
+        mcc: Some("5812".into()),
+        txn_date: Some(BUSINESS_DATE),
+        window_days: 30,
+        over_bp: 2000,
+        file_id: "F-TEST".into(),
+        business_date: BUSINESS_DATE,
+        now: now(),
+    }
+}
+
+pub async fn clearing_posts_each_presentment_once_against_its_hold(fx: &Fixture) {
+    use ledger::{ClearingOutcome as O, PresentmentKind as K};
+    let (a, b) = (&fx.store, &fx.second);
+    let opening = wallet(a, "A-3", "KRW").await.balance_minor;
+    let approve = |n: u32, amount: i64, ccy: &str| {
+        let a = a.clone();
+        let ccy = ccy.to_owned();
+        async move {
+            let d = a.authorize(auth(n, PAN_A3, amount, &ccy)).await.unwrap();
+            assert_eq!(d.response_code, ResponseCode::APPROVED);
+            d.approval_code.unwrap()
+        }
+    };
+    let c1 = approve(2401, 10_000, "KRW").await;
+    let c2 = approve(2402, 20_000, "KRW").await;
+    let c3 = approve(2403, 10_000, "KRW").await;
+    let c4 = approve(2404, 10_000, "KRW").await;
+    let c5 = approve(2405, 30_000, "KRW").await;
+    let c6 = approve(2406, 1_000, "USD").await; // 10.00 USD held as 13,852 KRW
+    assert_eq!(wallet(a, "A-3", "KRW").await.held_minor, 93_852);
+
+    let post = |p: ledger::Presentment| {
+        let a = a.clone();
+        async move { a.present(p).await.unwrap() }
+    };
+    // Exact: the hold becomes the posting.
+    let r = post(presentment(
+        "A1",
+        K::First,
+        PAN_A3,
+        Some(&c1),
+        10_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!(
+        (r.outcome, r.posted_minor, r.consumed_minor),
+        (O::Matched, 10_000, 10_000)
+    );
+    assert_eq!(r.matched, Some(key(2401)));
+    // Less, final: the rest is released.
+    let r = post(presentment(
+        "A2",
+        K::First,
+        PAN_A3,
+        Some(&c2),
+        15_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.released_minor), (O::Partial, 5_000));
+    // A tip within 20 %: the whole hold and the larger posting.
+    let r = post(presentment(
+        "A3",
+        K::First,
+        PAN_A3,
+        Some(&c3),
+        11_500,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.posted_minor), (O::Over, 11_500));
+    // Beyond the tolerance: it clears nothing; forced, the hold stays.
+    let r = post(presentment(
+        "A4",
+        K::First,
+        PAN_A3,
+        Some(&c4),
+        13_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.matched.clone()), (O::Forced, None));
+    // A split shipment: two partial amounts keep the rest held, the final releases it.
+    let r = post(presentment(
+        "A5a",
+        K::Partial,
+        PAN_A3,
+        Some(&c5),
+        10_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.released_minor), (O::Partial, 0));
+    assert_eq!(
+        a.hold(&key(2405)).await.unwrap().unwrap().held_minor,
+        20_000
+    );
+    let r = post(presentment(
+        "A5b",
+        K::Partial,
+        PAN_A3,
+        Some(&c5),
+        10_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!(r.matched, Some(key(2405)));
+    let r = post(presentment(
+        "A5c",
+        K::First,
+        PAN_A3,
+        Some(&c5),
+        5_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.released_minor), (O::Partial, 5_000));
+    // Foreign currency: posted at today's rate, the difference from the hold shown.
+    let r = post(presentment("A6", K::First, PAN_A3, Some(&c6), 1_000, "USD")).await;
+    assert_eq!((r.outcome, r.posted_minor), (O::Matched, 13_852));
+    assert_eq!(r.fx_difference_minor, Some(0));
+    // No authorization at all: forced. An unknown card: rejected, nothing moves.
+    let r = post(presentment("A7", K::First, PAN_A3, None, 7_000, "KRW")).await;
+    assert_eq!(r.outcome, O::Forced);
+    let r = post(presentment("A8", K::First, PAN_UNKNOWN, None, 7_000, "KRW")).await;
+    assert_eq!(r.outcome, O::Rejected);
+    let w = wallet(a, "A-3", "KRW").await;
+    let posted = 10_000 + 15_000 + 11_500 + 13_000 + 25_000 + 13_852 + 7_000;
+    assert_eq!(w.balance_minor, opening - posted);
+    // Only the hold the too-large presentment did not clear is left.
+    assert_eq!(w.held_minor, 10_000);
+    // Imported again, on another instance: duplicates, nothing moves.
+    let r = b
+        .present(presentment(
+            "A1",
+            K::First,
+            PAN_A3,
+            Some(&c1),
+            10_000,
+            "KRW",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, O::Duplicate);
+    let r = b
+        .present(presentment("A7", K::First, PAN_A3, None, 7_000, "KRW"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, O::Duplicate);
+    // A second presentment (after a chargeback) under the same DE 31 is another posting;
+    // its hold is long cleared: a late match.
+    let r = post(presentment(
+        "A1",
+        K::Second,
+        PAN_A3,
+        Some(&c1),
+        10_000,
+        "KRW",
+    ))
+    .await;
+    assert_eq!((r.outcome, r.late), (O::Matched, true));
+    assert_eq!(
+        wallet(a, "A-3", "KRW").await.balance_minor,
+        opening - posted - 10_000
+    );
+    // One clearing.posted event per posting, none for duplicates or rejections.
+    let events = a.events_after(0, false, 1000).await.unwrap();
+    let n = events
+        .iter()
+        .filter(|e| e.kind == "clearing.posted")
+        .count();
+    assert_eq!(n, 10);
+    assert!(events
+        .iter()
+        .filter(|e| e.kind == "clearing.posted")
+        .all(|e| !e.body.contains(PAN_A3)));
+    // The file mark: once.
+    assert!(!a.clearing_file_imported("F-TEST").await.unwrap());
+    assert!(a
+        .mark_clearing_file("F-TEST", 11, BUSINESS_DATE, now())
+        .await
+        .unwrap());
+    assert!(!b
+        .mark_clearing_file("F-TEST", 11, BUSINESS_DATE, now())
+        .await
+        .unwrap());
+    assert!(b.clearing_file_imported("F-TEST").await.unwrap());
+    assert_eq!(
+        a.invariant_violations().await.unwrap(),
+        Vec::<String>::new()
+    );
+}

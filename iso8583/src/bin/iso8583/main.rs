@@ -35,7 +35,7 @@ enum Command {
     ///
     /// Standard input holds one raw message (all of it), or with --hex one hex message per line.
     Decode {
-        /// Built-in spec name (iso87-binary, iso87-ascii, iso87-bcd, iso87-ebcdic, iso93-ascii)
+        /// Built-in spec name (iso87-binary, iso87-ascii, iso87-bcd, iso87-ebcdic, iso93-ascii, iso93-ebcdic)
         /// or path of a TOML/JSON spec file.
         #[arg(long)]
         spec: String,

@@ -12,6 +12,7 @@ mod admin;
 mod advise;
 mod authorize;
 pub(crate) mod balance;
+mod clearing;
 mod controls;
 mod hook;
 mod lifecycle;
@@ -111,6 +112,28 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
             Output::Card(admin::change_card(st, change, pan_hash)?.map(Box::new))
         }
         Op::Adjust(a) => Output::Adjustment(Box::new(admin::adjust(st, a)?)),
+        Op::Present {
+            presentment,
+            candidates,
+        } => Output::Presentment(Box::new(clearing::present(
+            st,
+            ctx,
+            presentment,
+            candidates,
+            pan_hash,
+        )?)),
+        Op::MarkClearingFile {
+            key,
+            count,
+            business_date,
+            now,
+        } => Output::Count(usize::from(clearing::mark_file(
+            st,
+            key,
+            *count,
+            *business_date,
+            *now,
+        )?)),
     })
 }
 

@@ -1,0 +1,91 @@
+//! `[clearing]` (issue 24): how `gateway clearing import` matches and posts presentments.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Matching tolerances and the import's pace. Every key is optional.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearingConfig {
+    /// How many days apart an authorization and its presentment's DE 12 date may be.
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+    /// Over-capture a presentment may have over its hold, percent, when its MCC is not in
+    /// `tip_percent_by_mcc`.
+    #[serde(default)]
+    pub over_percent: u32,
+    /// Over-capture allowed by MCC (tips): e.g. `{ "5812" = 20, "4121" = 20 }`.
+    #[serde(default = "default_tips")]
+    pub tip_percent_by_mcc: BTreeMap<String, u32>,
+    /// Presentments in flight at once: each is one small operation of the ledger's writer,
+    /// batched with the authorizations, so that the writer is never held long.
+    #[serde(default = "default_in_flight")]
+    pub in_flight: usize,
+}
+
+fn default_window_days() -> u32 {
+    30
+}
+
+fn default_in_flight() -> usize {
+    32
+}
+
+/// Restaurants, bars, fast food, taxis, beauty salons: where a tip is added after the
+/// authorization.
+fn default_tips() -> BTreeMap<String, u32> {
+    ["5812", "5813", "5814", "4121", "7230"]
+        .into_iter()
+        .map(|m| (m.to_owned(), 20))
+        .collect()
+}
+
+impl Default for ClearingConfig {
+    fn default() -> Self {
+        ClearingConfig {
+            window_days: default_window_days(),
+            over_percent: 0,
+            tip_percent_by_mcc: default_tips(),
+            in_flight: default_in_flight(),
+        }
+    }
+}
+
+impl ClearingConfig {
+    /// Ranges serde cannot check.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.window_days > 366 {
+            return Err(ConfigError::invalid("clearing.window_days", "at most 366"));
+        }
+        if self.over_percent > 1000 {
+            return Err(ConfigError::invalid(
+                "clearing.over_percent",
+                "at most 1000",
+            ));
+        }
+        for (mcc, p) in &self.tip_percent_by_mcc {
+            if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) || *p > 1000 {
+                return Err(ConfigError::invalid(
+                    "clearing.tip_percent_by_mcc",
+                    "4-digit MCCs, percentages at most 1000",
+                ));
+            }
+        }
+        if !(1..=1024).contains(&self.in_flight) {
+            return Err(ConfigError::invalid("clearing.in_flight", "1 to 1024"));
+        }
+        Ok(())
+    }
+
+    /// The over-capture allowed for `mcc`, basis points.
+    pub fn over_bp(&self, mcc: Option<&str>) -> u32 {
+        let pct = mcc
+            .and_then(|m| self.tip_percent_by_mcc.get(m))
+            .copied()
+            .unwrap_or(self.over_percent);
+        pct.saturating_mul(100)
+    }
+}
