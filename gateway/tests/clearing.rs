@@ -55,6 +55,7 @@ async fn approve(store: &Store, n: u32, amount: i64) -> String {
             original: None,
             merchant: Default::default(),
             security: Default::default(),
+            hook: None,
             business_date: today(),
             now: jiff::Timestamp::now(),
         })
@@ -185,6 +186,7 @@ async fn an_import_posts_once_and_a_second_import_is_refused_whole() {
             .count(),
         4
     );
+    common::schemas::assert_valid(events.iter().map(|e| &e.body));
     drop(store);
 
     // The same file again: refused as a whole, exit 1, nothing moves.

@@ -108,42 +108,9 @@ for m in c:
         .collect()
 }
 
-/// Every event read is valid against the JSON Schema of its type (docs/events/, checked by
-/// python3-jsonschema).
+/// Every event read is valid against the JSON Schema of its type.
 fn validate(read: &[Read]) {
-    const SCRIPT: &str = r#"
-import json, os, sys
-import jsonschema
-schemas = {}
-for line in sys.stdin:
-    e = json.loads(line)
-    path = os.path.join(sys.argv[1], e["type"] + ".schema.json")
-    if path not in schemas:
-        schemas[path] = json.load(open(path))
-    jsonschema.validate(e, schemas[path])
-"#;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events");
-    let python = std::env::var("KAFKA_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-    let mut child = Command::new(&python)
-        .args(["-c", SCRIPT])
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        for r in read {
-            writeln!(stdin, "{}", r.event).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "an event does not match its schema: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::schemas::assert_valid(read.iter().map(|r| r.event.to_string()));
 }
 
 /// What must hold of what a topic holds, whatever happened: each message keyed by its

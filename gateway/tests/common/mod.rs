@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod certs;
+pub mod schemas;
 pub mod services;
 
 use std::net::SocketAddr;
