@@ -2,14 +2,14 @@
 //! did not decide them"; a 0220 naming an approved authorization in DE 90 completes it
 //! (capture), and captures are also asked for directly.
 
-use super::{hold_wallet, minus, record, repeat_or_duplicate, Asked, State};
-use crate::decide::{self, Funds};
+use super::{force_post, hold_wallet, minus, record, repeat_or_duplicate, Asked, State};
+use crate::decide;
 use crate::machine::events::EventKind;
 use crate::machine::Ctx;
 use crate::terms::Fingerprint;
 use crate::{
     AdviceRequest, CaptureRequest, Decision, DecisionKind, Hold, HoldStatus, LedgerError,
-    NetworkKey, ResponseCode, Result, Wallet,
+    NetworkKey, ResponseCode, Result,
 };
 
 pub(super) fn fingerprint(pan_hash: &str, r: &AdviceRequest) -> String {
@@ -89,38 +89,14 @@ pub(super) fn advise(
     };
     d.account_id = Some(card.account_id.clone());
     d.card_id = Some(card.id.clone());
-    let wallets = st.wallets(&card.account_id)?;
-    // Force post: the same wallet choice as an authorization, but never a decline: when
-    // nothing covers it, the transaction-currency wallet (created if missing) goes negative.
-    let (currency, posted, billing) = match decide::decide_funds(
+    let (currency, posted, billing) = force_post(
+        st,
+        ctx,
+        &card.account_id,
+        card.home_currency,
         r.amount_minor,
         r.currency,
-        false,
-        card.home_currency,
-        &wallets,
-        ctx.quoter.as_ref(),
-    ) {
-        Funds::Approve {
-            wallet_currency,
-            hold_minor,
-            billing,
-            ..
-        } => (wallet_currency, hold_minor, billing),
-        Funds::Decline(_) => (r.currency, r.amount_minor, None),
-    };
-    let mut w = wallets
-        .into_iter()
-        .find(|w| w.currency == currency)
-        .unwrap_or_else(|| Wallet {
-            account_id: card.account_id.clone(),
-            currency,
-            balance_minor: 0,
-            held_minor: 0,
-            overdraft_minor: 0,
-            opening_minor: 0,
-        });
-    w.balance_minor = minus(w.balance_minor, posted)?;
-    st.put_wallet(w)?;
+    )?;
     // The posting is kept as a hold captured at once, so that a later 0420 finds it and the
     // balance stays `opening - sum(captured)`.
     st.put_hold(Hold {

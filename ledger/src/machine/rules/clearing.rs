@@ -19,14 +19,14 @@
 
 use money::Currency;
 
-use super::{minus, record_on, State};
-use crate::decide::{self, Funds};
+use super::{force_post, minus, record_on, State};
+use crate::decide;
 use crate::machine::events::{Event, EventKind};
 use crate::machine::Ctx;
 use crate::presentment::{ClearingOutcome, Presentment, PresentmentKind, PresentmentRecord};
 use crate::{
     Billing, CardRecord, Decision, DecisionKind, Hold, HoldStatus, LedgerError, NetworkKey,
-    ResponseCode, Result, Wallet,
+    ResponseCode, Result,
 };
 
 /// Posts `p` (see the module's comment). `candidates`: the decisions found by DE 38 on its
@@ -93,37 +93,14 @@ pub(super) fn present(
         None => {
             d.kind = DecisionKind::Advice;
             rec.outcome = ClearingOutcome::Forced;
-            let wallets = st.wallets(&card.account_id)?;
-            let (currency, posted, billing) = match decide::decide_funds(
+            force_post(
+                st,
+                ctx,
+                &card.account_id,
+                card.home_currency,
                 p.amount_minor,
                 p.currency,
-                false,
-                card.home_currency,
-                &wallets,
-                ctx.quoter.as_ref(),
-            ) {
-                Funds::Approve {
-                    wallet_currency,
-                    hold_minor,
-                    billing,
-                    ..
-                } => (wallet_currency, hold_minor, billing),
-                Funds::Decline(_) => (p.currency, p.amount_minor, None),
-            };
-            let mut w = wallets
-                .into_iter()
-                .find(|w| w.currency == currency)
-                .unwrap_or_else(|| Wallet {
-                    account_id: card.account_id.clone(),
-                    currency,
-                    balance_minor: 0,
-                    held_minor: 0,
-                    overdraft_minor: 0,
-                    opening_minor: 0,
-                });
-            w.balance_minor = minus(w.balance_minor, posted)?;
-            st.put_wallet(w)?;
-            (currency, posted, billing)
+            )?
         }
     };
     rec.posted_minor = posted;

@@ -26,9 +26,10 @@ use super::events::{Event, EventKind};
 use super::{Ctx, Op, Output, Prepared, State};
 use money::Currency;
 
+use crate::decide::{self, Funds};
 use crate::{
-    CardRecord, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError, NetworkKey,
-    ResponseCode, Result, Wallet,
+    Billing, CardRecord, Decision, DecisionKind, DuplicateRecord, Hold, HoldStatus, LedgerError,
+    NetworkKey, ResponseCode, Result, Wallet,
 };
 
 /// What makes a message under its key the same request (a repeat) rather than another one
@@ -287,6 +288,51 @@ fn record_on(
     }
     st.put_decision(d.clone());
     d
+}
+
+/// Posts `amount` to `account` without a hold and without a decline (an advice the network
+/// decided, a presentment nothing authorized): the wallet an authorization would use, or,
+/// when nothing covers it, the transaction currency's (made if missing) goes negative.
+/// Returns the wallet's currency, the amount posted in it and the conversion, if any.
+fn force_post(
+    st: &mut State<'_>,
+    ctx: &Ctx,
+    account: &str,
+    home: Currency,
+    amount_minor: i64,
+    currency: Currency,
+) -> Result<(Currency, i64, Option<Billing>)> {
+    let wallets = st.wallets(account)?;
+    let (wallet_currency, posted, billing) = match decide::decide_funds(
+        amount_minor,
+        currency,
+        false,
+        home,
+        &wallets,
+        ctx.quoter.as_ref(),
+    ) {
+        Funds::Approve {
+            wallet_currency,
+            hold_minor,
+            billing,
+            ..
+        } => (wallet_currency, hold_minor, billing),
+        Funds::Decline(_) => (currency, amount_minor, None),
+    };
+    let mut w = wallets
+        .into_iter()
+        .find(|w| w.currency == wallet_currency)
+        .unwrap_or_else(|| Wallet {
+            account_id: account.to_owned(),
+            currency: wallet_currency,
+            balance_minor: 0,
+            held_minor: 0,
+            overdraft_minor: 0,
+            opening_minor: 0,
+        });
+    w.balance_minor = minus(w.balance_minor, posted)?;
+    st.put_wallet(w)?;
+    Ok((wallet_currency, posted, billing))
 }
 
 /// The event of a hold's change, with its card when the batch knows it (its counted card, or
