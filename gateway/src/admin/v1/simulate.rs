@@ -218,8 +218,7 @@ pub(crate) struct SimCard {
     /// YYMM.
     #[schema(example = "3012")]
     pub(crate) expiry: String,
-    #[schema(example = "active")]
-    pub(crate) status: String,
+    pub(crate) status: super::cards::Status,
     /// Whether the seed gave it a PIN (the sandbox's are in fixtures/README.md).
     pub(crate) pin: bool,
     /// What its authorizations answer, from its status, expiry, controls and wallets now.
@@ -654,7 +653,7 @@ pub(crate) async fn list_cards(
             account: c.account_id.clone(),
             pan_masked: c.masked.clone(),
             expiry: c.expiry.clone(),
-            status: c.status.as_str().to_owned(),
+            status: c.status.into(),
             pin: sim.has_pin(id),
             outcome,
         });
