@@ -351,3 +351,103 @@ async fn a_ledger_from_before_fingerprints_is_migrated_at_open() {
     assert_eq!(store.duplicates(&key(1)).await.unwrap().len(), 1);
     assert!(store.invariant_violations().await.unwrap().is_empty());
 }
+
+/// The outbox's definition with `AUTOINCREMENT`, as ledgers made before it was dropped have
+/// it, rebuilt over the same rows (the copy sets `sqlite_sequence` to the highest `pos`).
+fn outbox_with_autoincrement(path: &std::path::Path, given: Option<i64>, empty: bool) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "BEGIN;
+         CREATE TABLE outbox_old (
+            pos INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            published_us INTEGER,
+            body TEXT NOT NULL);
+         INSERT INTO outbox_old SELECT * FROM outbox;
+         DROP TABLE outbox;
+         ALTER TABLE outbox_old RENAME TO outbox;
+         COMMIT;",
+    )
+    .unwrap();
+    if let Some(n) = given {
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'outbox'",
+            [n],
+        )
+        .unwrap();
+    }
+    if empty {
+        conn.execute("DELETE FROM outbox", []).unwrap();
+    }
+}
+
+fn outbox_definition(path: &std::path::Path) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// An outbox made with `AUTOINCREMENT` loses it at open, with its rows and numbering kept:
+/// the next event's `pos` follows the highest, its account's `seq` follows on. One whose
+/// every row was pruned keeps it (the next `pos` must pass the highest ever given, which
+/// only `sqlite_sequence` remembers) until an open finds its newest row again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_with_autoincrement_loses_it_at_open_and_never_reuses_a_pos() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = seeded(&dir).await;
+    for n in 0..3 {
+        store
+            .authorize(auth(500 + n, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+    }
+    let before = store.events_after(0, false, 100).await.unwrap();
+    let highest = before.last().unwrap().pos;
+    drop(store);
+    outbox_with_autoincrement(&path, None, false);
+    assert!(outbox_definition(&path).contains("AUTOINCREMENT"));
+
+    let store = open(&path);
+    assert!(!outbox_definition(&path).contains("AUTOINCREMENT"));
+    assert_eq!(store.events_after(0, false, 100).await.unwrap(), before);
+    store
+        .authorize(auth(510, PAN_A1, 1_000, "KRW"))
+        .await
+        .unwrap();
+    let after = store.events_after(0, false, 100).await.unwrap();
+    let new = after.last().unwrap();
+    assert_eq!(new.pos, highest + 1);
+    assert_eq!(new.seq, before.last().unwrap().seq + 1);
+    assert!(store.invariant_violations().await.unwrap().is_empty());
+    drop(store);
+
+    // Every row pruned, the sequence 10 past the highest: it stays until a row is newest.
+    let given = highest + 11;
+    outbox_with_autoincrement(&path, Some(given), true);
+    let store = open(&path);
+    assert!(outbox_definition(&path).contains("AUTOINCREMENT"));
+    store
+        .authorize(auth(511, PAN_A1, 1_000, "KRW"))
+        .await
+        .unwrap();
+    let after = store.events_after(0, false, 100).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.pos).collect::<Vec<_>>(), [given + 1]);
+    drop(store);
+    let store = open(&path);
+    assert!(!outbox_definition(&path).contains("AUTOINCREMENT"));
+    store
+        .authorize(auth(512, PAN_A1, 1_000, "KRW"))
+        .await
+        .unwrap();
+    let last = store.events_after(0, false, 100).await.unwrap();
+    assert_eq!(last.last().unwrap().pos, given + 2);
+}

@@ -76,7 +76,7 @@ impl Engine for SqliteEngine<'_, '_> {
 
     async fn commit(&mut self, effects: &Effects) -> Step {
         sql::write(self.conn, self.stmts, effects).map_err(failed)?;
-        outbox::write(self.conn, &effects.outbox, &effects.outbox_seq).map_err(failed)?;
+        outbox::write(self.stmts, &effects.outbox, &effects.outbox_seq).map_err(failed)?;
         if faults::hit(Fault::FailCommit) {
             return Err(failed(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),

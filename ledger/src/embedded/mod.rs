@@ -189,6 +189,9 @@ impl EmbeddedStore {
         for ddl in crate::outbox::SQLITE_DDL {
             conn.execute(ddl, [])?;
         }
+        if outbox::drop_autoincrement(&conn)? {
+            tracing::info!("ledger: the outbox table's AUTOINCREMENT dropped (same rows)");
+        }
         conn.execute(
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL) WITHOUT ROWID",
             [],

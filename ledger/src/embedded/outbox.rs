@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::sql::Statements;
 use crate::outbox::{self, EventCols, OutboxRow, COLUMNS};
 use crate::{OutboxEvent, Result};
 
@@ -18,21 +19,25 @@ pub(super) fn last_seq(conn: &Connection, account: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Writes a batch's rows and counters inside its transaction.
-pub(super) fn write(conn: &Connection, rows: &[OutboxRow], seqs: &[(String, i64)]) -> Result<()> {
+/// Writes a batch's rows and counters inside its transaction, on the writer's own prepared
+/// statements (rusqlite's statement cache hashes the SQL text and moves the statement in and
+/// out of its LRU on every use: about 2 k instructions a row on the one writer).
+pub(super) fn write(s: &Statements<'_>, rows: &[OutboxRow], seqs: &[(String, i64)]) -> Result<()> {
+    const INSERT: &str = "INSERT INTO outbox (id, account, seq, kind, at_us, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    const SEQ: &str = "INSERT INTO outbox_seq (account, last_seq) VALUES (?1, ?2) \
+         ON CONFLICT (account) DO UPDATE SET last_seq = excluded.last_seq";
     for r in rows {
-        conn.prepare_cached(
-            "INSERT INTO outbox (id, account, seq, kind, at_us, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![r.id, r.account, r.seq, r.kind, r.at_us, r.body])?;
+        s.with(INSERT, |st| {
+            st.execute(params![r.id, r.account, r.seq, r.kind, r.at_us, r.body])?;
+            Ok(())
+        })?;
     }
     for (a, n) in seqs {
-        conn.prepare_cached(
-            "INSERT INTO outbox_seq (account, last_seq) VALUES (?1, ?2) \
-             ON CONFLICT (account) DO UPDATE SET last_seq = excluded.last_seq",
-        )?
-        .execute(params![a, n])?;
+        s.with(SEQ, |st| {
+            st.execute(params![a, n])?;
+            Ok(())
+        })?;
     }
     Ok(())
 }
@@ -113,10 +118,69 @@ pub(super) fn published(conn: &Connection, positions: &[i64], now: Timestamp) ->
     }
 }
 
+/// Deletes the rows published before `before`, except the newest row of all: the next row's
+/// `pos` is the highest kept + 1, and must stay above every `pos` ever given.
 pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<usize> {
     Ok(conn
-        .prepare_cached("DELETE FROM outbox WHERE published_us IS NOT NULL AND published_us < ?1")?
+        .prepare_cached(
+            "DELETE FROM outbox WHERE published_us IS NOT NULL AND published_us < ?1 \
+             AND pos < (SELECT max(pos) FROM outbox)",
+        )?
         .execute([before.as_microsecond()])?)
+}
+
+/// Drops `AUTOINCREMENT` from an outbox table made by an earlier version, in place: the
+/// table's b-tree is the same with or without it, only its definition in `sqlite_schema`
+/// and its `sqlite_sequence` row differ (SQLite's documented procedure for definition
+/// changes that leave the stored rows as they are: <https://www.sqlite.org/lang_altertable.html>,
+/// "Making Other Kinds Of Table Schema Changes"). Done only when the newest `pos` ever given
+/// is still a row of the table, so that the next one is still above it; otherwise (every
+/// row pruned) the table keeps it until a later open. Returns whether it changed.
+pub(super) fn drop_autoincrement(conn: &Connection) -> Result<bool> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(sql) = sql.filter(|s| s.contains("AUTOINCREMENT")) else {
+        return Ok(false);
+    };
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let go = || -> Result<bool> {
+        let given: i64 = conn.query_row(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        let newest: i64 =
+            conn.query_row("SELECT coalesce(max(pos), 0) FROM outbox", [], |r| r.get(0))?;
+        if newest < given {
+            return Ok(false);
+        }
+        let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA writable_schema = ON")?;
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'outbox'",
+            [sql.replacen(" AUTOINCREMENT", "", 1)],
+        )?;
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'", [])?;
+        conn.execute_batch(&format!("PRAGMA schema_version = {}", version + 1))?;
+        conn.execute_batch("PRAGMA writable_schema = OFF")?;
+        Ok(true)
+    };
+    match go() {
+        Ok(changed) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(changed)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("PRAGMA writable_schema = OFF");
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 pub(super) fn lease(

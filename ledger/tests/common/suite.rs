@@ -1719,6 +1719,18 @@ pub async fn published_events_are_marked_pruned_and_leased_once(fx: &Fixture) {
     let last = a.events_after(0, false, 100).await.unwrap();
     assert_eq!(last.last().map(|e| e.seq), Some(6));
     assert!(last.last().map(|e| e.pos) > all.last().map(|e| e.pos));
+    // Everything published and past the retention: a `pos` is still never given twice.
+    let newest = last.last().map(|e| e.pos).unwrap();
+    let every: Vec<i64> = last.iter().map(|e| e.pos).collect();
+    a.events_published(&every, t).await.unwrap();
+    a.events_prune(t + SignedDuration::from_secs(1))
+        .await
+        .unwrap();
+    a.authorize(auth(411, PAN_A1, 1_000, "KRW")).await.unwrap();
+    let next = a.events_after(newest, false, 100).await.unwrap();
+    assert_eq!(next.len(), 1, "{next:#?}");
+    assert!(next[0].pos > newest);
+    assert_eq!(next[0].seq, 7);
 }
 
 // ---- Clearing (issue 24): presentments posted against their authorizations. ----
