@@ -519,6 +519,7 @@ pub(crate) struct SecurityCols {
     pub(crate) pvki: Option<i64>,
     pub(crate) psn: Option<String>,
     pub(crate) pin_tries: Option<i64>,
+    pub(crate) atc_high: Option<i64>,
 }
 
 impl SecurityCols {
@@ -535,6 +536,10 @@ impl SecurityCols {
                 .transpose()?,
             psn: self.psn,
             pin_tries: u32::try_from(self.pin_tries.unwrap_or(0)).map_err(|_| bad("PIN tries"))?,
+            atc_highest: self
+                .atc_high
+                .map(|a| u16::try_from(a).map_err(|_| bad("ATC")))
+                .transpose()?,
         })
     }
 }

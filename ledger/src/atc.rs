@@ -1,0 +1,151 @@
+//! The application transaction counter (EMV tag 9F36) as a replay check (issue 23).
+//!
+//! A chip card counts every transaction it makes and signs the count into its ARQC: a
+//! genuine cryptogram captured from one message and sent again in a new one (new STAN, new
+//! DE 7: not a repeat under the same network key) verifies all over again, and only its ATC
+//! shows it was used before. The ledger keeps, per card, the highest ATC seen with a verified
+//! cryptogram and a bitmap of the [`ATC_WINDOW`] counts just below it, the anti-replay
+//! window of IPsec (RFC 4303 section 3.4.3) and DTLS (RFC 6347 section 4.1.2.6): a count
+//! above the highest moves the window up, one inside it is taken once, one already seen or
+//! older than the window is refused. The window, not just "greater than the highest", lets
+//! two messages of one card that the acquirer's network delivers out of order both through.
+//!
+//! The counter is two bytes; a card whose counter wraps is blocked by its own application
+//! long before (EMV cards stop at their limit), so a wrap is not treated as fresh.
+
+/// How many counts below the highest are still accepted once each (the bitmap's width).
+pub const ATC_WINDOW: u16 = 64;
+
+/// A card's window: the highest ATC seen with a verified cryptogram and which of the
+/// [`ATC_WINDOW`] counts ending at it were seen. [`AtcWindow::default`]: none seen yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AtcWindow {
+    /// The highest ATC seen; `None`: the card has had no verified cryptogram.
+    pub(crate) highest: Option<u16>,
+    /// Bit `i` set: ATC `highest - i` was seen (bit 0 is the highest itself).
+    pub(crate) seen: u64,
+}
+
+impl AtcWindow {
+    /// The window with `atc` taken, or `None` when `atc` is refused: already seen, or older
+    /// than the window.
+    pub(crate) fn accept(self, atc: u16) -> Option<AtcWindow> {
+        let Some(high) = self.highest else {
+            return Some(AtcWindow {
+                highest: Some(atc),
+                seen: 1,
+            });
+        };
+        if atc > high {
+            let up = u32::from(atc - high);
+            let seen = self.seen.checked_shl(up).unwrap_or(0) | 1;
+            return Some(AtcWindow {
+                highest: Some(atc),
+                seen,
+            });
+        }
+        let back = high - atc;
+        if back >= ATC_WINDOW {
+            return None;
+        }
+        let bit = 1u64 << back;
+        (self.seen & bit == 0).then_some(AtcWindow {
+            highest: self.highest,
+            seen: self.seen | bit,
+        })
+    }
+
+    /// As stored: the highest (NULL: none) and the bitmap as a signed 64-bit integer (the
+    /// same bits; SQL has no unsigned 64-bit type).
+    pub(crate) fn to_columns(self) -> (Option<i64>, i64) {
+        (
+            self.highest.map(i64::from),
+            i64::from_be_bytes(self.seen.to_be_bytes()),
+        )
+    }
+
+    /// From the stored columns (NULLs: a row from before the window, or none seen).
+    pub(crate) fn from_columns(
+        highest: Option<i64>,
+        seen: Option<i64>,
+    ) -> crate::Result<AtcWindow> {
+        let highest = highest
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|_| crate::LedgerError::corrupt("card_security", "ATC out of range"))?;
+        Ok(AtcWindow {
+            highest,
+            seen: highest.map_or(0, |_| u64::from_be_bytes(seen.unwrap_or(1).to_be_bytes())),
+        })
+    }
+}
+
+/// A card's window's new value, written with the batch (the row is created when the card
+/// has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AtcChange {
+    pub(crate) card_id: String,
+    pub(crate) window: AtcWindow,
+    pub(crate) at_us: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(w: AtcWindow, atcs: &[u16]) -> AtcWindow {
+        atcs.iter().fold(w, |w, &a| w.accept(a).unwrap())
+    }
+
+    #[test]
+    fn first_count_is_taken_and_then_refused() {
+        let w = AtcWindow::default().accept(7).unwrap();
+        assert_eq!(w.highest, Some(7));
+        assert_eq!(w.accept(7), None);
+    }
+
+    #[test]
+    fn higher_counts_move_the_window_and_lower_ones_inside_it_are_taken_once() {
+        let w = taken(AtcWindow::default(), &[10, 12]);
+        let w = w.accept(11).unwrap();
+        assert_eq!(w.highest, Some(12));
+        assert_eq!(w.accept(11), None);
+        assert_eq!(w.accept(10), None);
+        assert_eq!(w.accept(12), None);
+        assert!(w.accept(9).is_some());
+    }
+
+    #[test]
+    fn counts_older_than_the_window_are_refused() {
+        let w = taken(AtcWindow::default(), &[100]);
+        assert!(w.accept(100 - (ATC_WINDOW - 1)).is_some());
+        assert_eq!(w.accept(100 - ATC_WINDOW), None);
+        assert_eq!(w.accept(0), None);
+    }
+
+    #[test]
+    fn a_jump_past_the_window_forgets_what_was_below() {
+        let w = taken(AtcWindow::default(), &[1, 2, 3]);
+        let w = w.accept(3 + ATC_WINDOW).unwrap();
+        assert_eq!(w.seen, 1);
+        assert_eq!(w.accept(3), None, "now older than the window");
+        assert!(w.accept(4).is_some());
+        let w = taken(AtcWindow::default(), &[0]).accept(u16::MAX).unwrap();
+        assert_eq!(w.highest, Some(u16::MAX));
+        assert_eq!(w.accept(u16::MAX), None);
+    }
+
+    #[test]
+    fn the_top_bit_of_the_bitmap_survives_the_columns() {
+        let w = taken(AtcWindow::default(), &[1, 64]);
+        assert_eq!(w.seen, 1 | (1 << 63));
+        let (h, s) = w.to_columns();
+        assert!(s < 0);
+        assert_eq!(AtcWindow::from_columns(h, Some(s)).unwrap(), w);
+        assert_eq!(
+            AtcWindow::from_columns(None, None).unwrap(),
+            AtcWindow::default()
+        );
+        assert!(AtcWindow::from_columns(Some(70_000), Some(1)).is_err());
+    }
+}
