@@ -334,6 +334,9 @@ impl SwitchSecurity {
             }),
             _ => None,
         };
+        // Only a counter the cryptogram proved goes to the ledger's replay window: an
+        // unverified one could be anything, and must move nothing.
+        let atc = verified.as_ref().map(|v| u16::from_be_bytes(v.req.atc));
         Ok(Checked {
             security: Security {
                 pin: found.pin,
@@ -343,6 +346,8 @@ impl SwitchSecurity {
                     exceeded_code: codes.pin_tries_exceeded,
                 },
                 refusal,
+                atc,
+                card_check_code: codes.card_authentication,
             },
             arqc: verified,
         })
