@@ -10,18 +10,29 @@
 //! older than the window is refused. The window, not just "greater than the highest", lets
 //! two messages of one card that the acquirer's network delivers out of order both through.
 //!
-//! The counter is two bytes; a card whose counter wraps is blocked by its own application
-//! long before (EMV cards stop at their limit), so a wrap is not treated as fresh.
+//! The counter is two bytes and belongs to one card application: a card re-issued under the
+//! same PAN with the next PAN sequence number (DE 23, tag 5F34) starts counting again, under
+//! an ICC key of its own (EMV option A derives it from PAN and PSN). The window therefore runs
+//! over the sequence `PSN x 65536 + ATC` ([`sequence`]): the new card's first count is above
+//! everything the old one sent, and the old card's cryptograms fall below the window once the
+//! new one is used (a replaced card stops working, as it should). A counter that wraps within
+//! one PSN is not fresh: EMV cards stop at their limit before that.
 
 /// How many counts below the highest are still accepted once each (the bitmap's width).
 pub const ATC_WINDOW: u16 = 64;
+
+/// Where the counter `atc` of the card application with PAN sequence number `psn` stands in
+/// the card's window: `psn x 65536 + atc`.
+pub(crate) fn sequence(psn: u8, atc: u16) -> u32 {
+    (u32::from(psn) << 16) | u32::from(atc)
+}
 
 /// A card's window: the highest ATC seen with a verified cryptogram and which of the
 /// [`ATC_WINDOW`] counts ending at it were seen. [`AtcWindow::default`]: none seen yet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AtcWindow {
-    /// The highest ATC seen; `None`: the card has had no verified cryptogram.
-    pub(crate) highest: Option<u16>,
+    /// The highest [`sequence`] seen; `None`: the card has had no verified cryptogram.
+    pub(crate) highest: Option<u32>,
     /// Bit `i` set: ATC `highest - i` was seen (bit 0 is the highest itself).
     pub(crate) seen: u64,
 }
@@ -29,7 +40,7 @@ pub(crate) struct AtcWindow {
 impl AtcWindow {
     /// The window with `atc` taken, or `None` when `atc` is refused: already seen, or older
     /// than the window.
-    pub(crate) fn accept(self, atc: u16) -> Option<AtcWindow> {
+    pub(crate) fn accept(self, atc: u32) -> Option<AtcWindow> {
         let Some(high) = self.highest else {
             return Some(AtcWindow {
                 highest: Some(atc),
@@ -37,7 +48,7 @@ impl AtcWindow {
             });
         };
         if atc > high {
-            let up = u32::from(atc - high);
+            let up = atc - high;
             let seen = self.seen.checked_shl(up).unwrap_or(0) | 1;
             return Some(AtcWindow {
                 highest: Some(atc),
@@ -45,7 +56,7 @@ impl AtcWindow {
             });
         }
         let back = high - atc;
-        if back >= ATC_WINDOW {
+        if back >= u32::from(ATC_WINDOW) {
             return None;
         }
         let bit = 1u64 << back;
@@ -70,7 +81,7 @@ impl AtcWindow {
         seen: Option<i64>,
     ) -> crate::Result<AtcWindow> {
         let highest = highest
-            .map(u16::try_from)
+            .map(u32::try_from)
             .transpose()
             .map_err(|_| crate::LedgerError::corrupt("card_security", "ATC out of range"))?;
         Ok(AtcWindow {
@@ -93,7 +104,7 @@ pub(crate) struct AtcChange {
 mod tests {
     use super::*;
 
-    fn taken(w: AtcWindow, atcs: &[u16]) -> AtcWindow {
+    fn taken(w: AtcWindow, atcs: &[u32]) -> AtcWindow {
         atcs.iter().fold(w, |w, &a| w.accept(a).unwrap())
     }
 
@@ -118,21 +129,22 @@ mod tests {
     #[test]
     fn counts_older_than_the_window_are_refused() {
         let w = taken(AtcWindow::default(), &[100]);
-        assert!(w.accept(100 - (ATC_WINDOW - 1)).is_some());
-        assert_eq!(w.accept(100 - ATC_WINDOW), None);
+        let window = u32::from(ATC_WINDOW);
+        assert!(w.accept(100 - (window - 1)).is_some());
+        assert_eq!(w.accept(100 - window), None);
         assert_eq!(w.accept(0), None);
     }
 
     #[test]
     fn a_jump_past_the_window_forgets_what_was_below() {
         let w = taken(AtcWindow::default(), &[1, 2, 3]);
-        let w = w.accept(3 + ATC_WINDOW).unwrap();
+        let w = w.accept(3 + u32::from(ATC_WINDOW)).unwrap();
         assert_eq!(w.seen, 1);
         assert_eq!(w.accept(3), None, "now older than the window");
         assert!(w.accept(4).is_some());
-        let w = taken(AtcWindow::default(), &[0]).accept(u16::MAX).unwrap();
-        assert_eq!(w.highest, Some(u16::MAX));
-        assert_eq!(w.accept(u16::MAX), None);
+        let w = taken(AtcWindow::default(), &[0]).accept(u32::MAX).unwrap();
+        assert_eq!(w.highest, Some(u32::MAX));
+        assert_eq!(w.accept(u32::MAX), None);
     }
 
     #[test]
@@ -146,6 +158,14 @@ mod tests {
             AtcWindow::from_columns(None, None).unwrap(),
             AtcWindow::default()
         );
-        assert!(AtcWindow::from_columns(Some(70_000), Some(1)).is_err());
+        assert!(AtcWindow::from_columns(Some(-1), Some(1)).is_err());
+    }
+
+    #[test]
+    fn the_next_card_application_starts_above_the_last_and_ends_it() {
+        let w = taken(AtcWindow::default(), &[sequence(1, 65_000)]);
+        let w = w.accept(sequence(2, 1)).unwrap();
+        assert_eq!(w.accept(sequence(1, 65_001)), None, "the replaced card");
+        assert!(w.accept(sequence(2, 2)).is_some());
     }
 }

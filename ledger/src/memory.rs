@@ -565,7 +565,8 @@ impl MemoryStore {
                 pvki: row.pvki,
                 psn: row.psn,
                 pin_tries: row.tries,
-                atc_highest: row.atc.highest,
+                atc_highest: row.atc.highest.map(|s| (s & 0xFFFF) as u16),
+                atc_psn: row.atc.highest.and_then(|s| u8::try_from(s >> 16).ok()),
             }
         }))
     }

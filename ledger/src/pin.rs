@@ -75,6 +75,9 @@ pub struct Security {
     /// with [`Security::card_check_code`] when the card has seen it already or it is older
     /// than its window (`crate::atc`); taken otherwise, whatever the decision.
     pub atc: Option<u16>,
+    /// The PAN sequence number (DE 23 / tag 5F34, `00` when none) the cryptogram was verified
+    /// with: the counter belongs to that card application (`crate::atc`).
+    pub atc_psn: u8,
     /// The listener's code for a failed card check (82), given to a replayed ATC.
     pub card_check_code: ResponseCode,
 }
@@ -86,6 +89,7 @@ impl Default for Security {
             pin_policy: PinPolicy::default(),
             refusal: None,
             atc: None,
+            atc_psn: 0,
             card_check_code: ResponseCode::CARD_AUTHENTICATION_FAILED,
         }
     }
@@ -107,8 +111,11 @@ pub struct CardSecurity {
     /// Wrong PINs in a row so far.
     pub pin_tries: u32,
     /// The highest application transaction counter (9F36) seen with a verified cryptogram
-    /// (`None`: none yet). As of the read, like `pin_tries`: the writer decides on its own.
+    /// (`None`: none yet), of the card application [`CardSecurity::atc_psn`]. As of the read,
+    /// like `pin_tries`: the writer decides on its own.
     pub atc_highest: Option<u16>,
+    /// The PAN sequence number of the card application that sent [`CardSecurity::atc_highest`].
+    pub atc_psn: Option<u8>,
 }
 
 impl std::fmt::Debug for CardSecurity {
@@ -121,6 +128,7 @@ impl std::fmt::Debug for CardSecurity {
             .field("psn", &self.psn)
             .field("pin_tries", &self.pin_tries)
             .field("atc_highest", &self.atc_highest)
+            .field("atc_psn", &self.atc_psn)
             .finish_non_exhaustive()
     }
 }

@@ -337,6 +337,11 @@ impl SwitchSecurity {
         // Only a counter the cryptogram proved goes to the ledger's replay window: an
         // unverified one could be anything, and must move nothing.
         let atc = verified.as_ref().map(|v| u16::from_be_bytes(v.req.atc));
+        // The card application the cryptogram was verified for (its counter's own).
+        let atc_psn = verified
+            .as_ref()
+            .and_then(|v| v.req.psn.parse::<u8>().ok())
+            .unwrap_or(0);
         Ok(Checked {
             security: Security {
                 pin: found.pin,
@@ -347,6 +352,7 @@ impl SwitchSecurity {
                 },
                 refusal,
                 atc,
+                atc_psn,
                 card_check_code: codes.card_authentication,
             },
             arqc: verified,

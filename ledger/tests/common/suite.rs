@@ -1625,6 +1625,21 @@ pub async fn a_replayed_atc_is_refused_and_a_fresh_one_taken_once(fx: &Fixture) 
     };
     assert_eq!(s.pin_try(pan, sec, now()).await.unwrap(), None);
     assert_eq!(atc_highest(s, PAN_A1).await, Some(4));
+    // The card re-issued with the next PAN sequence number counts from 1 again, above all
+    // the old card sent; the old card's counters are then below the window.
+    let mut r = with_atc(auth(1413, PAN_PIN, 100, "KRW"), 1);
+    r.security.atc_psn = 2;
+    assert_eq!(code(s, r).await, ResponseCode::APPROVED);
+    let sec = s
+        .card_security(&Pan::new(PAN_PIN).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sec.atc_psn, sec.atc_highest), (Some(2), Some(1)));
+    assert_eq!(
+        code(s, with_atc(auth(1414, PAN_PIN, 100, "KRW"), high + 2)).await,
+        refused
+    );
     // Nothing else changed: no PIN try counted, the invariants hold.
     assert_eq!(tries(s, PAN_PIN).await, 0);
     assert!(s.invariant_violations().await.unwrap().is_empty());

@@ -33,7 +33,8 @@ pub(super) fn check(
     card: &CardRecord,
 ) -> Result<Option<ResponseCode>> {
     if let Some(atc) = s.atc {
-        let Some(window) = st.atc(&card.id)?.accept(atc) else {
+        let seq = crate::atc::sequence(s.atc_psn, atc);
+        let Some(window) = st.atc(&card.id)?.accept(seq) else {
             return Ok(Some(s.card_check_code));
         };
         let change = AtcChange {
