@@ -393,9 +393,9 @@ async fn a_genuine_arqc_replayed_in_a_new_message_is_82_and_a_repeat_gets_its_an
     assert_eq!(de39(&c.call(&chip(41)).await), "00");
     assert_eq!(de39(&c.call(&chip(41)).await), "82");
     // Older than the window below the highest: 82 even though never seen.
-    assert_eq!(de39(&c.call(&chip(110)).await), "00");
-    assert_eq!(de39(&c.call(&chip(110 - ledger::ATC_WINDOW)).await), "82");
-    assert_eq!(de39(&c.call(&chip(111 - ledger::ATC_WINDOW)).await), "00");
+    assert_eq!(de39(&c.call(&chip(400)).await), "00");
+    assert_eq!(de39(&c.call(&chip(400 - ledger::ATC_WINDOW)).await), "82");
+    assert_eq!(de39(&c.call(&chip(401 - ledger::ATC_WINDOW)).await), "00");
     // The operator sees where the card's counter stands (`GET /v1/cards/{id}`).
     let card: serde_json::Value = http_client()
         .get(format!("http://{}/v1/cards/C-CHIP", gw.admin))
@@ -408,7 +408,7 @@ async fn a_genuine_arqc_replayed_in_a_new_message_is_82_and_a_repeat_gets_its_an
         .unwrap();
     assert_eq!(
         card["chip"],
-        serde_json::json!({"atc_highest": 110, "psn": "01"})
+        serde_json::json!({"atc_highest": 400, "psn": "01"})
     );
     gw.drain().await;
 }

@@ -146,7 +146,7 @@ pub(crate) const TABLES: &[&str] = &[
         reset_by TEXT,
         reset_us BIGINT,
         atc_high BIGINT,
-        atc_seen BIGINT,
+        atc_seen TEXT,
         atc_us BIGINT)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
@@ -180,7 +180,7 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("decisions", "hook", "TEXT"),
     // The ATC replay window (issue 23): a card's row from before has seen no counter.
     ("card_security", "atc_high", "BIGINT"),
-    ("card_security", "atc_seen", "BIGINT"),
+    ("card_security", "atc_seen", "TEXT"),
     ("card_security", "atc_us", "BIGINT"),
 ];
 

@@ -741,7 +741,7 @@ pub(crate) fn atc_window(s: &Stmts<'_, '_>, card_id: &str) -> Result<AtcWindow> 
     let row = s.with(ATC_BY_CARD, |st| {
         Ok(st
             .query_row([card_id], |r| {
-                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?))
             })
             .optional()?)
     })?;

@@ -371,7 +371,7 @@ fn a_counter_is_taken_once_in_a_batch_and_a_decline_for_funds_still_takes_it() {
     let w = effects.atc[0].window;
     assert_eq!(effects.atc[0].card_id, "C-0010");
     assert_eq!(w.highest, Some(9));
-    assert_eq!(w.seen, 1 | (1 << 4) | (1 << 5));
+    assert_eq!(w.seen, [1 | (1 << 4) | (1 << 5), 0, 0, 0]);
 }
 
 #[test]

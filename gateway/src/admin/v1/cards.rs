@@ -61,7 +61,7 @@ pub(crate) struct CardView {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ChipView {
     /// The highest ATC (EMV tag 9F36) seen with a verified ARQC; an ATC already seen, or
-    /// more than 64 below this, is declined 82.
+    /// more than `ledger::ATC_WINDOW` (256) below this, is declined 82.
     #[schema(example = 42)]
     pub(crate) atc_highest: u16,
     /// The PAN sequence number (DE 23) of the card application that sent it: a card
