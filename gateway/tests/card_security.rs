@@ -355,6 +355,64 @@ async fn arqc_cvn_10_and_18_approve_with_the_arpc_in_de_55_and_a_wrong_one_is_82
     gw.drain().await;
 }
 
+/// Issue 23: a genuine cryptogram captured from one message and sent again in a new one (new
+/// STAN: not a repeat) verifies by itself; its ATC, seen already, is refused with 82. The
+/// same message again is a repeat with its stored answer; counters out of order inside the
+/// window pass once each.
+#[tokio::test]
+async fn a_genuine_arqc_replayed_in_a_new_message_is_82_and_a_repeat_gets_its_answer() {
+    let (gw, _d) = start().await;
+    let mut c = Client::connect(addr(&gw, "present")).await;
+    let cd = cards();
+    let chip = |atc: u16| {
+        let de55 = cd.icc_data(PAN_CHIP, &chip_txn(Cvn::Visa18, atc)).unwrap();
+        let mut m = krw(PAN_CHIP);
+        m.set(22, "051").set(23, "001").set(55, &de55);
+        m
+    };
+    let first = chip(40);
+    let r = c.call(&first).await;
+    assert_eq!(de39(&r), "00");
+    let approval = r.get_str(38).unwrap().to_owned();
+    // The acquirer's repeat (same DE 32, 11, 7): the stored answer, the same approval.
+    let r = c.call(&first).await;
+    assert_eq!(de39(&r), "00");
+    assert_eq!(r.get_str(38), Some(approval.as_str()));
+    // The same DE 55 in a new message: the cryptogram verifies, the counter is spent.
+    let mut replay = krw(PAN_CHIP);
+    replay
+        .set(22, "051")
+        .set(23, "001")
+        .set(55, first.get(55).unwrap());
+    let r = c.call(&replay).await;
+    assert_eq!(de39(&r), "82");
+    assert!(!r.has(38));
+    // A later counter, then one below it inside the window (delivered out of order): both
+    // pass once; the second again in a new message is 82.
+    assert_eq!(de39(&c.call(&chip(42)).await), "00");
+    assert_eq!(de39(&c.call(&chip(41)).await), "00");
+    assert_eq!(de39(&c.call(&chip(41)).await), "82");
+    // Older than the window below the highest: 82 even though never seen.
+    assert_eq!(de39(&c.call(&chip(400)).await), "00");
+    assert_eq!(de39(&c.call(&chip(400 - ledger::ATC_WINDOW)).await), "82");
+    assert_eq!(de39(&c.call(&chip(401 - ledger::ATC_WINDOW)).await), "00");
+    // The operator sees where the card's counter stands (`GET /v1/cards/{id}`).
+    let card: serde_json::Value = http_client()
+        .get(format!("http://{}/v1/cards/C-CHIP", gw.admin))
+        .bearer_auth("card-security-test-token-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        card["chip"],
+        serde_json::json!({"atc_highest": 400, "psn": "01"})
+    );
+    gw.drain().await;
+}
+
 /// `m` encoded with its MAC in DE 64.
 fn maced(m: &OwnedMessage) -> Vec<u8> {
     let mut m = m.clone();

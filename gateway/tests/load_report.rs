@@ -33,6 +33,7 @@ async fn a_short_load_against_the_switch_gives_a_readable_self_contained_report(
             expiry: "2912".into(),
             acquirer: "654321".into(),
             security: Vec::new(),
+            chip: None,
             chip_amount_minor: None,
         },
         timeout: Duration::from_secs(5),

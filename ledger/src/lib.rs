@@ -12,6 +12,7 @@
 
 mod adjustment;
 mod approval_code;
+mod atc;
 mod card;
 mod controls;
 mod decide;
@@ -47,6 +48,7 @@ mod wallet;
 
 pub use adjustment::{Adjustment, AdjustmentRecord};
 pub use approval_code::{approval_code, CODE_SPACE};
+pub use atc::ATC_WINDOW;
 pub use card::{is_expired, CardAudit, CardChange, CardRecord, CardStatus};
 pub use controls::{
     Controls, Merchant, Refusal, Spend, Velocity, MAX_LIST_LEN, MAX_VELOCITY_COUNT,

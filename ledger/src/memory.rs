@@ -61,7 +61,7 @@ struct Data {
     card_audit: Vec<CardAudit>,
     /// Adjustments by key.
     adjustments: BTreeMap<String, crate::AdjustmentRecord>,
-    /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries).
+    /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries, ATC window).
     security: HashMap<String, SecurityRow>,
     /// The outbox, in commit order, and its ids (unique, as the durable engines keep them).
     outbox: Vec<OutboxEvent>,
@@ -81,6 +81,7 @@ struct SecurityRow {
     pvki: Option<u8>,
     psn: Option<String>,
     tries: u32,
+    atc: crate::atc::AtcWindow,
 }
 
 impl Data {
@@ -214,13 +215,16 @@ impl Data {
                     pvv: s.pvv.clone(),
                     pvki: s.pvki,
                     psn: s.psn.clone(),
-                    tries: 0,
+                    ..SecurityRow::default()
                 });
         }
         for c in &e.pin_tries {
             if let Some(row) = self.security.get_mut(&c.card_id) {
                 row.tries = c.tries;
             }
+        }
+        for c in &e.atc {
+            self.security.entry(c.card_id.clone()).or_default().atc = c.window;
         }
         for event in events {
             self.outbox_pos = event.pos;
@@ -274,6 +278,15 @@ impl Engine for MemEngine<'_> {
         for card in needs.pin_keys(snap) {
             let row = self.data.pin_state(&card);
             snap.pins.insert(card, row);
+        }
+        for card in needs.atc_keys(snap) {
+            let row = self
+                .data
+                .security
+                .get(&card)
+                .map(|r| r.atc)
+                .unwrap_or_default();
+            snap.atcs.insert(card, row);
         }
         for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
             let last = self.data.outbox_seq.get(a).copied().unwrap_or(0);
@@ -552,6 +565,8 @@ impl MemoryStore {
                 pvki: row.pvki,
                 psn: row.psn,
                 pin_tries: row.tries,
+                atc_highest: row.atc.highest.map(|s| (s & 0xFFFF) as u16),
+                atc_psn: row.atc.highest.and_then(|s| u8::try_from(s >> 16).ok()),
             }
         }))
     }

@@ -8,8 +8,9 @@
 //! reaches the limit and every PIN after it until an operator's reset are answered
 //! "PIN tries exceeded", a right PIN resets the count.
 //!
-//! The rows live in a table of their own, `card_security` (card id, PVV, PVKI, PSN, tries):
-//! a card without a row has no PIN on record.
+//! The rows live in a table of their own, `card_security` (card id, PVV, PVKI, PSN, tries,
+//! and the window of application transaction counters seen, `crate::atc`): a card without a
+//! row, or without a PVV, has no PIN on record.
 
 use crate::ResponseCode;
 
@@ -59,7 +60,7 @@ impl Default for PinPolicy {
 
 /// What the HSM found for one authorization, decided on by the ledger in the writer's
 /// transaction. [`Security::default`]: nothing was checked (the card is decided on as before).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Security {
     /// DE 52 against the card's PVV.
     pub pin: PinVerdict,
@@ -69,6 +70,29 @@ pub struct Security {
     /// the code the listener answers it with. Decided after the card's status and the PIN
     /// limit, before the PIN itself: a counterfeit card's PIN try is not counted.
     pub refusal: Option<ResponseCode>,
+    /// The application transaction counter (9F36) of an ARQC that verified, and only then
+    /// (an unverified counter proves nothing and must not move the card's window). Refused
+    /// with [`Security::card_check_code`] when the card has seen it already or it is older
+    /// than its window (`crate::atc`); taken otherwise, whatever the decision.
+    pub atc: Option<u16>,
+    /// The PAN sequence number (DE 23 / tag 5F34, `00` when none) the cryptogram was verified
+    /// with: the counter belongs to that card application (`crate::atc`).
+    pub atc_psn: u8,
+    /// The listener's code for a failed card check (82), given to a replayed ATC.
+    pub card_check_code: ResponseCode,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            pin: PinVerdict::default(),
+            pin_policy: PinPolicy::default(),
+            refusal: None,
+            atc: None,
+            atc_psn: 0,
+            card_check_code: ResponseCode::CARD_AUTHENTICATION_FAILED,
+        }
+    }
 }
 
 /// A card's security data as read before the writer: what the HSM checks need. No PIN.
@@ -86,6 +110,12 @@ pub struct CardSecurity {
     pub psn: Option<String>,
     /// Wrong PINs in a row so far.
     pub pin_tries: u32,
+    /// The highest application transaction counter (9F36) seen with a verified cryptogram
+    /// (`None`: none yet), of the card application [`CardSecurity::atc_psn`]. As of the read,
+    /// like `pin_tries`: the writer decides on its own.
+    pub atc_highest: Option<u16>,
+    /// The PAN sequence number of the card application that sent [`CardSecurity::atc_highest`].
+    pub atc_psn: Option<u8>,
 }
 
 impl std::fmt::Debug for CardSecurity {
@@ -97,6 +127,8 @@ impl std::fmt::Debug for CardSecurity {
             .field("pvki", &self.pvki)
             .field("psn", &self.psn)
             .field("pin_tries", &self.pin_tries)
+            .field("atc_highest", &self.atc_highest)
+            .field("atc_psn", &self.atc_psn)
             .finish_non_exhaustive()
     }
 }

@@ -519,12 +519,18 @@ pub(crate) struct SecurityCols {
     pub(crate) pvki: Option<i64>,
     pub(crate) psn: Option<String>,
     pub(crate) pin_tries: Option<i64>,
+    pub(crate) atc_high: Option<i64>,
 }
 
 impl SecurityCols {
     pub(crate) fn into_security(self) -> Result<crate::CardSecurity> {
         let bad =
             |what: &str| LedgerError::corrupt("card_security", format!("{what} out of range"));
+        // The window's highest sequence: PSN x 65536 + ATC (`crate::atc`).
+        let atc = self
+            .atc_high
+            .map(|a| u32::try_from(a).map_err(|_| bad("ATC")))
+            .transpose()?;
         Ok(crate::CardSecurity {
             card_id: self.card_id,
             expiry: self.expiry,
@@ -535,6 +541,10 @@ impl SecurityCols {
                 .transpose()?,
             psn: self.psn,
             pin_tries: u32::try_from(self.pin_tries.unwrap_or(0)).map_err(|_| bad("PIN tries"))?,
+            atc_highest: atc.map(|s| (s & 0xFFFF) as u16),
+            atc_psn: atc
+                .map(|s| u8::try_from(s >> 16).map_err(|_| bad("PSN")))
+                .transpose()?,
         })
     }
 }

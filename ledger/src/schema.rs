@@ -133,7 +133,9 @@ pub(crate) const TABLES: &[&str] = &[
     // Card security (issue 23), a table of its own: the Visa PVV (never the PIN) with its PVK
     // index, the PAN sequence number of a chip card, and the PIN try counter (wrong PINs in a
     // row), with who last reset it. A card without a row, or with no PVV, has no PIN on
-    // record.
+    // record. The ATC window (`crate::atc`): the highest application transaction counter seen
+    // with a verified cryptogram, the bitmap of the counts below it, and when it last moved
+    // (NULL: none seen).
     "CREATE TABLE IF NOT EXISTS card_security (
         card_id TEXT PRIMARY KEY,
         pvv TEXT,
@@ -142,7 +144,10 @@ pub(crate) const TABLES: &[&str] = &[
         pin_tries BIGINT NOT NULL,
         pin_tries_us BIGINT,
         reset_by TEXT,
-        reset_us BIGINT)",
+        reset_us BIGINT,
+        atc_high BIGINT,
+        atc_seen TEXT,
+        atc_us BIGINT)",
     "CREATE INDEX IF NOT EXISTS holds_status_expiry ON holds (status, expires_us)",
     // Partial: only incremental holds have an original (PostgreSQL, SQLite, CockroachDB
     // 20.2+ and YugabyteDB all support partial indexes).
@@ -173,6 +178,10 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // What a card program's real-time decision hook (or its stand-in) decided (issue 22),
     // JSON of `ledger::HookOutcome`; NULL for cards in no program.
     ("decisions", "hook", "TEXT"),
+    // The ATC replay window (issue 23): a card's row from before has seen no counter.
+    ("card_security", "atc_high", "BIGINT"),
+    ("card_security", "atc_seen", "TEXT"),
+    ("card_security", "atc_us", "BIGINT"),
 ];
 
 /// Run after [`ADDED_COLUMNS`], idempotent: fills the added columns of older rows and indexes

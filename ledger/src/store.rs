@@ -215,6 +215,12 @@ impl Store {
         Ok(found)
     }
 
+    /// [`Store::card_security`] of a card already read (by its keyed PAN hash, e.g. a
+    /// [`crate::CardRecord`]'s): what an operator sees of its PIN tries and chip counter.
+    pub async fn card_security_of(&self, pan_hash: &str) -> Result<Option<CardSecurity>> {
+        self.card_security_by_hash(pan_hash.to_owned()).await
+    }
+
     fn ctx(&self) -> &crate::machine::Ctx {
         match self {
             Store::Embedded(s) => s.ctx(),

@@ -43,6 +43,8 @@ suite!(embedded;
     a_failed_card_check_declines_without_counting_a_pin_try,
     wrong_pins_on_two_instances_at_once_are_all_counted,
     pins_presented_with_balance_inquiries_count_as_any_other,
+    a_replayed_atc_is_refused_and_a_fresh_one_taken_once,
+    one_atc_on_two_instances_at_once_is_approved_once,
     every_change_writes_one_event_and_a_repeat_none,
     published_events_are_marked_pruned_and_leased_once,
     unpublished_events_are_found_whatever_order_they_are_published_in,
@@ -315,6 +317,54 @@ async fn approval_codes_stay_unique_across_batches_writers_failures_and_restarts
     assert_eq!(wallet(&again, "A-3", "KRW").await.held_minor, 409 * 10);
     let v = again.invariant_violations().await.unwrap();
     assert!(v.is_empty(), "{v:#?}");
+}
+
+/// A ledger file made before the ATC window (issue 23: `card_security` without its three
+/// columns, a chip card's row already there): opening it adds them; the old row has seen no
+/// counter, takes a fresh one and refuses it in a new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_from_before_the_atc_window_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = seeded(&dir).await;
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE card_security DROP COLUMN atc_high; \
+             ALTER TABLE card_security DROP COLUMN atc_seen; \
+             ALTER TABLE card_security DROP COLUMN atc_us; \
+             INSERT INTO card_security (card_id, psn, pin_tries) \
+             SELECT id, '01', 0 FROM cards WHERE last4 = '0010';",
+        )
+        .unwrap();
+    }
+    let store = open(&path);
+    let with_atc = |n, pan, atc| {
+        let mut r = auth(n, pan, 100, "KRW");
+        r.security.atc = Some(atc);
+        r
+    };
+    let sec = store
+        .card_security(&ledger::Pan::new(PAN_A1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sec.psn.as_deref(), sec.atc_highest), (Some("01"), None));
+    for (n, pan, atc, want) in [
+        (1, PAN_A1, 5, ResponseCode::APPROVED),
+        (2, PAN_A1, 5, ResponseCode::CARD_AUTHENTICATION_FAILED),
+        (3, PAN_A3, 5, ResponseCode::APPROVED),
+    ] {
+        let d = store.authorize(with_atc(n, pan, atc)).await.unwrap();
+        assert_eq!(d.response_code, want, "key {n}");
+    }
+    let sec = store
+        .card_security(&ledger::Pan::new(PAN_A1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sec.psn.as_deref(), sec.atc_highest), (Some("01"), Some(5)));
+    assert!(store.invariant_violations().await.unwrap().is_empty());
 }
 
 /// A ledger file made before decisions had fingerprints (the column and the `duplicates`

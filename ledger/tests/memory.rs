@@ -43,6 +43,8 @@ suite!(memory;
     a_failed_card_check_declines_without_counting_a_pin_try,
     wrong_pins_on_two_instances_at_once_are_all_counted,
     pins_presented_with_balance_inquiries_count_as_any_other,
+    a_replayed_atc_is_refused_and_a_fresh_one_taken_once,
+    one_atc_on_two_instances_at_once_is_approved_once,
     every_change_writes_one_event_and_a_repeat_none,
     published_events_are_marked_pruned_and_leased_once,
     unpublished_events_are_found_whatever_order_they_are_published_in,

@@ -43,6 +43,8 @@ suite!(postgres;
     a_failed_card_check_declines_without_counting_a_pin_try,
     wrong_pins_on_two_instances_at_once_are_all_counted,
     pins_presented_with_balance_inquiries_count_as_any_other,
+    a_replayed_atc_is_refused_and_a_fresh_one_taken_once,
+    one_atc_on_two_instances_at_once_is_approved_once,
     every_change_writes_one_event_and_a_repeat_none,
     published_events_are_marked_pruned_and_leased_once,
     unpublished_events_are_found_whatever_order_they_are_published_in,
@@ -396,6 +398,53 @@ async fn batches_never_scan_the_decisions_table() {
     // planner's business; one per batch is the regression.
     assert!(scans.0 <= 2, "sequential scans of decisions: {scans:?}");
     assert!(scans.1 >= 256, "index probes of decisions: {scans:?}");
+    fx.finish().await;
+}
+
+/// A schema made before the ATC window (issue 23: `card_security` without its three
+/// columns, a chip card's row already there): a store connecting to it adds them; the old
+/// row has seen no counter, takes a fresh one and refuses it in a new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_from_before_the_atc_window_is_migrated_at_connect() {
+    let Some(fx) = postgres().await else { return };
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let client = ledger::pg_connect(&database_url()).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.card_security DROP COLUMN atc_high, DROP COLUMN atc_seen, \
+             DROP COLUMN atc_us; \
+             INSERT INTO {schema}.card_security (card_id, psn, pin_tries) \
+             SELECT id, '01', 0 FROM {schema}.cards WHERE last4 = '0010';"
+        ))
+        .await
+        .unwrap();
+    let store: ledger::Store = ledger::PgStore::connect(
+        ledger::PgOptions::new(database_url(), schema),
+        hasher(),
+        std::sync::Arc::new(FixedQuoter),
+    )
+    .await
+    .unwrap()
+    .into();
+    let with_atc = |n, pan, atc| {
+        let mut r = auth(n, pan, 100, "KRW");
+        r.security.atc = Some(atc);
+        r
+    };
+    for (n, pan, atc, want) in [
+        (1, PAN_A1, 5, ResponseCode::APPROVED),
+        (2, PAN_A1, 5, ResponseCode::CARD_AUTHENTICATION_FAILED),
+        (3, PAN_A3, 5, ResponseCode::APPROVED),
+    ] {
+        let d = store.authorize(with_atc(n, pan, atc)).await.unwrap();
+        assert_eq!(d.response_code, want, "key {n}");
+    }
+    let sec = store
+        .card_security(&ledger::Pan::new(PAN_A1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sec.psn.as_deref(), sec.atc_highest), (Some("01"), Some(5)));
     fx.finish().await;
 }
 

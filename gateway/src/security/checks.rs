@@ -334,6 +334,14 @@ impl SwitchSecurity {
             }),
             _ => None,
         };
+        // Only a counter the cryptogram proved goes to the ledger's replay window: an
+        // unverified one could be anything, and must move nothing.
+        let atc = verified.as_ref().map(|v| u16::from_be_bytes(v.req.atc));
+        // The card application the cryptogram was verified for (its counter's own).
+        let atc_psn = verified
+            .as_ref()
+            .and_then(|v| v.req.psn.parse::<u8>().ok())
+            .unwrap_or(0);
         Ok(Checked {
             security: Security {
                 pin: found.pin,
@@ -343,6 +351,9 @@ impl SwitchSecurity {
                     exceeded_code: codes.pin_tries_exceeded,
                 },
                 refusal,
+                atc,
+                atc_psn,
+                card_check_code: codes.card_authentication,
             },
             arqc: verified,
         })

@@ -195,12 +195,14 @@ impl Switch {
                 Err(e) => return self.security_unavailable(req, bd, &e),
             };
             arqc = checked.arqc;
-            let s = checked.security;
+            // The ATC window is not consulted: an inquiry moves no money and keeps no answer
+            // by key, so an acquirer's repeat of it would find its own counter taken (82).
+            let s = ledger::Security {
+                atc: None,
+                ..checked.security
+            };
             if s.pin != ledger::PinVerdict::NotChecked || s.refusal.is_some() {
-                let tried =
-                    self.core
-                        .store
-                        .pin_try(pan.clone(), checked.security, Timestamp::now());
+                let tried = self.core.store.pin_try(pan.clone(), s, Timestamp::now());
                 match before(deadline, tried).await {
                     Ok(None) => {}
                     Ok(Some(code)) => {

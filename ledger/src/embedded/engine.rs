@@ -63,6 +63,10 @@ impl Engine for SqliteEngine<'_, '_> {
             let row = sql::pin_state(&s, &card).map_err(failed)?;
             snap.pins.insert(card, row);
         }
+        for card in needs.atc_keys(snap) {
+            let row = sql::atc_window(&s, &card).map_err(failed)?;
+            snap.atcs.insert(card, row);
+        }
         for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
             let conn = self.conn;
             let last = self

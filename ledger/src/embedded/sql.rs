@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 
+use crate::atc::AtcWindow;
 use crate::machine::needs::Needs;
 use crate::machine::{Effects, Snapshot};
 use crate::pin::PinState;
@@ -725,8 +726,30 @@ const UPDATE_PIN_TRIES: &str = "UPDATE card_security SET pin_tries = ?2, pin_tri
      WHERE card_id = ?1";
 const INSERT_SECURITY: &str = "INSERT INTO card_security (card_id, pvv, pvki, psn, pin_tries) \
      VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING";
-const SECURITY_BY_HASH: &str = "SELECT c.id, c.expiry, s.pvv, s.pvki, s.psn, s.pin_tries \
-     FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = ?1";
+const SECURITY_BY_HASH: &str = "SELECT c.id, c.expiry, s.pvv, s.pvki, s.psn, s.pin_tries, \
+     s.atc_high FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = ?1";
+
+/// A card's ATC window (a row-less card, or one from before the window: none seen).
+const ATC_BY_CARD: &str = "SELECT atc_high, atc_seen FROM card_security WHERE card_id = ?1";
+/// The card's row is created when it has none (a chip card seeded without PIN or PSN).
+const UPSERT_ATC: &str = "INSERT INTO card_security (card_id, pin_tries, atc_high, atc_seen, \
+     atc_us) VALUES (?1, 0, ?2, ?3, ?4) ON CONFLICT (card_id) DO UPDATE SET \
+     atc_high = excluded.atc_high, atc_seen = excluded.atc_seen, atc_us = excluded.atc_us";
+
+/// A card's ATC window.
+pub(crate) fn atc_window(s: &Stmts<'_, '_>, card_id: &str) -> Result<AtcWindow> {
+    let row = s.with(ATC_BY_CARD, |st| {
+        Ok(st
+            .query_row([card_id], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .optional()?)
+    })?;
+    match row {
+        Some((high, seen)) => AtcWindow::from_columns(high, seen),
+        None => Ok(AtcWindow::default()),
+    }
+}
 
 /// A card's PIN state (`None`: no PIN on record).
 pub(crate) fn pin_state(s: &Stmts<'_, '_>, card_id: &str) -> Result<Option<PinState>> {
@@ -753,6 +776,7 @@ pub(crate) fn card_security(conn: &Connection, pan_hash: &str) -> Result<Option<
                 pvki: r.get(3)?,
                 psn: r.get(4)?,
                 pin_tries: r.get(5)?,
+                atc_high: r.get(6)?,
             })
         })
         .optional()?;
@@ -760,7 +784,7 @@ pub(crate) fn card_security(conn: &Connection, pan_hash: &str) -> Result<Option<
         .transpose()
 }
 
-/// Writes the PIN counters and the seeded security rows of `e`.
+/// Writes the PIN counters, the ATC windows and the seeded security rows of `e`.
 pub(crate) fn write_security(s: &Statements<'_>, e: &Effects) -> Result<()> {
     for sec in &e.security_new {
         s.with(INSERT_SECURITY, |st| {
@@ -776,6 +800,13 @@ pub(crate) fn write_security(s: &Statements<'_>, e: &Effects) -> Result<()> {
     for c in &e.pin_tries {
         s.with(UPDATE_PIN_TRIES, |st| {
             st.execute(params![c.card_id, i64::from(c.tries), c.at_us, c.reset_by])?;
+            Ok(())
+        })?;
+    }
+    for c in &e.atc {
+        let (high, seen) = c.window.to_columns();
+        s.with(UPSERT_ATC, |st| {
+            st.execute(params![c.card_id, high, seen, c.at_us])?;
             Ok(())
         })?;
     }

@@ -45,6 +45,10 @@ pub(crate) struct Needs {
     /// PIN try counters of the cards of these PAN hashes (authorizations that carry a PIN
     /// verdict), known once the cards are loaded ([`Needs::pin_keys`]).
     pub(crate) pin_from: Vec<String>,
+    /// ATC windows of the cards of these PAN hashes (authorizations and PIN tries that carry
+    /// the counter of a verified cryptogram), known once the cards are loaded
+    /// ([`Needs::atc_keys`]).
+    pub(crate) atc_from: Vec<String>,
 }
 
 /// What says which spend-control counters an operation reads.
@@ -95,6 +99,9 @@ impl Needs {
                         if let Some(h) = &p.pan_hash {
                             n.pin_from.push(h.clone());
                         }
+                    }
+                    if r.security.atc.is_some() {
+                        n.atc_from.extend(p.pan_hash.iter().cloned());
                     }
                 }
                 Op::Reverse(r) => {
@@ -147,6 +154,9 @@ impl Needs {
                             n.pin_from.push(h.clone());
                         }
                     }
+                    if security.atc.is_some() {
+                        n.atc_from.extend(p.pan_hash.iter().cloned());
+                    }
                 }
                 Op::Heartbeat { .. } => {}
                 Op::ChangeCard { pan_hash, .. } => n.cards.push(pan_hash.clone()),
@@ -182,6 +192,7 @@ impl Needs {
             adjustments: sorted(n.adjustments),
             pin_cards: sorted(n.pin_cards),
             pin_from: sorted(n.pin_from),
+            atc_from: sorted(n.atc_from),
             ..n
         }
     }
@@ -237,6 +248,21 @@ impl Needs {
                 out.push(card.id.clone());
             }
         }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The ATC windows the batch reads (card ids, sorted, distinct): the cards' of the
+    /// requests with a verified cryptogram's counter (load the cards first; their accounts
+    /// are locked with the cards').
+    pub(crate) fn atc_keys(&self, snap: &Snapshot) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .atc_from
+            .iter()
+            .filter_map(|h| snap.cards.get(h).and_then(Option::as_ref))
+            .map(|c| c.id.clone())
+            .collect();
         out.sort_unstable();
         out.dedup();
         out

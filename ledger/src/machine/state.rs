@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use money::Currency;
 
 use super::events::Event;
+use crate::atc::{AtcChange, AtcWindow};
 use crate::pin::{PinState, PinTriesChange};
 use crate::{
     AdjustmentRecord, CardAudit, CardRecord, Controls, Decision, DuplicateRecord, Hold, HoldStatus,
@@ -64,6 +65,8 @@ pub(crate) struct Snapshot {
     pub(crate) adjustments: HashMap<String, Option<AdjustmentRecord>>,
     /// PIN try counters by card id; `None`: the card has no PIN on record.
     pub(crate) pins: HashMap<String, Option<PinState>>,
+    /// ATC windows by card id (a card with no row: none seen).
+    pub(crate) atcs: HashMap<String, AtcWindow>,
     /// The last event `seq` of each locked account and of `outbox::NO_ACCOUNT` (0: none
     /// yet), read under the accounts' locks.
     pub(crate) event_seq: HashMap<String, i64>,
@@ -94,6 +97,7 @@ pub(crate) struct State<'s> {
     spend: BTreeMap<SpendKey, Spend>,
     account_controls: Vec<(String, Option<Controls>)>,
     pin_tries: BTreeMap<String, PinTriesChange>,
+    atc: BTreeMap<String, AtcChange>,
     security_new: Vec<SeedSecurity>,
     pub(crate) events: Vec<Event>,
 }
@@ -126,6 +130,7 @@ impl<'s> State<'s> {
             spend: BTreeMap::new(),
             account_controls: Vec::new(),
             pin_tries: BTreeMap::new(),
+            atc: BTreeMap::new(),
             security_new: Vec::new(),
             events: Vec::new(),
         }
@@ -355,6 +360,32 @@ impl<'s> State<'s> {
         self.pin_tries.insert(c.card_id.clone(), c);
     }
 
+    /// A card's ATC window as this batch sees it.
+    pub(crate) fn atc(&self, card_id: &str) -> Result<AtcWindow> {
+        if let Some(c) = self.atc.get(card_id) {
+            return Ok(c.window);
+        }
+        self.snap
+            .atcs
+            .get(card_id)
+            .copied()
+            .ok_or_else(|| unloaded("card_security"))
+    }
+
+    /// The change this batch made to a card's ATC window so far, if any (to undo one).
+    pub(crate) fn atc_change(&self, card_id: &str) -> Option<AtcChange> {
+        self.atc.get(card_id).cloned()
+    }
+
+    /// Records a card's ATC window's new value; `None` takes back this batch's change
+    /// (`before` as [`State::atc_change`] gave it).
+    pub(crate) fn put_atc(&mut self, card_id: &str, c: Option<AtcChange>) {
+        match c {
+            Some(c) => self.atc.insert(card_id.to_owned(), c),
+            None => self.atc.remove(card_id),
+        };
+    }
+
     /// Records a card's security row to seed (written unless the card has one).
     pub(crate) fn create_security(&mut self, s: SeedSecurity) {
         self.security_new.push(s);
@@ -512,6 +543,7 @@ impl<'s> State<'s> {
         e.spend = self.spend.values().cloned().collect();
         e.account_controls.clone_from(&self.account_controls);
         e.pin_tries = self.pin_tries.values().cloned().collect();
+        e.atc = self.atc.values().cloned().collect();
         e.security_new.clone_from(&self.security_new);
         e.events.clone_from(&self.events);
         e
@@ -552,6 +584,8 @@ pub(crate) struct Effects {
     pub(crate) account_controls: Vec<(String, Option<Controls>)>,
     /// PIN try counters to write (issue 23).
     pub(crate) pin_tries: Vec<PinTriesChange>,
+    /// ATC windows to write (insert or update the card's row).
+    pub(crate) atc: Vec<AtcChange>,
     /// Cards' security rows to insert (seeding), unless the card has one.
     pub(crate) security_new: Vec<SeedSecurity>,
     pub(crate) events: Vec<Event>,
@@ -582,6 +616,7 @@ impl Effects {
             && self.spend.is_empty()
             && self.account_controls.is_empty()
             && self.pin_tries.is_empty()
+            && self.atc.is_empty()
             && self.security_new.is_empty()
     }
 }

@@ -84,6 +84,9 @@ fn snapshot(ctx: &Ctx, ops: &[&Prepared]) -> Snapshot {
     for k in &needs.keys {
         snap.decisions.insert(k.clone(), None);
     }
+    for c in needs.atc_keys(&snap) {
+        snap.atcs.insert(c, crate::atc::AtcWindow::default());
+    }
     snap.wallets.insert(
         "A".into(),
         vec![Wallet {
@@ -332,4 +335,54 @@ fn a_card_in_no_program_is_decided_at_once_and_a_verdict_for_it_is_ignored() {
         assert_eq!(d.response_code, ResponseCode::APPROVED);
         assert!(d.hook.is_none());
     }
+}
+
+// ---- The ATC replay window (issue 23): the counter of a verified ARQC, decided here. ----
+
+fn with_atc(op: Op, atc: u16) -> Op {
+    let Op::Authorize(r) = op else { unreachable!() };
+    let mut r = AuthRequest::clone(&r);
+    r.security.atc = Some(atc);
+    Op::Authorize(Arc::new(r))
+}
+
+#[test]
+fn a_counter_is_taken_once_in_a_batch_and_a_decline_for_funds_still_takes_it() {
+    let ctx = ctx();
+    let ops = [
+        with_atc(auth(1, 1_000, "KRW"), 5),
+        with_atc(auth(2, 1_000, "KRW"), 5),
+        with_atc(auth(3, 1_000, "KRW"), 4),
+        with_atc(auth(4, 90_000, "KRW"), 9),
+        with_atc(auth(5, 1_000, "KRW"), 9),
+    ];
+    let prepared: Vec<_> = ops.into_iter().map(|o| Prepared::new(o, &ctx)).collect();
+    let prepared: Vec<&Prepared> = prepared.iter().collect();
+    let snap = snapshot(&ctx, &prepared);
+    let (out, effects) = execute(&snap, &ctx, &prepared);
+    let codes: Vec<String> = out
+        .into_iter()
+        .map(|o| decided(o.unwrap()).response_code.as_str().to_owned())
+        .collect();
+    // The same counter in another message: 82; one below inside the window: taken; a
+    // decline for funds still takes its counter, so the same one after it is 82.
+    assert_eq!(codes, ["00", "82", "00", "51", "82"]);
+    assert_eq!(effects.atc.len(), 1, "one window per card");
+    let w = effects.atc[0].window;
+    assert_eq!(effects.atc[0].card_id, "C-0010");
+    assert_eq!(w.highest, Some(9));
+    assert_eq!(w.seen, [1 | (1 << 4) | (1 << 5), 0, 0, 0]);
+}
+
+#[test]
+fn asking_the_hook_gives_the_counter_back() {
+    let ctx = ctx_in_program();
+    let (out, effects) = run_one(&ctx, with_atc(auth(1, 4_000, "KRW"), 3));
+    assert!(matches!(out, super::Output::AskHook(_)));
+    assert!(effects.is_empty(), "the counter is taken with the decision");
+    let verdict = answered(crate::HookAnswer::Approve);
+    let op = with_verdict(with_atc(auth(1, 4_000, "KRW"), 3), verdict, false);
+    let (out, effects) = run_one(&ctx, op);
+    assert_eq!(decided(out).response_code, ResponseCode::APPROVED);
+    assert_eq!(effects.atc[0].window.highest, Some(3));
 }

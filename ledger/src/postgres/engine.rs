@@ -26,6 +26,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::StmtCache;
+use crate::atc::AtcWindow;
 use crate::machine::engine::{Engine, EngineError, Step};
 use crate::machine::needs::Needs;
 use crate::machine::{Approvals, Effects, Snapshot};
@@ -440,7 +441,39 @@ const INSERT_SECURITY: &str = "INSERT INTO card_security (card_id, pvv, pvki, ps
      VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING";
 /// A card with its security row, read before the writer (issue 23).
 pub(crate) const SECURITY_BY_HASH: &str = "SELECT c.id, c.expiry, s.pvv, s.pvki, s.psn, \
-     s.pin_tries FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = $1";
+     s.pin_tries, s.atc_high FROM cards c LEFT JOIN card_security s ON s.card_id = c.id WHERE c.pan_hash = $1";
+
+/// A card's ATC window (a row-less card, or one from before the window: none seen).
+const ATC_BY_CARD: &str = "SELECT atc_high, atc_seen FROM card_security WHERE card_id = $1";
+/// The card's row is created when it has none (a chip card seeded without PIN or PSN).
+const UPSERT_ATC: &str = "INSERT INTO card_security (card_id, pin_tries, atc_high, atc_seen, \
+     atc_us) VALUES ($1, 0, $2, $3, $4) ON CONFLICT (card_id) DO UPDATE SET \
+     atc_high = excluded.atc_high, atc_seen = excluded.atc_seen, atc_us = excluded.atc_us";
+
+/// The ATC windows of `cards` into `snap`, under the accounts' locks (every writer of a
+/// card's window holds its account's lock: the window is decided by the authorization that
+/// locked the card's account).
+async fn load_atcs(
+    client: &Client,
+    cache: &mut StmtCache,
+    cards: &[String],
+    snap: &mut Snapshot,
+) -> Result<()> {
+    if cards.is_empty() {
+        return Ok(());
+    }
+    let by_card = stmt(client, cache, ATC_BY_CARD).await?;
+    let p = one(cards);
+    let rows = probe(client, &by_card, &p).await?;
+    for (card, rows) in cards.iter().zip(&rows) {
+        let window = match rows.first() {
+            Some(r) => AtcWindow::from_columns(r.try_get(0)?, r.try_get(1)?)?,
+            None => AtcWindow::default(),
+        };
+        snap.atcs.insert(card.clone(), window);
+    }
+    Ok(())
+}
 
 /// The PIN try counters of `cards` into `snap` (under the accounts' locks when called from
 /// `lock`: every writer of a card's counter holds its account's lock).
@@ -611,6 +644,8 @@ impl Engine for PgEngine<'_> {
             }
             let pins = needs.pin_keys(snap);
             load_pins(client, self.cache, &pins, snap).await?;
+            let atcs = needs.atc_keys(snap);
+            load_atcs(client, self.cache, &atcs, snap).await?;
             for (a, rows) in seq_accounts.iter().zip(&seqs) {
                 let last: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
                 snap.event_seq.insert(a.clone(), last);
@@ -743,6 +778,18 @@ impl Engine for PgEngine<'_> {
                         Box::new(i64::from(c.tries)),
                         Box::new(c.at_us),
                         Box::new(c.reset_by.clone()),
+                    ],
+                ));
+            }
+            for c in &e.atc {
+                let (high, seen) = c.window.to_columns();
+                stmts.push((
+                    self.stmt(UPSERT_ATC).await?,
+                    vec![
+                        Box::new(c.card_id.clone()),
+                        Box::new(high),
+                        Box::new(seen),
+                        Box::new(c.at_us),
                     ],
                 ));
             }

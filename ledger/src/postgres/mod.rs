@@ -395,6 +395,7 @@ impl PgStore {
             pvki: r.try_get(3)?,
             psn: r.try_get(4)?,
             pin_tries: r.try_get(5)?,
+            atc_high: r.try_get(6)?,
         }
         .into_security()
         .map(Some)

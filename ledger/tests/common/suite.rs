@@ -1518,6 +1518,160 @@ pub async fn pins_presented_with_balance_inquiries_count_as_any_other(fx: &Fixtu
     );
 }
 
+fn with_atc(mut r: AuthRequest, atc: u16) -> AuthRequest {
+    r.security.atc = Some(atc);
+    r
+}
+
+async fn atc_highest(s: &Store, pan: &str) -> Option<u16> {
+    s.card_security(&Pan::new(pan).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .atc_highest
+}
+
+/// Issue 23: the application transaction counter of a verified ARQC is taken once per card.
+/// A genuine cryptogram sent again in a new message (another key) is refused with the
+/// card-check code and moves nothing; the same message again is a repeat with its stored
+/// answer; a counter inside the window below the highest is taken once (out of order), one
+/// older than the window is refused; a decline for funds still takes its counter.
+pub async fn a_replayed_atc_is_refused_and_a_fresh_one_taken_once(fx: &Fixture) {
+    let s = &fx.store;
+    seed_pins(s).await;
+    let refused = ResponseCode::CARD_AUTHENTICATION_FAILED;
+    assert_eq!(atc_highest(s, PAN_PIN).await, None);
+    let first = s
+        .authorize(with_atc(auth(1400, PAN_PIN, 100, "KRW"), 10))
+        .await
+        .unwrap();
+    assert_eq!(first.response_code, ResponseCode::APPROVED);
+    assert_eq!(atc_highest(s, PAN_PIN).await, Some(10));
+    // The same message again: its stored answer, not a replay refusal.
+    let again = s
+        .authorize(with_atc(auth(1400, PAN_PIN, 100, "KRW"), 10))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.response_code, ResponseCode::APPROVED);
+    assert_eq!(again.approval_code, first.approval_code);
+    // The same cryptogram in a new message: 82, recorded, no hold.
+    assert_eq!(
+        code(s, with_atc(auth(1401, PAN_PIN, 100, "KRW"), 10)).await,
+        refused
+    );
+    let d = s.decision(&key(1401)).await.unwrap().unwrap();
+    assert_eq!(d.card_id.as_deref(), Some("C-PIN"));
+    assert_eq!(wallet(s, "A-PIN", "KRW").await.held_minor, 100);
+    // Out of order inside the window: 12 then 11 both pass, 11 once.
+    for (n, atc, want) in [
+        (1402, 12, ResponseCode::APPROVED),
+        (1403, 11, ResponseCode::APPROVED),
+        (1404, 11, refused),
+        (1405, 12, refused),
+    ] {
+        assert_eq!(
+            code(s, with_atc(auth(n, PAN_PIN, 100, "KRW"), atc)).await,
+            want,
+            "ATC {atc}"
+        );
+    }
+    assert_eq!(atc_highest(s, PAN_PIN).await, Some(12));
+    // Older than the window: refused, and the window does not move.
+    let high = 12 + ledger::ATC_WINDOW;
+    assert_eq!(
+        code(s, with_atc(auth(1406, PAN_PIN, 100, "KRW"), high)).await,
+        ResponseCode::APPROVED
+    );
+    assert_eq!(
+        code(s, with_atc(auth(1407, PAN_PIN, 100, "KRW"), 12)).await,
+        refused
+    );
+    assert_eq!(
+        code(s, with_atc(auth(1408, PAN_PIN, 100, "KRW"), 13)).await,
+        ResponseCode::APPROVED
+    );
+    assert_eq!(atc_highest(s, PAN_PIN).await, Some(high));
+    // A decline for funds still takes the counter: the card counted it, the cryptogram
+    // verified.
+    let r = with_atc(auth(1409, PAN_PIN, 5_000_000, "KRW"), high + 1);
+    assert_eq!(code(s, r).await, ResponseCode::INSUFFICIENT_FUNDS);
+    assert_eq!(
+        code(s, with_atc(auth(1410, PAN_PIN, 100, "KRW"), high + 1)).await,
+        refused
+    );
+    // The code is the caller's (per network).
+    let mut r = with_atc(auth(1411, PAN_PIN, 100, "KRW"), high + 1);
+    r.security.card_check_code = ResponseCode::parse("Q8").unwrap();
+    assert_eq!(code(s, r).await.as_str(), "Q8");
+    // A chip card with no security row gets one; a PIN try with a counter takes it too.
+    assert_eq!(
+        code(s, with_atc(auth(1412, PAN_A1, 100, "KRW"), 3)).await,
+        ResponseCode::APPROVED
+    );
+    assert_eq!(atc_highest(s, PAN_A1).await, Some(3));
+    let sec = ledger::Security {
+        atc: Some(3),
+        ..Default::default()
+    };
+    let pan = Pan::new(PAN_A1).unwrap();
+    assert_eq!(
+        s.pin_try(pan.clone(), sec, now()).await.unwrap(),
+        Some(refused)
+    );
+    let sec = ledger::Security {
+        atc: Some(4),
+        ..Default::default()
+    };
+    assert_eq!(s.pin_try(pan, sec, now()).await.unwrap(), None);
+    assert_eq!(atc_highest(s, PAN_A1).await, Some(4));
+    // The card re-issued with the next PAN sequence number counts from 1 again, above all
+    // the old card sent; the old card's counters are then below the window.
+    let mut r = with_atc(auth(1413, PAN_PIN, 100, "KRW"), 1);
+    r.security.atc_psn = 2;
+    assert_eq!(code(s, r).await, ResponseCode::APPROVED);
+    let sec = s
+        .card_security(&Pan::new(PAN_PIN).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sec.atc_psn, sec.atc_highest), (Some(2), Some(1)));
+    assert_eq!(
+        code(s, with_atc(auth(1414, PAN_PIN, 100, "KRW"), high + 2)).await,
+        refused
+    );
+    // Nothing else changed: no PIN try counted, the invariants hold.
+    assert_eq!(tries(s, PAN_PIN).await, 0);
+    assert!(s.invariant_violations().await.unwrap().is_empty());
+}
+
+/// One cryptogram sent in several new messages at once through two instances: exactly one
+/// is approved, whichever wins the card's account's lock.
+pub async fn one_atc_on_two_instances_at_once_is_approved_once(fx: &Fixture) {
+    seed_pins(&fx.store).await;
+    let mut tasks = Vec::new();
+    for i in 0..6u32 {
+        let s = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            fx.second.clone()
+        };
+        let r = with_atc(auth(1500 + i, PAN_PIN, 100, "KRW"), 77);
+        tasks.push(tokio::spawn(async move { s.authorize(r).await.unwrap() }));
+    }
+    let mut approved = 0;
+    for t in tasks {
+        let d = t.await.unwrap();
+        match d.response_code {
+            ResponseCode::APPROVED => approved += 1,
+            c => assert_eq!(c, ResponseCode::CARD_AUTHENTICATION_FAILED),
+        }
+    }
+    assert_eq!(approved, 1);
+    assert_eq!(wallet(&fx.store, "A-PIN", "KRW").await.held_minor, 100);
+    assert_eq!(atc_highest(&fx.store, PAN_PIN).await, Some(77));
+}
+
 /// Issue 20: each decision writes exactly one event with it (a repeat none), numbered per
 /// account without a gap, carrying what the CloudEvents `data` promises.
 pub async fn every_change_writes_one_event_and_a_repeat_none(fx: &Fixture) {

@@ -51,6 +51,23 @@ pub(crate) struct CardView {
     /// What authorizations are decided on: the card's own controls over its account's
     /// default.
     pub(crate) effective_controls: ControlsBody,
+    /// The chip's application transaction counter as the switch last took it (issue 23):
+    /// absent until a cryptogram of the card verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chip: Option<ChipView>,
+}
+
+/// The replay window's top (`ledger::ATC_WINDOW` counters below it are still taken once).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChipView {
+    /// The highest ATC (EMV tag 9F36) seen with a verified ARQC; an ATC already seen, or
+    /// more than `ledger::ATC_WINDOW` (256) below this, is declined 82.
+    #[schema(example = 42)]
+    pub(crate) atc_highest: u16,
+    /// The PAN sequence number (DE 23) of the card application that sent it: a card
+    /// re-issued with a higher PSN counts again from 1.
+    #[schema(example = "01")]
+    pub(crate) psn: String,
 }
 
 impl CardView {
@@ -63,7 +80,27 @@ impl CardView {
             status: Status::from(c.status),
             controls: ControlsBody::of(c.own_controls.as_ref()),
             effective_controls: ControlsBody::of(c.controls.as_deref()),
+            chip: None,
         }
+    }
+
+    /// [`CardView::of`] with the card's chip counter read from the ledger.
+    async fn with_chip(c: &CardRecord, state: &AdminState) -> Result<Self, ApiError> {
+        let mut v = CardView::of(c);
+        let sec = state
+            .status
+            .core()
+            .store()
+            .card_security_of(&c.pan_hash)
+            .await
+            .map_err(ledger_error)?;
+        v.chip = sec.and_then(|s| {
+            Some(ChipView {
+                atc_highest: s.atc_highest?,
+                psn: format!("{:02}", s.atc_psn.unwrap_or(0)),
+            })
+        });
+        Ok(v)
     }
 }
 
@@ -513,7 +550,8 @@ pub(crate) async fn get_card(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CardView>, ApiError> {
-    Ok(Json(CardView::of(&card_by_id(&state, &id).await?)))
+    let card = card_by_id(&state, &id).await?;
+    Ok(Json(CardView::with_chip(&card, &state).await?))
 }
 
 /// A card found by its number (sent in the body, never in a URL); answered masked.
@@ -549,7 +587,7 @@ pub(crate) async fn lookup_card(
         .await
         .map_err(ledger_error)?
         .ok_or_else(no_card)?;
-    Ok(Json(CardView::of(&card)))
+    Ok(Json(CardView::with_chip(&card, &state).await?))
 }
 
 /// Changes a card's status: `blocked`, `lost`, `stolen` or `closed` decline its next

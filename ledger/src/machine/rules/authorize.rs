@@ -85,6 +85,8 @@ pub(super) fn authorize(
     };
     d.account_id = Some(card.account_id.clone());
     d.card_id = Some(card.id.clone());
+    // Asking the hook records nothing: the counter this check takes is given back then.
+    let atc_before = st.atc_change(&card.id);
     if let Some(code) = security::check(st, &r.security, r.now, &card)? {
         return decided(declined(st, d, code));
     }
@@ -135,7 +137,10 @@ pub(super) fn authorize(
             d.hook = Some(outcome);
             return decided(declined(st, d, code));
         }
-        Gate::Ask(query) => return Ok(Authorized::AskHook(query)),
+        Gate::Ask(query) => {
+            st.put_atc(&card.id, atc_before);
+            return Ok(Authorized::AskHook(query));
+        }
     };
     match funds {
         Funds::Decline(code) => decided(declined(st, d, code)),

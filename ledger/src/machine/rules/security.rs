@@ -3,7 +3,13 @@
 //! try counter in the same transaction as the decision; and an operator's reset of the
 //! counter.
 //!
-//! Order, after the card's own checks (unknown, expired, lost, stolen, blocked): a PIN
+//! Order, after the card's own checks (unknown, expired, lost, stolen, blocked): the
+//! application transaction counter of a verified ARQC (`crate::atc`): one the card has seen,
+//! or older than its window, is a replayed cryptogram, refused with the card-check code (82)
+//! before anything else counts, and moves nothing; a fresh one is taken here, and stays taken
+//! whatever the decision (a decline for the PIN, the funds or the controls included: the
+//! card counted it, the cryptogram verified, and the same cryptogram must not pass in another
+//! message, as issuers do it). Then a PIN
 //! presented to a card whose tries are exhausted is answered "tries exceeded" (75), whatever
 //! the PIN; then a failed card check (CVV, iCVV, cryptogram: 82; CVV2: N7), which does not
 //! count a PIN try (the card is not shown genuine); then the PIN: a wrong one counts a try
@@ -13,18 +19,31 @@
 use jiff::Timestamp;
 
 use super::State;
+use crate::atc::AtcChange;
 use crate::machine::events::Event;
 use crate::pin::PinTriesChange;
 use crate::{CardRecord, PinVerdict, ResponseCode, Result, Security, MAX_PIN_TRIES_LIMIT};
 
-/// The refusal the security verdicts `s` make on `card`, if any; records the PIN try counter's
-/// new value.
+/// The refusal the security verdicts `s` make on `card`, if any; records the ATC window's
+/// and the PIN try counter's new values.
 pub(super) fn check(
     st: &mut State<'_>,
     s: &Security,
     now: Timestamp,
     card: &CardRecord,
 ) -> Result<Option<ResponseCode>> {
+    if let Some(atc) = s.atc {
+        let seq = crate::atc::sequence(s.atc_psn, atc);
+        let Some(window) = st.atc(&card.id)?.accept(seq) else {
+            return Ok(Some(s.card_check_code));
+        };
+        let change = AtcChange {
+            card_id: card.id.clone(),
+            window,
+            at_us: now.as_microsecond(),
+        };
+        st.put_atc(&card.id, Some(change));
+    }
     let policy = s.pin_policy;
     let max = policy.tries_max.clamp(1, MAX_PIN_TRIES_LIMIT);
     let tries = match s.pin {
