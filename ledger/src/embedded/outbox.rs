@@ -1,5 +1,6 @@
 //! The outbox's rows in SQLite (see `crate::outbox`): written by the writer with each batch,
-//! read by the reader, marked published and pruned on the relay's own connection.
+//! read by the reader, marked published and pruned by the relay's upkeep on the writer's
+//! connection, between its batches (see `embedded::Work`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
