@@ -486,10 +486,9 @@ impl EmbeddedStore {
         let work = Work::Upkeep(Box::new(move |conn| {
             let _ = reply.send(f(conn));
         }));
-        tokio::task::spawn_blocking(move || queue.send(work))
+        tokio::task::spawn_blocking(move || queue.send(work).map_err(|_| LedgerError::Closed))
             .await
-            .map_err(|_| LedgerError::Closed)?
-            .map_err(|_| LedgerError::Closed)?;
+            .map_err(|_| LedgerError::Closed)??;
         rx.await.map_err(|_| LedgerError::Closed)?
     }
 
