@@ -66,22 +66,15 @@ pub(crate) struct Job {
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<Output>>,
 }
 
-/// What the writer's queue carries: operations, batched and committed together, and the
-/// relay's upkeep of the outbox (marking rows published, pruning, the lease), each run on
-/// the writer's connection after the batch it arrived with. On a connection of their own
-/// these writes would change `PRAGMA data_version` for the writer, which then forgot its
-/// cards and `seq`s after every round the relay published, and would take the database's
-/// write lock from under it.
-pub(crate) enum Work {
-    Op(Job),
-    Upkeep(Box<dyn FnOnce(&Connection) + Send>),
-}
-
 struct Inner {
-    queue: Option<SyncSender<Work>>,
+    queue: Option<SyncSender<Job>>,
     capacity: usize,
     writer: Option<JoinHandle<()>>,
     reader: Arc<Mutex<Connection>>,
+    /// The relay's connection (marks events published, prunes, takes the lease), opened at
+    /// first use: these writes stay off the writer's queue, which carries the
+    /// authorization flow only; SQLite serializes them with the writer.
+    side: Arc<Mutex<Option<Connection>>>,
     /// A position at or below which every outbox row is published (SQLite has no index of
     /// the unpublished rows: see `outbox::after`).
     published_floor: Arc<AtomicI64>,
@@ -232,6 +225,7 @@ impl EmbeddedStore {
                 capacity: opts.queue_depth,
                 writer: Some(writer),
                 reader: Arc::new(Mutex::new(reader)),
+                side: Arc::default(),
                 published_floor: Arc::default(),
                 ctx,
                 path,
@@ -251,7 +245,7 @@ impl EmbeddedStore {
         // back should the answer be lost.
         let prepared = Prepared::new(op, &self.inner.ctx);
         let kept = prepared.clone();
-        match queue.try_send(Work::Op(Job { prepared, reply })) {
+        match queue.try_send(Job { prepared, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(LedgerError::Backpressure {
@@ -474,22 +468,24 @@ impl EmbeddedStore {
             .await
     }
 
-    /// Runs `f` on the writer's connection, between its batches (see [`Work`]). A full queue
-    /// is waited on off the async workers: the relay's upkeep is never refused for load.
-    async fn upkeep<R, F>(&self, f: F) -> Result<R>
+    /// Runs `f` on the relay's connection, off the async workers.
+    async fn side<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        let queue = self.inner.queue.clone().ok_or(LedgerError::Closed)?;
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let work = Work::Upkeep(Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        }));
-        tokio::task::spawn_blocking(move || queue.send(work).map_err(|_| LedgerError::Closed))
-            .await
-            .map_err(|_| LedgerError::Closed)??;
-        rx.await.map_err(|_| LedgerError::Closed)?
+        let side = Arc::clone(&self.inner.side);
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = side.lock().map_err(|_| LedgerError::Closed)?;
+            if g.is_none() {
+                *g = Some(open_connection(&path)?);
+            }
+            let conn = g.as_ref().ok_or(LedgerError::Closed)?;
+            f(conn)
+        })
+        .await
+        .map_err(|_| LedgerError::Closed)?
     }
 
     pub(crate) async fn events_published(
@@ -498,12 +494,12 @@ impl EmbeddedStore {
         now: jiff::Timestamp,
     ) -> Result<()> {
         let positions = positions.to_vec();
-        self.upkeep(move |conn| outbox::published(conn, &positions, now))
+        self.side(move |conn| outbox::published(conn, &positions, now))
             .await
     }
 
     pub(crate) async fn events_prune(&self, before: jiff::Timestamp) -> Result<usize> {
-        self.upkeep(move |conn| outbox::prune(conn, before)).await
+        self.side(move |conn| outbox::prune(conn, before)).await
     }
 
     pub(crate) async fn events_lease(
@@ -513,7 +509,7 @@ impl EmbeddedStore {
         until: jiff::Timestamp,
     ) -> Result<bool> {
         let holder = holder.to_owned();
-        self.upkeep(move |conn| outbox::lease(conn, &holder, now, until))
+        self.side(move |conn| outbox::lease(conn, &holder, now, until))
             .await
     }
 }

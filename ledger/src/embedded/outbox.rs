@@ -1,6 +1,5 @@
 //! The outbox's rows in SQLite (see `crate::outbox`): written by the writer with each batch,
-//! read by the reader, marked published and pruned by the relay's upkeep on the writer's
-//! connection, between its batches (see `embedded::Work`).
+//! read by the reader, marked published and pruned on the relay's own connection.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -99,14 +98,23 @@ pub(super) fn pending(conn: &Connection, floor: &AtomicI64) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Marks `positions` published, one statement per run of consecutive positions (a round's
+/// rows are mostly one run: one statement for hundreds of rows), in one short transaction on
+/// the relay's connection, which holds the database's write lock for that long.
 pub(super) fn published(conn: &Connection, positions: &[i64], now: Timestamp) -> Result<()> {
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let go = || -> Result<()> {
         let mut st = conn.prepare_cached(
-            "UPDATE outbox SET published_us = ?2 WHERE pos = ?1 AND published_us IS NULL",
+            "UPDATE outbox SET published_us = ?3 \
+             WHERE pos BETWEEN ?1 AND ?2 AND published_us IS NULL",
         )?;
-        for p in positions {
-            st.execute(params![p, now.as_microsecond()])?;
+        for run in sorted.chunk_by(|a, b| a.checked_add(1) == Some(*b)) {
+            if let (Some(first), Some(last)) = (run.first(), run.last()) {
+                st.execute(params![first, last, now.as_microsecond()])?;
+            }
         }
         Ok(())
     };

@@ -22,7 +22,7 @@ use tracing::error;
 use super::cache::CardCache;
 use super::engine::SqliteEngine;
 use super::sql::Statements;
-use super::{Job, Work};
+use super::Job;
 use crate::faults::{self, Fault};
 use crate::machine::{driver, Ctx, Prepared};
 use crate::LedgerError;
@@ -34,7 +34,7 @@ pub(super) const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 /// Runs the writer until the queue closes, starting it again after a panic (see the module's
 /// documentation).
-pub(super) fn supervise(conn: Connection, rx: Receiver<Work>, ctx: Ctx, max_batch: usize) {
+pub(super) fn supervise(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usize) {
     let mut panics: VecDeque<Instant> = VecDeque::new();
     loop {
         let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -63,11 +63,8 @@ pub(super) fn supervise(conn: Connection, rx: Receiver<Work>, ctx: Ctx, max_batc
             error!("{msg}");
             ctx.health.stopped(&msg);
             // What is still queued was never started: refused, definitely.
-            while let Ok(work) = rx.try_recv() {
-                if let Work::Op(job) = work {
-                    let _ = job.reply.send(Err(LedgerError::Closed));
-                }
-                // An upkeep dropped unrun drops its reply: its caller sees `Closed`.
+            while let Ok(job) = rx.try_recv() {
+                let _ = job.reply.send(Err(LedgerError::Closed));
             }
             return;
         }
@@ -84,66 +81,44 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
-fn run(conn: &Connection, rx: &Receiver<Work>, ctx: &Ctx, max_batch: usize) {
+fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut upkeep = Vec::new();
     let stmts = Statements::new(conn);
     let mut cards = CardCache::default();
     while let Ok(first) = rx.recv() {
-        let mut take = |work| match work {
-            Work::Op(job) => batch.push(job),
-            Work::Upkeep(f) => upkeep.push(f),
-        };
-        let mut ops = usize::from(matches!(first, Work::Op(_)));
-        take(first);
+        batch.push(first);
         // Everything that queued up while the previous fsync ran joins this transaction.
-        while ops < max_batch {
+        while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(work) => {
-                    ops += usize::from(matches!(work, Work::Op(_)));
-                    take(work);
-                }
+                Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
-            commit_batch(conn, &stmts, &mut cards, ctx, &mut batch);
+        let ops: Vec<&Prepared> = batch.iter().map(|j| &j.prepared).collect();
+        let mut engine = SqliteEngine {
+            conn,
+            stmts: &stmts,
+            cards: &mut cards,
+        };
+        // The engine's steps are synchronous: their futures are ready at once.
+        let results = futures::executor::block_on(driver::run(&mut engine, ctx, &ops));
+        drop(ops);
+        if faults::hit(Fault::PanicAfterCommit) {
+            panic!("injected fault: panic after COMMIT, before the answers");
         }
-        // The relay's upkeep, each in a transaction of its own, after the batch's answers.
-        for f in upkeep.drain(..) {
-            f(conn);
-        }
-    }
-}
-
-/// Runs and commits `batch`, then hands each caller its answer.
-fn commit_batch<'c>(
-    conn: &'c Connection,
-    stmts: &Statements<'c>,
-    cards: &mut CardCache,
-    ctx: &Ctx,
-    batch: &mut Vec<Job>,
-) {
-    let ops: Vec<&Prepared> = batch.iter().map(|j| &j.prepared).collect();
-    let mut engine = SqliteEngine { conn, stmts, cards };
-    // The engine's steps are synchronous: their futures are ready at once.
-    let results = futures::executor::block_on(driver::run(&mut engine, ctx, &ops));
-    drop(ops);
-    if faults::hit(Fault::PanicAfterCommit) {
-        panic!("injected fault: panic after COMMIT, before the answers");
-    }
-    // Answers go out only now, after COMMIT (and its fsync) returned; each under its own
-    // guard, so that one that cannot be handed over does not take the others with it.
-    for (job, result) in batch.drain(..).zip(results) {
-        let handed = std::panic::catch_unwind(AssertUnwindSafe(move || {
-            if faults::hit(Fault::PanicWhileReplying) {
-                panic!("injected fault: panic while handing an answer over");
-            }
-            let _ = job.reply.send(result);
-        }));
-        if let Err(p) = handed {
-            error!(panic = %panic_message(p.as_ref()),
+        // Answers go out only now, after COMMIT (and its fsync) returned; each under its own
+        // guard, so that one that cannot be handed over does not take the others with it.
+        for (job, result) in batch.drain(..).zip(results) {
+            let handed = std::panic::catch_unwind(AssertUnwindSafe(move || {
+                if faults::hit(Fault::PanicWhileReplying) {
+                    panic!("injected fault: panic while handing an answer over");
+                }
+                let _ = job.reply.send(result);
+            }));
+            if let Err(p) = handed {
+                error!(panic = %panic_message(p.as_ref()),
                     "a ledger answer could not be handed over; its caller reads it back");
+            }
         }
     }
 }

@@ -1842,6 +1842,11 @@ pub async fn published_events_are_marked_pruned_and_leased_once(fx: &Fixture) {
     assert_eq!(all.len(), 5);
     let first: Vec<i64> = all[..3].iter().map(|e| e.pos).collect();
     let t = now();
+    // Marks with a hole: the row between stays unpublished.
+    a.events_published(&[first[2], first[0]], t).await.unwrap();
+    assert_eq!(b.events_pending().await.unwrap(), 3);
+    let holes = b.events_after(0, true, 100).await.unwrap();
+    assert_eq!(holes, [&all[1..2], &all[3..]].concat());
     a.events_published(&first, t).await.unwrap();
     assert_eq!(b.events_pending().await.unwrap(), 2);
     let left = b.events_after(0, true, 100).await.unwrap();
