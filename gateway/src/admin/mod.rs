@@ -66,6 +66,11 @@ const MAX_CONCURRENT_REQUESTS: usize = 16;
 /// objects (a card lookup, a controls document).
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Largest body of `POST /v1/clearing/presentments` (500 presentments of a few hundred
+/// bytes each), and so the listener's own limit; every other endpoint holds its body to
+/// [`MAX_BODY_BYTES`] (`json::ApiJson`).
+pub(crate) const MAX_CLEARING_BODY_BYTES: usize = 512 * 1024;
+
 /// How long a drain waits for admin requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -84,6 +89,8 @@ pub(crate) struct AdminState {
     event_streams: Arc<tokio::sync::Semaphore>,
     /// Ends the event streams at drain.
     shutdown: Shutdown,
+    /// `[clearing]`: the tolerances and pace of presentments posted through the API.
+    clearing: crate::config::ClearingConfig,
 }
 
 /// What [`AdminState::new`] takes beside the status.
@@ -95,6 +102,8 @@ pub(crate) struct AdminParts {
     pub(crate) sandbox: bool,
     pub(crate) simulator: Option<Arc<simulator::Simulator>>,
     pub(crate) shutdown: Shutdown,
+    /// `[clearing]`.
+    pub(crate) clearing: crate::config::ClearingConfig,
 }
 
 impl AdminState {
@@ -110,6 +119,7 @@ impl AdminState {
             simulator: p.simulator,
             event_streams: Arc::new(tokio::sync::Semaphore::new(v1::MAX_EVENT_STREAMS)),
             shutdown: p.shutdown,
+            clearing: p.clearing,
         }
     }
 }
@@ -171,7 +181,7 @@ fn service(
         ))
         .map_response(|r: Response<_>| r.map(Body::new))
         .layer(ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_CLEARING_BODY_BYTES))
         .service(app(state))
 }
 
