@@ -419,7 +419,7 @@ fn to_ledger(p: &PresentmentItem, cx: &PostContext<'_>) -> Result<ledger::Presen
 }
 
 /// Posts one presentment through `store`'s writer: its outcome (`rejected` when its fields
-/// are not postable), or the ledger's failure.
+/// are not postable, or the ledger finds them invalid), or the ledger's failure.
 pub async fn post(
     store: &Store,
     p: &PresentmentItem,
@@ -427,10 +427,15 @@ pub async fn post(
 ) -> ledger::Result<Posted> {
     match to_ledger(p, cx) {
         Err(why) => Ok(Posted::rejected(p.record, p.amount_minor, why)),
-        Ok(lp) => {
-            let r = store.present(lp.clone()).await?;
-            Ok(Posted::of(p.record, &lp, &r))
-        }
+        Ok(lp) => match store.present(lp.clone()).await {
+            Ok(r) => Ok(Posted::of(p.record, &lp, &r)),
+            Err(ledger::LedgerError::Invalid { field, reason }) => Ok(Posted::rejected(
+                p.record,
+                p.amount_minor,
+                format!("{field}: {reason}"),
+            )),
+            Err(e) => Err(e),
+        },
     }
 }
 

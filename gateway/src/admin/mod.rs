@@ -158,7 +158,31 @@ fn app(state: Arc<AdminState>) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn(declared_body_limit))
         .with_state(state)
+}
+
+/// The path whose bodies may be larger than [`MAX_BODY_BYTES`] (up to
+/// [`MAX_CLEARING_BODY_BYTES`], the listener's own limit).
+const LARGE_BODY_PATH: &str = "/v1/clearing/presentments";
+
+/// 413 for a body whose `Content-Length` is over [`MAX_BODY_BYTES`] (but on
+/// [`LARGE_BODY_PATH`]), before routing or authentication: whatever the route, as when the
+/// listener's own limit was that. A body without a length is held to it as it is read
+/// (`json::ApiJson`).
+async fn declared_body_limit(
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if req.uri().path() != LARGE_BODY_PATH && declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    Ok(next.run(req).await)
 }
 
 /// The application under the listener's limits, as one service every connection clones

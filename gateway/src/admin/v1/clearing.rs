@@ -120,6 +120,7 @@ pub(crate) async fn post_presentments(
         (status = BAD_REQUEST, description = "A malformed path", body = ErrorBody),
         (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
         (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
+        (status = NOT_FOUND, description = "No file id in the path", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, description = "Not a file id", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "The ledger cannot answer now", body = ErrorBody),
     )
@@ -153,6 +154,7 @@ pub(crate) async fn get_file(
         (status = BAD_REQUEST, description = "Not JSON, or a malformed path", body = ErrorBody),
         (status = UNAUTHORIZED, description = "No valid bearer token", body = ErrorBody),
         (status = FORBIDDEN, description = "The API is off (no token configured)", body = ErrorBody),
+        (status = NOT_FOUND, description = "No file id in the path", body = ErrorBody),
         (status = CONFLICT, description = "Marked imported before", body = ErrorBody),
         (status = PAYLOAD_TOO_LARGE, description = "The body is too large", body = ErrorBody),
         (status = UNSUPPORTED_MEDIA_TYPE, description = "Not application/json", body = ErrorBody),
