@@ -94,9 +94,11 @@ enum Command {
 #[derive(Subcommand)]
 enum ClearingCommand {
     /// Check a clearing file whole (header, trailer count and total, not imported before),
-    /// then post its presentments through the ledger, a few at a time, next to a running
-    /// switch; prints a JSON report; exits 1 when the file is refused as a whole. Run again
-    /// after a crash: what was posted is found, the rest is posted, each once.
+    /// then post its presentments, a few at a time: through the running switch's own ledger
+    /// writer (its operations API, `[admin] api_token`) when its admin listener answers,
+    /// else through the ledger directly; prints a JSON report; exits 1 when the file is
+    /// refused as a whole. Run again after a crash: what was posted is found, the rest is
+    /// posted, each once.
     Import {
         /// The configuration naming the ledger and the rates (e.g. fixtures/sandbox.toml).
         #[arg(long)]
@@ -104,6 +106,18 @@ enum ClearingCommand {
         /// Directory of the embedded ledger, instead of the file's (as given to serve).
         #[arg(long)]
         var_dir: Option<PathBuf>,
+        /// The running switch's admin address, instead of the file's `[admin] address` (as
+        /// given to serve).
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Post at most this many presentments a second (else `[clearing] records_per_s`,
+        /// else no cap).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        records_per_s: Option<u32>,
+        /// Open the ledger directly even when a switch answers (a second writer beside it:
+        /// slows its authorizations down).
+        #[arg(long)]
+        direct: bool,
         /// The clearing file (RDW ASCII or EBCDIC, or JSON lines).
         file: PathBuf,
     },
@@ -273,11 +287,40 @@ fn main() -> anyhow::Result<()> {
                 ClearingCommand::Import {
                     config,
                     var_dir,
+                    admin,
+                    records_per_s,
+                    direct,
                     file,
                 },
         } => {
             let (c, rt) = offline(&config, var_dir)?;
             let report = rt.block_on(async {
+                let mut clearing = c.clearing.clone();
+                if records_per_s.is_some() {
+                    clearing.records_per_s = records_per_s;
+                }
+                let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                let admin = admin.unwrap_or(c.admin.address);
+                if !direct && gateway::clearing::switch_answers(admin).await {
+                    let token = c.admin.api_token()?.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "a switch answers at {admin}, but [admin] api_token (or \
+                             api_token_file) is not set: the import goes through its API; \
+                             set the token, or stop the switch, or pass --direct"
+                        )
+                    })?;
+                    let api = gateway::clearing::SwitchApi {
+                        base: format!("http://{admin}/").parse()?,
+                        token,
+                    };
+                    let opts = gateway::clearing::ImportOptions {
+                        clearing,
+                        // The switch posts on its own business date.
+                        business_date: jiff::Zoned::now().date(),
+                        progress,
+                    };
+                    return gateway::clearing::import_via_api(&api, &file, &opts).await;
+                }
                 let store = app::open_ledger_with_rates(&c).await?;
                 let calendar = gateway::BusinessDate::with_clock_offset(
                     &c.business_date.time_zone,
@@ -290,9 +333,9 @@ fn main() -> anyhow::Result<()> {
                     .await?
                     .map_or(calendar, |l| l.max(calendar));
                 let opts = gateway::clearing::ImportOptions {
-                    clearing: c.clearing.clone(),
+                    clearing,
                     business_date,
-                    progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    progress,
                 };
                 gateway::clearing::import(&store, &file, &opts).await
             })?;

@@ -279,3 +279,323 @@ async fn killed_midway_and_run_again_every_presentment_is_posted_once() {
     assert_eq!(krw(&store).await.balance_minor, opening - total);
     assert!(store.invariant_violations().await.unwrap().is_empty());
 }
+
+// Through a running switch (the API path): the presentments ride the switch's own ledger
+// writer; the import is the same client whichever ledger the switch has.
+
+const TOKEN: &str = "clearing-test-token-0123456789abcdef";
+
+/// `text` (a config with `[admin] address = "127.0.0.1:0"`) with the API token set.
+fn with_token(text: &str) -> String {
+    text.replacen(
+        "[admin]\naddress = \"127.0.0.1:0\"",
+        &format!("[admin]\naddress = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\""),
+        1,
+    )
+}
+
+fn import_cmd(cfg: &Path, admin: std::net::SocketAddr, file: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    c.args(["clearing", "import", "--config"])
+        .arg(cfg)
+        .args(["--admin", &admin.to_string()])
+        .arg(file);
+    c
+}
+
+fn run_import(cfg: &Path, admin: std::net::SocketAddr, file: &Path) -> (bool, serde_json::Value) {
+    let out = import_cmd(cfg, admin, file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    (out.status.success(), v)
+}
+
+async fn approve_on(store: &Store, n: u32, amount: i64) -> String {
+    approve(store, n, amount).await
+}
+
+async fn api(
+    admin: std::net::SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let mut req = http_client()
+        .request(method, format!("http://{admin}{path}"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
+    (status, v)
+}
+
+/// The switch started from `text`: the first import's outcomes are those of the direct path
+/// (same file as `an_import_posts_once_and_a_second_import_is_refused_whole`), the second is
+/// refused, bad bodies are JSON 4xx; killed midway (kill -9) and run again, every
+/// presentment is posted once.
+async fn through_the_switch(text: String, dir: &Path) {
+    let text = with_token(&text);
+    let cfg = dir.join("gateway.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let running = gateway::app::start(parse_config(&text)).await.unwrap();
+    let admin = running.admin;
+    let store = running.core().store().clone();
+    let opening = krw(&store).await.balance_minor;
+    let c1 = approve_on(&store, 1, 10_000).await;
+    let c2 = approve_on(&store, 2, 20_000).await;
+    let c3 = approve_on(&store, 3, 10_000).await;
+    let ps = vec![
+        presentment("S-ARN-1", "200", PAN_KRW_ONLY, Some(&c1), 10_000),
+        presentment("S-ARN-2", "200", PAN_KRW_ONLY, Some(&c2), 15_000),
+        presentment("S-ARN-3", "200", PAN_KRW_ONLY, Some(&c3), 11_500),
+        presentment("S-ARN-4", "200", PAN_KRW_ONLY, None, 5_000),
+        presentment("S-ARN-5", "200", PAN_UNKNOWN, None, 5_000),
+    ];
+    let file = write(dir, "s1.ipm", clearing::Layout::Ebcdic, "S-001", &ps);
+    let (ok, r) = run_import(&cfg, admin, &file);
+    assert!(ok, "{r}");
+    assert_eq!(r["via"], "switch", "{r}");
+    assert_eq!(r["file_id"], "S-001");
+    for (k, n) in [
+        ("matched", 1),
+        ("partial", 1),
+        ("over", 1),
+        ("forced", 1),
+        ("rejected", 1),
+        ("duplicates", 0),
+    ] {
+        assert_eq!(r[k], n, "{k}: {r}");
+    }
+    assert_eq!(r["totals"]["posted"]["KRW"], 41_500);
+    assert_eq!(r["totals"]["released"]["KRW"], 5_000);
+    assert_eq!(r["totals"]["presented"]["KRW"], 41_500);
+    assert_eq!(r["rejections"][0]["record"], 5);
+    assert!(!r.to_string().contains(PAN_UNKNOWN));
+    let w = krw(&store).await;
+    assert_eq!(w.balance_minor, opening - 41_500);
+    assert_eq!(w.held_minor, 0);
+
+    // Again: refused whole, exit 1, nothing moves.
+    let (ok, r) = run_import(&cfg, admin, &file);
+    assert!(!ok);
+    assert_eq!(r["via"], "switch");
+    assert!(
+        r["refused"].as_str().unwrap().contains("imported before"),
+        "{r}"
+    );
+    assert_eq!(krw(&store).await.balance_minor, opening - 41_500);
+
+    // The API itself: bad bodies are JSON 4xx that echo no card number.
+    let post = reqwest::Method::POST;
+    let item = |arn: &str| {
+        serde_json::json!({"record": 1, "function_code": "200", "pan": PAN_KRW_ONLY,
+            "amount_minor": 1, "currency": "410", "arn": arn})
+    };
+    let batch = |n: usize| {
+        serde_json::to_vec(&serde_json::json!({
+            "file_id": "S-API",
+            "presentments": (0..n).map(|i| item(&format!("API-{i}"))).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    };
+    let path = "/v1/clearing/presentments";
+    let json = "application/json";
+    let cases: Vec<(Option<&str>, &str, Vec<u8>, u16)> = vec![
+        (None, json, batch(1), 401),
+        (Some(TOKEN), json, b"{\"file_id\":".to_vec(), 400),
+        (Some(TOKEN), "text/plain", batch(1), 415),
+        (Some(TOKEN), json, b"{\"file_id\":\"S-API\"}".to_vec(), 422),
+        (Some(TOKEN), json, batch(0), 422),
+        (Some(TOKEN), json, batch(501), 422),
+        (
+            Some(TOKEN),
+            json,
+            format!("{{\"file_id\":\"S-API\",\"presentments\":[{{\"pan\":{PAN_KRW_ONLY}}}]}}")
+                .into_bytes(),
+            422,
+        ),
+        (Some(TOKEN), json, vec![b' '; 600 * 1024], 413),
+        // The file imported above: refused.
+        (
+            Some(TOKEN),
+            json,
+            serde_json::to_vec(
+                &serde_json::json!({"file_id": "S-001", "presentments": [item("X")]}),
+            )
+            .unwrap(),
+            409,
+        ),
+    ];
+    for (token, ct, body, want) in cases {
+        let (s, v) = api(admin, post.clone(), path, token, ct, body).await;
+        assert_eq!(s, want, "{v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+        assert!(!v.to_string().contains(PAN_KRW_ONLY), "{v}");
+    }
+    // A good batch with a bad record in it: that record rejected, the rest posted, once.
+    let mut body =
+        serde_json::json!({"file_id": "S-API", "presentments": [item("API-A"), item("API-B")]});
+    body["presentments"][1]["currency"] = "XYZ".into();
+    let (s, v) = api(
+        admin,
+        post.clone(),
+        path,
+        Some(TOKEN),
+        json,
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["results"][0]["outcome"], "forced", "{v}");
+    assert_eq!(v["results"][1]["outcome"], "rejected", "{v}");
+    let (s, v) = api(
+        admin,
+        post.clone(),
+        path,
+        Some(TOKEN),
+        json,
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["results"][0]["outcome"], "duplicate", "{v}");
+    let files = "/v1/clearing/files/S-API";
+    let (s, v) = api(
+        admin,
+        reqwest::Method::GET,
+        files,
+        Some(TOKEN),
+        json,
+        vec![],
+    )
+    .await;
+    assert_eq!((s, &v["imported"]), (200, &serde_json::json!(false)), "{v}");
+    let mark = b"{\"presentments\":2}".to_vec();
+    let (s, _) = api(
+        admin,
+        reqwest::Method::PUT,
+        files,
+        Some(TOKEN),
+        json,
+        mark.clone(),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v) = api(admin, reqwest::Method::PUT, files, Some(TOKEN), json, mark).await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = api(
+        admin,
+        reqwest::Method::GET,
+        files,
+        Some(TOKEN),
+        json,
+        vec![],
+    )
+    .await;
+    assert_eq!((s, &v["imported"]), (200, &serde_json::json!(true)), "{v}");
+    let (s, _) = api(
+        admin,
+        reqwest::Method::PUT,
+        files,
+        Some(TOKEN),
+        json,
+        b"{\"presentments\":-1}".to_vec(),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let balance = krw(&store).await.balance_minor;
+
+    // Killed midway (kill -9) and run again: each presentment posted once.
+    const N: i64 = 3000;
+    let ps: Vec<_> = (0..N)
+        .map(|i| presentment(&format!("SK-{i:06}"), "200", PAN_KRW_ONLY, None, 1 + i % 7))
+        .collect();
+    let total: i64 = ps.iter().map(|p| p.amount_minor).sum();
+    let file = write(dir, "big.ipm", clearing::Layout::Ascii, "S-BIG", &ps);
+    let mut child = import_cmd(&cfg, admin, &file)
+        .args(["--records-per-s", "3000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if balance - krw(&store).await.balance_minor > 0 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partway = balance - krw(&store).await.balance_minor;
+    assert!(partway > 0, "nothing posted before the kill");
+    assert!(partway < total, "the import finished before it was killed");
+    let (ok, r) = run_import(&cfg, admin, &file);
+    assert!(ok, "{r}");
+    assert_eq!(r["via"], "switch");
+    assert_eq!(
+        r["forced"].as_i64().unwrap() + r["duplicates"].as_i64().unwrap(),
+        N,
+        "{r}"
+    );
+    assert!(r["duplicates"].as_i64().unwrap() > 0, "{r}");
+    assert_eq!(krw(&store).await.balance_minor, balance - total);
+    assert!(store.invariant_violations().await.unwrap().is_empty());
+    running.drain().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_running_switch_on_the_embedded_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    through_the_switch(embedded_config_text(dir.path()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_running_switch_on_postgres() {
+    let pg_url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = match tokio_postgres::connect(&pg_url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => {
+            return common::services::skip_or_fail("clearing on postgres", &format!("{e}"));
+        }
+    };
+    let schema = format!("gw_clearing_{:08x}", rand::random::<u32>());
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[business_date]
+time_zone = "Asia/Seoul"
+[admin]
+address = "127.0.0.1:0"
+[log]
+level = "warn"
+[ledger]
+postgres = "{pg_url}"
+schema = "{schema}"
+seed = "{cards}"
+pan_key = "{KEY}"
+[rates]
+file = "{rates}"
+[[listener]]
+name = "test"
+address = "127.0.0.1:0"
+"#,
+        cards = data("cards.json").display(),
+        rates = data("rates.csv").display(),
+    );
+    through_the_switch(text, dir.path()).await;
+    let _ = admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
+}

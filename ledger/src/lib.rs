@@ -80,7 +80,8 @@ pub use postgres::{
     pg_connect, pg_url_with_password, PgOptions, PgSslMode, PgStore, PgTarget, MAX_PG_CONNECTIONS,
 };
 pub use presentment::{
-    clearing_file_key, ClearingOutcome, Presentment, PresentmentKind, PresentmentRecord,
+    clearing_file_key, ClearingFileMark, ClearingOutcome, Presentment, PresentmentKind,
+    PresentmentRecord,
 };
 pub use quote::{NoRates, Quote, QuoteError, Quoter};
 pub use request::{

@@ -61,6 +61,8 @@ struct Data {
     card_audit: Vec<CardAudit>,
     /// Adjustments by key.
     adjustments: BTreeMap<String, crate::AdjustmentRecord>,
+    /// Clearing files marked imported, by id.
+    clearing_files: BTreeMap<String, crate::ClearingFileMark>,
     /// Card security rows by card id: (PVV, PVKI, PSN, PIN tries, ATC window).
     security: HashMap<String, SecurityRow>,
     /// The outbox, in commit order, and its ids (unique, as the durable engines keep them).
@@ -168,6 +170,11 @@ impl Data {
         for a in &e.adjustments {
             self.adjustments.insert(a.adjustment.db_key(), a.clone());
         }
+        for m in &e.clearing_files {
+            self.clearing_files
+                .entry(m.file_id.clone())
+                .or_insert_with(|| m.clone());
+        }
         for w in e.wallets_new.iter().chain(&e.wallets_changed) {
             self.wallets
                 .insert((w.account_id.clone(), w.currency), w.clone());
@@ -274,6 +281,10 @@ impl Engine for MemEngine<'_> {
         for k in &needs.adjustments {
             let row = self.data.adjustments.get(k).cloned();
             snap.adjustments.insert(k.clone(), row);
+        }
+        for k in &needs.clearing_files {
+            let row = self.data.clearing_files.get(k).cloned();
+            snap.clearing_files.insert(k.clone(), row);
         }
         for card in needs.pin_keys(snap) {
             let row = self.data.pin_state(&card);
@@ -430,6 +441,13 @@ impl MemoryStore {
         v.sort_by(|a, b| (b.created_at, b.key.db_str()).cmp(&(a.created_at, a.key.db_str())));
         v.truncate(limit);
         Ok(v)
+    }
+
+    pub(crate) async fn clearing_file(
+        &self,
+        file_id: String,
+    ) -> Result<Option<crate::ClearingFileMark>> {
+        Ok(self.data.lock().await.clearing_files.get(&file_id).cloned())
     }
 
     pub(crate) async fn approval_candidates(

@@ -152,7 +152,21 @@ impl Presentment {
     }
 }
 
-/// The key under which a clearing file's import is marked (its "DE 7" month is 98).
+/// A clearing file imported whole (a row of `clearing_files`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClearingFileMark {
+    /// The file's id (its header's PDS 0105).
+    pub file_id: String,
+    /// The number of its presentments.
+    pub presentments: i64,
+    /// The business date it was marked on.
+    pub business_date: Date,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The key under which ledgers from before `clearing_files` marked a clearing file's import
+/// (its "DE 7" month is 98): still honoured, never written.
 pub fn clearing_file_key(file_id: &str) -> crate::Result<NetworkKey> {
     synthetic_key(&format!("clearing-file/{file_id}"), b'8')
 }

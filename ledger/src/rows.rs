@@ -383,6 +383,20 @@ pub(crate) fn adjustment_row(c: AdjustmentCols) -> Result<crate::AdjustmentRecor
     })
 }
 
+/// A `clearing_files` row as stored: (file id, presentments, business date, at µs).
+pub(crate) type ClearingFileCols = (String, i64, String, i64);
+
+pub(crate) fn clearing_file_row(c: ClearingFileCols) -> Result<crate::ClearingFileMark> {
+    let (file_id, presentments, business_date, at_us) = c;
+    Ok(crate::ClearingFileMark {
+        file_id,
+        presentments,
+        business_date: date(&business_date, "clearing_files")?,
+        at: jiff::Timestamp::from_microsecond(at_us)
+            .map_err(|_| LedgerError::corrupt("clearing_files", "bad time"))?,
+    })
+}
+
 /// Adjusted totals per wallet, for the ledger-wide invariants.
 pub(crate) const ADJUSTED_SUMS: &str =
     "SELECT account_id, currency, sum(amount_minor) FROM adjustments GROUP BY account_id, currency";

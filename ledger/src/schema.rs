@@ -130,6 +130,14 @@ pub(crate) const TABLES: &[&str] = &[
         actor TEXT NOT NULL,
         at_us BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS card_changes_card ON card_changes (card_id, at_us)",
+    // Clearing files imported whole (issue 24), by the file's id: a second import of one is
+    // refused. (Ledgers from before marked them with a decision under a synthetic key,
+    // `presentment::clearing_file_key`: still honoured.)
+    "CREATE TABLE IF NOT EXISTS clearing_files (
+        file_id TEXT PRIMARY KEY,
+        presentments BIGINT NOT NULL,
+        business_date TEXT NOT NULL,
+        at_us BIGINT NOT NULL)",
     // Card security (issue 23), a table of its own: the Visa PVV (never the PIN) with its PVK
     // index, the PAN sequence number of a chip card, and the PIN try counter (wrong PINs in a
     // row), with who last reset it. A card without a row, or with no PVV, has no PIN on

@@ -401,8 +401,18 @@ impl Store {
         }
     }
 
-    /// Whether the clearing file `file_id` was imported whole before.
+    /// Whether the clearing file `file_id` was imported whole before (marked in
+    /// `clearing_files`, or as a decision by a ledger from before that table).
     pub async fn clearing_file_imported(&self, file_id: &str) -> Result<bool> {
+        let id = file_id.to_owned();
+        let marked = match self {
+            Store::Embedded(s) => s.clearing_file(id).await?,
+            Store::Postgres(s) => s.clearing_file(id).await?,
+            Store::Memory(s) => s.clearing_file(id).await?,
+        };
+        if marked.is_some() {
+            return Ok(true);
+        }
         let key = crate::clearing_file_key(file_id)?;
         Ok(self.decision(&key).await?.is_some())
     }
@@ -419,6 +429,7 @@ impl Store {
         let key = crate::clearing_file_key(file_id)?;
         let n = self
             .submit(Op::MarkClearingFile {
+                file_id: file_id.to_owned(),
                 key,
                 count,
                 business_date,

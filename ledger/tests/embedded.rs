@@ -501,3 +501,48 @@ async fn an_outbox_with_autoincrement_loses_it_at_open_and_never_reuses_a_pos() 
     let last = store.events_after(0, false, 100).await.unwrap();
     assert_eq!(last.last().unwrap().pos, given + 2);
 }
+
+/// A ledger file from before `clearing_files` (the table dropped again; a file marked the old
+/// way, by a decision under its synthetic key): opening it creates the table; the old mark
+/// still refuses the file, a new mark goes to the table, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_from_before_clearing_files_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = seeded(&dir).await;
+    let legacy = ledger::AuthRequest {
+        key: ledger::clearing_file_key("F-OLD").unwrap(),
+        ..auth(1, PAN_A1, 100, "KRW")
+    };
+    store.authorize(legacy).await.unwrap();
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE clearing_files;").unwrap();
+    }
+    let store = open(&path);
+    assert!(store.clearing_file_imported("F-OLD").await.unwrap());
+    assert!(!store
+        .mark_clearing_file("F-OLD", 1, BUSINESS_DATE, now())
+        .await
+        .unwrap());
+    assert!(!store.clearing_file_imported("F-NEW").await.unwrap());
+    assert!(store
+        .mark_clearing_file("F-NEW", 7, BUSINESS_DATE, now())
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_clearing_file("F-NEW", 7, BUSINESS_DATE, now())
+        .await
+        .unwrap());
+    assert!(store.clearing_file_imported("F-NEW").await.unwrap());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT presentments FROM clearing_files WHERE file_id = 'F-NEW'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 7);
+}

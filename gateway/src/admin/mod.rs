@@ -66,6 +66,11 @@ const MAX_CONCURRENT_REQUESTS: usize = 16;
 /// objects (a card lookup, a controls document).
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Largest body of `POST /v1/clearing/presentments` (500 presentments of a few hundred
+/// bytes each), and so the listener's own limit; every other endpoint holds its body to
+/// [`MAX_BODY_BYTES`] (`json::ApiJson`).
+pub(crate) const MAX_CLEARING_BODY_BYTES: usize = 512 * 1024;
+
 /// How long a drain waits for admin requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -84,6 +89,8 @@ pub(crate) struct AdminState {
     event_streams: Arc<tokio::sync::Semaphore>,
     /// Ends the event streams at drain.
     shutdown: Shutdown,
+    /// `[clearing]`: the tolerances and pace of presentments posted through the API.
+    clearing: crate::config::ClearingConfig,
 }
 
 /// What [`AdminState::new`] takes beside the status.
@@ -95,6 +102,8 @@ pub(crate) struct AdminParts {
     pub(crate) sandbox: bool,
     pub(crate) simulator: Option<Arc<simulator::Simulator>>,
     pub(crate) shutdown: Shutdown,
+    /// `[clearing]`.
+    pub(crate) clearing: crate::config::ClearingConfig,
 }
 
 impl AdminState {
@@ -110,6 +119,7 @@ impl AdminState {
             simulator: p.simulator,
             event_streams: Arc::new(tokio::sync::Semaphore::new(v1::MAX_EVENT_STREAMS)),
             shutdown: p.shutdown,
+            clearing: p.clearing,
         }
     }
 }
@@ -148,7 +158,31 @@ fn app(state: Arc<AdminState>) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn(declared_body_limit))
         .with_state(state)
+}
+
+/// The path whose bodies may be larger than [`MAX_BODY_BYTES`] (up to
+/// [`MAX_CLEARING_BODY_BYTES`], the listener's own limit).
+const LARGE_BODY_PATH: &str = "/v1/clearing/presentments";
+
+/// 413 for a body whose `Content-Length` is over [`MAX_BODY_BYTES`] (but on
+/// [`LARGE_BODY_PATH`]), before routing or authentication: whatever the route, as when the
+/// listener's own limit was that. A body without a length is held to it as it is read
+/// (`json::ApiJson`).
+async fn declared_body_limit(
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if req.uri().path() != LARGE_BODY_PATH && declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    Ok(next.run(req).await)
 }
 
 /// The application under the listener's limits, as one service every connection clones
@@ -171,7 +205,7 @@ fn service(
         ))
         .map_response(|r: Response<_>| r.map(Body::new))
         .layer(ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_CLEARING_BODY_BYTES))
         .service(app(state))
 }
 

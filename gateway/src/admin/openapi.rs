@@ -24,6 +24,8 @@ use utoipa::{Modify, OpenApi};
             first listener's own framing, codec and connection handler, and recorded like any \
             network's"),
         (name = "events", description = "The ledger's events as server-sent events"),
+        (name = "clearing", description = "Clearing presentments posted through the switch's \
+            own ledger writer (`gateway clearing import`'s path when the switch runs)"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -229,6 +229,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             sandbox: config.admin.sandbox,
             simulator,
             shutdown: shutdown.clone(),
+            clearing: config.clearing.clone(),
         },
     ));
     let tasks = vec![

@@ -1,4 +1,5 @@
-//! `[clearing]` (issue 24): how `gateway clearing import` matches and posts presentments.
+//! `[clearing]` (issue 24): how `gateway clearing import` matches and posts presentments,
+//! and how a running switch takes them from it.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,30 @@ pub struct ClearingConfig {
     /// batched with the authorizations, so that the writer is never held long.
     #[serde(default = "default_in_flight")]
     pub in_flight: usize,
+    /// Presentments in flight at once when the import goes through a running switch's API
+    /// (`POST /v1/clearing/presentments`): they share the switch's writer with the
+    /// authorizations, so few, that an authorization waits behind a few presentments at
+    /// most.
+    #[serde(default = "default_switch_in_flight")]
+    pub switch_in_flight: usize,
+    /// Presentments sent to a running switch in one request (1 to
+    /// [`MAX_PRESENTMENT_BATCH`]).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// The import's pace cap, presentments per second (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_s: Option<u32>,
+}
+
+/// Most presentments in one `POST /v1/clearing/presentments`.
+pub const MAX_PRESENTMENT_BATCH: usize = 500;
+
+fn default_switch_in_flight() -> usize {
+    4
+}
+
+fn default_batch() -> usize {
+    200
 }
 
 fn default_window_days() -> u32 {
@@ -50,6 +75,9 @@ impl Default for ClearingConfig {
             over_percent: 0,
             tip_percent_by_mcc: default_tips(),
             in_flight: default_in_flight(),
+            switch_in_flight: default_switch_in_flight(),
+            batch: default_batch(),
+            records_per_s: None,
         }
     }
 }
@@ -76,6 +104,18 @@ impl ClearingConfig {
         }
         if !(1..=1024).contains(&self.in_flight) {
             return Err(ConfigError::invalid("clearing.in_flight", "1 to 1024"));
+        }
+        if !(1..=64).contains(&self.switch_in_flight) {
+            return Err(ConfigError::invalid("clearing.switch_in_flight", "1 to 64"));
+        }
+        if !(1..=MAX_PRESENTMENT_BATCH).contains(&self.batch) {
+            return Err(ConfigError::invalid("clearing.batch", "1 to 500"));
+        }
+        if self.records_per_s == Some(0) {
+            return Err(ConfigError::invalid(
+                "clearing.records_per_s",
+                "at least 1 (leave it out for no cap)",
+            ));
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ mod security;
 
 use std::path::{Path, PathBuf};
 
-pub use clearing::ClearingConfig;
+pub use clearing::{ClearingConfig, MAX_PRESENTMENT_BATCH};
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
 pub use programs::{

@@ -370,6 +370,14 @@ impl EmbeddedStore {
         .await
     }
 
+    pub(crate) async fn clearing_file(
+        &self,
+        file_id: String,
+    ) -> Result<Option<crate::ClearingFileMark>> {
+        self.read(move |conn, _| sql::clearing_file(&sql::Stmts::Cached(conn), &file_id))
+            .await
+    }
+
     pub(crate) async fn approval_candidates(
         &self,
         card_id: String,

@@ -341,6 +341,10 @@ pub(crate) fn load(
         let row = adjustment(s, k)?;
         snap.adjustments.insert(k.clone(), row);
     }
+    for k in &needs.clearing_files {
+        let row = clearing_file(s, k)?;
+        snap.clearing_files.insert(k.clone(), row);
+    }
     for a in &needs.accounts {
         const SQL: &str = "SELECT 1 FROM accounts WHERE id = ?1";
         let exists = s.with(SQL, |st| {
@@ -488,6 +492,19 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
                 a.field,
                 a.before,
                 a.after
+            ])?;
+            Ok(())
+        })?;
+    }
+    for m in &e.clearing_files {
+        const SQL: &str = "INSERT INTO clearing_files (file_id, presentments, business_date, \
+             at_us) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (file_id) DO NOTHING";
+        s.with(SQL, |st| {
+            st.execute(params![
+                m.file_id,
+                m.presentments,
+                m.business_date.to_string(),
+                m.at.as_microsecond()
             ])?;
             Ok(())
         })?;
@@ -682,6 +699,19 @@ pub(crate) fn duplicates(conn: &Connection, key: &str) -> Result<Vec<DuplicateRe
 }
 
 /// Every wallet, by account and currency (read connection).
+/// The mark of clearing file `file_id`, if it was imported whole.
+pub(crate) fn clearing_file(
+    s: &Stmts<'_, '_>,
+    file_id: &str,
+) -> Result<Option<crate::ClearingFileMark>> {
+    const SQL: &str =
+        "SELECT file_id, presentments, business_date, at_us FROM clearing_files WHERE file_id = ?1";
+    let row: Option<crate::rows::ClearingFileCols> = s.with(SQL, |st| {
+        Ok(st.query_row([file_id], |r| r.try_into()).optional()?)
+    })?;
+    row.map(crate::rows::clearing_file_row).transpose()
+}
+
 /// The adjustment recorded under `key`, if any.
 pub(crate) fn adjustment(s: &Stmts<'_, '_>, key: &str) -> Result<Option<crate::AdjustmentRecord>> {
     const SQL: &str = "SELECT akey, account_id, currency, amount_minor, balance_after_minor, \

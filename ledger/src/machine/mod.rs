@@ -116,9 +116,11 @@ pub(crate) enum Op {
         presentment: Arc<crate::Presentment>,
         candidates: Vec<NetworkKey>,
     },
-    /// The mark of a clearing file imported whole (`presentment::clearing_file_key`), with
-    /// the number of its presentments.
+    /// The mark of a clearing file imported whole (a row of `clearing_files`), with the
+    /// number of its presentments; `key`: where ledgers from before marked it
+    /// (`presentment::clearing_file_key`), still honoured.
     MarkClearingFile {
+        file_id: String,
         key: NetworkKey,
         count: i64,
         business_date: Date,

@@ -34,6 +34,8 @@ pub(crate) struct Needs {
     pub(crate) lock: Vec<String>,
     /// Adjustments by `Adjustment::db_key` (read under the accounts' locks).
     pub(crate) adjustments: Vec<String>,
+    /// Clearing files' marks by file id.
+    pub(crate) clearing_files: Vec<String>,
     /// Approval numbers the batch may hand out.
     pub(crate) approvals: usize,
     /// Where the spend counters a batch reads come from, known once cards and holds are
@@ -178,7 +180,12 @@ impl Needs {
                         n.spend_from.push(SpendSource::Release(key(c)));
                     }
                 }
-                Op::MarkClearingFile { key: k, .. } => n.keys.push(key(k)),
+                Op::MarkClearingFile {
+                    file_id, key: k, ..
+                } => {
+                    n.keys.push(key(k));
+                    n.clearing_files.push(file_id.clone());
+                }
             }
         }
         Needs {
@@ -190,6 +197,7 @@ impl Needs {
             accounts: sorted(n.accounts),
             lock: sorted(n.lock),
             adjustments: sorted(n.adjustments),
+            clearing_files: sorted(n.clearing_files),
             pin_cards: sorted(n.pin_cards),
             pin_from: sorted(n.pin_from),
             atc_from: sorted(n.atc_from),

@@ -63,6 +63,8 @@ pub(crate) struct Snapshot {
     pub(crate) spend: HashMap<SpendKey, Option<Spend>>,
     /// Adjustments by `Adjustment::db_key`; `None`: the key is unused.
     pub(crate) adjustments: HashMap<String, Option<AdjustmentRecord>>,
+    /// Clearing files' marks by file id; `None`: not marked.
+    pub(crate) clearing_files: HashMap<String, Option<crate::ClearingFileMark>>,
     /// PIN try counters by card id; `None`: the card has no PIN on record.
     pub(crate) pins: HashMap<String, Option<PinState>>,
     /// ATC windows by card id (a card with no row: none seen).
@@ -93,6 +95,7 @@ pub(crate) struct State<'s> {
     cards_changed: Vec<CardRecord>,
     card_audit: Vec<CardAudit>,
     adjustments: Vec<AdjustmentRecord>,
+    clearing_files: Vec<crate::ClearingFileMark>,
     approvals_used: usize,
     spend: BTreeMap<SpendKey, Spend>,
     account_controls: Vec<(String, Option<Controls>)>,
@@ -126,6 +129,7 @@ impl<'s> State<'s> {
             cards_changed: Vec::new(),
             card_audit: Vec::new(),
             adjustments: Vec::new(),
+            clearing_files: Vec::new(),
             approvals_used: 0,
             spend: BTreeMap::new(),
             account_controls: Vec::new(),
@@ -496,6 +500,23 @@ impl<'s> State<'s> {
         self.adjustments.push(a);
     }
 
+    /// The mark of clearing file `file_id`, if it was marked imported.
+    pub(crate) fn clearing_file(&self, file_id: &str) -> Result<Option<&crate::ClearingFileMark>> {
+        if let Some(m) = self.clearing_files.iter().find(|m| m.file_id == file_id) {
+            return Ok(Some(m));
+        }
+        self.snap
+            .clearing_files
+            .get(file_id)
+            .map(Option::as_ref)
+            .ok_or_else(|| unloaded("clearing_files"))
+    }
+
+    /// Marks a clearing file imported.
+    pub(crate) fn put_clearing_file(&mut self, m: crate::ClearingFileMark) {
+        self.clearing_files.push(m);
+    }
+
     /// The adjustments this batch recorded, in order.
     pub(crate) fn new_adjustments(&self) -> &[AdjustmentRecord] {
         &self.adjustments
@@ -531,6 +552,7 @@ impl<'s> State<'s> {
         e.cards_changed.clone_from(&self.cards_changed);
         e.card_audit.clone_from(&self.card_audit);
         e.adjustments.clone_from(&self.adjustments);
+        e.clearing_files.clone_from(&self.clearing_files);
         e.duplicates.clone_from(&self.duplicates);
         e.cutovers.clone_from(&self.cutovers);
         e.heartbeat = self.heartbeat;
@@ -567,6 +589,8 @@ pub(crate) struct Effects {
     pub(crate) card_audit: Vec<CardAudit>,
     /// Adjustments recorded.
     pub(crate) adjustments: Vec<AdjustmentRecord>,
+    /// Clearing files marked imported.
+    pub(crate) clearing_files: Vec<crate::ClearingFileMark>,
     pub(crate) wallets_new: Vec<Wallet>,
     pub(crate) wallets_changed: Vec<Wallet>,
     pub(crate) decisions_new: Vec<Decision>,
@@ -603,6 +627,7 @@ impl Effects {
             && self.cards_changed.is_empty()
             && self.card_audit.is_empty()
             && self.adjustments.is_empty()
+            && self.clearing_files.is_empty()
             && self.wallets_new.is_empty()
             && self.wallets_changed.is_empty()
             && self.decisions_new.is_empty()

@@ -500,6 +500,10 @@ async fn load_pins(
 }
 
 const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
+const CLEARING_FILE_BY_ID: &str = "SELECT file_id, presentments, business_date, at_us \
+     FROM clearing_files WHERE file_id = $1";
+const INSERT_CLEARING_FILE: &str = "INSERT INTO clearing_files (file_id, presentments, \
+     business_date, at_us) VALUES ($1, $2, $3, $4) ON CONFLICT (file_id) DO NOTHING";
 const ADJUSTMENT_BY_KEY: &str = "SELECT akey, account_id, currency, amount_minor, \
      balance_after_minor, reason, actor, at_us FROM adjustments WHERE akey = $1";
 const INSERT_ADJUSTMENT: &str = "INSERT INTO adjustments (akey, account_id, currency, \
@@ -642,6 +646,19 @@ impl Engine for PgEngine<'_> {
                     snap.adjustments.insert(k.clone(), row);
                 }
             }
+            if !needs.clearing_files.is_empty() {
+                let by_id = self.stmt(CLEARING_FILE_BY_ID).await?;
+                for k in &needs.clearing_files {
+                    let row = client
+                        .query_opt(&by_id, &[k])
+                        .await?
+                        .map(|r| Ok::<_, LedgerError>(columns!(r; 0, 1, 2, 3)))
+                        .transpose()?
+                        .map(crate::rows::clearing_file_row)
+                        .transpose()?;
+                    snap.clearing_files.insert(k.clone(), row);
+                }
+            }
             let pins = needs.pin_keys(snap);
             load_pins(client, self.cache, &pins, snap).await?;
             let atcs = needs.atc_keys(snap);
@@ -706,6 +723,17 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.pan_hash.clone()),
                         Box::new(c.status.as_str().to_owned()),
                         Box::new(controls_text(c.own_controls.as_ref())),
+                    ],
+                ));
+            }
+            for m in &e.clearing_files {
+                stmts.push((
+                    self.stmt(INSERT_CLEARING_FILE).await?,
+                    vec![
+                        Box::new(m.file_id.clone()),
+                        Box::new(m.presentments),
+                        Box::new(m.business_date.to_string()),
+                        Box::new(m.at.as_microsecond()),
                     ],
                 ));
             }

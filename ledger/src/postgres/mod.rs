@@ -554,6 +554,19 @@ impl PgStore {
             .collect()
     }
 
+    pub(crate) async fn clearing_file(
+        &self,
+        file_id: String,
+    ) -> Result<Option<crate::ClearingFileMark>> {
+        const SQL: &str = "SELECT file_id, presentments, business_date, at_us \
+             FROM clearing_files WHERE file_id = $1";
+        self.read_rows(SQL, &[&file_id])
+            .await?
+            .first()
+            .map(|r| crate::rows::clearing_file_row(engine::columns!(r; 0, 1, 2, 3)))
+            .transpose()
+    }
+
     pub(crate) async fn approval_candidates(
         &self,
         card_id: String,

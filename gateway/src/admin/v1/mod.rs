@@ -9,6 +9,7 @@
 mod accounts;
 mod business_date;
 pub(crate) mod cards;
+mod clearing;
 mod events;
 mod rates;
 mod simulate;
@@ -29,6 +30,8 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
         .routes(routes!(accounts::get_account))
         .routes(routes!(accounts::post_adjustment))
         .routes(routes!(business_date::get_business_date))
+        .routes(routes!(clearing::post_presentments))
+        .routes(routes!(clearing::get_file, clearing::put_file))
         .routes(routes!(cards::get_card, cards::patch_card))
         .routes(routes!(cards::lookup_card))
         .routes(routes!(cards::get_controls, cards::put_controls))

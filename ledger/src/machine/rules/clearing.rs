@@ -293,24 +293,22 @@ fn fingerprint(p: &Presentment) -> String {
 /// `Ok(false)` when it was marked before.
 pub(super) fn mark_file(
     st: &mut State<'_>,
-    key: &NetworkKey,
+    file_id: &str,
+    legacy: &NetworkKey,
     count: i64,
     business_date: jiff::civil::Date,
     now: jiff::Timestamp,
 ) -> Result<bool> {
-    if st.decision(key)?.is_some() {
+    // Marked in `clearing_files`, or, by a ledger from before that table, as a decision
+    // under its synthetic key.
+    if st.clearing_file(file_id)?.is_some() || st.decision(legacy)?.is_some() {
         return Ok(false);
     }
-    // Recorded as a decision of no account, no card and no money (the count of presentments
-    // in `amount_minor`): a placeholder the stores already know how to keep.
-    let mut d = Decision::new(
-        key.clone(),
-        DecisionKind::Advice,
-        ResponseCode::INVALID_TRANSACTION,
+    st.put_clearing_file(crate::ClearingFileMark {
+        file_id: file_id.to_owned(),
+        presentments: count,
         business_date,
-        now,
-    );
-    d.amount_minor = count;
-    st.put_decision(d);
+        at: now,
+    });
     Ok(true)
 }

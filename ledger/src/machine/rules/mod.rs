@@ -124,12 +124,14 @@ pub(crate) fn run(st: &mut State<'_>, ctx: &Ctx, p: &Prepared) -> Result<Output>
             pan_hash,
         )?)),
         Op::MarkClearingFile {
+            file_id,
             key,
             count,
             business_date,
             now,
         } => Output::Count(usize::from(clearing::mark_file(
             st,
+            file_id,
             key,
             *count,
             *business_date,
