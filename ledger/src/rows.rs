@@ -78,6 +78,8 @@ pub(crate) struct DecisionCols {
     pub(crate) card_id: Option<String>,
     /// A hook's outcome as JSON text (issue 22).
     pub(crate) hook: Option<String>,
+    /// The approval code's counter (`approval_number`), written, never read back.
+    pub(crate) approval_n: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -146,6 +148,10 @@ impl DecisionCols {
             fingerprint: d.fingerprint.clone(),
             card_id: d.card_id.clone(),
             hook: d.hook.as_ref().map(crate::HookOutcome::to_text),
+            approval_n: d
+                .approval_code
+                .as_deref()
+                .and_then(crate::approval_code::approval_number),
         }
     }
 
@@ -309,17 +315,33 @@ macro_rules! decisions_of_card {
 }
 pub(crate) use decisions_of_card;
 
-/// A card's decisions under an approval code, newest first: placeholders card, code, limit
-/// (the `decisions_card_approval` index).
+/// A card's decisions under an approval code, newest first: placeholders card, code, the
+/// code's counter (`approval_number`), limit. Those written since `approval_n` was added by
+/// the `decisions_card_approval_n` index; older ones (no `approval_n`) by the card's
+/// decisions (`decisions_card`), only when the first finds none.
 macro_rules! decisions_by_approval {
-    ($card:literal, $code:literal, $limit:literal) => {
+    ($card:literal, $code:literal, $n:literal, $limit:literal) => {
         concat!(
-            "SELECT nkey FROM decisions WHERE approval_code = ",
-            $code,
-            " AND card_id = ",
+            "SELECT nkey FROM (SELECT nkey, created_us FROM decisions WHERE card_id = ",
             $card,
+            " AND approval_n = ",
+            $n,
+            " AND approval_code = ",
+            $code,
             " ORDER BY created_us DESC LIMIT ",
-            $limit
+            $limit,
+            ") AS by_number UNION ALL SELECT nkey FROM (SELECT nkey, created_us FROM decisions \
+             WHERE card_id = ",
+            $card,
+            " AND approval_n IS NULL AND approval_code = ",
+            $code,
+            " AND NOT EXISTS (SELECT 1 FROM decisions WHERE card_id = ",
+            $card,
+            " AND approval_n = ",
+            $n,
+            ") ORDER BY created_us DESC LIMIT ",
+            $limit,
+            ") AS before_numbers"
         )
     };
 }

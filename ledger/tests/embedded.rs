@@ -546,3 +546,74 @@ async fn a_ledger_from_before_clearing_files_is_migrated_at_open() {
         .unwrap();
     assert_eq!(n, 7);
 }
+
+/// A decision written before `approval_n` (the column NULL, as a ledger from before has it)
+/// is still found by its approval code when its presentment comes; one written since is
+/// found by the code's counter, and the lookup uses the index on it (not a scan of the
+/// card's decisions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = seeded(&dir).await;
+    let old = store
+        .authorize(auth(600, PAN_A1, 1_000, "KRW"))
+        .await
+        .unwrap();
+    let new = store
+        .authorize(auth(601, PAN_A1, 2_000, "KRW"))
+        .await
+        .unwrap();
+    let (old_code, new_code) = (old.approval_code.unwrap(), new.approval_code.unwrap());
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let n: Option<i64> = conn
+            .query_row(
+                "SELECT approval_n FROM decisions WHERE approval_code = ?1",
+                [&new_code],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(n.is_some(), "approval_n not written");
+        conn.execute(
+            "UPDATE decisions SET approval_n = NULL WHERE approval_code = ?1",
+            [&old_code],
+        )
+        .unwrap();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT nkey FROM decisions WHERE card_id = ?1 \
+                 AND approval_n = ?2 AND approval_code = ?3",
+            )
+            .unwrap()
+            .query_map(rusqlite::params!["C-1", n, new_code], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|d| d.contains("decisions_card_approval_n")),
+            "{plan:?}"
+        );
+    }
+    let store = open(&path);
+    let present = |arn: &str, code: &str, amount_minor: i64| ledger::Presentment {
+        arn: arn.into(),
+        kind: ledger::PresentmentKind::First,
+        pan: ledger::Pan::new(PAN_A1).unwrap(),
+        approval_code: Some(code.to_owned()),
+        amount_minor,
+        currency: ccy("KRW"),
+        mcc: Some("5812".into()),
+        txn_date: Some(BUSINESS_DATE),
+        window_days: 30,
+        over_bp: 2000,
+        file_id: "F-N".into(),
+        business_date: BUSINESS_DATE,
+        now: now(),
+    };
+    for (arn, code, amount) in [("N1", &old_code, 1_000), ("N2", &new_code, 2_000)] {
+        let r = store.present(present(arn, code, amount)).await.unwrap();
+        assert_eq!(r.outcome, ledger::ClearingOutcome::Matched, "{arn}: {r:?}");
+    }
+    assert_eq!(wallet(&store, "A-1", "KRW").await.held_minor, 0);
+}

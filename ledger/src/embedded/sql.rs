@@ -100,6 +100,7 @@ pub(crate) fn decision_row(r: &Row<'_>) -> rusqlite::Result<DecisionCols> {
         fingerprint: r.get(19)?,
         card_id: r.get(20)?,
         hook: r.get(21)?,
+        approval_n: None,
     })
 }
 
@@ -223,10 +224,11 @@ pub(crate) fn approval_candidates(
     code: &str,
     limit: usize,
 ) -> Result<Vec<crate::NetworkKey>> {
-    const SQL: &str = crate::rows::decisions_by_approval!("?1", "?2", "?3");
+    const SQL: &str = crate::rows::decisions_by_approval!("?1", "?2", "?3", "?4");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let n = crate::approval_code::approval_number(code);
     s.with(SQL, |st| {
-        st.query_map(params![card_id, code, limit], |r| r.get::<_, String>(0))?
+        st.query_map(params![card_id, code, n, limit], |r| r.get::<_, String>(0))?
             .map(|r| {
                 r.map_err(LedgerError::from)
                     .and_then(|k| crate::NetworkKey::from_db(&k))
@@ -358,8 +360,8 @@ pub(crate) fn load(
 const INSERT_DECISION: &str = concat!(
     "INSERT INTO decisions (",
     decision_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-     ?19, ?20, ?21, ?22)"
+    ", approval_n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
 );
 const INSERT_HOLD: &str = concat!(
     "INSERT INTO holds (",
@@ -399,6 +401,9 @@ fn insert_decision(s: &Statements<'_>, d: &crate::Decision) -> Result<()> {
             d.fingerprint.as_deref(),
             d.card_id.as_deref(),
             d.hook.as_ref().map(crate::HookOutcome::to_text),
+            d.approval_code
+                .as_deref()
+                .and_then(crate::approval_code::approval_number),
         ])?;
         Ok(())
     })
@@ -583,7 +588,8 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
     for d in &e.decisions_changed {
         let c = DecisionCols::from_decision(d);
         const SQL: &str = "UPDATE decisions SET kind = ?2, response_code = ?3, \
-             approval_code = ?4, approved_minor = ?5, updated_us = ?6 WHERE nkey = ?1";
+             approval_code = ?4, approved_minor = ?5, updated_us = ?6, approval_n = ?7 \
+             WHERE nkey = ?1";
         s.with(SQL, |st| {
             st.execute(params![
                 c.nkey,
@@ -591,7 +597,8 @@ pub(crate) fn write(conn: &Connection, s: &Statements<'_>, e: &Effects) -> Resul
                 c.response_code,
                 c.approval_code,
                 c.approved_minor,
-                c.updated_us
+                c.updated_us,
+                c.approval_n
             ])?;
             Ok(())
         })?;

@@ -89,6 +89,7 @@ pub(crate) fn decision_row(r: &Row) -> Result<Decision> {
         fingerprint: r.try_get(19)?,
         card_id: r.try_get(20)?,
         hook: r.try_get(21)?,
+        approval_n: None,
     }
     .into_decision()
 }
@@ -364,6 +365,7 @@ column_arrays! {
         fingerprint: Option<String>,
         card_id: Option<String>,
         hook: Option<String>,
+        approval_n: Option<i64>,
     }
 }
 
@@ -371,10 +373,10 @@ impl DecisionRows {
     const SQL: &'static str = concat!(
         "INSERT INTO decisions (",
         decision_columns!(),
-        ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
-         $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], \
-         $19::int8[], $20::text[], $21::text[], $22::text[])"
+        ", approval_n) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+         $5::text[], $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], \
+         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], \
+         $18::int8[], $19::int8[], $20::text[], $21::text[], $22::text[], $23::int8[])"
     );
 }
 
@@ -412,7 +414,7 @@ impl HoldRows {
 }
 
 const UPDATE_DECISION: &str = "UPDATE decisions SET kind = $2, response_code = $3, \
-     approval_code = $4, approved_minor = $5, updated_us = $6 WHERE nkey = $1";
+     approval_code = $4, approved_minor = $5, updated_us = $6, approval_n = $7 WHERE nkey = $1";
 const UPDATE_HOLD: &str = "UPDATE holds SET held_minor = $2, captured_minor = $3, status = $4, \
      counted_minor = $5 WHERE nkey = $1";
 const UPDATE_WALLET: &str = "UPDATE wallets SET balance_minor = $3, held_minor = $4 \
@@ -855,6 +857,7 @@ impl Engine for PgEngine<'_> {
                         Box::new(c.approval_code),
                         Box::new(c.approved_minor),
                         Box::new(c.updated_us),
+                        Box::new(c.approval_n),
                     ],
                 ));
             }

@@ -573,9 +573,10 @@ impl PgStore {
         code: String,
         limit: usize,
     ) -> Result<Vec<NetworkKey>> {
-        const SQL: &str = crate::rows::decisions_by_approval!("$1", "$2", "$3");
+        const SQL: &str = crate::rows::decisions_by_approval!("$1", "$2", "$3", "$4");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read_rows(SQL, &[&card_id, &code, &limit])
+        let n = crate::approval_code::approval_number(&code);
+        self.read_rows(SQL, &[&card_id, &code, &n, &limit])
             .await?
             .iter()
             .map(|r| NetworkKey::from_db(&r.try_get::<_, String>(0)?))
