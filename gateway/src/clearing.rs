@@ -490,6 +490,28 @@ fn progress_bar(show: bool, len: u64) -> Option<indicatif::ProgressBar> {
 
 type FileReader = BufReader<std::fs::File>;
 
+/// Ends a run's posting on either path: the progress bar cleared, the report's totals; an
+/// import that stopped on an error says how far it got and that running it again is safe.
+fn conclude(
+    bar: Option<&indicatif::ProgressBar>,
+    report: &mut Report,
+    handled: u64,
+    started: Instant,
+    failure: Option<anyhow::Error>,
+) -> anyhow::Result<()> {
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    report.finish(handled, started);
+    match failure {
+        Some(e) => Err(e.context(format!(
+            "the import stopped after {handled} presentments; run it again to post the rest \
+             (each is posted once)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn open_file(path: &Path) -> anyhow::Result<FileReader> {
     let f = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(BufReader::with_capacity(1 << 16, f))
@@ -605,16 +627,7 @@ pub async fn import(store: &Store, path: &Path, opts: &ImportOptions) -> anyhow:
             break;
         }
     }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    report.finish(handled, started);
-    if let Some(e) = failure {
-        return Err(e.context(format!(
-            "the import stopped after {handled} presentments; run it again to post the rest \
-             (each is posted once)"
-        )));
-    }
+    conclude(bar.as_ref(), &mut report, handled, started, failure)?;
     let count = i64::try_from(summary.presentments).unwrap_or(i64::MAX);
     store
         .mark_clearing_file(
@@ -847,16 +860,7 @@ pub async fn import_via_api(
             break;
         }
     }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    report.finish(handled, started);
-    if let Some(e) = failure {
-        return Err(e.context(format!(
-            "the import stopped after {handled} presentments; run it again to post the rest \
-             (each is posted once)"
-        )));
-    }
+    conclude(bar.as_ref(), &mut report, handled, started, failure)?;
     let resp = client
         .put(file_url)
         .bearer_auth(token)
