@@ -591,7 +591,8 @@ async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_thei
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(
-            plan.iter().any(|d| d.contains("decisions_card_approval_n")),
+            plan.iter()
+                .any(|d| d.contains("decisions_card_approval_number")),
             "{plan:?}"
         );
     }
