@@ -156,26 +156,33 @@ pub fn adjust_parity(bytes: &mut [u8]) {
     }
 }
 
-impl<T: KeyOps + ?Sized> KeyOps for &T {
-    fn kind(&self) -> KeyKind {
-        (**self).kind()
-    }
-    fn encrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
-        (**self).encrypt(data)
-    }
-    fn decrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
-        (**self).decrypt(data)
-    }
-    fn encrypt_k1(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
-        (**self).encrypt_k1(block)
-    }
-    fn decrypt_k2(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
-        (**self).decrypt_k2(block)
-    }
-    fn cbc_mac_k1(&self, data: &[u8]) -> Result<[u8; 8], HsmError> {
-        (**self).cbc_mac_k1(data)
-    }
+/// `KeyOps` of a reference or a shared pointer to a key: every operation the key's own.
+macro_rules! delegate_key_ops {
+    ($($header:tt)*) => {
+        $($header)* {
+            fn kind(&self) -> KeyKind {
+                (**self).kind()
+            }
+            fn encrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
+                (**self).encrypt(data)
+            }
+            fn decrypt(&self, data: &mut [u8]) -> Result<(), HsmError> {
+                (**self).decrypt(data)
+            }
+            fn encrypt_k1(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
+                (**self).encrypt_k1(block)
+            }
+            fn decrypt_k2(&self, block: &mut [u8; 8]) -> Result<(), HsmError> {
+                (**self).decrypt_k2(block)
+            }
+            fn cbc_mac_k1(&self, data: &[u8]) -> Result<[u8; 8], HsmError> {
+                (**self).cbc_mac_k1(data)
+            }
+        }
+    };
 }
+delegate_key_ops!(impl<T: KeyOps + ?Sized> KeyOps for &T);
+delegate_key_ops!(impl<T: KeyOps + ?Sized> KeyOps for std::sync::Arc<T>);
 
 /// A key's cipher instances, built once (the software back end keeps one per loaded key): a
 /// TDES key schedule costs more than the block it encrypts. Wiped on drop (the `des` and
