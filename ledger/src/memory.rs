@@ -244,6 +244,14 @@ impl Data {
     }
 
     /// A card's PIN counter with its account, when it has a PVV.
+    /// The masked PAN of the card with id `id`.
+    fn masked_of(&self, id: &str) -> Option<String> {
+        self.cards
+            .values()
+            .find(|c| c.id == id)
+            .map(|c| c.masked.clone())
+    }
+
     fn pin_state(&self, card_id: &str) -> Option<PinState> {
         let row = self.security.get(card_id).filter(|r| r.pvv.is_some())?;
         let card = self.cards.values().find(|c| c.id == card_id)?;
@@ -298,6 +306,22 @@ impl Engine for MemEngine<'_> {
                 .map(|r| r.atc)
                 .unwrap_or_default();
             snap.atcs.insert(card, row);
+        }
+        for k in needs.card_of_keys(snap) {
+            let card = self
+                .data
+                .decisions
+                .get(&k)
+                .and_then(|d| d.card_id.clone())
+                .map(|id| {
+                    let masked = self.data.masked_of(&id);
+                    (id, masked)
+                });
+            snap.card_of_key.insert(k, card);
+        }
+        for id in needs.masked_ids(snap) {
+            let masked = self.data.masked_of(&id);
+            snap.masked.insert(id, masked);
         }
         for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
             let last = self.data.outbox_seq.get(a).copied().unwrap_or(0);

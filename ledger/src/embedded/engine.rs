@@ -67,6 +67,14 @@ impl Engine for SqliteEngine<'_, '_> {
             let row = sql::atc_window(&s, &card).map_err(failed)?;
             snap.atcs.insert(card, row);
         }
+        for k in needs.card_of_keys(snap) {
+            let card = sql::card_of_decision(&s, &k).map_err(failed)?;
+            snap.card_of_key.insert(k, card);
+        }
+        for id in needs.masked_ids(snap) {
+            let masked = sql::masked_by_id(&s, &id).map_err(failed)?;
+            snap.masked.insert(id, masked);
+        }
         for a in accounts.iter().map(String::as_str).chain([NO_ACCOUNT]) {
             let conn = self.conn;
             let last = self

@@ -788,6 +788,32 @@ pub(crate) fn atc_window(s: &Stmts<'_, '_>, card_id: &str) -> Result<AtcWindow> 
     }
 }
 
+/// The card of the decision under a key, with its masked PAN (both engines' query).
+const CARD_OF_DECISION: &str = "SELECT d.card_id, c.masked FROM decisions d \
+     LEFT JOIN cards c ON c.id = d.card_id WHERE d.nkey = ?1 AND d.card_id IS NOT NULL";
+/// A card's masked PAN by its id.
+const MASKED_BY_ID: &str = "SELECT masked FROM cards WHERE id = ?1";
+
+/// The card (id, masked PAN) of the decision under `key`, for a hold's event.
+pub(crate) fn card_of_decision(
+    s: &Stmts<'_, '_>,
+    key: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    s.with(CARD_OF_DECISION, |st| {
+        Ok(st
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    })
+}
+
+/// The masked PAN of the card with id `id`.
+pub(crate) fn masked_by_id(s: &Stmts<'_, '_>, id: &str) -> Result<Option<String>> {
+    let row: Option<Option<String>> = s.with(MASKED_BY_ID, |st| {
+        Ok(st.query_row([id], |r| r.get(0)).optional()?)
+    })?;
+    Ok(row.flatten())
+}
+
 /// A card's PIN state (`None`: no PIN on record).
 pub(crate) fn pin_state(s: &Stmts<'_, '_>, card_id: &str) -> Result<Option<PinState>> {
     let row = s.with(PIN_BY_CARD, |st| {

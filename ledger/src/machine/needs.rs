@@ -261,6 +261,56 @@ impl Needs {
         out
     }
 
+    /// The keys of the holds whose card the batch knows neither by PAN nor by a loaded
+    /// decision, whose events must still name it ([`Snapshot::card_of_key`]; load the holds
+    /// and decisions first). Empty for a batch of authorizations and of reversals with DE 2.
+    pub(crate) fn card_of_keys(&self, snap: &Snapshot) -> Vec<String> {
+        let mut out: Vec<String> = snapshot_holds(snap)
+            .filter(|h| h.counted.is_none())
+            .filter(|h| {
+                !matches!(
+                    snap.decisions.get(h.key.db_str()),
+                    Some(Some(d)) if d.card_id.is_some()
+                )
+            })
+            .map(|h| h.key.as_db())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The cards (ids) the batch's events may name but it did not load by PAN
+    /// ([`Snapshot::masked`]): those of its holds and decisions, and the cards of PIN resets.
+    pub(crate) fn masked_ids(&self, snap: &Snapshot) -> Vec<String> {
+        let mut out: Vec<&str> = snapshot_holds(snap)
+            .filter_map(|h| h.counted.as_ref().map(|c| c.card_id.as_str()))
+            .chain(
+                snap.decisions
+                    .values()
+                    .flatten()
+                    .filter_map(|d| d.card_id.as_deref()),
+            )
+            .chain(self.pin_cards.iter().map(String::as_str))
+            .collect();
+        if out.is_empty() {
+            // A batch of new authorizations: nothing named, nothing built.
+            return Vec::new();
+        }
+        out.sort_unstable();
+        out.dedup();
+        let loaded: std::collections::HashSet<&str> = snap
+            .cards
+            .values()
+            .flatten()
+            .map(|c| c.id.as_str())
+            .collect();
+        out.into_iter()
+            .filter(|id| !loaded.contains(id))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The ATC windows the batch reads (card ids, sorted, distinct): the cards' of the
     /// requests with a verified cryptogram's counter (load the cards first; their accounts
     /// are locked with the cards').
@@ -296,4 +346,13 @@ impl Needs {
         out.dedup();
         out
     }
+}
+
+/// Every hold the snapshot holds: by key, linked to an original, and expired.
+fn snapshot_holds(snap: &Snapshot) -> impl Iterator<Item = &crate::Hold> {
+    snap.holds
+        .values()
+        .flatten()
+        .chain(snap.linked.values().flatten())
+        .chain(snap.expired.iter())
 }

@@ -501,6 +501,47 @@ async fn load_pins(
     Ok(())
 }
 
+/// The card of the decision under a key, with its masked PAN.
+const CARD_OF_DECISION: &str = "SELECT d.card_id, c.masked FROM decisions d \
+     LEFT JOIN cards c ON c.id = d.card_id WHERE d.nkey = $1 AND d.card_id IS NOT NULL";
+/// A card's masked PAN by its id.
+const MASKED_BY_ID: &str = "SELECT masked FROM cards WHERE id = $1";
+
+/// What the batch's events name of cards it did not load by PAN: the card of each hold that
+/// knows none ([`Needs::card_of_keys`]), the masked PAN of each card id
+/// ([`Needs::masked_ids`]). Nothing to read for authorizations.
+async fn load_event_cards(
+    client: &Client,
+    cache: &mut StmtCache,
+    needs: &Needs,
+    snap: &mut Snapshot,
+) -> Result<()> {
+    let keys = needs.card_of_keys(snap);
+    if !keys.is_empty() {
+        let by_key = stmt(client, cache, CARD_OF_DECISION).await?;
+        let p = one(&keys);
+        let rows = probe(client, &by_key, &p).await?;
+        for (k, rows) in keys.iter().zip(&rows) {
+            let card = match rows.first() {
+                Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+                None => None,
+            };
+            snap.card_of_key.insert(k.clone(), card);
+        }
+    }
+    let ids = needs.masked_ids(snap);
+    if !ids.is_empty() {
+        let by_id = stmt(client, cache, MASKED_BY_ID).await?;
+        let p = one(&ids);
+        let rows = probe(client, &by_id, &p).await?;
+        for (id, rows) in ids.iter().zip(&rows) {
+            let masked = rows.first().map(|r| r.try_get(0)).transpose()?.flatten();
+            snap.masked.insert(id.clone(), masked);
+        }
+    }
+    Ok(())
+}
+
 const SET_ACCOUNT_CONTROLS: &str = "UPDATE accounts SET controls = $2 WHERE id = $1";
 const CLEARING_FILE_BY_ID: &str = "SELECT file_id, presentments, business_date, at_us \
      FROM clearing_files WHERE file_id = $1";
@@ -665,6 +706,7 @@ impl Engine for PgEngine<'_> {
             load_pins(client, self.cache, &pins, snap).await?;
             let atcs = needs.atc_keys(snap);
             load_atcs(client, self.cache, &atcs, snap).await?;
+            load_event_cards(client, self.cache, needs, snap).await?;
             for (a, rows) in seq_accounts.iter().zip(&seqs) {
                 let last: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
                 snap.event_seq.insert(a.clone(), last);

@@ -266,6 +266,17 @@ pub async fn check_outbox(s: &Store) {
             assert_eq!(v["subject"], e.account.as_str());
             assert_eq!(v["data"]["account"], e.account.as_str());
         }
+        // Every event about a card names it as a person may read it (DESIGN.md, "Events"):
+        // a hold's change names its card whichever operation made it (an expiry sweep or a
+        // void knows no PAN).
+        let data = &v["data"];
+        if data.get("card_id").is_some() || e.kind.starts_with("hold.") {
+            assert!(
+                data["card_id"].as_str().is_some() && data["pan_masked"].as_str().is_some(),
+                "event {} names no card or no masked PAN: {data}",
+                e.id
+            );
+        }
         for pan in [
             PAN_A1,
             PAN_A2,

@@ -285,7 +285,14 @@ fn record_on(
 ) -> Decision {
     if let Some(kind) = kind {
         let card = card.or_else(|| d.card_id.as_deref().and_then(|id| st.card_by_id(id)));
-        let e = Event::decision(kind, &d, card);
+        let mut e = Event::decision(kind, &d, card);
+        if e.pan_masked.is_none() {
+            e.pan_masked = e
+                .card_id
+                .as_deref()
+                .and_then(|id| st.masked_of(id))
+                .map(str::to_owned);
+        }
         st.events.push(e);
     }
     st.put_decision(d.clone());
@@ -346,16 +353,30 @@ fn hold_event(
     wallet_minor: i64,
     at: Timestamp,
 ) -> Event {
-    let card_id = h.counted.as_ref().map(|c| c.card_id.clone()).or_else(|| {
-        st.decision(&h.key)
-            .ok()
-            .flatten()
-            .and_then(|d| d.card_id.clone())
-    });
+    let looked_up = st.card_of_key(&h.key);
+    let card_id = h
+        .counted
+        .as_ref()
+        .map(|c| c.card_id.clone())
+        .or_else(|| {
+            st.decision(&h.key)
+                .ok()
+                .flatten()
+                .and_then(|d| d.card_id.clone())
+        })
+        .or_else(|| looked_up.map(|(id, _)| id.to_owned()));
     let card = card_id.as_deref().and_then(|id| st.card_by_id(id));
     let mut e = Event::hold(kind, h, card, wallet_minor, at);
     if e.card_id.is_none() {
         e.card_id = card_id;
+    }
+    if e.pan_masked.is_none() {
+        e.pan_masked = e
+            .card_id
+            .as_deref()
+            .and_then(|id| st.masked_of(id))
+            .or_else(|| looked_up.and_then(|(_, m)| m))
+            .map(str::to_owned);
     }
     e
 }

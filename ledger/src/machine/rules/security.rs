@@ -126,10 +126,11 @@ pub(super) fn reset_pin_tries(
         .get(card_id)
         .and_then(Option::as_ref)
         .map(|p| p.account_id.clone());
+    let masked = st.masked_of(card_id).map(str::to_owned);
     st.events.push(Event::card_updated(
         card_id,
         account.as_deref(),
-        None,
+        masked.as_deref(),
         format!("pin-tries-reset/{card_id}/{}", now.as_microsecond()),
         now,
     ));
