@@ -491,3 +491,85 @@ async fn a_schema_from_before_fingerprints_is_migrated_at_connect() {
     assert_eq!(store.duplicates(&key(1)).await.unwrap().len(), 1);
     fx.finish().await;
 }
+
+/// A rolling deploy onto a schema in use: the new version adds an index to `decisions` (here
+/// `decisions_card_approval_number`, dropped again to make the schema an older version's)
+/// while another instance is mid-batch on that table. The index is built `CONCURRENTLY`: the
+/// serving instance's next writes go on while the build waits for its open transaction. (A
+/// plain `CREATE INDEX` queues a SHARE lock behind that transaction, and every write to the
+/// table then queues behind it: the serving instance's authorizations stall to their deadline.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_schema_in_use_stops_no_writes() {
+    let Some(fx) = postgres().await else { return };
+    let schema = fx.pg().unwrap().schema().to_owned();
+    let setup = admin().await;
+    setup
+        .batch_execute(&format!(
+            "DROP INDEX {schema}.decisions_card_approval_number"
+        ))
+        .await
+        .unwrap();
+    let insert = |n: u32| {
+        format!(
+            "INSERT INTO {schema}.decisions (nkey, kind, response_code, amount_minor, currency, \
+             approved_minor, business_date, created_us, updated_us) \
+             VALUES ('migration-test:{n}', 'authorization', '05', 0, 'KRW', 0, '2026-11-25', 0, 0)"
+        )
+    };
+    // The serving instance, mid-batch: a write to decisions, not yet committed.
+    let serving = admin().await;
+    serving
+        .batch_execute(&format!("BEGIN; {}", insert(1)))
+        .await
+        .unwrap();
+    let url = database_url();
+    let upgrade = tokio::spawn({
+        let schema = schema.clone();
+        async move {
+            ledger::PgStore::connect(
+                ledger::PgOptions::new(url, schema),
+                hasher(),
+                std::sync::Arc::new(FixedQuoter),
+            )
+            .await
+            .map(|_| ())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!upgrade.is_finished(), "the build waits for the open batch");
+    // The serving instance's next batch, on another of its connections.
+    let next = admin().await;
+    let started = std::time::Instant::now();
+    next.batch_execute(&format!("SET lock_timeout = '2s'; {}", insert(2)))
+        .await
+        .expect("a write to decisions while the index builds");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the write waited {:?}",
+        started.elapsed()
+    );
+    serving.batch_execute("COMMIT").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), upgrade)
+        .await
+        .expect("the upgrade ends once the open batch has")
+        .unwrap()
+        .unwrap();
+    let valid: bool = setup
+        .query_one(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = 'decisions_card_approval_number'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(valid);
+    setup
+        .batch_execute(&format!(
+            "DELETE FROM {schema}.decisions WHERE nkey LIKE 'migration-test:%'"
+        ))
+        .await
+        .unwrap();
+    fx.finish().await;
+}

@@ -751,14 +751,7 @@ async fn migrate(client: &Client, schema: &str) -> Result<()> {
     // then report a unique violation on its catalog); the second attempt finds it all.
     let mut last = None;
     for _ in 0..3 {
-        let sql = match migration(client, schema).await {
-            Ok(sql) => sql,
-            Err(e) => {
-                last = Some(e);
-                continue;
-            }
-        };
-        match client.batch_execute(&sql).await {
+        match migrate_once(client, schema).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -766,18 +759,81 @@ async fn migrate(client: &Client, schema: &str) -> Result<()> {
     Err(last.map(LedgerError::from).unwrap_or(LedgerError::Closed))
 }
 
-/// The statements that bring `schema` up to date, as one batch (one transaction), without
-/// those that would find nothing to do: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` and
-/// `CREATE INDEX IF NOT EXISTS` take their table's lock (ACCESS EXCLUSIVE, SHARE) before they
-/// see the column or index is there, and the batch holds every lock it took to its end. An
-/// instance restarting beside a serving one (active-active) then stopped the other's
+/// How a migration statement runs beside instances serving from the same schema (a rolling
+/// deploy: no maintenance window).
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Statements run together as one transaction: the schema, new tables and their indexes
+    /// (nothing serves from them yet), backfills, sequences.
+    Batch(String),
+    /// `ALTER TABLE ... ADD COLUMN` on a table in use: a moment's ACCESS EXCLUSIVE lock,
+    /// taken alone under a short `lock_timeout` and retried, so that while it waits for a
+    /// serving batch to end, the batches queued behind it wait no longer than that.
+    Brief(String),
+    /// An index built on, or dropped from, a table in use: `CONCURRENTLY`, outside any
+    /// transaction, so the serving instances' writes go on while it builds (a plain `CREATE
+    /// INDEX` holds a SHARE lock, which stops every write to the table, for the whole build:
+    /// seconds to minutes on a large `decisions`).
+    Concurrent(String),
+}
+
+/// How long a [`Step::Brief`] statement waits for its lock before it tries again.
+const BRIEF_LOCK_TIMEOUT: &str = "200ms";
+/// How many times a [`Step::Brief`] statement tries (100 ms apart): about 30 s in all.
+const BRIEF_TRIES: u32 = 100;
+
+async fn migrate_once(
+    client: &Client,
+    schema: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    for step in migration(client, schema).await? {
+        match step {
+            Step::Batch(sql) => client.batch_execute(&sql).await?,
+            Step::Concurrent(sql) => client.batch_execute(&sql).await?,
+            Step::Brief(sql) => {
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let r = client
+                        .batch_execute(&format!(
+                            "SET lock_timeout = '{BRIEF_LOCK_TIMEOUT}'; {sql}; RESET lock_timeout"
+                        ))
+                        .await;
+                    match r {
+                        Ok(()) => break,
+                        Err(e)
+                            if tries < BRIEF_TRIES
+                                && e.code()
+                                    == Some(
+                                        &tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE,
+                                    ) =>
+                        {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                        Err(e) => {
+                            let _ = client.batch_execute("RESET lock_timeout").await;
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The steps that bring `schema` up to date, in order, without those that would find nothing
+/// to do: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` and `CREATE INDEX IF NOT EXISTS` take
+/// their table's lock (ACCESS EXCLUSIVE, SHARE) before they see the column or index is there.
+/// An instance restarting beside a serving one (active-active) then stopped the other's
 /// writes, and its batches could deadlock with them: authorizations answered 91 at the
 /// deadline during the restart (tests/continuity, active-active). A restart on a current
-/// schema now takes no table lock.
+/// schema now takes no table lock, and one that has something to add to a table in use takes
+/// it as [`Step`] says.
 async fn migration(
     client: &Client,
     schema: &str,
-) -> std::result::Result<String, tokio_postgres::Error> {
+) -> std::result::Result<Vec<Step>, tokio_postgres::Error> {
     let columns: std::collections::HashSet<(String, String)> = client
         .query(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
@@ -788,41 +844,110 @@ async fn migration(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let indexes: std::collections::HashSet<String> = client
+    let tables: std::collections::HashSet<&str> = columns.iter().map(|(t, _)| t.as_str()).collect();
+    // Valid or not: an invalid index (a concurrent build that failed, or another instance's
+    // still under way) is left to the operator, and said.
+    let indexes: Vec<(String, bool)> = client
         .query(
-            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1",
+            "SELECT c.relname::text, i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
             &[&schema],
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let needed = |ddl: &str| index_created(ddl).is_none_or(|name| !indexes.contains(name));
-    let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};");
-    for ddl in crate::schema::TABLES.iter().filter(|d| needed(d)) {
-        sql.push_str(ddl);
-        sql.push(';');
+    for (name, _) in indexes.iter().filter(|(_, valid)| !valid) {
+        tracing::warn!(
+            index = %name,
+            schema,
+            "ledger: index not valid (a concurrent build that failed, or another instance's \
+             under way): queries work without it, more slowly; once no instance is starting, \
+             DROP INDEX CONCURRENTLY it and restart one instance to build it again"
+        );
+    }
+    let exists = |name: &str| indexes.iter().any(|(n, _)| n == name);
+    Ok(plan(schema, &tables, &columns, &exists))
+}
+
+/// [`migration`]'s steps, from what the schema holds: `tables` and `columns` present, and
+/// whether an index of a name `exists`.
+fn plan(
+    schema: &str,
+    tables: &std::collections::HashSet<&str>,
+    columns: &std::collections::HashSet<(String, String)>,
+    exists: &dyn Fn(&str) -> bool,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut batch = format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};");
+    let add = |steps: &mut Vec<Step>, batch: &mut String, ddl: &str| {
+        if let Some(name) = index_created(ddl) {
+            if exists(name) {
+                return;
+            }
+            if index_table(ddl).is_some_and(|t| tables.contains(t)) {
+                flush(steps, batch);
+                steps.push(Step::Concurrent(ddl.replacen(
+                    " INDEX ",
+                    " INDEX CONCURRENTLY ",
+                    1,
+                )));
+                return;
+            }
+        } else if let Some(name) = ddl.strip_prefix("DROP INDEX IF EXISTS ") {
+            if exists(name.trim()) {
+                flush(steps, batch);
+                steps.push(Step::Concurrent(ddl.replacen(
+                    " INDEX ",
+                    " INDEX CONCURRENTLY ",
+                    1,
+                )));
+            }
+            return;
+        }
+        batch.push_str(ddl);
+        batch.push(';');
+    };
+    for ddl in crate::schema::TABLES {
+        add(&mut steps, &mut batch, ddl);
     }
     for (table, column, ty) in crate::schema::ADDED_COLUMNS {
-        if !columns.contains(&((*table).to_owned(), (*column).to_owned())) {
-            sql.push_str(&format!(
-                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ty};"
-            ));
+        if columns.contains(&((*table).to_owned(), (*column).to_owned())) {
+            continue;
+        }
+        let alter = format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {ty}");
+        if tables.contains(table) {
+            flush(&mut steps, &mut batch);
+            steps.push(Step::Brief(alter));
+        } else {
+            // A table this batch makes: nothing else uses it yet.
+            batch.push_str(&alter);
+            batch.push(';');
         }
     }
-    for ddl in crate::schema::AFTER_ADDED_COLUMNS
-        .iter()
-        .filter(|d| needed(d))
-    {
-        sql.push_str(ddl);
-        sql.push(';');
+    for ddl in crate::schema::AFTER_ADDED_COLUMNS {
+        add(&mut steps, &mut batch, ddl);
     }
-    sql.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
-    for ddl in crate::outbox::PG_DDL.iter().filter(|d| needed(d)) {
-        sql.push_str(ddl);
-        sql.push(';');
+    batch.push_str("CREATE SEQUENCE IF NOT EXISTS approval_seq;");
+    for ddl in crate::outbox::PG_DDL {
+        add(&mut steps, &mut batch, ddl);
     }
-    Ok(sql)
+    flush(&mut steps, &mut batch);
+    steps
+}
+
+/// Ends the batch being gathered (if it holds anything) as a step.
+fn flush(steps: &mut Vec<Step>, batch: &mut String) {
+    if !batch.is_empty() {
+        steps.push(Step::Batch(std::mem::take(batch)));
+    }
+}
+
+/// The table a `CREATE [UNIQUE] INDEX ... ON table (...)` statement indexes.
+fn index_table(ddl: &str) -> Option<&str> {
+    let (_, rest) = ddl.split_once(" ON ")?;
+    rest.split(|c: char| c.is_whitespace() || c == '(').next()
 }
 
 /// The index a `CREATE [UNIQUE] INDEX IF NOT EXISTS name ...` statement makes.
@@ -835,6 +960,97 @@ fn index_created(ddl: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod migration_tests {
+    use super::Step;
+    use std::collections::HashSet;
+
+    /// Every table and column of the current schema, as `information_schema` lists them.
+    fn current() -> (HashSet<String>, HashSet<(String, String)>) {
+        let mut tables = HashSet::new();
+        let mut columns = HashSet::new();
+        for ddl in crate::schema::TABLES.iter().chain(crate::outbox::PG_DDL) {
+            let Some(rest) = ddl.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+                continue;
+            };
+            let (table, body) = rest.split_once(" (").unwrap();
+            tables.insert(table.to_owned());
+            for line in body.split(",\n") {
+                let name = line.split_whitespace().next().unwrap();
+                columns.insert((table.to_owned(), name.to_owned()));
+            }
+        }
+        for (t, c, _) in crate::schema::ADDED_COLUMNS {
+            columns.insert(((*t).to_owned(), (*c).to_owned()));
+        }
+        (tables, columns)
+    }
+
+    /// A new schema is made in one transaction, as before; one from before an index and a
+    /// column gets the column alone under a lock timeout and the index built concurrently,
+    /// the old index dropped concurrently; a current one gets nothing that locks a table.
+    #[test]
+    fn a_table_in_use_is_altered_briefly_and_indexed_concurrently() {
+        let none = HashSet::new();
+        let steps = super::plan("s", &none, &HashSet::new(), &|_| false);
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert!(
+            matches!(&steps[0], Step::Batch(sql) if sql.contains("CREATE TABLE IF NOT EXISTS decisions")
+            && sql.contains("CREATE INDEX IF NOT EXISTS decisions_card_approval_number"))
+        );
+
+        let (tables, mut columns) = current();
+        let tables: HashSet<&str> = tables.iter().map(String::as_str).collect();
+        columns.remove(&("decisions".to_owned(), "approval_n".to_owned()));
+        let old = |name: &str| name != "decisions_card_approval_number";
+        let steps = super::plan("s", &tables, &columns, &old);
+        let brief: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Brief(sql) => Some(sql.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            brief,
+            ["ALTER TABLE decisions ADD COLUMN IF NOT EXISTS approval_n BIGINT"]
+        );
+        let concurrent: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Concurrent(sql) => Some(sql.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(concurrent.len(), 3, "{concurrent:?}");
+        assert!(
+            concurrent[0].starts_with("DROP INDEX CONCURRENTLY IF EXISTS decisions_card_approval")
+        );
+        assert!(concurrent[2].starts_with(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS decisions_card_approval_number ON decisions"
+        ));
+        for s in &steps {
+            if let Step::Batch(sql) = s {
+                assert!(
+                    !sql.contains("INDEX IF NOT EXISTS") && !sql.contains("ALTER"),
+                    "{sql}"
+                );
+            }
+        }
+
+        // The indexes the schema makes (and not those it drops).
+        let made: HashSet<&str> = crate::schema::TABLES
+            .iter()
+            .chain(crate::schema::AFTER_ADDED_COLUMNS)
+            .chain(crate::outbox::PG_DDL)
+            .filter_map(|d| super::index_created(d))
+            .collect();
+        let columns_now = current().1;
+        let steps = super::plan("s", &tables, &columns_now, &|n| made.contains(n));
+        assert!(
+            steps.iter().all(|s| matches!(s, Step::Batch(sql) if !sql.contains("INDEX") && !sql.contains("ALTER"))),
+            "{steps:?}"
+        );
+    }
+
     /// Every index the schema creates is recognised by name, so a restart on a current
     /// schema skips them all (and takes no table lock for them).
     #[test]
@@ -852,6 +1068,18 @@ mod migration_tests {
             }
         }
         assert!(named >= 8, "{named}");
+        for ddl in crate::schema::TABLES
+            .iter()
+            .chain(crate::schema::AFTER_ADDED_COLUMNS)
+            .chain(crate::outbox::PG_DDL)
+            .filter(|d| d.contains("INDEX IF NOT EXISTS"))
+        {
+            let table = super::index_table(ddl).unwrap_or_else(|| panic!("{ddl}"));
+            assert!(
+                ddl.contains(&format!(" ON {table} (")) || ddl.contains(&format!(" ON {table}(")),
+                "{ddl}"
+            );
+        }
         assert_eq!(
             super::index_created("CREATE TABLE IF NOT EXISTS x (a INT)"),
             None
