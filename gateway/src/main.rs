@@ -211,7 +211,27 @@ fn offline(
     Ok((c, rt))
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error and its causes, as an operator reads them, and no backtrace: with
+            // RUST_BACKTRACE set (for the panics it is meant for) anyhow's own report made a
+            // mistyped path in a configuration a page of stack frames.
+            eprintln!("Error: {e}");
+            let mut causes = e.chain().skip(1).peekable();
+            if causes.peek().is_some() {
+                eprintln!("\nCaused by:");
+                for c in causes {
+                    eprintln!("    {c}");
+                }
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config } => {
