@@ -243,18 +243,20 @@ impl Data {
         }
     }
 
-    /// A card's PIN counter with its account, when it has a PVV.
-    /// The masked PAN of the card with id `id`.
-    fn masked_of(&self, id: &str) -> Option<String> {
-        self.cards
-            .values()
-            .find(|c| c.id == id)
-            .map(|c| c.masked.clone())
+    /// The card with id `id`.
+    fn card_by_id(&self, id: &str) -> Option<&CardRecord> {
+        self.cards.values().find(|c| c.id == id)
     }
 
+    /// The masked PAN of the card with id `id`.
+    fn masked_of(&self, id: &str) -> Option<String> {
+        self.card_by_id(id).map(|c| c.masked.clone())
+    }
+
+    /// A card's PIN counter with its account, when it has a PVV.
     fn pin_state(&self, card_id: &str) -> Option<PinState> {
         let row = self.security.get(card_id).filter(|r| r.pvv.is_some())?;
-        let card = self.cards.values().find(|c| c.id == card_id)?;
+        let card = self.card_by_id(card_id)?;
         Some(PinState {
             card_id: card_id.to_owned(),
             account_id: card.account_id.clone(),
@@ -308,15 +310,10 @@ impl Engine for MemEngine<'_> {
             snap.atcs.insert(card, row);
         }
         for k in needs.card_of_keys(snap) {
-            let card = self
-                .data
-                .decisions
-                .get(&k)
-                .and_then(|d| d.card_id.clone())
-                .map(|id| {
-                    let masked = self.data.masked_of(&id);
-                    (id, masked)
-                });
+            let card = self.data.decisions.get(&k).and_then(|d| d.card_id.clone());
+            if let Some(id) = &card {
+                snap.masked.insert(id.clone(), self.data.masked_of(id));
+            }
             snap.card_of_key.insert(k, card);
         }
         for id in needs.masked_ids(snap) {
@@ -437,11 +434,7 @@ impl MemoryStore {
 
     pub(crate) async fn card_hash_by_id(&self, id: String) -> Result<Option<String>> {
         let data = self.data.lock().await;
-        Ok(data
-            .cards
-            .values()
-            .find(|c| c.id == id)
-            .map(|c| c.pan_hash.clone()))
+        Ok(data.card_by_id(&id).map(|c| c.pan_hash.clone()))
     }
 
     pub(crate) async fn card_decisions(

@@ -69,7 +69,10 @@ impl Engine for SqliteEngine<'_, '_> {
         }
         for k in needs.card_of_keys(snap) {
             let card = sql::card_of_decision(&s, &k).map_err(failed)?;
-            snap.card_of_key.insert(k, card);
+            if let Some((id, masked)) = &card {
+                snap.masked.insert(id.clone(), masked.clone());
+            }
+            snap.card_of_key.insert(k, card.map(|(id, _)| id));
         }
         for id in needs.masked_ids(snap) {
             let masked = sql::masked_by_id(&s, &id).map_err(failed)?;

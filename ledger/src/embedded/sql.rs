@@ -788,7 +788,7 @@ pub(crate) fn atc_window(s: &Stmts<'_, '_>, card_id: &str) -> Result<AtcWindow> 
     }
 }
 
-/// The card of the decision under a key, with its masked PAN (both engines' query).
+/// The card of the decision under a key, with its masked PAN.
 const CARD_OF_DECISION: &str = "SELECT d.card_id, c.masked FROM decisions d \
      LEFT JOIN cards c ON c.id = d.card_id WHERE d.nkey = ?1 AND d.card_id IS NOT NULL";
 /// A card's masked PAN by its id.

@@ -69,13 +69,13 @@ pub(crate) struct Snapshot {
     pub(crate) pins: HashMap<String, Option<PinState>>,
     /// ATC windows by card id (a card with no row: none seen).
     pub(crate) atcs: HashMap<String, AtcWindow>,
-    /// The card (id, masked PAN) of the decision under each key, for holds whose card the
-    /// batch knows neither by PAN nor by a loaded decision (an expiry sweep's): their events
-    /// name it. `None`: no decision, or one of no card.
-    pub(crate) card_of_key: HashMap<String, Option<(String, Option<String>)>>,
+    /// The card id of the decision under each key, for holds whose card the batch knows
+    /// neither by PAN nor by a loaded decision (an expiry sweep's): their events name it (its
+    /// masked PAN goes to [`Snapshot::masked`]). `None`: no decision, or one of no card.
+    pub(crate) card_of_key: HashMap<String, Option<String>>,
     /// Masked PANs by card id, of cards the batch's events name but it did not load by PAN (a
-    /// void, a capture or a reversal without DE 2, an operator's PIN tries reset); `None`: no
-    /// such card, or one from before masked PANs were kept.
+    /// void, a capture or a reversal without DE 2, an operator's PIN tries reset, an expired
+    /// hold's); `None`: no such card, or one from before masked PANs were kept.
     pub(crate) masked: HashMap<String, Option<String>>,
     /// The last event `seq` of each locked account and of `outbox::NO_ACCOUNT` (0: none
     /// yet), read under the accounts' locks.
@@ -186,14 +186,13 @@ impl<'s> State<'s> {
         }
     }
 
-    /// The card (id, masked PAN) of the decision under `key`, looked up for a hold's event
+    /// The card id of the decision under `key`, looked up for a hold's event
     /// ([`Snapshot::card_of_key`]).
-    pub(crate) fn card_of_key(&self, key: &NetworkKey) -> Option<(&str, Option<&str>)> {
+    pub(crate) fn card_of_key(&self, key: &NetworkKey) -> Option<&str> {
         self.snap
             .card_of_key
             .get(key.db_str())
-            .and_then(Option::as_ref)
-            .map(|(id, masked)| (id.as_str(), masked.as_deref()))
+            .and_then(Option::as_deref)
     }
 
     /// The decision under `key`, if any.

@@ -522,8 +522,12 @@ async fn load_event_cards(
         let p = one(&keys);
         let rows = probe(client, &by_key, &p).await?;
         for (k, rows) in keys.iter().zip(&rows) {
-            let card = match rows.first() {
-                Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            let card: Option<String> = match rows.first() {
+                Some(r) => {
+                    let id: String = r.try_get(0)?;
+                    snap.masked.insert(id.clone(), r.try_get(1)?);
+                    Some(id)
+                }
                 None => None,
             };
             snap.card_of_key.insert(k.clone(), card);

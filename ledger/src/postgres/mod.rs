@@ -788,8 +788,7 @@ async fn migrate_once(
 ) -> std::result::Result<(), tokio_postgres::Error> {
     for step in migration(client, schema).await? {
         match step {
-            Step::Batch(sql) => client.batch_execute(&sql).await?,
-            Step::Concurrent(sql) => client.batch_execute(&sql).await?,
+            Step::Batch(sql) | Step::Concurrent(sql) => client.batch_execute(&sql).await?,
             Step::Brief(sql) => {
                 let mut tries = 0;
                 loop {

@@ -286,13 +286,7 @@ fn record_on(
     if let Some(kind) = kind {
         let card = card.or_else(|| d.card_id.as_deref().and_then(|id| st.card_by_id(id)));
         let mut e = Event::decision(kind, &d, card);
-        if e.pan_masked.is_none() {
-            e.pan_masked = e
-                .card_id
-                .as_deref()
-                .and_then(|id| st.masked_of(id))
-                .map(str::to_owned);
-        }
+        name_masked(st, &mut e);
         st.events.push(e);
     }
     st.put_decision(d.clone());
@@ -353,7 +347,6 @@ fn hold_event(
     wallet_minor: i64,
     at: Timestamp,
 ) -> Event {
-    let looked_up = st.card_of_key(&h.key);
     let card_id = h
         .counted
         .as_ref()
@@ -364,21 +357,26 @@ fn hold_event(
                 .flatten()
                 .and_then(|d| d.card_id.clone())
         })
-        .or_else(|| looked_up.map(|(id, _)| id.to_owned()));
+        .or_else(|| st.card_of_key(&h.key).map(str::to_owned));
     let card = card_id.as_deref().and_then(|id| st.card_by_id(id));
     let mut e = Event::hold(kind, h, card, wallet_minor, at);
     if e.card_id.is_none() {
         e.card_id = card_id;
     }
+    name_masked(st, &mut e);
+    e
+}
+
+/// Gives `e` the masked PAN of its card when the card it was made with gave none: a card the
+/// batch did not load by PAN, looked up for its events ([`State::masked_of`]).
+fn name_masked(st: &State<'_>, e: &mut Event) {
     if e.pan_masked.is_none() {
         e.pan_masked = e
             .card_id
             .as_deref()
             .and_then(|id| st.masked_of(id))
-            .or_else(|| looked_up.and_then(|(_, m)| m))
             .map(str::to_owned);
     }
-    e
 }
 
 /// The wallet `h` holds on.
