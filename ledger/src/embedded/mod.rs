@@ -12,6 +12,7 @@
 //! against `PRAGMA data_version` at every transaction.
 
 mod cache;
+mod checkpoint;
 mod engine;
 mod outbox;
 mod sql;
@@ -217,12 +218,13 @@ impl EmbeddedStore {
             health: Arc::default(),
         };
         let (queue, rx) = mpsc::sync_channel(opts.queue_depth);
+        let checkpoints = checkpoint::start(path.clone())?;
         let writer = {
             let ctx = ctx.clone();
             let max_batch = opts.max_batch;
             std::thread::Builder::new()
                 .name("ledger-writer".into())
-                .spawn(move || writer::supervise(conn, rx, ctx, max_batch))?
+                .spawn(move || writer::supervise(conn, rx, ctx, max_batch, checkpoints))?
         };
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {

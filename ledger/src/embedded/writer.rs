@@ -20,11 +20,12 @@ use rusqlite::Connection;
 use tracing::error;
 
 use super::cache::CardCache;
+use super::checkpoint::WriterSide;
 use super::engine::SqliteEngine;
 use super::sql::Statements;
 use super::Job;
 use crate::faults::{self, Fault};
-use crate::machine::{driver, Ctx, Prepared};
+use crate::machine::{driver, Ctx, Op, Prepared};
 use crate::LedgerError;
 
 /// Panics outside an operation tolerated within [`RESTART_WINDOW`]; one more stops the writer.
@@ -34,11 +35,17 @@ pub(super) const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 /// Runs the writer until the queue closes, starting it again after a panic (see the module's
 /// documentation).
-pub(super) fn supervise(conn: Connection, rx: Receiver<Job>, ctx: Ctx, max_batch: usize) {
+pub(super) fn supervise(
+    conn: Connection,
+    rx: Receiver<Job>,
+    ctx: Ctx,
+    max_batch: usize,
+    mut checkpoints: WriterSide,
+) {
     let mut panics: VecDeque<Instant> = VecDeque::new();
     loop {
         let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run(&conn, &rx, &ctx, max_batch);
+            run(&conn, &rx, &ctx, max_batch, &mut checkpoints);
         })) else {
             return;
         };
@@ -81,7 +88,13 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
-fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
+fn run(
+    conn: &Connection,
+    rx: &Receiver<Job>,
+    ctx: &Ctx,
+    max_batch: usize,
+    checkpoints: &mut WriterSide,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let stmts = Statements::new(conn);
     let mut cards = CardCache::default();
@@ -95,6 +108,10 @@ fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
             }
         }
         let ops: Vec<&Prepared> = batch.iter().map(|j| &j.prepared).collect();
+        let presentments = ops
+            .iter()
+            .filter(|p| matches!(p.op, Op::Present { .. }))
+            .count();
         let mut engine = SqliteEngine {
             conn,
             stmts: &stmts,
@@ -103,6 +120,7 @@ fn run(conn: &Connection, rx: &Receiver<Job>, ctx: &Ctx, max_batch: usize) {
         // The engine's steps are synchronous: their futures are ready at once.
         let results = futures::executor::block_on(driver::run(&mut engine, ctx, &ops));
         drop(ops);
+        checkpoints.after_batch(conn, presentments);
         if faults::hit(Fault::PanicAfterCommit) {
             panic!("injected fault: panic after COMMIT, before the answers");
         }
