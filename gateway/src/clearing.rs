@@ -6,7 +6,9 @@
 //! batch` sent one after the other to `POST /v1/clearing/presentments` ([`import_via_api`]),
 //! which posts them at most `[clearing] switch_in_flight` at once, so they ride the same
 //! group commits as the authorizations and an authorization waits behind a few of them at
-//! most. No second writer contends for SQLite's write lock or PostgreSQL's row locks.
+//! most, spaced evenly at `[clearing] records_per_s` (on the embedded ledger 500 a second
+//! when left out: [`crate::config::SWITCH_RECORDS_PER_S`]).
+//! No second writer contends for SQLite's write lock or PostgreSQL's row locks.
 //!
 //! With no switch running, the import opens the ledger itself ([`import`]), as `gateway
 //! check-ledger` does, each presentment one operation of the writer's batches, at most
@@ -439,17 +441,38 @@ pub async fn post(
     }
 }
 
-/// Posts a batch of one file through `store`, at most `in_flight` at once, the answers in
-/// the batch's order. Stops at the ledger's first failure (what was posted stays posted).
+/// Posts a batch of one file through `store`, at most `in_flight` at once and, with
+/// `per_s`, each one started no sooner than its turn at that pace (evenly spaced: a batch
+/// posted at full speed and then a pause would meet the authorizations of its burst with
+/// all of `in_flight`). The answers come in the batch's order. Stops at the ledger's first
+/// failure (what was posted stays posted).
 pub async fn post_batch(
     store: &Store,
     items: &[PresentmentItem],
     cx: &PostContext<'_>,
     in_flight: usize,
+    per_s: Option<u32>,
 ) -> ledger::Result<Vec<Posted>> {
+    // Each post waits for its tick (in the batch's order: the lock is first come, first
+    // served). A tick missed because the writer was slow is not made up in a burst: the next
+    // one comes a full gap later.
+    let ticks = per_s.filter(|r| *r > 0).map(|r| {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1) / r);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::sync::Mutex::new(every)
+    });
+    let ticks = &ticks;
     // The futures gathered first (they start when polled): a stream over a closure that
     // borrows the items would be too general for the router's `Send` bound.
-    let posts: Vec<_> = items.iter().map(|p| post(store, p, cx)).collect();
+    let posts: Vec<_> = items
+        .iter()
+        .map(|p| async move {
+            if let Some(t) = ticks {
+                t.lock().await.tick().await;
+            }
+            post(store, p, cx).await
+        })
+        .collect();
     let mut work = futures::stream::iter(posts).buffered(in_flight.max(1));
     let mut out = Vec::with_capacity(items.len());
     while let Some(r) = work.next().await {
@@ -650,6 +673,12 @@ pub struct PresentmentBatch {
     /// 1 to 500 presentments, posted in this order (a few at once).
     #[schema(max_items = 500, min_items = 1)]
     pub presentments: Vec<PresentmentItem>,
+    /// Post them evenly spaced at this many a second (absent: as fast as the writer takes
+    /// them). The batch is answered once its last is posted, so keep a batch's length
+    /// within a few seconds of its pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100000, example = 1000)]
+    pub records_per_s: Option<u32>,
 }
 
 /// `POST /v1/clearing/presentments`'s answer: each presentment's outcome, in the batch's
@@ -747,9 +776,9 @@ async fn answer<T: serde::de::DeserializeOwned>(
 
 /// Imports the clearing file at `path` through the running switch `api`: the file checked
 /// whole here, then its presentments sent in batches of `[clearing] batch`, one after the
-/// other (paced by `[clearing] records_per_s`), posted by the switch's own ledger writer;
-/// the file marked imported after its last. Same report, same refusals and the same
-/// resumability as [`import`].
+/// other (paced by `[clearing] records_per_s`: the switch spaces its posts at that pace),
+/// posted by the switch's own ledger writer; the file marked imported after its last. Same
+/// report, same refusals and the same resumability as [`import`].
 pub async fn import_via_api(
     api: &SwitchApi,
     path: &Path,
@@ -786,9 +815,12 @@ pub async fn import_via_api(
         per_s: opts.clearing.records_per_s,
         started,
     };
+    // Paced, a batch lasts about a second at most: the switch spaces its posts at the pace
+    // (an authorization then meets one presentment at a time, not a burst of them).
     let batch_size = opts
         .clearing
         .batch
+        .min(pace.per_s.map_or(usize::MAX, |r| r as usize))
         .clamp(1, crate::config::MAX_PRESENTMENT_BATCH);
     let mut handled = 0u64;
     let mut failure = None;
@@ -802,6 +834,7 @@ pub async fn import_via_api(
         let body = PresentmentBatch {
             file_id: summary.file_id.clone(),
             presentments: std::mem::take(batch),
+            records_per_s: pace.per_s,
         };
         let resp = client
             .post(post_url.clone())

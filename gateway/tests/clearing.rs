@@ -406,6 +406,16 @@ async fn through_the_switch(text: String, dir: &Path) {
         }))
         .unwrap()
     };
+    let paced = |n: usize, per_s: u32| {
+        let mut b: serde_json::Value = serde_json::from_slice(&batch(n)).unwrap();
+        b["records_per_s"] = per_s.into();
+        b["presentments"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|p| p["arn"] = format!("PACED-{}", p["arn"].as_str().unwrap()).into());
+        serde_json::to_vec(&b).unwrap()
+    };
     let path = "/v1/clearing/presentments";
     let json = "application/json";
     let cases: Vec<(Option<&str>, &str, Vec<u8>, u16)> = vec![
@@ -423,6 +433,8 @@ async fn through_the_switch(text: String, dir: &Path) {
             422,
         ),
         (Some(TOKEN), json, vec![b' '; 600 * 1024], 413),
+        (Some(TOKEN), json, paced(1, 0), 422),
+        (Some(TOKEN), json, paced(1, 100_001), 422),
         // The file imported above: refused.
         (
             Some(TOKEN),
@@ -467,6 +479,23 @@ async fn through_the_switch(text: String, dir: &Path) {
     .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["results"][0]["outcome"], "duplicate", "{v}");
+    // Paced: 6 presentments at 20 a second are spaced 50 ms apart, so the last one starts
+    // 250 ms after the first however fast the writer is; each is posted.
+    let started = std::time::Instant::now();
+    let (s, v) = api(admin, post.clone(), path, Some(TOKEN), json, paced(6, 20)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    let outcomes: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["outcome"])
+        .collect();
+    assert_eq!(outcomes, vec!["forced"; 6], "{v}");
     let files = "/v1/clearing/files/S-API";
     let (s, v) = api(
         admin,

@@ -16,7 +16,9 @@ mod security;
 
 use std::path::{Path, PathBuf};
 
-pub use clearing::{ClearingConfig, MAX_PRESENTMENT_BATCH};
+pub use clearing::{
+    ClearingConfig, MAX_PRESENTMENT_BATCH, MAX_RECORDS_PER_S, SWITCH_RECORDS_PER_S,
+};
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;
 pub use programs::{

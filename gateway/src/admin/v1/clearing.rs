@@ -63,7 +63,7 @@ fn check_file_id(id: &str) -> Result<(), ApiError> {
         (status = CONFLICT, description = "The file was imported whole before", body = ErrorBody),
         (status = PAYLOAD_TOO_LARGE, description = "The body is larger than 512 KiB", body = ErrorBody),
         (status = UNSUPPORTED_MEDIA_TYPE, description = "Not application/json", body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, description = "Not a batch: a bad file id, no presentments or more than 500", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "Not a batch: a bad file id, no presentments or more than 500, or a records_per_s outside 1 to 100000", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "The ledger cannot answer now (some may be posted: send again)", body = ErrorBody),
     )
 )]
@@ -74,6 +74,12 @@ pub(crate) async fn post_presentments(
     check_file_id(&batch.file_id)?;
     if batch.presentments.is_empty() || batch.presentments.len() > MAX_PRESENTMENT_BATCH {
         return Err(unprocessable("presentments: 1 to 500 of them"));
+    }
+    if batch
+        .records_per_s
+        .is_some_and(|r| !(1..=crate::config::MAX_RECORDS_PER_S).contains(&r))
+    {
+        return Err(unprocessable("records_per_s: 1 to 100000"));
     }
     let core = state.status.core();
     let store = core.store();
@@ -99,6 +105,7 @@ pub(crate) async fn post_presentments(
         &batch.presentments,
         &cx,
         state.clearing.switch_in_flight,
+        batch.records_per_s,
     )
     .await
     .map_err(ledger_unavailable)?;
