@@ -674,8 +674,8 @@ pub struct PresentmentBatch {
     #[schema(max_items = 500, min_items = 1)]
     pub presentments: Vec<PresentmentItem>,
     /// Post them evenly spaced at this many a second (absent: as fast as the writer takes
-    /// them). The batch is answered once its last is posted, so keep a batch's length
-    /// within a few seconds of its pace.
+    /// them). The batch is answered once its last is posted: it may hold at most 2 seconds'
+    /// worth (422 otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 100000, example = 1000)]
     pub records_per_s: Option<u32>,

@@ -435,6 +435,7 @@ async fn through_the_switch(text: String, dir: &Path) {
         (Some(TOKEN), json, vec![b' '; 600 * 1024], 413),
         (Some(TOKEN), json, paced(1, 0), 422),
         (Some(TOKEN), json, paced(1, 100_001), 422),
+        (Some(TOKEN), json, paced(5, 2), 422),
         // The file imported above: refused.
         (
             Some(TOKEN),

@@ -19,6 +19,8 @@ use crate::config::MAX_PRESENTMENT_BATCH;
 
 /// Longest file id (the header's PDS 0105 is shorter).
 const MAX_FILE_ID_LEN: usize = 64;
+/// The longest a paced batch may take, seconds.
+const MAX_PACED_BATCH_S: u64 = 2;
 
 fn unprocessable(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
@@ -63,7 +65,7 @@ fn check_file_id(id: &str) -> Result<(), ApiError> {
         (status = CONFLICT, description = "The file was imported whole before", body = ErrorBody),
         (status = PAYLOAD_TOO_LARGE, description = "The body is larger than 512 KiB", body = ErrorBody),
         (status = UNSUPPORTED_MEDIA_TYPE, description = "Not application/json", body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, description = "Not a batch: a bad file id, no presentments or more than 500, or a records_per_s outside 1 to 100000", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "Not a batch: a bad file id, no presentments or more than 500, or a records_per_s outside 1 to 100000 or too slow for the batch (2 s at most)", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "The ledger cannot answer now (some may be posted: send again)", body = ErrorBody),
     )
 )]
@@ -75,11 +77,16 @@ pub(crate) async fn post_presentments(
     if batch.presentments.is_empty() || batch.presentments.len() > MAX_PRESENTMENT_BATCH {
         return Err(unprocessable("presentments: 1 to 500 of them"));
     }
-    if batch
-        .records_per_s
-        .is_some_and(|r| !(1..=crate::config::MAX_RECORDS_PER_S).contains(&r))
-    {
-        return Err(unprocessable("records_per_s: 1 to 100000"));
+    if let Some(r) = batch.records_per_s {
+        if !(1..=crate::config::MAX_RECORDS_PER_S).contains(&r) {
+            return Err(unprocessable("records_per_s: 1 to 100000"));
+        }
+        // Answered well within the request's timeout (10 s), not cut off by it midway.
+        if batch.presentments.len() as u64 > u64::from(r) * MAX_PACED_BATCH_S {
+            return Err(unprocessable(
+                "records_per_s: a paced batch may take 2 s at most (2 x records_per_s presentments)",
+            ));
+        }
     }
     let core = state.status.core();
     let store = core.store();
