@@ -112,7 +112,8 @@ enum ClearingCommand {
         admin: Option<std::net::SocketAddr>,
         /// Post this many presentments a second (else `[clearing] records_per_s`, else 500
         /// through a running switch on the embedded ledger, else no cap).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(gateway::config::MAX_RECORDS_PER_S)))]
         records_per_s: Option<u32>,
         /// Open the ledger directly even when a switch answers (a second writer beside it:
         /// slows its authorizations down).

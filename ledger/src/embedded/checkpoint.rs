@@ -27,20 +27,20 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 /// How long after the last presentment the import counts as over.
-pub(super) const QUIET: Duration = Duration::from_secs(2);
+const QUIET: Duration = Duration::from_secs(2);
 /// How often the checkpointer copies the WAL back while an import runs.
-pub(super) const EVERY: Duration = Duration::from_millis(50);
+const EVERY: Duration = Duration::from_millis(50);
 /// The writer's own checkpoint threshold while the checkpointer runs (SQLite pages, 4 KiB
 /// each: a WAL of about 64 MiB at most).
-pub(super) const BACKSTOP_PAGES: u32 = 16_000;
+const BACKSTOP_PAGES: u32 = 16_000;
 /// SQLite's default threshold, the writer's otherwise.
-pub(super) const DEFAULT_PAGES: u32 = 1_000;
+const DEFAULT_PAGES: u32 = 1_000;
 /// Presentments a second above which checkpoints stay on the writer. A passive checkpoint
 /// beside a writer that posts presentments flat out never catches up: the WAL grows to the
 /// backstop, and the two threads' fsyncs of thousands of pages queue behind each other (the
 /// p99 during a full-pace import went from 5.5 to 18 ms). Measured helpful up to 1,000 a
 /// second (docs/PERFORMANCE.md, twelfth pass).
-pub(super) const GENTLE_MAX_PER_S: u32 = 1_200;
+const GENTLE_MAX_PER_S: u32 = 1_200;
 
 /// What the writer and the checkpointer share.
 #[derive(Debug, Default)]
@@ -77,7 +77,8 @@ impl WriterSide {
         let flowing = self
             .last_presentment
             .is_some_and(|t| now.saturating_duration_since(t) < QUIET);
-        let beside = flowing && self.per_s.max(self.in_window) <= GENTLE_MAX_PER_S;
+        let rate = self.per_s.max(self.in_window);
+        let beside = flowing && rate <= GENTLE_MAX_PER_S;
         if beside == self.shared.beside.load(Ordering::Relaxed) {
             return;
         }
@@ -96,7 +97,7 @@ impl WriterSide {
         } else {
             tracing::info!(
                 checkpoints = self.shared.runs.load(Ordering::Relaxed),
-                presentments_per_s = self.per_s.max(self.in_window),
+                presentments_per_s = rate,
                 "ledger: checkpoints back on the writer (no presentment for {} s, or more than \
                  {GENTLE_MAX_PER_S} a second)",
                 QUIET.as_secs()
@@ -133,7 +134,7 @@ fn run(path: &std::path::Path, shared: &Weak<Shared>) {
             continue;
         }
         if conn.is_none() {
-            match Connection::open(path) {
+            match super::open_connection(path) {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::warn!(error = %e, "ledger: the checkpointer cannot open the ledger");
