@@ -428,7 +428,8 @@ fn maced(m: &OwnedMessage) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_mac_listener_refuses_missing_or_wrong_macs_with_63_and_macs_its_answers() {
+async fn a_mac_listener_refuses_missing_or_wrong_macs_with_63_and_macs_its_answers_format_errors_too(
+) {
     let (gw, _d) = start().await;
     let mut c = Client::connect(addr(&gw, "mac")).await;
     let check_answer = |body: &[u8]| {
@@ -466,6 +467,18 @@ async fn a_mac_listener_refuses_missing_or_wrong_macs_with_63_and_macs_its_answe
     );
     let key = ledger::NetworkKey::new(ACQUIRER, m.get_str(11).unwrap(), DE7).unwrap();
     assert!(gw.core().store().decision(&key).await.unwrap().is_none());
+    // A message that does not decode (a letter in the amount) but whose MTI and STAN read:
+    // its 30 is MACed like every other answer.
+    let mut body = maced(&krw(PAN_NO_PIN));
+    let at = body.windows(12).position(|w| w == b"000000015000").unwrap();
+    body[at + 11] = b'X';
+    c.send_raw(&body).await;
+    let answer = c.recv_raw().await.unwrap();
+    check_answer(&answer);
+    assert_eq!(
+        de39(&iso8583::decode(spec(), &answer).unwrap().to_owned_message()),
+        "30"
+    );
     // Network management is not MACed.
     let r = c.call(&network("301", &stan())).await;
     assert_eq!(de39(&r), "00");

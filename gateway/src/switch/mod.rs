@@ -426,7 +426,12 @@ impl Switch {
     /// nothing (logged with each fault's field and offset; the connection stays up). The
     /// decoder reads past faults whose extent is known, so a bad DE 2, 4 or 7 does not hide
     /// DE 11; a faulty field is never in what it returns, so it is never echoed.
-    fn undecodable(&self, conn: &ConnContext, body: &[u8], started: Instant) -> Option<Bytes> {
+    fn undecodable(
+        &self,
+        conn: &ConnContext,
+        body: &[u8],
+        started: Instant,
+    ) -> Option<OwnedMessage> {
         self.core.shared.metrics.format_error();
         let partial = iso8583::decode_partial(&self.spec, body);
         let (field, offset) = partial
@@ -458,7 +463,7 @@ impl Switch {
             .shared
             .metrics
             .request(p.mti().as_str(), code.as_str(), started.elapsed());
-        self.encode(&resp)
+        Some(resp)
     }
 
     /// On a listener with MACs: the answer to a request whose MAC (DE 64/128) is missing or
@@ -511,6 +516,15 @@ impl Switch {
         }
     }
 
+    /// `resp` encoded, with its MAC on a listener with MACs (a format error's 30 too: every
+    /// answer of such a listener carries one).
+    async fn answer(&self, resp: OwnedMessage, deadline: Instant) -> Option<Bytes> {
+        match &self.security {
+            Some(sec) if sec.macs() => self.encode_signed(sec, resp, deadline).await,
+            _ => self.encode(&resp),
+        }
+    }
+
     fn encode(&self, resp: &OwnedMessage) -> Option<Bytes> {
         match resp.encode(&self.spec) {
             Ok(v) => Some(Bytes::from(v)),
@@ -528,7 +542,10 @@ impl Service for Switch {
         let deadline = started + self.deadline();
         let req = match iso8583::decode(&self.spec, &body) {
             Ok(m) => m.to_owned_message(),
-            Err(_) => return self.undecodable(conn, &body, started),
+            Err(_) => {
+                let resp = self.undecodable(conn, &body, started)?;
+                return self.answer(resp, deadline).await;
+            }
         };
         conn.note_readable();
         let mti = req.mti();
@@ -560,10 +577,7 @@ impl Service for Switch {
             .shared
             .metrics
             .request(mti.as_str(), code, latency);
-        match &self.security {
-            Some(sec) if sec.macs() => self.encode_signed(sec, resp, deadline).await,
-            _ => self.encode(&resp),
-        }
+        self.answer(resp, deadline).await
     }
 
     fn response_stan(&self, body: &[u8]) -> Option<u32> {
