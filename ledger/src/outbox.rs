@@ -76,29 +76,33 @@ pub(crate) struct OutboxRow {
     pub(crate) body: String,
 }
 
-/// SQLite's tables (the embedded store adds them at open). No unique index on `id` nor on
-/// `(account, seq)` here, unlike PostgreSQL's (where instances race): the one writer numbers
-/// the events in its transaction and an id is its type and its decision's key, which the
-/// decisions table keeps unique; each index cost every authorization a b-tree insert on the
-/// writer (callgrind, docs/PERFORMANCE.md). The memory engine checks ids, and every test of
-/// the ledger suite checks both on all three engines.
+/// SQLite's tables (the embedded store adds them at open).
+///
+/// SQLite keeps a transaction's events in one row of `outbox_batch`: its `pos` is the first
+/// event's place in commit order and the row covers `pos .. pos + n`, so that an event's
+/// position is the same number as it would be one row each. One row a transaction instead
+/// of one an event takes a b-tree insert, a statement and its record off the one writer for
+/// every event but the first (docs/PERFORMANCE.md, "Thirteenth pass"); the relay marks a
+/// row published once the broker acknowledged all its events. A row may cover positions it
+/// holds no event for (`events` shorter than `n`): the marker a migration leaves so that no
+/// position is given twice. Ledgers made before keep their rows in `outbox`, one an event,
+/// moved into `outbox_batch` at open (`embedded::outbox::migrate`).
+///
+/// No unique index on `id` nor on `(account, seq)` here, unlike PostgreSQL's (where
+/// instances race): the one writer numbers the events in its transaction and an id is its
+/// type and its decision's key, which the decisions table keeps unique; each index cost
+/// every authorization a b-tree insert on the writer (callgrind, docs/PERFORMANCE.md). The
+/// memory engine checks ids, and every test of the ledger suite checks both on all three
+/// engines.
 pub(crate) const SQLITE_DDL: &[&str] = &[
-    // No `AUTOINCREMENT`: its `sqlite_sequence` read and update cost every insert about 4 k
-    // instructions on the writer. SQLite gives a new row the highest rowid + 1, and the
-    // newest row is never pruned, so a `pos` is still never given twice. Tables made with
-    // it lose it at open (`embedded::outbox::drop_autoincrement`).
-    "CREATE TABLE IF NOT EXISTS outbox (
+    // No `AUTOINCREMENT` (its `sqlite_sequence` row cost every insert about 4 k
+    // instructions): the writer gives a row the end of the newest row, and the newest row
+    // is never pruned, so a position is never given twice.
+    "CREATE TABLE IF NOT EXISTS outbox_batch (
         pos INTEGER PRIMARY KEY,
-        id TEXT NOT NULL,
-        account TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        at_us INTEGER NOT NULL,
+        n INTEGER NOT NULL,
         published_us INTEGER,
-        body TEXT NOT NULL)",
-    // Its index of unpublished rows, made by earlier versions, cost every event a b-tree
-    // insert on the writer; the relay reads from a floor instead (`embedded::outbox`).
-    "DROP INDEX IF EXISTS outbox_unpublished",
+        events TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox_seq (
         account TEXT PRIMARY KEY,
         last_seq INTEGER NOT NULL) WITHOUT ROWID",
@@ -132,10 +136,8 @@ pub(crate) const PG_DDL: &[&str] = &[
         until_us BIGINT NOT NULL)",
 ];
 
-/// The columns [`OutboxEvent`] is read from, in its order.
-pub(crate) const COLUMNS: &str = "pos, id, account, seq, kind, at_us, published_us, body";
-
-/// An outbox row's columns, in [`COLUMNS`] order.
+/// An outbox row's columns (PostgreSQL; one event of an SQLite row): `pos, id, account, seq,
+/// kind, at_us, published_us, body`.
 pub(crate) type EventCols = (i64, String, String, i64, String, i64, Option<i64>, String);
 
 /// A batch's numbered rows and each account's new last `seq`.
@@ -165,6 +167,91 @@ pub(crate) fn event(c: EventCols) -> Result<OutboxEvent> {
         published_at: published_us.map(ts).transpose()?,
         body,
     })
+}
+
+/// The `events` of SQLite's `outbox_batch` row for `rows`: a JSON array of one object an
+/// event, `{"i": id, "a": account, "s": seq, "k": type, "t": at_us, "b": body}`, each body
+/// copied in as it is (the compact object). Made on the one writer, so by hand around the
+/// bodies already serialized: serde_json escapes only a string that needs it.
+pub(crate) fn batch_json(rows: &[OutboxRow]) -> String {
+    use std::fmt::Write as _;
+    fn string(out: &mut String, s: &str) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        } else {
+            // Escaping a string cannot fail.
+            out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        }
+    }
+    let size: usize = rows
+        .iter()
+        .map(|r| r.body.len() + r.id.len() + r.account.len() + r.kind.len() + 72)
+        .sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"i\":");
+        string(&mut out, &r.id);
+        out.push_str(",\"a\":");
+        string(&mut out, &r.account);
+        // Writing to a String cannot fail; `kind` is one of the contract's type names.
+        let _ = write!(
+            out,
+            ",\"s\":{},\"k\":\"{}\",\"t\":{},\"b\":",
+            r.seq, r.kind, r.at_us
+        );
+        out.push_str(&r.body);
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// One event of an `outbox_batch` row, as [`batch_json`] writes it.
+#[derive(Deserialize)]
+struct BatchEvent<'a> {
+    i: String,
+    a: String,
+    s: i64,
+    k: String,
+    t: i64,
+    #[serde(borrow)]
+    b: &'a serde_json::value::RawValue,
+}
+
+/// The events of an SQLite `outbox_batch` row that starts at `pos` and covers `n` positions,
+/// each at `pos` + its index, published when the row was.
+pub(crate) fn batch_events(
+    pos: i64,
+    n: i64,
+    published_us: Option<i64>,
+    events: &str,
+) -> Result<Vec<OutboxEvent>> {
+    let bad = |what: &'static str| LedgerError::corrupt("outbox", what);
+    let list: Vec<BatchEvent<'_>> =
+        serde_json::from_str(events).map_err(|_| bad("bad event batch"))?;
+    if i64::try_from(list.len()).map(|len| len > n).unwrap_or(true) {
+        return Err(bad("more events than positions in a batch"));
+    }
+    let mut pos = pos;
+    let mut out = Vec::with_capacity(list.len());
+    for e in list {
+        let raw = e.b.get();
+        // A string: a body as an earlier version wrote it (rendered, or compact text).
+        let body = if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw).map_err(|_| bad("bad event body"))?
+        } else {
+            raw.to_owned()
+        };
+        out.push(event((pos, e.i, e.a, e.s, e.k, e.t, published_us, body))?);
+        pos = pos.checked_add(1).ok_or_else(|| bad("position overflow"))?;
+    }
+    Ok(out)
 }
 
 /// The outbox rows of `events`, numbered from each account's last `seq` in `last` (loaded

@@ -560,7 +560,9 @@ impl Store {
 
     /// Outbox events after `pos` in commit order (all of them, or with `unpublished` only
     /// those the broker has not acknowledged), at most `limit` (capped at
-    /// [`crate::MAX_EVENTS_PAGE`]). For the relay and `gateway events tail`.
+    /// [`crate::MAX_EVENTS_PAGE`]). For the relay and `gateway events tail`. The embedded
+    /// store keeps a transaction's events together and returns unpublished ones whole: a
+    /// few past `limit` when the last transaction read holds more.
     pub async fn events_after(
         &self,
         after: i64,
@@ -576,6 +578,8 @@ impl Store {
     }
 
     /// Marks the events at `positions` published (the broker acknowledged them) at `now`.
+    /// The embedded store marks a transaction's events together, once all are acknowledged:
+    /// until then they stay unpublished, and the relay sends them again (same ids).
     pub async fn events_published(&self, positions: &[i64], now: Timestamp) -> Result<()> {
         match self {
             Store::Embedded(s) => s.events_published(positions, now).await,

@@ -402,14 +402,24 @@ async fn a_ledger_from_before_fingerprints_is_migrated_at_open() {
     assert!(store.invariant_violations().await.unwrap().is_empty());
 }
 
-/// The outbox's definition with `AUTOINCREMENT`, as ledgers made before it was dropped have
-/// it, rebuilt over the same rows (the copy sets `sqlite_sequence` to the highest `pos`).
-fn outbox_with_autoincrement(path: &std::path::Path, given: Option<i64>, empty: bool) {
+/// The outbox as earlier versions kept it, one row an event (`AUTOINCREMENT` with
+/// `autoincrement`, as the first of them had it), made from the ledger's own events: each
+/// `outbox_batch` row's events become rows at their positions, with their compact bodies,
+/// and the first event's body is its rendered CloudEvent (`rendered`), as the first
+/// versions wrote bodies. `given` sets `sqlite_sequence`; `empty` prunes every row.
+fn outbox_of_earlier_versions(
+    path: &std::path::Path,
+    autoincrement: bool,
+    rendered: &str,
+    given: Option<i64>,
+    empty: bool,
+) {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(
+    let auto = if autoincrement { " AUTOINCREMENT" } else { "" };
+    conn.execute_batch(&format!(
         "BEGIN;
-         CREATE TABLE outbox_old (
-            pos INTEGER PRIMARY KEY AUTOINCREMENT,
+         CREATE TABLE outbox (
+            pos INTEGER PRIMARY KEY{auto},
             id TEXT NOT NULL,
             account TEXT NOT NULL,
             seq INTEGER NOT NULL,
@@ -417,10 +427,17 @@ fn outbox_with_autoincrement(path: &std::path::Path, given: Option<i64>, empty: 
             at_us INTEGER NOT NULL,
             published_us INTEGER,
             body TEXT NOT NULL);
-         INSERT INTO outbox_old SELECT * FROM outbox;
-         DROP TABLE outbox;
-         ALTER TABLE outbox_old RENAME TO outbox;
-         COMMIT;",
+         INSERT INTO outbox
+            SELECT b.pos + e.key, e.value ->> 'i', e.value ->> 'a', e.value ->> 's',
+                   e.value ->> 'k', e.value ->> 't', b.published_us, e.value -> 'b'
+            FROM outbox_batch b, json_each(b.events) e ORDER BY 1;
+         DELETE FROM outbox_batch;
+         COMMIT;"
+    ))
+    .unwrap();
+    conn.execute(
+        "UPDATE outbox SET body = ?1 WHERE pos = (SELECT min(pos) FROM outbox)",
+        [rendered],
     )
     .unwrap();
     if let Some(n) = given {
@@ -435,67 +452,113 @@ fn outbox_with_autoincrement(path: &std::path::Path, given: Option<i64>, empty: 
     }
 }
 
-fn outbox_definition(path: &std::path::Path) -> String {
+fn has_table(path: &std::path::Path, name: &str) -> bool {
     rusqlite::Connection::open(path)
         .unwrap()
         .query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'",
-            [],
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [name],
             |r| r.get(0),
         )
         .unwrap()
 }
 
-/// An outbox made with `AUTOINCREMENT` loses it at open, with its rows and numbering kept:
-/// the next event's `pos` follows the highest, its account's `seq` follows on. One whose
-/// every row was pruned keeps it (the next `pos` must pass the highest ever given, which
-/// only `sqlite_sequence` remembers) until an open finds its newest row again.
+/// A ledger whose outbox has one row an event (earlier versions) keeps them where they are
+/// (moving millions would hold the start): read before the new rows, pages running across
+/// both tables, marked published and pruned in place, bodies of both earlier forms read as
+/// before; the numbering goes on (the next `pos` follows the highest, its account's `seq`
+/// follows on). One made with `AUTOINCREMENT` whose every row was pruned still never gives a
+/// `pos` twice: only `sqlite_sequence` remembered the highest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outbox_with_autoincrement_loses_it_at_open_and_never_reuses_a_pos() {
+async fn an_outbox_of_one_row_an_event_is_read_in_place_and_never_reuses_a_pos() {
+    for autoincrement in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = seeded(&dir).await;
+        for n in 0..3 {
+            store
+                .authorize(auth(500 + n, PAN_A1, 1_000, "KRW"))
+                .await
+                .unwrap();
+        }
+        let before = store.events_after(0, false, 100).await.unwrap();
+        assert!(before.len() >= 3, "{before:#?}");
+        let highest = before.last().unwrap().pos;
+        drop(store);
+        outbox_of_earlier_versions(&path, autoincrement, &before[0].body, None, false);
+
+        let store = open(&path);
+        assert!(has_table(&path, "outbox"), "read in place");
+        assert_eq!(store.events_after(0, false, 100).await.unwrap(), before);
+        assert_eq!(store.events_after(0, true, 100).await.unwrap(), before);
+        assert_eq!(
+            store.events_pending().await.unwrap(),
+            before.len() as u64,
+            "none published yet"
+        );
+        store
+            .authorize(auth(510, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+        let all = store.events_after(0, false, 100).await.unwrap();
+        assert_eq!(all[..before.len()], before[..]);
+        let new = all.last().unwrap().clone();
+        assert_eq!(new.pos, highest + 1);
+        assert_eq!(new.seq, before.last().unwrap().seq + 1);
+        // A page across the two tables.
+        let page = store.events_after(highest - 1, false, 2).await.unwrap();
+        assert_eq!(page, [before.last().unwrap().clone(), new.clone()]);
+        // Marked published across both; pruned in place, the newest row kept.
+        let t = jiff::Timestamp::now();
+        let every: Vec<i64> = all.iter().map(|e| e.pos).collect();
+        store.events_published(&every, t).await.unwrap();
+        assert_eq!(store.events_pending().await.unwrap(), 0);
+        assert!(store.events_after(0, true, 100).await.unwrap().is_empty());
+        let later = t + jiff::SignedDuration::from_secs(1);
+        assert_eq!(
+            store.events_prune(later).await.unwrap(),
+            before.len(),
+            "the old rows, not the newest"
+        );
+        let kept = store.events_after(0, false, 100).await.unwrap();
+        assert_eq!(kept.iter().map(|e| e.pos).collect::<Vec<_>>(), [new.pos]);
+        store
+            .authorize(auth(511, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+        let next = store.events_after(new.pos, false, 100).await.unwrap();
+        assert_eq!(
+            next.iter().map(|e| e.pos).collect::<Vec<_>>(),
+            [new.pos + 1]
+        );
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    // Every row pruned, the sequence 10 past the highest.
     let dir = tempfile::tempdir().unwrap();
     let (store, path) = seeded(&dir).await;
     for n in 0..3 {
         store
-            .authorize(auth(500 + n, PAN_A1, 1_000, "KRW"))
+            .authorize(auth(520 + n, PAN_A1, 1_000, "KRW"))
             .await
             .unwrap();
     }
     let before = store.events_after(0, false, 100).await.unwrap();
-    let highest = before.last().unwrap().pos;
+    let given = before.last().unwrap().pos + 10;
     drop(store);
-    outbox_with_autoincrement(&path, None, false);
-    assert!(outbox_definition(&path).contains("AUTOINCREMENT"));
-
+    outbox_of_earlier_versions(&path, true, &before[0].body, Some(given), true);
     let store = open(&path);
-    assert!(!outbox_definition(&path).contains("AUTOINCREMENT"));
-    assert_eq!(store.events_after(0, false, 100).await.unwrap(), before);
+    assert!(store.events_after(0, true, 100).await.unwrap().is_empty());
+    assert_eq!(store.events_pending().await.unwrap(), 0);
     store
-        .authorize(auth(510, PAN_A1, 1_000, "KRW"))
-        .await
-        .unwrap();
-    let after = store.events_after(0, false, 100).await.unwrap();
-    let new = after.last().unwrap();
-    assert_eq!(new.pos, highest + 1);
-    assert_eq!(new.seq, before.last().unwrap().seq + 1);
-    assert!(store.invariant_violations().await.unwrap().is_empty());
-    drop(store);
-
-    // Every row pruned, the sequence 10 past the highest: it stays until a row is newest.
-    let given = highest + 11;
-    outbox_with_autoincrement(&path, Some(given), true);
-    let store = open(&path);
-    assert!(outbox_definition(&path).contains("AUTOINCREMENT"));
-    store
-        .authorize(auth(511, PAN_A1, 1_000, "KRW"))
+        .authorize(auth(530, PAN_A1, 1_000, "KRW"))
         .await
         .unwrap();
     let after = store.events_after(0, false, 100).await.unwrap();
     assert_eq!(after.iter().map(|e| e.pos).collect::<Vec<_>>(), [given + 1]);
     drop(store);
     let store = open(&path);
-    assert!(!outbox_definition(&path).contains("AUTOINCREMENT"));
     store
-        .authorize(auth(512, PAN_A1, 1_000, "KRW"))
+        .authorize(auth(531, PAN_A1, 1_000, "KRW"))
         .await
         .unwrap();
     let last = store.events_after(0, false, 100).await.unwrap();

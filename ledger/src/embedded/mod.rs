@@ -77,8 +77,11 @@ struct Inner {
     /// authorization flow only; SQLite serializes them with the writer.
     side: Arc<Mutex<Option<Connection>>>,
     /// A position at or below which every outbox row is published (SQLite has no index of
-    /// the unpublished rows: see `outbox::after`).
+    /// the unpublished rows: see `outbox::unpublished`).
     published_floor: Arc<AtomicI64>,
+    /// Whether the ledger still has the one-row-an-event `outbox` table of earlier versions
+    /// (`outbox::open_legacy`).
+    legacy_outbox: bool,
     ctx: Ctx,
     path: PathBuf,
 }
@@ -195,8 +198,12 @@ impl EmbeddedStore {
         for ddl in crate::outbox::SQLITE_DDL {
             conn.execute(ddl, [])?;
         }
-        if outbox::drop_autoincrement(&conn)? {
-            tracing::info!("ledger: the outbox table's AUTOINCREMENT dropped (same rows)");
+        let legacy_outbox = outbox::open_legacy(&conn)?;
+        if legacy_outbox {
+            tracing::info!(
+                "ledger: events before this version stay in the outbox table, read before \
+                 outbox_batch's (one row a transaction from now on)"
+            );
         }
         conn.execute(
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL) WITHOUT ROWID",
@@ -234,6 +241,7 @@ impl EmbeddedStore {
                 reader: Arc::new(Mutex::new(reader)),
                 side: Arc::default(),
                 published_floor: Arc::default(),
+                legacy_outbox,
                 ctx,
                 path,
             }),
@@ -467,19 +475,21 @@ impl EmbeddedStore {
         unpublished: bool,
         limit: usize,
     ) -> Result<Vec<crate::OutboxEvent>> {
+        let legacy = self.inner.legacy_outbox;
         if !unpublished {
             return self
-                .read(move |conn, _| outbox::after(conn, after, limit))
+                .read(move |conn, _| outbox::after(conn, legacy, after, limit))
                 .await;
         }
         let floor = Arc::clone(&self.inner.published_floor);
-        self.read(move |conn, _| outbox::unpublished(conn, after, &floor, limit))
+        self.read(move |conn, _| outbox::unpublished(conn, legacy, after, &floor, limit))
             .await
     }
 
     pub(crate) async fn events_pending(&self) -> Result<u64> {
         let floor = Arc::clone(&self.inner.published_floor);
-        self.read(move |conn, _| outbox::pending(conn, &floor))
+        let legacy = self.inner.legacy_outbox;
+        self.read(move |conn, _| outbox::pending(conn, legacy, &floor))
             .await
     }
 
@@ -509,12 +519,15 @@ impl EmbeddedStore {
         now: jiff::Timestamp,
     ) -> Result<()> {
         let positions = positions.to_vec();
-        self.side(move |conn| outbox::published(conn, &positions, now))
+        let legacy = self.inner.legacy_outbox;
+        self.side(move |conn| outbox::published(conn, legacy, &positions, now))
             .await
     }
 
     pub(crate) async fn events_prune(&self, before: jiff::Timestamp) -> Result<usize> {
-        self.side(move |conn| outbox::prune(conn, before)).await
+        let legacy = self.inner.legacy_outbox;
+        self.side(move |conn| outbox::prune(conn, legacy, before))
+            .await
     }
 
     pub(crate) async fn events_lease(

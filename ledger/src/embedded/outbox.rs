@@ -1,5 +1,6 @@
-//! The outbox's rows in SQLite (see `crate::outbox`): written by the writer with each batch,
-//! read by the reader, marked published and pruned on the relay's own connection.
+//! The outbox in SQLite (see `crate::outbox`): one row a transaction, written by the writer
+//! with each batch, read by the reader, marked published and pruned on the relay's own
+//! connection.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -7,8 +8,8 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sql::Statements;
-use crate::outbox::{self, EventCols, OutboxRow, COLUMNS};
-use crate::{OutboxEvent, Result};
+use crate::outbox::{self, EventCols, OutboxRow};
+use crate::{LedgerError, OutboxEvent, Result};
 
 /// The last event `seq` of `account` (0: none yet).
 pub(super) fn last_seq(conn: &Connection, account: &str) -> Result<i64> {
@@ -19,17 +20,26 @@ pub(super) fn last_seq(conn: &Connection, account: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Writes a batch's rows and counters inside its transaction, on the writer's own prepared
-/// statements (rusqlite's statement cache hashes the SQL text and moves the statement in and
-/// out of its LRU on every use: about 2 k instructions a row on the one writer).
+/// Writes a batch's events, as one `outbox_batch` row (see `crate::outbox::SQLITE_DDL`), and
+/// its counters inside its transaction, on the writer's own prepared statements (rusqlite's
+/// statement cache hashes the SQL text and moves the statement in and out of its LRU on every
+/// use: about 2 k instructions a row on the one writer). The row starts where the newest row
+/// ends, read in the transaction: another writer (a direct clearing import) may have added
+/// rows since the last batch.
 pub(super) fn write(s: &Statements<'_>, rows: &[OutboxRow], seqs: &[(String, i64)]) -> Result<()> {
-    const INSERT: &str = "INSERT INTO outbox (id, account, seq, kind, at_us, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    const END: &str = "SELECT pos + n FROM outbox_batch ORDER BY pos DESC LIMIT 1";
+    const INSERT: &str = "INSERT INTO outbox_batch (pos, n, events) VALUES (?1, ?2, ?3)";
     const SEQ: &str = "INSERT INTO outbox_seq (account, last_seq) VALUES (?1, ?2) \
          ON CONFLICT (account) DO UPDATE SET last_seq = excluded.last_seq";
-    for r in rows {
+    if !rows.is_empty() {
+        let pos: i64 = s
+            .with(END, |st| Ok(st.query_row([], |r| r.get(0)).optional()?))?
+            .unwrap_or(1);
+        let n = i64::try_from(rows.len())
+            .map_err(|_| LedgerError::corrupt("outbox", "too many events in one batch"))?;
+        let events = outbox::batch_json(rows);
         s.with(INSERT, |st| {
-            st.execute(params![r.id, r.account, r.seq, r.kind, r.at_us, r.body])?;
+            st.execute(params![pos, n, events])?;
             Ok(())
         })?;
     }
@@ -42,154 +52,296 @@ pub(super) fn write(s: &Statements<'_>, rows: &[OutboxRow], seqs: &[(String, i64
     Ok(())
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventCols> {
+/// An `outbox_batch` row as read: its first position, how many it covers, when it was
+/// published, its events' JSON.
+type Batch = (i64, i64, Option<i64>, String);
+
+fn batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+/// The rows from the one that holds position `after + 1` (or the nearest before it) on, in
+/// commit order: `AND`-ed with `filter`.
+fn rows_from(conn: &Connection, filter: &str, after: i64, rows: usize) -> Result<Vec<Batch>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT pos, n, published_us, events FROM outbox_batch \
+         WHERE pos >= coalesce((SELECT max(pos) FROM outbox_batch WHERE pos <= ?1), 0) \
+         {filter} ORDER BY pos LIMIT ?2"
+    ))?;
+    let limit = i64::try_from(rows).unwrap_or(i64::MAX);
+    let found = st
+        .query_map(params![after.saturating_add(1), limit], batch)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(found)
+}
+
+/// The highest position given (0: none).
+fn highest(conn: &Connection, legacy: bool) -> Result<i64> {
+    let batches: i64 = conn
+        .prepare_cached("SELECT pos + n - 1 FROM outbox_batch ORDER BY pos DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if !legacy {
+        return Ok(batches);
+    }
+    let old: i64 = conn
+        .prepare_cached("SELECT coalesce(max(pos), 0) FROM outbox")?
+        .query_row([], |r| r.get(0))?;
+    Ok(batches.max(old))
+}
+
+fn cols(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventCols> {
     r.try_into()
 }
 
-/// The rows after `after`, in commit order.
-pub(super) fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<OutboxEvent>> {
+/// Events of the `outbox` table of earlier versions (one row an event, every position below
+/// those of `outbox_batch`) after `after`, `AND`-ed with `filter`, in commit order.
+fn legacy_after(
+    conn: &Connection,
+    filter: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE pos > ?1 ORDER BY pos LIMIT ?2"
+        "SELECT pos, id, account, seq, kind, at_us, published_us, body FROM outbox \
+         WHERE pos > ?1 {filter} ORDER BY pos LIMIT ?2"
     ))?;
-    let rows = st.query_map(params![after, limit as i64], row)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = st.query_map(params![after, limit], cols)?;
     rows.map(|r| outbox::event(r?)).collect()
 }
 
-/// The unpublished rows after `after`, in commit order, read from `floor` on.
+/// Up to `limit` events after position `after`, in commit order (`legacy`: the ledger still
+/// has the `outbox` table of earlier versions, read first).
+pub(super) fn after(
+    conn: &Connection,
+    legacy: bool,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent>> {
+    let mut out = if legacy {
+        legacy_after(conn, "", after, limit)?
+    } else {
+        Vec::new()
+    };
+    let after = out.last().map_or(after, |e| e.pos.max(after));
+    // Every row holds at least one event, except perhaps the first read (it may hold only
+    // positions up to `after`, or the marker of `open_legacy`).
+    let rows = rows_from(conn, "", after, (limit - out.len()).saturating_add(1))?;
+    for (pos, n, published, events) in rows {
+        for e in outbox::batch_events(pos, n, published, &events)? {
+            if out.len() == limit {
+                return Ok(out);
+            }
+            if e.pos > after {
+                out.push(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The unpublished events after position `after`, in commit order, read from `floor` on:
+/// whole `outbox_batch` rows, at least `limit` events when there are that many (a row is
+/// marked published only with all its events, so the relay reads all of them; a row holds
+/// at most one writer batch's events).
 ///
 /// SQLite keeps no index of the unpublished rows: its insert cost the one writer a b-tree
 /// insert an event (docs/PERFORMANCE.md). Here rows commit in `pos` order (one writer, and
 /// a row's `pos` is given in the transaction that commits it), so every row at or below the
 /// highest committed `pos` is visible once that is, and a row never becomes unpublished
-/// again: the lowest unpublished row seen, less one, or the highest committed when none is
-/// unpublished (read first, before the rows), is a floor below which every row is published.
-/// The relay's reads then scan only what it has not published yet; the first after a start
-/// scans what the retention keeps.
+/// again: the first position of the lowest unpublished row seen, less one, or the highest
+/// committed when none is unpublished (read first, before the rows), is a floor below which
+/// every row is published. The relay's reads then scan only what it has not published yet;
+/// the first after a start scans what the retention keeps.
 pub(super) fn unpublished(
     conn: &Connection,
+    legacy: bool,
     after: i64,
     floor: &AtomicI64,
     limit: usize,
 ) -> Result<Vec<OutboxEvent>> {
-    let highest: i64 = conn
-        .prepare_cached("SELECT coalesce(max(pos), 0) FROM outbox")?
-        .query_row([], |r| r.get(0))?;
+    let highest = highest(conn, legacy)?;
     let from = after.max(floor.load(Ordering::Relaxed));
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE pos > ?1 AND published_us IS NULL \
-         ORDER BY pos LIMIT ?2"
-    ))?;
-    let rows: Vec<EventCols> = st
-        .query_map(params![from, limit as i64], row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut out = if legacy {
+        legacy_after(conn, "AND published_us IS NULL", from, limit)?
+    } else {
+        Vec::new()
+    };
+    let mut lowest = out.first().map(|e| e.pos);
+    if out.len() < limit {
+        let rows = rows_from(
+            conn,
+            "AND published_us IS NULL",
+            from,
+            (limit - out.len()).saturating_add(1),
+        )?;
+        lowest = lowest.or(rows.first().map(|r| r.0));
+        for (pos, n, published, events) in rows {
+            if out.len() >= limit {
+                break;
+            }
+            let events = outbox::batch_events(pos, n, published, &events)?;
+            out.extend(events.into_iter().filter(|e| e.pos > from));
+        }
+    }
     // Only a read from the floor itself says where the floor is.
     if from == floor.load(Ordering::Relaxed) {
-        let below = rows.first().map_or(highest, |r| r.0 - 1);
+        let below = lowest.map_or(highest, |p| p - 1);
         floor.fetch_max(below.min(highest), Ordering::Relaxed);
     }
-    rows.into_iter().map(outbox::event).collect()
+    Ok(out)
 }
 
-/// How many rows wait to be published (read from the floor `unpublished` keeps).
-pub(super) fn pending(conn: &Connection, floor: &AtomicI64) -> Result<u64> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE pos > ?1 AND published_us IS NULL")?
-        .query_row([floor.load(Ordering::Relaxed)], |r| r.get(0))?;
+/// How many events wait to be published (read from the floor `unpublished` keeps).
+pub(super) fn pending(conn: &Connection, legacy: bool, floor: &AtomicI64) -> Result<u64> {
+    let floor = floor.load(Ordering::Relaxed);
+    let mut n: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(n), 0) FROM outbox_batch WHERE pos > ?1 AND published_us IS NULL",
+        )?
+        .query_row([floor], |r| r.get(0))?;
+    if legacy {
+        let old: i64 = conn
+            .prepare_cached("SELECT count(*) FROM outbox WHERE pos > ?1 AND published_us IS NULL")?
+            .query_row([floor], |r| r.get(0))?;
+        n = n.saturating_add(old);
+    }
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Marks `positions` published, one statement per run of consecutive positions (a round's
-/// rows are mostly one run: one statement for hundreds of rows), in one short transaction on
-/// the relay's connection, which holds the database's write lock for that long.
-pub(super) fn published(conn: &Connection, positions: &[i64], now: Timestamp) -> Result<()> {
+/// Runs `go` in one `BEGIN IMMEDIATE` transaction on the relay's connection.
+fn immediate<R>(conn: &Connection, go: impl FnOnce() -> Result<R>) -> Result<R> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match go() {
+        Ok(r) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Marks published the rows whose every position is in `positions`, one statement per run
+/// of consecutive positions (a round's rows are mostly one run: one statement for hundreds
+/// of events), in one short transaction on the relay's connection, which holds the
+/// database's write lock for that long. A row some of whose events were not acknowledged
+/// stays unpublished: the next round sends it again, whole (a re-sent event has its id).
+pub(super) fn published(
+    conn: &Connection,
+    legacy: bool,
+    positions: &[i64],
+    now: Timestamp,
+) -> Result<()> {
     let mut sorted = positions.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let go = || -> Result<()> {
+    immediate(conn, || {
         let mut st = conn.prepare_cached(
-            "UPDATE outbox SET published_us = ?3 \
-             WHERE pos BETWEEN ?1 AND ?2 AND published_us IS NULL",
+            "UPDATE outbox_batch SET published_us = ?3 \
+             WHERE pos BETWEEN ?1 AND ?2 AND pos + n - 1 <= ?2 AND published_us IS NULL",
         )?;
+        let mut old = legacy
+            .then(|| {
+                conn.prepare_cached(
+                    "UPDATE outbox SET published_us = ?3 \
+                     WHERE pos BETWEEN ?1 AND ?2 AND published_us IS NULL",
+                )
+            })
+            .transpose()?;
+        let us = now.as_microsecond();
         for run in sorted.chunk_by(|a, b| a.checked_add(1) == Some(*b)) {
             if let (Some(first), Some(last)) = (run.first(), run.last()) {
-                st.execute(params![first, last, now.as_microsecond()])?;
+                let args = params![first, last, us];
+                st.execute(args)?;
+                if let Some(old) = old.as_mut() {
+                    old.execute(args)?;
+                }
             }
         }
         Ok(())
-    };
-    match go() {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+    })
+}
+
+/// Deletes the rows published before `before`, except the newest row of `outbox_batch`: the
+/// next row starts where the newest ends, which must stay past every position ever given.
+/// Returns how many events went.
+pub(super) fn prune(conn: &Connection, legacy: bool, before: Timestamp) -> Result<usize> {
+    let cut = "FROM outbox_batch WHERE published_us IS NOT NULL AND published_us < ?1 \
+         AND pos < (SELECT max(pos) FROM outbox_batch)";
+    immediate(conn, || {
+        let us = before.as_microsecond();
+        let events: i64 = conn
+            // (A marker row covers a position and holds no event.)
+            .prepare_cached(&format!(
+                "SELECT coalesce(sum(CASE WHEN events = '[]' THEN 0 ELSE n END), 0) {cut}"
+            ))?
+            .query_row([us], |r| r.get(0))?;
+        conn.prepare_cached(&format!("DELETE {cut}"))?
+            .execute([us])?;
+        let mut pruned = usize::try_from(events).unwrap_or(0);
+        if legacy {
+            // Every position of `outbox_batch` is past these (`open_legacy`).
+            pruned += conn
+                .prepare_cached(
+                    "DELETE FROM outbox WHERE published_us IS NOT NULL AND published_us < ?1",
+                )?
+                .execute([us])?;
         }
-    }
+        Ok(pruned)
+    })
 }
 
-/// Deletes the rows published before `before`, except the newest row of all: the next row's
-/// `pos` is the highest kept + 1, and must stay above every `pos` ever given.
-pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<usize> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM outbox WHERE published_us IS NOT NULL AND published_us < ?1 \
-             AND pos < (SELECT max(pos) FROM outbox)",
-        )?
-        .execute([before.as_microsecond()])?)
-}
-
-/// Drops `AUTOINCREMENT` from an outbox table made by an earlier version, in place: the
-/// table's b-tree is the same with or without it, only its definition in `sqlite_schema`
-/// and its `sqlite_sequence` row differ (SQLite's documented procedure for definition
-/// changes that leave the stored rows as they are: <https://www.sqlite.org/lang_altertable.html>,
-/// "Making Other Kinds Of Table Schema Changes"). Done only when the newest `pos` ever given
-/// is still a row of the table, so that the next one is still above it; otherwise (every
-/// row pruned) the table keeps it until a later open. Returns whether it changed.
-pub(super) fn drop_autoincrement(conn: &Connection) -> Result<bool> {
-    let sql: Option<String> = conn
-        .query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'",
-            [],
+/// Whether the ledger has the `outbox` table of earlier versions (one row an event), made
+/// ready to be read beside `outbox_batch`: its rows stay where they are (moving them would
+/// hold the start for seconds a million events), read before the new ones, marked and pruned
+/// in place. The first `outbox_batch` row must start past every position it ever gave: when
+/// `outbox_batch` is still empty, a marker row (published, no event) covers the highest of
+/// them, its newest row's or, for a table made with `AUTOINCREMENT` whose every row was
+/// pruned, the one only `sqlite_sequence` remembers. An older version must not open the
+/// ledger again: it would number its events from the old table alone.
+pub(super) fn open_legacy(conn: &Connection) -> Result<bool> {
+    let table = |name: &str| -> Result<bool> {
+        Ok(conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [name],
             |r| r.get(0),
-        )
-        .optional()?;
-    let Some(sql) = sql.filter(|s| s.contains("AUTOINCREMENT")) else {
+        )?)
+    };
+    if !table("outbox")? {
         return Ok(false);
-    };
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let go = || -> Result<bool> {
-        let given: i64 = conn.query_row(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
-            [],
-            |r| r.get(0),
-        )?;
-        let newest: i64 =
-            conn.query_row("SELECT coalesce(max(pos), 0) FROM outbox", [], |r| r.get(0))?;
-        if newest < given {
-            return Ok(false);
-        }
-        let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA writable_schema = ON")?;
-        conn.execute(
-            "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'outbox'",
-            [sql.replacen(" AUTOINCREMENT", "", 1)],
-        )?;
-        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'", [])?;
-        conn.execute_batch(&format!("PRAGMA schema_version = {}", version + 1))?;
-        conn.execute_batch("PRAGMA writable_schema = OFF")?;
-        Ok(true)
-    };
-    match go() {
-        Ok(changed) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(changed)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("PRAGMA writable_schema = OFF");
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
     }
+    immediate(conn, || {
+        let empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM outbox_batch)", [], |r| {
+                r.get(0)
+            })?;
+        if !empty {
+            return Ok(());
+        }
+        let given: i64 = if table("sqlite_sequence")? {
+            conn.query_row(
+                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+                [],
+                |r| r.get(0),
+            )?
+        } else {
+            0
+        };
+        let top = given.max(highest(conn, true)?);
+        if top > 0 {
+            conn.execute(
+                "INSERT INTO outbox_batch (pos, n, published_us, events) VALUES (?1, 1, ?2, '[]')",
+                params![top, Timestamp::now().as_microsecond()],
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(true)
 }
 
 pub(super) fn lease(
@@ -206,4 +358,112 @@ pub(super) fn lease(
         )?
         .execute(params![holder, now.as_microsecond(), until.as_microsecond()])?;
     Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use jiff::civil::Date;
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::machine::events::Event;
+
+    fn ledger() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for ddl in outbox::SQLITE_DDL {
+            conn.execute(ddl, []).unwrap();
+        }
+        conn
+    }
+
+    /// One transaction's events: `names.len()` cutovers, numbered from `seq`.
+    fn commit(conn: &Connection, seq: i64, names: &[&str]) {
+        let date = Date::constant(2026, 12, 6);
+        let events: Vec<Event> = names
+            .iter()
+            .map(|n| Event::business_date(n, date, Timestamp::UNIX_EPOCH))
+            .collect();
+        let last = HashMap::from([(outbox::NO_ACCOUNT.to_owned(), seq - 1)]);
+        let (rows, seqs) = outbox::rows(&last, &events).unwrap();
+        write(&Statements::new(conn), &rows, &seqs).unwrap();
+    }
+
+    fn positions(events: &[OutboxEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.pos).collect()
+    }
+
+    #[test]
+    fn a_transactions_events_share_a_row_and_are_published_together() {
+        let conn = ledger();
+        commit(&conn, 1, &["c-1", "c-\"2\"\\", "c-3"]);
+        commit(&conn, 4, &["c-4"]);
+        commit(&conn, 5, &["c-5", "c-6"]);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM outbox_batch", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3, "one row a transaction");
+
+        let all = after(&conn, false, 0, 100).unwrap();
+        assert_eq!(positions(&all), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(all[1].id, "business_date.changed/c-\"2\"\\");
+        let ce: serde_json::Value = serde_json::from_str(&all[1].body).unwrap();
+        assert_eq!(ce["id"], "business_date.changed/c-\"2\"\\");
+        assert_eq!(ce["data"]["seq"], 2);
+        // Pages end and start inside a row.
+        assert_eq!(positions(&after(&conn, false, 0, 2).unwrap()), [1, 2]);
+        assert_eq!(positions(&after(&conn, false, 2, 2).unwrap()), [3, 4]);
+        assert_eq!(positions(&after(&conn, false, 5, 9).unwrap()), [6]);
+        assert!(after(&conn, false, 6, 9).unwrap().is_empty());
+
+        // Unpublished events come in whole rows.
+        let floor = AtomicI64::new(0);
+        let first = unpublished(&conn, false, 0, &floor, 2).unwrap();
+        assert_eq!(positions(&first), [1, 2, 3]);
+        assert_eq!(pending(&conn, false, &floor).unwrap(), 6);
+        let now = Timestamp::now();
+        // Two of the first row's three acknowledged: none of it is marked.
+        published(&conn, false, &[1, 2, 4], now).unwrap();
+        let left = unpublished(&conn, false, 0, &floor, 100).unwrap();
+        assert_eq!(positions(&left), [1, 2, 3, 5, 6]);
+        assert_eq!(pending(&conn, false, &floor).unwrap(), 5);
+        published(&conn, false, &[3, 1, 2, 5], now).unwrap();
+        assert_eq!(
+            positions(&unpublished(&conn, false, 0, &floor, 100).unwrap()),
+            [5, 6]
+        );
+        assert_eq!(
+            floor.load(Ordering::Relaxed),
+            4,
+            "below the first unpublished row"
+        );
+        assert_eq!(pending(&conn, false, &floor).unwrap(), 2);
+        published(&conn, false, &[6, 5], now).unwrap();
+        assert!(unpublished(&conn, false, 0, &floor, 100)
+            .unwrap()
+            .is_empty());
+        assert_eq!(floor.load(Ordering::Relaxed), 6);
+        let read = after(&conn, false, 0, 100).unwrap();
+        assert!(read.iter().all(|e| e.published_at.is_some()), "{read:#?}");
+
+        // Pruning counts events and keeps the newest row: the next one starts past it.
+        let later = now.checked_add(SignedDuration::from_secs(1)).unwrap();
+        assert_eq!(prune(&conn, false, later).unwrap(), 4);
+        assert_eq!(positions(&after(&conn, false, 0, 100).unwrap()), [5, 6]);
+        commit(&conn, 7, &["c-7"]);
+        assert_eq!(positions(&after(&conn, false, 0, 100).unwrap()), [5, 6, 7]);
+    }
+
+    #[test]
+    fn a_batch_with_more_events_than_positions_is_an_error_not_events() {
+        let conn = ledger();
+        commit(&conn, 1, &["c-1", "c-2"]);
+        conn.execute("UPDATE outbox_batch SET n = 1", []).unwrap();
+        assert!(after(&conn, false, 0, 10).is_err());
+    }
 }
