@@ -84,9 +84,9 @@ pub(crate) struct OutboxRow {
 /// of one an event takes a b-tree insert, a statement and its record off the one writer for
 /// every event but the first (docs/PERFORMANCE.md, "Thirteenth pass"); the relay marks a
 /// row published once the broker acknowledged all its events. A row may cover positions it
-/// holds no event for (`events` shorter than `n`): the marker a migration leaves so that no
-/// position is given twice. Ledgers made before keep their rows in `outbox`, one an event,
-/// moved into `outbox_batch` at open (`embedded::outbox::migrate`).
+/// holds no event for (`events` shorter than `n`): the marker that keeps positions past
+/// those of a ledger made before, whose rows stay in its `outbox` table, one an event, read
+/// in place before the new rows (`embedded::outbox::open_legacy`).
 ///
 /// No unique index on `id` nor on `(account, seq)` here, unlike PostgreSQL's (where
 /// instances race): the one writer numbers the events in its transaction and an id is its
