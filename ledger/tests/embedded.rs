@@ -463,6 +463,23 @@ fn has_table(path: &std::path::Path, name: &str) -> bool {
         .unwrap()
 }
 
+/// A seeded ledger with three approvals (keys `first`, `first + 1`, `first + 2`), closed:
+/// its path and its events.
+async fn three_approvals(
+    dir: &tempfile::TempDir,
+    first: u32,
+) -> (std::path::PathBuf, Vec<ledger::OutboxEvent>) {
+    let (store, path) = seeded(dir).await;
+    for n in first..first + 3 {
+        store
+            .authorize(auth(n, PAN_A1, 1_000, "KRW"))
+            .await
+            .unwrap();
+    }
+    let events = store.events_after(0, false, 100).await.unwrap();
+    (path, events)
+}
+
 /// A ledger whose outbox has one row an event (earlier versions) keeps them where they are
 /// (moving millions would hold the start): read before the new rows, pages running across
 /// both tables, marked published and pruned in place, bodies of both earlier forms read as
@@ -473,17 +490,9 @@ fn has_table(path: &std::path::Path, name: &str) -> bool {
 async fn an_outbox_of_one_row_an_event_is_read_in_place_and_never_reuses_a_pos() {
     for autoincrement in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let (store, path) = seeded(&dir).await;
-        for n in 0..3 {
-            store
-                .authorize(auth(500 + n, PAN_A1, 1_000, "KRW"))
-                .await
-                .unwrap();
-        }
-        let before = store.events_after(0, false, 100).await.unwrap();
+        let (path, before) = three_approvals(&dir, 500).await;
         assert!(before.len() >= 3, "{before:#?}");
         let highest = before.last().unwrap().pos;
-        drop(store);
         outbox_of_earlier_versions(&path, autoincrement, &before[0].body, None, false);
 
         let store = open(&path);
@@ -535,16 +544,8 @@ async fn an_outbox_of_one_row_an_event_is_read_in_place_and_never_reuses_a_pos()
 
     // Every row pruned, the sequence 10 past the highest.
     let dir = tempfile::tempdir().unwrap();
-    let (store, path) = seeded(&dir).await;
-    for n in 0..3 {
-        store
-            .authorize(auth(520 + n, PAN_A1, 1_000, "KRW"))
-            .await
-            .unwrap();
-    }
-    let before = store.events_after(0, false, 100).await.unwrap();
+    let (path, before) = three_approvals(&dir, 520).await;
     let given = before.last().unwrap().pos + 10;
-    drop(store);
     outbox_of_earlier_versions(&path, true, &before[0].body, Some(given), true);
     let store = open(&path);
     assert!(store.events_after(0, true, 100).await.unwrap().is_empty());
