@@ -446,12 +446,17 @@ pub async fn post(
 /// posted at full speed and then a pause would meet the authorizations of its burst with
 /// all of `in_flight`). The answers come in the batch's order. Stops at the ledger's first
 /// failure (what was posted stays posted).
+///
+/// A paced batch also yields to the writer: after its tick, a post waits while one of the
+/// writer's batches was slow within the last `yield_for` (the disk is behind), up to
+/// [`MAX_YIELD_PER_REQUEST`](crate::config::MAX_YIELD_PER_REQUEST) for the whole batch.
 pub async fn post_batch(
     store: &Store,
     items: &[PresentmentItem],
     cx: &PostContext<'_>,
     in_flight: usize,
     per_s: Option<u32>,
+    yield_for: std::time::Duration,
 ) -> ledger::Result<Vec<Posted>> {
     // Each post waits for its tick (in the batch's order: the lock is first come, first
     // served). A tick missed because the writer was slow is not made up in a burst: the next
@@ -462,13 +467,20 @@ pub async fn post_batch(
         tokio::sync::Mutex::new(every)
     });
     let ticks = &ticks;
+    let yield_until = Instant::now() + crate::config::MAX_YIELD_PER_REQUEST;
     // The futures gathered first (they start when polled): a stream over a closure that
     // borrows the items would be too general for the router's `Send` bound.
     let posts: Vec<_> = items
         .iter()
         .map(|p| async move {
             if let Some(t) = ticks {
-                t.lock().await.tick().await;
+                // Under the lock: the posts behind this one wait with it.
+                let mut t = t.lock().await;
+                t.tick().await;
+                if !yield_for.is_zero() {
+                    let left = yield_until.saturating_duration_since(Instant::now());
+                    store.yield_to_writer(yield_for, left).await;
+                }
             }
             post(store, p, cx).await
         })

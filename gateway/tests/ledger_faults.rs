@@ -176,3 +176,67 @@ async fn a_full_disk_is_not_ready_within_two_seconds_answers_91_and_recovers() {
     assert!(after.values().all(|r| de39(r) == "00"));
     gw.drain().await;
 }
+
+/// A metric's value in a `/metrics` text (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A paced clearing import through the switch stops posting after a slow batch of the
+/// writer (here one commit stalled 50 ms, as by a disk that is behind) for `[clearing]
+/// yield_ms`, but never longer than 5 s a request: answered within the API's 10 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_clearing_import_yields_to_slow_commits_at_most_five_seconds_a_request() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const TOKEN: &str = "ledger-faults-test-token-0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let text = embedded_config_text(dir.path())
+        .replace("[admin]\n", &format!("[admin]\napi_token = \"{TOKEN}\"\n"))
+        + "[clearing]\nyield_ms = 30000\n";
+    let gw = app::start(parse_config(&text)).await.unwrap();
+    wait_ready(gw.admin).await;
+    let metrics = || async { http_get(gw.admin, "/metrics").await.1 };
+    let slow_before = metric(&metrics().await, "gateway_ledger_slow_batches_total");
+
+    arm(Fault::SlowCommit, 1);
+    assert!(purchases(&gw, 1, 1).await.values().all(|r| de39(r) == "00"));
+    let m = metrics().await;
+    assert!(
+        metric(&m, "gateway_ledger_slow_batches_total") > slow_before,
+        "{m}"
+    );
+
+    // Two presentments at 100 a second: 10 ms apart, were it not for the slow commit.
+    let body = serde_json::json!({"file_id": "F-YIELD", "records_per_s": 100,
+        "presentments": (1..=2).map(|i| serde_json::json!({"record": i,
+            "function_code": "200", "pan": PAN_KRW_ONLY, "amount_minor": 100,
+            "currency": "410", "arn": format!("YIELD-{i}")})).collect::<Vec<_>>()});
+    let started = Instant::now();
+    let resp = http_client()
+        .post(format!("http://{}/v1/clearing/presentments", gw.admin))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let outcomes: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["forced", "forced"], "{v}");
+    // It waited out the request's whole allowance (yield_ms is 30 s), and no more.
+    assert!(took >= Duration::from_millis(4_900), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let m = metrics().await;
+    let yielded = metric(&m, "gateway_clearing_yield_seconds_total");
+    assert!((4.9..8.0).contains(&yielded), "{m}");
+    gw.drain().await;
+}

@@ -90,7 +90,7 @@ pub use request::{
 };
 pub use response_code::ResponseCode;
 pub use seed::{to_minor, PvvFn, SeedAccount, SeedData, MAX_SEED_BYTES};
-pub use stats::{BatchSnapshot, BATCH_SIZE_BOUNDS};
+pub use stats::{BatchSnapshot, BATCH_SIZE_BOUNDS, SLOW_BATCH};
 pub use store::{Store, MAX_CLEARING_CANDIDATES, MAX_EXPIRE_BATCH};
 pub use terms::{Terms, TermsBuilder};
 pub use wallet::{order_for_de54, BalanceAnswer, Wallet};

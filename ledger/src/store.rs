@@ -1,6 +1,7 @@
 //! [`Store`]: the one handle the gateway holds, over either store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -540,11 +541,42 @@ impl Store {
     /// Sizes of the batches this store has group-committed so far (all handles cloned from
     /// the same open store share the figures): for `/metrics`.
     pub fn batch_stats(&self) -> BatchSnapshot {
+        self.stats().snapshot()
+    }
+
+    fn stats(&self) -> &crate::stats::BatchStats {
         match self {
-            Store::Embedded(s) => s.ctx().stats.snapshot(),
-            Store::Postgres(s) => s.ctx().stats.snapshot(),
-            Store::Memory(s) => s.ctx().stats.snapshot(),
+            Store::Embedded(s) => &s.ctx().stats,
+            Store::Postgres(s) => &s.ctx().stats,
+            Store::Memory(s) => &s.ctx().stats,
         }
+    }
+
+    /// Waits until no batch of this store's writer has been slow (taken
+    /// [`SLOW_BATCH`](crate::SLOW_BATCH) or longer) for `quiet`, or until `budget` is spent;
+    /// returns how long it waited. A paced clearing import calls it before each presentment,
+    /// so that it stops feeding the writer while the writer's commits wait for the disk and
+    /// lets the authorizations have it (counted in [`BatchSnapshot::yielded_us`]).
+    pub async fn yield_to_writer(&self, quiet: Duration, budget: Duration) -> Duration {
+        let stats = self.stats();
+        let started = std::time::Instant::now();
+        let mut slept = false;
+        loop {
+            let waited = started.elapsed();
+            match stats.since_slow() {
+                Some(since) if since < quiet && waited < budget => {
+                    tokio::time::sleep((quiet - since).min(budget - waited)).await;
+                    slept = true;
+                }
+                _ => break,
+            }
+        }
+        if !slept {
+            return Duration::ZERO;
+        }
+        let waited = started.elapsed();
+        stats.yielded(waited);
+        waited
     }
 
     /// Checks the ledger's invariants: for every wallet, held = sum of its active holds and

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ledger::{BatchSnapshot, NetworkKey, BATCH_SIZE_BOUNDS};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
@@ -181,7 +182,19 @@ fn encode_batches(e: &mut DescriptorEncoder, b: &BatchSnapshot) -> Result<(), st
         None,
         MetricType::Histogram,
     )?
-    .encode_histogram::<NoLabelSet>(b.operations as f64, b.batches, &buckets, None)
+    .encode_histogram::<NoLabelSet>(b.operations as f64, b.batches, &buckets, None)?;
+    encode_counter(
+        e,
+        "gateway_ledger_slow_batches",
+        "Ledger batches that took 10 ms or longer (load, rules, writes and commit).",
+        b.slow,
+    )?;
+    ConstCounter::new(b.yielded_us as f64 / 1e6).encode(e.encode_descriptor(
+        "gateway_clearing_yield_seconds",
+        "Time paced clearing imports stopped posting after slow ledger batches.",
+        None,
+        MetricType::Counter,
+    )?)
 }
 
 /// Whether the ledger commits, and the voids waiting, for alerts.

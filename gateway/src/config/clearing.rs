@@ -40,7 +40,18 @@ pub struct ClearingConfig {
     /// 1.5x of what it is without the import), otherwise no cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_per_s: Option<u32>,
+    /// How long a paced import through a running switch stops posting after one of the
+    /// ledger writer's batches took [`ledger::SLOW_BATCH`] or longer, milliseconds (0: it
+    /// never stops). Slow commits mean the disk is behind: on a large embedded ledger they
+    /// come in episodes of a minute or two, and presentments posted into one make it last
+    /// (docs/PERFORMANCE.md, fourteenth pass). At most [`MAX_YIELD_PER_REQUEST`] a request.
+    #[serde(default = "default_yield_ms")]
+    pub yield_ms: u32,
 }
+
+/// The longest a request of `POST /v1/clearing/presentments` stops for slow commits in all:
+/// with its paced 2 s it is answered within the API's 10 s request timeout.
+pub const MAX_YIELD_PER_REQUEST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most presentments in one `POST /v1/clearing/presentments`.
 pub const MAX_PRESENTMENT_BATCH: usize = 500;
@@ -54,6 +65,10 @@ pub const SWITCH_RECORDS_PER_S: u32 = 500;
 /// The highest pace an import may ask for, presentments per second (far above what one
 /// writer posts: it bounds a request's arithmetic, not the import).
 pub const MAX_RECORDS_PER_S: u32 = 100_000;
+
+fn default_yield_ms() -> u32 {
+    1_000
+}
 
 fn default_switch_in_flight() -> usize {
     4
@@ -90,6 +105,7 @@ impl Default for ClearingConfig {
             switch_in_flight: default_switch_in_flight(),
             batch: default_batch(),
             records_per_s: None,
+            yield_ms: default_yield_ms(),
         }
     }
 }
@@ -130,6 +146,12 @@ impl ClearingConfig {
             return Err(ConfigError::invalid(
                 "clearing.records_per_s",
                 "1 to 100000 (leave it out for no cap)",
+            ));
+        }
+        if self.yield_ms > 60_000 {
+            return Err(ConfigError::invalid(
+                "clearing.yield_ms",
+                "at most 60000 (0: never stop for slow commits)",
             ));
         }
         Ok(())

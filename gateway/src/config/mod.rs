@@ -17,7 +17,8 @@ mod security;
 use std::path::{Path, PathBuf};
 
 pub use clearing::{
-    ClearingConfig, MAX_PRESENTMENT_BATCH, MAX_RECORDS_PER_S, SWITCH_RECORDS_PER_S,
+    ClearingConfig, MAX_PRESENTMENT_BATCH, MAX_RECORDS_PER_S, MAX_YIELD_PER_REQUEST,
+    SWITCH_RECORDS_PER_S,
 };
 pub use codes::ResponseCodes;
 use framing::MAX_HEADER_LEN;

@@ -26,8 +26,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// How long after the last presentment the import counts as over.
-const QUIET: Duration = Duration::from_secs(2);
+/// How long after the last presentment the import counts as over: longer than a paced
+/// import through the switch stops for slow commits at most a request (5 s), so that the
+/// writer does not take the checkpoints back, with whatever the WAL holds, while the import
+/// waits for the disk.
+const QUIET: Duration = Duration::from_secs(6);
 /// How often the checkpointer copies the WAL back while an import runs.
 const EVERY: Duration = Duration::from_millis(50);
 /// The writer's own checkpoint threshold while the checkpointer runs (SQLite pages, 4 KiB

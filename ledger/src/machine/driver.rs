@@ -17,8 +17,18 @@ pub(crate) async fn run<E: Engine>(
     ctx: &Ctx,
     prepared: &[&Prepared],
 ) -> Vec<Result<Output>> {
+    let started = std::time::Instant::now();
+    let out = run_batch(engine, ctx, prepared).await;
+    ctx.stats.observe(prepared.len(), started.elapsed());
+    out
+}
+
+async fn run_batch<E: Engine>(
+    engine: &mut E,
+    ctx: &Ctx,
+    prepared: &[&Prepared],
+) -> Vec<Result<Output>> {
     let ops = prepared;
-    ctx.stats.observe(ops.len());
     match attempts(engine, ctx, prepared).await {
         Ok(out) => out,
         Err(e) if ops.len() > 1 && matches!(e, EngineError::Retry(_)) => {

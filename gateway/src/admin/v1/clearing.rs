@@ -113,6 +113,7 @@ pub(crate) async fn post_presentments(
         &cx,
         state.clearing.switch_in_flight,
         batch.records_per_s,
+        std::time::Duration::from_millis(u64::from(state.clearing.yield_ms)),
     )
     .await
     .map_err(ledger_unavailable)?;
