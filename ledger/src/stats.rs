@@ -9,12 +9,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A batch (load, rules, writes and commit) that took this long or longer counts as slow.
-/// Alone, an authorization's whole round trip has a p99 of about 3 ms on the sandbox's
-/// embedded ledger; a batch of 10 ms means the commits are waiting for the disk, which on a
-/// large ledger under a clearing import comes in episodes of a minute or more
-/// (docs/PERFORMANCE.md, thirteenth pass).
+/// A batch (load, rules, writes and commit) that took this long or longer counts as slow,
+/// unless the writer's quickest batches take more than a quarter of it (below). Alone, an
+/// authorization's whole round trip has a p99 of about 3 ms on the sandbox's embedded
+/// ledger; a batch of 10 ms means the commits are waiting for the disk, which on a large
+/// ledger under a clearing import comes in episodes of a minute or more (docs/PERFORMANCE.md,
+/// thirteenth pass).
 pub const SLOW_BATCH: Duration = Duration::from_millis(10);
+
+/// On a disk whose every commit is slow (10 ms and more), a batch is slow only at this many
+/// times the writer's floor: its quickest batches, followed as they are now. Otherwise a
+/// clearing import would yield on every request there.
+const SLOW_OVER_FLOOR: u64 = 4;
 
 /// Upper bounds (inclusive) of the batch-size buckets; larger batches count in the last
 /// (implicit `+Inf`) bucket only.
@@ -35,6 +41,11 @@ pub(crate) struct BatchStats {
     last_slow: AtomicU64,
     /// Time a paced import spent waiting for the writer's batches to be quick again, us.
     yielded_us: AtomicU64,
+    /// The writer's floor, us: a quick batch pulls it down by a sixteenth of the gap, a
+    /// slower one up by a 4,096th, so it sits near the quickest batches and moves little in
+    /// an episode of slow ones (minutes), while on a disk that is always slow it rises to
+    /// that disk's pace (most of the way in about 2 minutes at 100 batches a second).
+    floor_us: AtomicU64,
     epoch: Instant,
 }
 
@@ -47,6 +58,7 @@ impl Default for BatchStats {
             slow: AtomicU64::new(0),
             last_slow: AtomicU64::new(0),
             yielded_us: AtomicU64::new(0),
+            floor_us: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -55,7 +67,19 @@ impl Default for BatchStats {
 impl BatchStats {
     /// Counts one batch of `size` operations that took `took`, ending now.
     pub(crate) fn observe(&self, size: usize, took: Duration) {
-        if took >= SLOW_BATCH {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // One writer updates it (PostgreSQL's workers may race: a lost update only delays it).
+        let floor = self.floor_us.load(Ordering::Relaxed);
+        let next = if us < floor {
+            floor - (floor - us).div_ceil(16)
+        } else {
+            floor + (us - floor).div_ceil(4096)
+        };
+        self.floor_us.store(next, Ordering::Relaxed);
+        let slow_us = floor
+            .saturating_mul(SLOW_OVER_FLOOR)
+            .max(SLOW_BATCH.as_micros() as u64);
+        if us >= slow_us {
             self.slow.fetch_add(1, Ordering::Relaxed);
             let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
             self.last_slow.fetch_max(at + 1, Ordering::Relaxed);
@@ -162,5 +186,36 @@ mod tests {
         assert_eq!(s.snapshot().slow, 2);
         s.yielded(Duration::from_millis(1500));
         assert_eq!(s.snapshot().yielded_us, 1_500_000);
+    }
+
+    #[test]
+    fn on_a_disk_that_is_always_slow_only_batches_far_above_its_pace_are_slow() {
+        let s = BatchStats::default();
+        let ms = Duration::from_millis;
+        // A quick disk: the floor stays low, and 10 ms is slow.
+        for _ in 0..20_000 {
+            s.observe(1, ms(1));
+        }
+        assert!(s.floor_us.load(Ordering::Relaxed) <= 1_000);
+        s.observe(1, SLOW_BATCH);
+        assert_eq!(s.snapshot().slow, 1);
+        // An episode of a thousand slow batches among quick ones hardly moves the floor.
+        for i in 0..2_000 {
+            s.observe(1, if i % 2 == 0 { ms(40) } else { ms(1) });
+        }
+        assert!(s.floor_us.load(Ordering::Relaxed) < 2_500);
+        assert_eq!(s.snapshot().slow, 1_001);
+        // Every commit 15 ms (a slow disk): within a few minutes' batches the floor follows,
+        // and the writer's usual batches are no longer slow; four times them still is.
+        for _ in 0..30_000 {
+            s.observe(1, ms(15));
+        }
+        let floor = s.floor_us.load(Ordering::Relaxed);
+        assert!((14_000..=15_000).contains(&floor), "{floor}");
+        let before = s.snapshot().slow;
+        s.observe(1, ms(20));
+        assert_eq!(s.snapshot().slow, before);
+        s.observe(1, ms(61));
+        assert_eq!(s.snapshot().slow, before + 1);
     }
 }
