@@ -693,12 +693,7 @@ async fn admin_reports_ready_and_metrics() {
 /// The value of the sample `name` (the whole text before the space) in a Prometheus page,
 /// a whole number (a histogram's sum is written as a float: `12.0`).
 fn metric(page: &str, name: &str) -> u64 {
-    let v: f64 = page
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        .parse()
-        .unwrap();
+    let v = sample(page, name).unwrap_or_else(|| panic!("no {name} in {page}"));
     assert!(v.fract() == 0.0 && v >= 0.0, "{name} = {v}");
     v as u64
 }

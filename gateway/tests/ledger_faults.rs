@@ -179,9 +179,7 @@ async fn a_full_disk_is_not_ready_within_two_seconds_answers_91_and_recovers() {
 
 /// A metric's value in a `/metrics` text (0 when absent).
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    sample(text, name).unwrap_or(0.0)
 }
 
 /// A paced clearing import through the switch stops posting after a slow batch of the

@@ -209,6 +209,13 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, resp.text().await.expect("a text body"))
 }
 
+/// The value of the sample `name` (the whole text before the space, labels included) in a
+/// Prometheus page from `/metrics`; `None` when the page has no such sample.
+pub fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// A loopback address that was free a moment ago (bound, then released).
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
