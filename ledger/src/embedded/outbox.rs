@@ -37,9 +37,12 @@ pub(super) fn write(s: &Statements<'_>, rows: &[OutboxRow], seqs: &[(String, i64
             .unwrap_or(1);
         let n = i64::try_from(rows.len())
             .map_err(|_| LedgerError::corrupt("outbox", "too many events in one batch"))?;
-        let events = outbox::batch_json(rows);
+        let json = outbox::batch_json(rows);
         s.with(INSERT, |st| {
-            st.execute(params![pos, n, events])?;
+            match pack(&json, n) {
+                Some(packed) => st.execute(params![pos, n, packed])?,
+                None => st.execute(params![pos, n, json])?,
+            };
             Ok(())
         })?;
     }
@@ -52,12 +55,78 @@ pub(super) fn write(s: &Statements<'_>, rows: &[OutboxRow], seqs: &[(String, i64
     Ok(())
 }
 
+/// The most a row's events may take as JSON, per position it covers: what [`unpack`] will
+/// allocate for a row, whatever its header says. An event is about 300 bytes; a batch
+/// whose JSON is larger than this (none is known) is kept as text.
+const MAX_JSON_PER_EVENT: usize = 64 * 1024;
+
+/// The bound of [`MAX_JSON_PER_EVENT`] for a row of `n` positions.
+fn json_limit(n: i64) -> usize {
+    usize::try_from(n)
+        .unwrap_or(0)
+        .saturating_mul(MAX_JSON_PER_EVENT)
+        .min(u32::MAX as usize)
+}
+
+/// A row's events as written since the events were compressed: the JSON of [`batch_json`]
+/// in LZ4's block format, after its length as a little-endian `u32` (a BLOB; rows written
+/// before are that JSON as TEXT, and read as they are). The JSON of one batch repeats its
+/// field names, cards, rate sets and dates from event to event: it shrinks about 5.5 times,
+/// and the ledger's bytes written to disk an authorization by about a seventh
+/// (docs/PERFORMANCE.md, "Fifteenth pass"). `None`: larger than [`json_limit`], kept as
+/// text.
+///
+/// [`batch_json`]: crate::outbox::batch_json
+fn pack(json: &str, n: i64) -> Option<Vec<u8>> {
+    (json.len() <= json_limit(n)).then(|| lz4_flex::block::compress_prepend_size(json.as_bytes()))
+}
+
+/// The JSON of a row of `n` positions that [`pack`] wrote, its length checked against
+/// [`json_limit`] before anything is allocated for it.
+fn unpack(packed: &[u8], n: i64) -> Result<String> {
+    let bad = |what: &'static str| LedgerError::corrupt("outbox", what);
+    let (len, body) = packed
+        .split_first_chunk::<4>()
+        .ok_or_else(|| bad("event batch shorter than its header"))?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).unwrap_or(usize::MAX);
+    if len > json_limit(n) {
+        return Err(bad("event batch longer than its positions allow"));
+    }
+    let json = lz4_flex::block::decompress(body, len).map_err(|_| bad("bad event batch"))?;
+    if json.len() != len {
+        return Err(bad("event batch shorter than its header says"));
+    }
+    String::from_utf8(json).map_err(|_| bad("event batch not UTF-8"))
+}
+
+/// An `outbox_batch` row's `events` as stored: compressed ([`pack`]) or, as written before
+/// and for a batch too large to compress, the JSON itself.
+enum Stored {
+    Packed(Vec<u8>),
+    Json(String),
+}
+
 /// An `outbox_batch` row as read: its first position, how many it covers, when it was
-/// published, its events' JSON.
-type Batch = (i64, i64, Option<i64>, String);
+/// published, its events.
+type Batch = (i64, i64, Option<i64>, Stored);
 
 fn batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    use rusqlite::types::ValueRef;
+    let events = match r.get_ref(3)? {
+        ValueRef::Blob(b) => Stored::Packed(b.to_vec()),
+        _ => Stored::Json(r.get(3)?),
+    };
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, events))
+}
+
+/// The events of a row read by [`batch`].
+fn events_of(row: Batch) -> Result<Vec<OutboxEvent>> {
+    let (pos, n, published, stored) = row;
+    let json = match stored {
+        Stored::Packed(packed) => unpack(&packed, n)?,
+        Stored::Json(json) => json,
+    };
+    outbox::batch_events(pos, n, published, &json)
 }
 
 /// The rows from the one that holds position `after + 1` (or the nearest before it) on, in
@@ -129,8 +198,8 @@ pub(super) fn after(
     // Every row holds at least one event, except perhaps the first read (it may hold only
     // positions up to `after`, or the marker of `open_legacy`).
     let rows = rows_from(conn, "", after, (limit - out.len()).saturating_add(1))?;
-    for (pos, n, published, events) in rows {
-        for e in outbox::batch_events(pos, n, published, &events)? {
+    for row in rows {
+        for e in events_of(row)? {
             if out.len() == limit {
                 return Ok(out);
             }
@@ -178,12 +247,11 @@ pub(super) fn unpublished(
             (limit - out.len()).saturating_add(1),
         )?;
         lowest = lowest.or(rows.first().map(|r| r.0));
-        for (pos, n, published, events) in rows {
+        for row in rows {
             if out.len() >= limit {
                 break;
             }
-            let events = outbox::batch_events(pos, n, published, &events)?;
-            out.extend(events.into_iter().filter(|e| e.pos > from));
+            out.extend(events_of(row)?.into_iter().filter(|e| e.pos > from));
         }
     }
     // Only a read from the floor itself says where the floor is.
@@ -465,5 +533,100 @@ mod tests {
         commit(&conn, 1, &["c-1", "c-2"]);
         conn.execute("UPDATE outbox_batch SET n = 1", []).unwrap();
         assert!(after(&conn, false, 0, 10).is_err());
+    }
+
+    #[test]
+    fn rows_are_written_compressed_and_rows_written_as_text_before_still_read() {
+        let conn = ledger();
+        let names: Vec<String> = (1..=50).map(|i| format!("cutover-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        commit(&conn, 1, &names);
+        let (kind, stored): (String, i64) = conn
+            .query_row(
+                "SELECT typeof(events), length(events) FROM outbox_batch",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kind, "blob");
+        let events = after(&conn, false, 0, 100).unwrap();
+        assert_eq!(positions(&events), (1..=50).collect::<Vec<_>>());
+        let plain = events.iter().map(|e| e.body.len()).sum::<usize>();
+        assert!(
+            usize::try_from(stored).unwrap() * 3 < plain,
+            "{stored} bytes stored for events of {plain}"
+        );
+
+        // A row an earlier version wrote: the same JSON, as text, read as it is.
+        let (rows, _) = outbox::rows(
+            &HashMap::from([(outbox::NO_ACCOUNT.to_owned(), 50)]),
+            &[Event::business_date(
+                "cutover-51",
+                Date::constant(2026, 12, 7),
+                Timestamp::UNIX_EPOCH,
+            )],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO outbox_batch (pos, n, events) VALUES (51, 1, ?1)",
+            [outbox::batch_json(&rows)],
+        )
+        .unwrap();
+        let all = after(&conn, false, 0, 100).unwrap();
+        assert_eq!(positions(&all), (1..=51).collect::<Vec<_>>());
+        assert_eq!(all[50].id, "business_date.changed/cutover-51");
+        assert_eq!(all[50].seq, 51);
+        // The next batch starts past it, compressed again.
+        commit(&conn, 52, &["cutover-52"]);
+        assert_eq!(positions(&after(&conn, false, 50, 100).unwrap()), [51, 52]);
+    }
+
+    #[test]
+    fn a_batch_too_large_to_unpack_safely_is_kept_as_text() {
+        let big = format!("[{}]", "x".repeat(MAX_JSON_PER_EVENT));
+        assert!(pack(&big, 1).is_none());
+        assert!(pack(&big, 2).is_some());
+    }
+
+    #[test]
+    fn a_damaged_compressed_row_is_an_error_and_allocates_no_more_than_its_bound() {
+        let conn = ledger();
+        commit(&conn, 1, &["c-1", "c-2"]);
+        let packed: Vec<u8> = conn
+            .query_row("SELECT events FROM outbox_batch", [], |r| r.get(0))
+            .unwrap();
+        let set = |bytes: &[u8]| {
+            conn.execute("UPDATE outbox_batch SET events = ?1", [bytes])
+                .unwrap();
+        };
+        // A header that claims 4 GiB for two events: refused before any allocation.
+        let mut huge = packed.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        set(&huge);
+        let e = after(&conn, false, 0, 10).unwrap_err();
+        assert!(
+            e.to_string().contains("longer than its positions allow"),
+            "{e}"
+        );
+        // A header that claims more than the data holds, a cut body, no header.
+        let mut long = packed.clone();
+        let len = u32::from_le_bytes(long[..4].try_into().unwrap());
+        long[..4].copy_from_slice(&(len + 10).to_le_bytes());
+        for bad in [
+            &long[..],
+            &packed[..packed.len() / 2],
+            &packed[..3],
+            &[][..],
+        ] {
+            set(bad);
+            assert!(after(&conn, false, 0, 10).is_err(), "{bad:?}");
+            let floor = AtomicI64::new(0);
+            assert!(unpublished(&conn, false, 0, &floor, 10).is_err());
+        }
+        // Bytes that are no LZ4 block at all.
+        set(&[0xff; 64]);
+        assert!(after(&conn, false, 0, 10).is_err());
+        set(&packed);
+        assert_eq!(positions(&after(&conn, false, 0, 10).unwrap()), [1, 2]);
     }
 }
