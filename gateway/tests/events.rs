@@ -535,6 +535,9 @@ fn p99(v: &mut [Duration]) -> Duration {
     v[(v.len() * 99 / 100).min(v.len() - 1)]
 }
 
+/// How long the broker is down under load in the outage test.
+const OUTAGE: Duration = Duration::from_secs(30);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_slows_no_authorization_and_the_events_drain_after() {
     let Some(bin) = Broker::bin() else {
@@ -563,10 +566,10 @@ async fn a_broker_outage_slows_no_authorization_and_the_events_drain_after() {
     let mut before = timed(&mut c, 200).await;
     drained(gw.core().store(), Duration::from_secs(30)).await;
     broker.stop();
-    // The outage: authorizations for 10 s, answered as fast as before.
+    // The outage (the 30 s): authorizations all along, answered as fast as before.
     let outage = Instant::now();
     let mut during = Vec::new();
-    while outage.elapsed() < Duration::from_secs(10) {
+    while outage.elapsed() < OUTAGE {
         during.extend(timed(&mut c, 50).await);
     }
     let pending = gw.core().store().events_pending().await.unwrap();
@@ -582,7 +585,7 @@ async fn a_broker_outage_slows_no_authorization_and_the_events_drain_after() {
     // Back (empty), with its topic: everything drains, in order per account.
     broker.restart();
     broker.create(topic);
-    drained(gw.core().store(), Duration::from_secs(60)).await;
+    drained(gw.core().store(), Duration::from_secs(120)).await;
     let outbox = all_events(gw.core().store()).await;
     gw.drain().await;
     let read = consume(&broker.addr(), topic);
