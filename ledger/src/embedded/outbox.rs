@@ -101,20 +101,20 @@ fn unpack(packed: &[u8], n: i64) -> Result<String> {
 
 /// An `outbox_batch` row's `events` as stored: compressed ([`pack`]) or, as written before
 /// and for a batch too large to compress, the JSON itself.
-enum Stored {
+enum RowEvents {
     Packed(Vec<u8>),
     Json(String),
 }
 
 /// An `outbox_batch` row as read: its first position, how many it covers, when it was
 /// published, its events.
-type Batch = (i64, i64, Option<i64>, Stored);
+type Batch = (i64, i64, Option<i64>, RowEvents);
 
 fn batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
     use rusqlite::types::ValueRef;
     let events = match r.get_ref(3)? {
-        ValueRef::Blob(b) => Stored::Packed(b.to_vec()),
-        _ => Stored::Json(r.get(3)?),
+        ValueRef::Blob(b) => RowEvents::Packed(b.to_vec()),
+        _ => RowEvents::Json(r.get(3)?),
     };
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, events))
 }
@@ -123,8 +123,8 @@ fn batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
 fn events_of(row: Batch) -> Result<Vec<OutboxEvent>> {
     let (pos, n, published, stored) = row;
     let json = match stored {
-        Stored::Packed(packed) => unpack(&packed, n)?,
-        Stored::Json(json) => json,
+        RowEvents::Packed(packed) => unpack(&packed, n)?,
+        RowEvents::Json(json) => json,
     };
     outbox::batch_events(pos, n, published, &json)
 }
