@@ -415,6 +415,24 @@ fn outbox_of_earlier_versions(
     empty: bool,
 ) {
     let conn = rusqlite::Connection::open(path).unwrap();
+    // The rows' events back to their JSON text (they are LZ4 blocks after its length), so
+    // that SQLite's `json_each` can spread them.
+    let packed: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT pos, events FROM outbox_batch")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (pos, events) in packed {
+        let json = lz4_flex::block::decompress_size_prepended(&events).unwrap();
+        let json = String::from_utf8(json).unwrap();
+        conn.execute(
+            "UPDATE outbox_batch SET events = ?2 WHERE pos = ?1",
+            rusqlite::params![pos, json],
+        )
+        .unwrap();
+    }
     let auto = if autoincrement { " AUTOINCREMENT" } else { "" };
     conn.execute_batch(&format!(
         "BEGIN;
@@ -426,39 +444,15 @@ fn outbox_of_earlier_versions(
             kind TEXT NOT NULL,
             at_us INTEGER NOT NULL,
             published_us INTEGER,
-            body TEXT NOT NULL);"
+            body TEXT NOT NULL);
+         INSERT INTO outbox
+            SELECT b.pos + e.key, e.value ->> 'i', e.value ->> 'a', e.value ->> 's',
+                   e.value ->> 'k', e.value ->> 't', b.published_us, e.value -> 'b'
+            FROM outbox_batch b, json_each(b.events) e ORDER BY 1;
+         DELETE FROM outbox_batch;
+         COMMIT;"
     ))
     .unwrap();
-    // The rows' events: LZ4 blocks of their JSON, after its length.
-    let rows: Vec<(i64, Option<i64>, Vec<u8>)> = conn
-        .prepare("SELECT pos, published_us, events FROM outbox_batch ORDER BY pos")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (pos, published_us, packed) in rows {
-        let json = lz4_flex::block::decompress_size_prepended(&packed).unwrap();
-        let events: Vec<serde_json::Value> = serde_json::from_slice(&json).unwrap();
-        for (i, e) in (0..).zip(events) {
-            conn.execute(
-                "INSERT INTO outbox VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                rusqlite::params![
-                    pos + i,
-                    e["i"].as_str().unwrap(),
-                    e["a"].as_str().unwrap(),
-                    e["s"].as_i64().unwrap(),
-                    e["k"].as_str().unwrap(),
-                    e["t"].as_i64().unwrap(),
-                    published_us,
-                    e["b"].to_string(),
-                ],
-            )
-            .unwrap();
-        }
-    }
-    conn.execute_batch("DELETE FROM outbox_batch; COMMIT;")
-        .unwrap();
     conn.execute(
         "UPDATE outbox SET body = ?1 WHERE pos = (SELECT min(pos) FROM outbox)",
         [rendered],
