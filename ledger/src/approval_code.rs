@@ -39,8 +39,8 @@ const fn inverse(a: u64, m: u64) -> u64 {
 
 /// The counter, modulo [`CODE_SPACE`], that [`approval_code`] made `code` from; `None` for
 /// text that no counter gives. Consecutive approvals have consecutive numbers, so an index on
-/// (card, number) grows at its end like one on time, where one on the code itself takes each
-/// insert to a random page (on SQLite that halved the switch's throughput: every commit
+/// (number, card) grows at its one end like one on time, where one on the code itself takes
+/// each insert to a random page (on SQLite that halved the switch's throughput: every commit
 /// dirtied a page per approval and every checkpoint copied them, docs/PERFORMANCE.md).
 pub(crate) fn approval_number(code: &str) -> Option<i64> {
     if code.len() != 6 {

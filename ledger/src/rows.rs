@@ -317,7 +317,7 @@ pub(crate) use decisions_of_card;
 
 /// A card's decisions under an approval code, newest first: placeholders card, code, the
 /// code's counter (`approval_number`), limit. Those written since `approval_n` was added by
-/// the `decisions_card_approval_number` index; older ones (no `approval_n`) by
+/// the `decisions_approval_number` index; older ones (no `approval_n`) by
 /// `decisions_card_approval_code`, only when the first finds none. Neither reads more of
 /// the card's decisions than those with the code (`embedded::sql` tests the plan).
 macro_rules! decisions_by_approval {

@@ -191,7 +191,7 @@ pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("card_security", "atc_seen", "TEXT"),
     ("card_security", "atc_us", "BIGINT"),
     // Clearing (issue 24): the approval code's counter (`approval_number`), which the index
-    // `decisions_card_approval_number` is on; NULL for decisions from before it.
+    // `decisions_approval_number` is on; NULL for decisions from before it.
     ("decisions", "approval_n", "BIGINT"),
 ];
 
@@ -217,8 +217,17 @@ pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
     // version without it, `decisions_card_approval_n`, is dropped).
     "DROP INDEX IF EXISTS decisions_card_approval",
     "DROP INDEX IF EXISTS decisions_card_approval_n",
-    "CREATE INDEX IF NOT EXISTS decisions_card_approval_number ON decisions \
-     (card_id, approval_n, created_us) WHERE approval_n IS NOT NULL",
+    // The counter first, then the card: consecutive approvals have consecutive counters, so
+    // the index grows at its one end whatever card each approval is on. On (card, counter)
+    // (`decisions_card_approval_number`, dropped below once this one exists) every approval
+    // on another card than the last wrote a leaf page of its own: with each authorization
+    // of a batch on another card, that index cost the writer about a seventh of SQLite's
+    // work (`ledger/benches/floor.rs`, docs/PERFORMANCE.md "Sixteenth pass"). A lookup
+    // gives both the counter and the card, so it still reads only the card's decisions with
+    // that code, newest first.
+    "CREATE INDEX IF NOT EXISTS decisions_approval_number ON decisions \
+     (approval_n, card_id, created_us) WHERE approval_n IS NOT NULL",
+    "DROP INDEX IF EXISTS decisions_card_approval_number",
     // Decisions with a code but no counter: those from before `approval_n`, and any code
     // that no counter gives. No decision the switch writes now has one of those codes, so
     // the index costs its writes nothing; it keeps a presentment of such a code (or one

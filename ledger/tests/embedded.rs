@@ -632,7 +632,8 @@ async fn a_ledger_from_before_clearing_files_is_migrated_at_open() {
 /// A decision written before `approval_n` (the column NULL, as a ledger from before has it)
 /// is still found by its approval code when its presentment comes; one written since is
 /// found by the code's counter, and the lookup uses the index on it (not a scan of the
-/// card's decisions).
+/// card's decisions). A ledger whose index on the counter is the earlier one, on the card
+/// first, gets the one on the counter first at open, and loses the earlier one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_their_code() {
     let dir = tempfile::tempdir().unwrap();
@@ -647,7 +648,7 @@ async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_thei
         .unwrap();
     let (old_code, new_code) = (old.approval_code.unwrap(), new.approval_code.unwrap());
     drop(store);
-    {
+    let n = {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let n: Option<i64> = conn
             .query_row(
@@ -662,6 +663,26 @@ async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_thei
             [&old_code],
         )
         .unwrap();
+        // The counter's index as the version before had it: on the card first.
+        conn.execute_batch(
+            "DROP INDEX decisions_approval_number; \
+             CREATE INDEX decisions_card_approval_number ON decisions \
+             (card_id, approval_n, created_us) WHERE approval_n IS NOT NULL;",
+        )
+        .unwrap();
+        n
+    };
+    let store = open(&path);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%number'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(indexes, ["decisions_approval_number"]);
         let plan: Vec<String> = conn
             .prepare(
                 "EXPLAIN QUERY PLAN SELECT nkey FROM decisions WHERE card_id = ?1 \
@@ -673,12 +694,10 @@ async fn presentments_find_approvals_by_the_codes_counter_and_older_ones_by_thei
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(
-            plan.iter()
-                .any(|d| d.contains("decisions_card_approval_number")),
+            plan.iter().any(|d| d.contains("decisions_approval_number")),
             "{plan:?}"
         );
     }
-    let store = open(&path);
     let present = |arn: &str, code: &str, amount_minor: i64| ledger::Presentment {
         arn: arn.into(),
         kind: ledger::PresentmentKind::First,

@@ -493,7 +493,7 @@ async fn a_schema_from_before_fingerprints_is_migrated_at_connect() {
 }
 
 /// A rolling deploy onto a schema in use: the new version adds an index to `decisions` (here
-/// `decisions_card_approval_number`, dropped again to make the schema an older version's)
+/// `decisions_approval_number`, dropped again to make the schema an older version's)
 /// while another instance is mid-batch on that table. The index is built `CONCURRENTLY`: the
 /// serving instance's next writes go on while the build waits for its open transaction. (A
 /// plain `CREATE INDEX` queues a SHARE lock behind that transaction, and every write to the
@@ -504,9 +504,7 @@ async fn migrating_a_schema_in_use_stops_no_writes() {
     let schema = fx.pg().unwrap().schema().to_owned();
     let setup = admin().await;
     setup
-        .batch_execute(&format!(
-            "DROP INDEX {schema}.decisions_card_approval_number"
-        ))
+        .batch_execute(&format!("DROP INDEX {schema}.decisions_approval_number"))
         .await
         .unwrap();
     let insert = |n: u32| {
@@ -558,7 +556,7 @@ async fn migrating_a_schema_in_use_stops_no_writes() {
         .query_one(
             "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relname = 'decisions_card_approval_number'",
+             WHERE n.nspname = $1 AND c.relname = 'decisions_approval_number'",
             &[&schema],
         )
         .await

@@ -573,7 +573,7 @@ mod tests {
             searches
                 .iter()
                 .any(|d| d
-                    .contains("INDEX decisions_card_approval_number (card_id=? AND approval_n=?)")),
+                    .contains("INDEX decisions_approval_number (approval_n=? AND card_id=?)")),
             "{plan:#?}"
         );
         assert!(
@@ -584,7 +584,7 @@ mod tests {
         assert!(
             searches
                 .iter()
-                .all(|d| d.contains("decisions_card_approval_number")
+                .all(|d| d.contains("decisions_approval_number")
                     || d.contains("decisions_card_approval_code")),
             "{plan:#?}"
         );

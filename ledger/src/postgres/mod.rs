@@ -993,13 +993,16 @@ mod migration_tests {
         assert_eq!(steps.len(), 1, "{steps:?}");
         assert!(
             matches!(&steps[0], Step::Batch(sql) if sql.contains("CREATE TABLE IF NOT EXISTS decisions")
-            && sql.contains("CREATE INDEX IF NOT EXISTS decisions_card_approval_number"))
+            && sql.contains("CREATE INDEX IF NOT EXISTS decisions_approval_number"))
         );
 
         let (tables, mut columns) = current();
         let tables: HashSet<&str> = tables.iter().map(String::as_str).collect();
         columns.remove(&("decisions".to_owned(), "approval_n".to_owned()));
-        let old = |name: &str| name != "decisions_card_approval_number";
+        // A schema from before `approval_n`: neither index on it exists.
+        let old = |name: &str| {
+            name != "decisions_approval_number" && name != "decisions_card_approval_number"
+        };
         let steps = super::plan("s", &tables, &columns, &old);
         let brief: Vec<&str> = steps
             .iter()
@@ -1024,7 +1027,7 @@ mod migration_tests {
             concurrent[0].starts_with("DROP INDEX CONCURRENTLY IF EXISTS decisions_card_approval")
         );
         assert!(concurrent[2].starts_with(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS decisions_card_approval_number ON decisions"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS decisions_approval_number ON decisions"
         ));
         for s in &steps {
             if let Step::Batch(sql) = s {
@@ -1047,6 +1050,29 @@ mod migration_tests {
         assert!(
             steps.iter().all(|s| matches!(s, Step::Batch(sql) if !sql.contains("INDEX") && !sql.contains("ALTER"))),
             "{steps:?}"
+        );
+
+        // A schema made by the version before `decisions_approval_number`: the new index is
+        // built concurrently before the one it replaces is dropped, nothing else.
+        let before = |name: &str| {
+            (made.contains(name) && name != "decisions_approval_number")
+                || name == "decisions_card_approval_number"
+        };
+        let steps = super::plan("s", &tables, &columns_now, &before);
+        let concurrent: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Concurrent(sql) => Some(sql.as_str()),
+                Step::Brief(sql) => panic!("{sql}"),
+                Step::Batch(_) => None,
+            })
+            .collect();
+        assert_eq!(concurrent.len(), 2, "{concurrent:?}");
+        assert!(concurrent[0]
+            .starts_with("CREATE INDEX CONCURRENTLY IF NOT EXISTS decisions_approval_number ON"));
+        assert_eq!(
+            concurrent[1],
+            "DROP INDEX CONCURRENTLY IF EXISTS decisions_card_approval_number"
         );
     }
 
