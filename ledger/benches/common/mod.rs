@@ -102,15 +102,21 @@ pub fn bench_dir() -> tempfile::TempDir {
 }
 
 /// A seeded embedded ledger in `dir`.
+#[allow(dead_code)] // not every bench uses every helper
 pub fn embedded(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
-    let store: Store = EmbeddedStore::open(
-        dir.join("ledger.sqlite"),
-        hasher(),
-        Arc::new(NoRates),
-        EmbeddedOptions::default(),
-    )
-    .unwrap()
-    .into();
+    embedded_with(rt, dir, EmbeddedOptions::default())
+}
+
+/// [`embedded`] with options of its own.
+pub fn embedded_with(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    opts: EmbeddedOptions,
+) -> Store {
+    let store: Store =
+        EmbeddedStore::open(dir.join("ledger.sqlite"), hasher(), Arc::new(NoRates), opts)
+            .unwrap()
+            .into();
     rt.block_on(store.seed(seed())).unwrap();
     store
 }
