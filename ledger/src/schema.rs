@@ -220,11 +220,11 @@ pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
     // The counter first, then the card: consecutive approvals have consecutive counters, so
     // the index grows at its one end whatever card each approval is on. On (card, counter)
     // (`decisions_card_approval_number`, dropped below once this one exists) every approval
-    // on another card than the last wrote a leaf page of its own: with each authorization
-    // of a batch on another card, that index cost the writer about a seventh of SQLite's
-    // work (`ledger/benches/floor.rs`, docs/PERFORMANCE.md "Sixteenth pass"). A lookup
-    // gives both the counter and the card, so it still reads only the card's decisions with
-    // that code, newest first.
+    // on another card than the last wrote a leaf page of its own: with the authorizations
+    // of a batch on different cards, that index was about a sixth of SQLite's work for an
+    // authorization (`ledger/benches/floor.rs`, docs/PERFORMANCE.md "Sixteenth pass").
+    // A lookup gives both the counter and the card, so it still reads only the card's
+    // decisions with that code, newest first.
     "CREATE INDEX IF NOT EXISTS decisions_approval_number ON decisions \
      (approval_n, card_id, created_us) WHERE approval_n IS NOT NULL",
     "DROP INDEX IF EXISTS decisions_card_approval_number",
