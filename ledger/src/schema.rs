@@ -221,8 +221,8 @@ pub(crate) const AFTER_ADDED_COLUMNS: &[&str] = &[
     // the index grows at its one end whatever card each approval is on. On (card, counter)
     // (`decisions_card_approval_number`, dropped below once this one exists) every approval
     // on another card than the last wrote a leaf page of its own: with the authorizations
-    // of a batch on different cards, that index was about a sixth of SQLite's work for an
-    // authorization (`ledger/benches/floor.rs`, docs/PERFORMANCE.md "Sixteenth pass").
+    // of a batch on different cards, that index was a sixth to a quarter of SQLite's work
+    // for an authorization (`ledger/benches/floor.rs`, docs/PERFORMANCE.md "Sixteenth pass").
     // A lookup gives both the counter and the card, so it still reads only the card's
     // decisions with that code, newest first.
     "CREATE INDEX IF NOT EXISTS decisions_approval_number ON decisions \
