@@ -12,7 +12,9 @@
 //!   counter read and written, one outbox row and the accounts' event numbers, `COMMIT`. The
 //!   rows are copies of what the writer stored (under new keys, their times moved to the
 //!   batch's), in a ledger grown as the writer's was, with the same pragmas (WAL,
-//!   `synchronous = FULL`, checkpoints off the clock).
+//!   `synchronous = FULL`). Its checkpoints are off the clock, where the store's writer,
+//!   under authorizations alone, runs its own between batches and counts them: so this
+//!   figure leaves out work the writer's includes.
 //! - the same on ledgers whose schema differs by one change each ([`VARIANTS`]): with
 //!   `synchronous = OFF` (SQLite's CPU without the fsync), with clearing's index as it was
 //!   before, without the API's index of a card's decisions.
@@ -61,8 +63,8 @@ const VARIANTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Batches between two checkpoints of the floor's ledgers (the store's checkpointer runs
-/// after about 1,000 pages of WAL).
+/// Batches between two checkpoints of the floor's ledgers, off the clock (the store's writer
+/// checkpoints after 1,000 pages of WAL, on its own clock).
 const CHECKPOINT_EVERY: usize = 20;
 /// Authorizations in each wave through the store, by default (`FLOOR_WAVE`): the switch's
 /// 4 x 32 in flight.
@@ -431,7 +433,7 @@ fn main() {
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.pragma_update(None, "synchronous", sync).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        // As the store: checkpoints are another thread's work (here, between rounds).
+        // Checkpoints by `timed`, off the clock.
         conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         conn.set_prepared_statement_cache_capacity(64);
         conn
@@ -461,8 +463,8 @@ fn main() {
     let mut sql_us = vec![Vec::new(); variants.len()];
     let mut log_us = Vec::new();
     let mut next = 0u64;
-    // The store's checkpointer keeps its WAL short from another thread; here the clock
-    // stops for a checkpoint every `CHECKPOINT_EVERY` batches.
+    // The clock stops for a checkpoint every `CHECKPOINT_EVERY` batches: the floor leaves
+    // them out (the store's writer counts its own).
     let mut timed = |out: &mut Vec<f64>, f: &mut dyn FnMut(u64) -> u64| {
         let mut spent = Duration::ZERO;
         for _ in 0..BATCHES / CHECKPOINT_EVERY {
