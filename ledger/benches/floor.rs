@@ -193,12 +193,12 @@ impl Template {
         }
     }
 
-    /// Row `i` of the batch (0: decisions, 1: holds) for authorization `n`.
-    /// `now_us`: the batch's time.
-    fn row(&self, table: usize, i: usize, n: u64, now_us: i64) -> Vec<Value> {
+    /// Row `i` of the batch (0: decisions, 1: holds) for authorization `n`, under its key
+    /// `k` ([`key`]). `now_us`: the batch's time.
+    fn row(&self, table: usize, i: usize, n: u64, k: &str, now_us: i64) -> Vec<Value> {
         let rows = [&self.decisions, &self.holds][table];
         let mut row = rows[i].clone();
-        row[0] = Value::Text(key(n));
+        row[0] = Value::Text(k.to_owned());
         let later = now_us - self.newest_us;
         for (cols, by) in [
             (&self.times[table], later),
@@ -256,11 +256,11 @@ fn sql_batch(conn: &Connection, ins: &[String; 2], t: &Template, first: u64) -> 
         .unwrap()
         .query_row([], |r| r.get(0))
         .unwrap();
-    for i in 0..keys.len() {
+    for (i, k) in keys.iter().enumerate() {
         for (table, sql) in ins.iter().enumerate() {
             conn.prepare_cached(sql)
                 .unwrap()
-                .execute(params_from_iter(t.row(table, i, n, now_us)))
+                .execute(params_from_iter(t.row(table, i, n, k, now_us)))
                 .unwrap();
         }
         n += 1;
@@ -303,23 +303,28 @@ fn sql_batch(conn: &Connection, ins: &[String; 2], t: &Template, first: u64) -> 
 /// One value of a log record: a tag byte, then 8 bytes little-endian or a length and bytes.
 fn put(buf: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Null => buf.push(0),
+        Value::Null => buf.push(NULL),
         Value::Integer(i) => {
-            buf.push(1);
+            buf.push(INTEGER);
             buf.extend_from_slice(&i.to_le_bytes());
         }
         Value::Real(_) => panic!("no REAL column in the ledger"),
-        Value::Text(s) => {
-            buf.push(2);
-            buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            buf.extend_from_slice(s.as_bytes());
-        }
-        Value::Blob(b) => {
-            buf.push(3);
-            buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            buf.extend_from_slice(b);
-        }
+        Value::Text(s) => put_bytes(buf, TEXT, s.as_bytes()),
+        Value::Blob(b) => put_bytes(buf, BLOB, b),
     }
+}
+
+/// Tags of a log record's values.
+const NULL: u8 = 0;
+const INTEGER: u8 = 1;
+const TEXT: u8 = 2;
+const BLOB: u8 = 3;
+
+/// A value of variable length: its tag, its length (`u32`, little-endian), its bytes.
+fn put_bytes(buf: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    buf.push(tag);
+    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    buf.extend_from_slice(bytes);
 }
 
 /// One batch of `t`'s size as one log record, appended and made durable.
@@ -329,16 +334,19 @@ fn log_batch(file: &mut File, buf: &mut Vec<u8>, t: &Template, first: u64) -> u6
     buf.clear();
     buf.extend_from_slice(&[0; 4]);
     for i in 0..t.decisions.len() {
+        let k = key(n);
         for table in 0..2 {
-            t.row(table, i, n, now_us).iter().for_each(|v| put(buf, v));
+            t.row(table, i, n, &k, now_us)
+                .iter()
+                .for_each(|v| put(buf, v));
         }
         n += 1;
     }
     for a in &t.accounts {
-        put(buf, &Value::Text(a.clone()));
+        put_bytes(buf, TEXT, a.as_bytes());
         put(buf, &Value::Integer(n as i64));
     }
-    put(buf, &Value::Blob(t.outbox.clone()));
+    put_bytes(buf, BLOB, &t.outbox);
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_le_bytes());
     file.write_all(buf).unwrap();
@@ -355,31 +363,26 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The number in environment variable `name`, or `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
-    let rounds: usize = std::env::var("FLOOR_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let wave_size: usize = std::env::var("FLOOR_WAVE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(WAVE);
+    let rounds = env_or("FLOOR_ROUNDS", 5);
+    let wave_size = env_or("FLOOR_WAVE", WAVE);
     let rt = runtime();
     let dir = common::bench_dir();
     // `FLOOR_CARDS`: the cards the authorizations go to (default all 64, one an account; the
     // sandbox has 19 cards on 9 accounts).
-    let cards: usize = std::env::var("FLOOR_CARDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(common::ACCOUNTS)
-        .clamp(1, common::ACCOUNTS);
+    let cards = env_or("FLOOR_CARDS", common::ACCOUNTS).clamp(1, common::ACCOUNTS);
     let pans = std::sync::Arc::new(pans()[..cards].to_vec());
     // The writer's batches at most `FLOOR_BATCH` (default 32) authorizations; the floor's
     // are as large as the writer's were on average in its first timed round.
-    let max_batch: usize = std::env::var("FLOOR_BATCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(32);
+    let max_batch = env_or("FLOOR_BATCH", 32);
     let opts = || ledger::EmbeddedOptions {
         max_batch,
         ..Default::default()
